@@ -1,0 +1,44 @@
+#include "base/error.h"
+
+#include <cerrno>
+
+namespace wharf {
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kNotFound: return "not found";
+    case ErrorCode::kAlreadyExists: return "already exists";
+    case ErrorCode::kOutOfRange: return "out of range";
+    case ErrorCode::kCorruption: return "corruption";
+    case ErrorCode::kIoError: return "I/O error";
+    case ErrorCode::kNoSpace: return "no space";
+    case ErrorCode::kFenced: return "fenced";
+    case ErrorCode::kMessageTooLarge: return "message too large";
+    case ErrorCode::kInvalidRecord: return "invalid record";
+    case ErrorCode::kCorruptMessage: return "corrupt message";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kOutOfOrderSequence: return "out of order sequence";
+    case ErrorCode::kInvalidProducerEpoch: return "invalid producer epoch";
+    case ErrorCode::kResourceExhausted: return "resource exhausted";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kShuttingDown: return "shutting down";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "unknown";
+}
+
+std::string Error::to_string() const {
+  if (sys_) return fmt::format("{}: {} ({})", error_code_name(code_), message_, sys_.message());
+  return fmt::format("{}: {}", error_code_name(code_), message_);
+}
+
+Error errno_error(int err, std::string_view what) {
+  ErrorCode code = ErrorCode::kIoError;
+  if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kNoSpace;
+  if (err == ENOENT) code = ErrorCode::kNotFound;
+  if (err == EEXIST) code = ErrorCode::kAlreadyExists;
+  return Error(code, std::string(what), std::error_code(err, std::generic_category()));
+}
+
+}  // namespace wharf
