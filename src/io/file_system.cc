@@ -30,6 +30,17 @@ Status write_file_atomic(FileSystem& fs, const std::string& path, ByteView conte
   return fs.sync_dir(parent_dir(path));
 }
 
+Status create_dirs_durable(FileSystem& fs, const std::string& dir) {
+  WHARF_ASSIGN_OR_RETURN(bool present, fs.exists(dir));
+  if (present) return ok();
+  const std::string parent = parent_dir(dir);
+  if (parent != dir && parent != "." && parent != "/") {
+    WHARF_RETURN_IF_ERROR(create_dirs_durable(fs, parent));
+  }
+  WHARF_RETURN_IF_ERROR(fs.create_dirs(dir));
+  return fs.sync_dir(parent);
+}
+
 std::string join_path(std::string_view dir, std::string_view name) {
   std::string out(dir);
   if (!out.empty() && out.back() != '/') out.push_back('/');

@@ -84,6 +84,10 @@ class FileSystem {
 // `path`, sync the directory. After a crash `path` holds either the old or the new contents.
 [[nodiscard]] Status write_file_atomic(FileSystem& fs, const std::string& path, ByteView contents);
 
+// Creates `dir` and any missing parents, syncing each new directory's parent so the whole
+// path survives a crash.
+[[nodiscard]] Status create_dirs_durable(FileSystem& fs, const std::string& dir);
+
 // "a/b" + "c" -> "a/b/c"; parent_dir("a/b/c") -> "a/b".
 std::string join_path(std::string_view dir, std::string_view name);
 std::string parent_dir(std::string_view path);

@@ -1,0 +1,343 @@
+#include "storage/log_manager.h"
+
+#include <condition_variable>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "storage/limits.h"
+
+namespace wharf::storage {
+namespace {
+
+constexpr std::string_view kTopicMetaFile = "topic.json";
+
+TopicId random_topic_id() {
+  std::random_device rd;
+  TopicId id;
+  for (auto& b : id) b = static_cast<std::uint8_t>(rd());
+  id[6] = static_cast<std::uint8_t>((id[6] & 0x0F) | 0x40);  // UUID version 4
+  id[8] = static_cast<std::uint8_t>((id[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  return id;
+}
+
+Result<TopicId> parse_topic_id(const std::string& hex) {
+  TopicId id{};
+  if (hex.size() != 32) return fail(ErrorCode::kCorruption, "topic id '{}' is not 32 hex digits", hex);
+  for (std::size_t i = 0; i < 16; ++i) {
+    unsigned v = 0;
+    if (std::sscanf(hex.c_str() + 2 * i, "%2x", &v) != 1) {
+      return fail(ErrorCode::kCorruption, "topic id '{}' is not hex", hex);
+    }
+    id[i] = static_cast<std::uint8_t>(v);
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string topic_id_string(const TopicId& id) {
+  std::string out;
+  for (auto b : id) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+Status validate_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > kTopicNameBytesMax || name == "." || name == "..") {
+    return fail(ErrorCode::kInvalidArgument, "topic name '{}' must be 1 to {} characters and not '.' or '..'",
+                name, kTopicNameBytesMax);
+  }
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "topic name '{}' has '{}'; only letters, digits, '.', '_' and '-' are allowed",
+                  name, c);
+    }
+  }
+  return ok();
+}
+
+LogManager::LogManager(io::FileSystem& fs, LogManagerOptions options, const Clock& clock)
+    : fs_(fs), options_(std::move(options)), clock_(clock) {}
+
+LogManager::~LogManager() {
+  auto status = close();
+  if (!status) WHARF_LOG_ERROR("log manager close: {}", status.error().to_string());
+}
+
+std::string LogManager::topic_dir(const std::string& name) const {
+  return io::join_path(io::join_path(options_.data_dir, "topics"), name);
+}
+
+Result<std::unique_ptr<LogManager>> LogManager::open(io::FileSystem& fs, LogManagerOptions options,
+                                                     const Clock& clock) {
+  std::unique_ptr<LogManager> m(new LogManager(fs, std::move(options), clock));
+  WHARF_RETURN_IF_ERROR(m->load());
+  if (m->options_.background) {
+    m->background_ = std::jthread([p = m.get()](std::stop_token st) { p->background_loop(st); });
+  }
+  return m;
+}
+
+Status LogManager::load() {
+  const std::string root = io::join_path(options_.data_dir, "topics");
+  WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, root));
+  WHARF_ASSIGN_OR_RETURN(auto names, fs_.list_dir(root));
+  for (const std::string& name : names) {
+    const std::string dir = io::join_path(root, name);
+    const std::string meta_path = io::join_path(dir, std::string(kTopicMetaFile));
+    WHARF_ASSIGN_OR_RETURN(bool has_meta, fs_.exists(meta_path));
+    if (!has_meta) {
+      // A create that never reached its commit point, or a delete that passed it.
+      WHARF_LOG_WARN("removing {}: no {} (an interrupted create or delete)", dir, kTopicMetaFile);
+      WHARF_RETURN_IF_ERROR(fs_.remove_all(dir));
+      WHARF_RETURN_IF_ERROR(fs_.sync_dir(root));
+      continue;
+    }
+    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs_, meta_path));
+    auto topic = std::make_shared<Topic>();
+    try {
+      auto j = nlohmann::json::parse(as_chars(raw));
+      topic->info.name = j.at("name").get<std::string>();
+      WHARF_ASSIGN_OR_RETURN(topic->info.id, parse_topic_id(j.at("id").get<std::string>()));
+      topic->info.partitions = j.at("partitions").get<std::int32_t>();
+      topic->info.overrides = j.at("configs").get<std::map<std::string, std::string>>();
+    } catch (const nlohmann::json::exception& e) {
+      return fail(ErrorCode::kCorruption, "{}: {}", meta_path, e.what());
+    }
+    if (topic->info.name != name || topic->info.partitions <= 0 ||
+        topic->info.partitions > kPartitionsPerTopicMax) {
+      return fail(ErrorCode::kCorruption, "{}: name '{}' or partition count {} is wrong", meta_path,
+                  topic->info.name, topic->info.partitions);
+    }
+    WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(topic->info.overrides, options_.defaults));
+    for (std::int32_t p = 0; p < topic->info.partitions; ++p) {
+      WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
+                                                        topic->info.config, clock_));
+      topic->partitions.push_back(std::move(part));
+    }
+    topics_.emplace(name, std::move(topic));
+  }
+  return ok();
+}
+
+Status LogManager::write_topic_meta(const TopicInfo& info) {
+  nlohmann::json j = {{"name", info.name},
+                      {"id", topic_id_string(info.id)},
+                      {"partitions", info.partitions},
+                      {"configs", info.overrides}};
+  const std::string text = j.dump(2) + "\n";
+  return io::write_file_atomic(fs_, io::join_path(topic_dir(info.name), std::string(kTopicMetaFile)),
+                               as_bytes(text));
+}
+
+Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t partitions,
+                                           const std::map<std::string, std::string>& overrides) {
+  WHARF_RETURN_IF_ERROR(validate_topic_name(name));
+  if (partitions <= 0 || partitions > kPartitionsPerTopicMax) {
+    return fail(ErrorCode::kInvalidArgument, "partition count {} is outside [1, {}]", partitions,
+                kPartitionsPerTopicMax);
+  }
+  std::lock_guard admin(admin_mu_);
+  {
+    std::shared_lock lock(mu_);
+    if (closed_) return fail(ErrorCode::kShuttingDown, "log manager is closed");
+    if (topics_.contains(name)) return fail(ErrorCode::kAlreadyExists, "topic '{}' already exists", name);
+  }
+  auto topic = std::make_shared<Topic>();
+  topic->info.name = name;
+  topic->info.id = random_topic_id();
+  topic->info.partitions = partitions;
+  topic->info.overrides = overrides;
+  WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(overrides, options_.defaults));
+  const std::string dir = topic_dir(name);
+  WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, dir));
+  for (std::int32_t p = 0; p < partitions; ++p) {
+    WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
+                                                      topic->info.config, clock_));
+    topic->partitions.push_back(std::move(part));
+  }
+  WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
+  // The commit point: topic.json appears atomically, then the topics directory is synced.
+  WHARF_RETURN_IF_ERROR(write_topic_meta(topic->info));
+  WHARF_RETURN_IF_ERROR(fs_.sync_dir(io::parent_dir(dir)));
+  std::unique_lock lock(mu_);
+  topics_.emplace(name, topic);
+  return topic->info;
+}
+
+Status LogManager::delete_topic(const std::string& name) {
+  std::lock_guard admin(admin_mu_);
+  std::shared_ptr<Topic> topic;
+  {
+    std::unique_lock lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    topic = it->second;
+    topics_.erase(it);
+  }
+  for (auto& p : topic->partitions) {
+    std::lock_guard sync_lock(sync_mu_);
+    last_sync_.erase(p.get());
+  }
+  const std::string dir = topic_dir(name);
+  // The commit point: without topic.json the directory is garbage that open() removes.
+  WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir, std::string(kTopicMetaFile))));
+  WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
+  WHARF_RETURN_IF_ERROR(fs_.remove_all(dir));
+  return fs_.sync_dir(io::parent_dir(dir));
+}
+
+Status LogManager::add_partitions(const std::string& name, std::int32_t total) {
+  std::lock_guard admin(admin_mu_);
+  std::shared_ptr<Topic> topic;
+  {
+    std::shared_lock lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    topic = it->second;
+  }
+  const std::int32_t current = topic->info.partitions;
+  if (total <= current || total > kPartitionsPerTopicMax) {
+    return fail(ErrorCode::kInvalidArgument, "topic '{}' has {} partitions; the new count {} must be larger (and at most {})",
+                name, current, total, kPartitionsPerTopicMax);
+  }
+  std::vector<std::shared_ptr<Partition>> added;
+  for (std::int32_t p = current; p < total; ++p) {
+    WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(topic_dir(name), std::to_string(p)),
+                                                      topic->info.config, clock_));
+    added.push_back(std::move(part));
+  }
+  WHARF_RETURN_IF_ERROR(fs_.sync_dir(topic_dir(name)));
+  TopicInfo info = topic->info;
+  info.partitions = total;
+  WHARF_RETURN_IF_ERROR(write_topic_meta(info));
+  std::unique_lock lock(mu_);
+  topic->info = info;
+  for (auto& p : added) topic->partitions.push_back(std::move(p));
+  return ok();
+}
+
+Status LogManager::alter_config(const std::string& name,
+                                const std::map<std::string, std::string>& overrides) {
+  std::lock_guard admin(admin_mu_);
+  std::shared_ptr<Topic> topic;
+  {
+    std::shared_lock lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    topic = it->second;
+  }
+  TopicInfo info = topic->info;
+  info.overrides = overrides;
+  WHARF_ASSIGN_OR_RETURN(info.config, TopicConfig::from_map(overrides, options_.defaults));
+  WHARF_RETURN_IF_ERROR(write_topic_meta(info));
+  std::unique_lock lock(mu_);
+  topic->info = info;
+  for (auto& p : topic->partitions) p->set_config(info.config);
+  return ok();
+}
+
+std::optional<TopicInfo> LogManager::topic(const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return std::nullopt;
+  return it->second->info;
+}
+
+std::vector<TopicInfo> LogManager::topics() const {
+  std::shared_lock lock(mu_);
+  std::vector<TopicInfo> out;
+  for (const auto& [_, t] : topics_) out.push_back(t->info);
+  return out;
+}
+
+Result<std::shared_ptr<Partition>> LogManager::partition(const std::string& topic,
+                                                         PartitionId partition) const {
+  std::shared_lock lock(mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
+  const auto& parts = it->second->partitions;
+  if (partition.value() < 0 || static_cast<std::size_t>(partition.value()) >= parts.size()) {
+    return fail(ErrorCode::kNotFound, "topic '{}' has no partition {}", topic, partition);
+  }
+  return parts[static_cast<std::size_t>(partition.value())];
+}
+
+void LogManager::run_interval_syncs() {
+  std::vector<std::shared_ptr<Partition>> due;
+  const auto now = clock_.steady_now();
+  {
+    std::shared_lock lock(mu_);
+    std::lock_guard sync_lock(sync_mu_);
+    for (const auto& [_, t] : topics_) {
+      if (t->info.config.sync.kind != SyncPolicy::Kind::kInterval) continue;
+      for (const auto& p : t->partitions) {
+        auto& last = last_sync_[p.get()];
+        if (now - last >= t->info.config.sync.interval) {
+          last = now;
+          due.push_back(p);
+        }
+      }
+    }
+  }
+  for (auto& p : due) {
+    if (p->fenced()) continue;
+    auto status = p->sync();
+    if (!status) WHARF_LOG_ERROR("interval sync of {}: {}", p->dir(), status.error().to_string());
+  }
+}
+
+void LogManager::run_retention() {
+  std::vector<std::shared_ptr<Partition>> all;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [_, t] : topics_) all.insert(all.end(), t->partitions.begin(), t->partitions.end());
+  }
+  for (auto& p : all) {
+    auto removed = p->enforce_retention();
+    if (!removed) WHARF_LOG_ERROR("retention of {}: {}", p->dir(), removed.error().to_string());
+    else if (*removed > 0) WHARF_LOG_INFO("retention removed {} segment(s) of {}", *removed, p->dir());
+  }
+}
+
+void LogManager::background_loop(std::stop_token stop) {
+  // The tick bounds how late an interval sync can be; 5 ms is below any useful interval.
+  constexpr auto kTick = std::chrono::milliseconds(5);
+  std::mutex m;
+  std::condition_variable_any cv;
+  auto next_retention = clock_.steady_now() + options_.retention_check_interval;
+  while (!stop.stop_requested()) {
+    run_interval_syncs();
+    if (clock_.steady_now() >= next_retention) {
+      run_retention();
+      next_retention = clock_.steady_now() + options_.retention_check_interval;
+    }
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, kTick, [] { return false; });
+  }
+}
+
+Status LogManager::close() {
+  {
+    std::unique_lock lock(mu_);
+    if (closed_) return ok();
+    closed_ = true;
+  }
+  if (background_.joinable()) {
+    background_.request_stop();
+    background_.join();
+  }
+  Status first = ok();
+  std::shared_lock lock(mu_);
+  for (const auto& [_, t] : topics_) {
+    for (const auto& p : t->partitions) {
+      auto status = p->close();
+      if (!status && first) first = fail(status.error());
+    }
+  }
+  return first;
+}
+
+}  // namespace wharf::storage

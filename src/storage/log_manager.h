@@ -1,0 +1,106 @@
+// The log manager: every topic and partition under one data directory, topic metadata kept
+// durable, and the background work (interval syncs, retention).
+//
+// Layout: <data_dir>/topics/<name>/topic.json (name, id, partition count, config overrides)
+// and <data_dir>/topics/<name>/<partition>/ (the partition's segments); docs/formats/ has it.
+//
+// Threads: all methods are thread-safe. One background thread (started by open(), stopped by
+// close()) syncs partitions whose policy is interval:<ms> and applies retention.
+// Durability: create, delete, add-partitions and alter-config return only once the change is
+// durable (atomic rename of topic.json plus directory syncs); a crash mid-way leaves either the
+// old or the new state, and half-created topic directories are removed on open.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "io/file_system.h"
+#include "storage/partition.h"
+#include "storage/topic_config.h"
+
+namespace wharf::storage {
+
+using TopicId = std::array<std::uint8_t, 16>;
+std::string topic_id_string(const TopicId& id);
+
+struct TopicInfo {
+  std::string name;
+  TopicId id{};
+  std::int32_t partitions = 0;
+  std::map<std::string, std::string> overrides;  // what the user set; the rest are defaults
+  TopicConfig config;                            // defaults + overrides
+};
+
+struct LogManagerOptions {
+  std::string data_dir;
+  TopicConfig defaults;
+  std::chrono::milliseconds retention_check_interval{std::chrono::minutes(5)};
+  bool background = true;  // tests drive interval syncs and retention by hand
+};
+
+// Kafka's topic-name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+[[nodiscard]] Status validate_topic_name(std::string_view name);
+
+class LogManager {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<LogManager>> open(io::FileSystem& fs,
+                                                                LogManagerOptions options,
+                                                                const Clock& clock);
+  ~LogManager();
+
+  [[nodiscard]] Result<TopicInfo> create_topic(const std::string& name, std::int32_t partitions,
+                                               const std::map<std::string, std::string>& overrides = {});
+  [[nodiscard]] Status delete_topic(const std::string& name);
+  [[nodiscard]] Status add_partitions(const std::string& name, std::int32_t total);
+  [[nodiscard]] Status alter_config(const std::string& name,
+                                    const std::map<std::string, std::string>& overrides);
+
+  std::optional<TopicInfo> topic(const std::string& name) const;
+  std::vector<TopicInfo> topics() const;
+  // kNotFound for an unknown topic or partition.
+  [[nodiscard]] Result<std::shared_ptr<Partition>> partition(const std::string& topic,
+                                                             PartitionId partition) const;
+
+  // One pass of the background work (also used by tests with background = false).
+  void run_interval_syncs();
+  void run_retention();
+
+  // Clean shutdown of every partition. Idempotent.
+  [[nodiscard]] Status close();
+
+  const LogManagerOptions& options() const { return options_; }
+
+ private:
+  struct Topic {
+    TopicInfo info;
+    std::vector<std::shared_ptr<Partition>> partitions;
+  };
+  LogManager(io::FileSystem& fs, LogManagerOptions options, const Clock& clock);
+  [[nodiscard]] Status load();
+  [[nodiscard]] Status write_topic_meta(const TopicInfo& info);
+  std::string topic_dir(const std::string& name) const;
+  void background_loop(std::stop_token stop);
+
+  io::FileSystem& fs_;
+  LogManagerOptions options_;
+  const Clock& clock_;
+  mutable std::shared_mutex mu_;
+  std::mutex admin_mu_;  // serialises create/delete/alter so each is one durable step
+  std::map<std::string, std::shared_ptr<Topic>> topics_;
+  std::mutex sync_mu_;  // guards last_sync_
+  std::map<const Partition*, std::chrono::steady_clock::time_point> last_sync_;
+  std::jthread background_;
+  bool closed_ = false;
+};
+
+}  // namespace wharf::storage

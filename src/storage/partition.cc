@@ -1,0 +1,490 @@
+#include "storage/partition.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "base/crc32c.h"
+#include "base/log.h"
+#include "storage/limits.h"
+
+namespace wharf::storage {
+namespace {
+
+constexpr std::string_view kCleanShutdownFile = "clean_shutdown";
+constexpr std::uint32_t kCleanMagic = 0x57435331;  // "WCS1"
+constexpr std::size_t kCleanBytes = 4 + 4 + 8 + 8 + 8;
+constexpr std::size_t kSnapshotsKept = 2;
+
+struct CleanMarker {
+  Offset log_end;
+  Offset active_base;
+  std::uint64_t active_size;
+};
+
+Bytes encode_marker(const CleanMarker& m) {
+  Bytes out;
+  append_be<std::uint32_t>(out, kCleanMagic);
+  append_be<std::uint32_t>(out, 0);
+  append_be<std::int64_t>(out, m.log_end.value());
+  append_be<std::int64_t>(out, m.active_base.value());
+  append_be<std::uint64_t>(out, m.active_size);
+  store_be<std::uint32_t>(out, 4, crc32c::value(ByteView(out).subspan(8)));
+  return out;
+}
+
+std::optional<CleanMarker> decode_marker(ByteView in) {
+  if (in.size() != kCleanBytes || load_be<std::uint32_t>(in, 0) != kCleanMagic ||
+      load_be<std::uint32_t>(in, 4) != crc32c::value(in.subspan(8))) {
+    return std::nullopt;
+  }
+  return CleanMarker{Offset(load_be<std::int64_t>(in, 8)), Offset(load_be<std::int64_t>(in, 16)),
+                     load_be<std::uint64_t>(in, 24)};
+}
+
+// "00000000000000000042.log" -> (42, ".log"); nullopt for anything else.
+std::optional<std::pair<Offset, std::string>> parse_file_name(const std::string& name) {
+  if (name.size() < 21 || name[20] != '.') return std::nullopt;
+  std::int64_t base = 0;
+  auto [ptr, ec] = std::from_chars(name.data(), name.data() + 20, base);
+  if (ec != std::errc() || ptr != name.data() + 20 || base < 0) return std::nullopt;
+  return std::make_pair(Offset(base), name.substr(20));
+}
+
+}  // namespace
+
+Partition::Partition(io::FileSystem& fs, std::string dir, TopicConfig config, const Clock& clock)
+    : fs_(fs), dir_(std::move(dir)), clock_(clock), config_(std::move(config)) {}
+
+Partition::~Partition() = default;
+
+Result<std::unique_ptr<Partition>> Partition::open(io::FileSystem& fs, std::string dir,
+                                                   TopicConfig config, const Clock& clock) {
+  std::unique_ptr<Partition> p(new Partition(fs, std::move(dir), std::move(config), clock));
+  auto status = p->recover();
+  if (!status) return fail(std::move(status).error().with_context(fmt::format("partition {}", p->dir_)));
+  return p;
+}
+
+Status Partition::recover() {
+  std::lock_guard lock(mu_);
+  WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, dir_));
+  WHARF_ASSIGN_OR_RETURN(auto names, fs_.list_dir(dir_));
+
+  std::vector<Offset> logs, snapshots;
+  std::vector<std::pair<Offset, std::string>> indexes;
+  bool has_marker = false;
+  for (const std::string& name : names) {
+    if (name == kCleanShutdownFile) {
+      has_marker = true;
+      continue;
+    }
+    if (name.ends_with(".tmp")) {  // an atomic write that never reached its rename
+      WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, name)));
+      continue;
+    }
+    auto parsed = parse_file_name(name);
+    if (!parsed) {
+      WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
+      continue;
+    }
+    if (parsed->second == ".log") logs.push_back(parsed->first);
+    else if (parsed->second == ".snapshot") snapshots.push_back(parsed->first);
+    else if (parsed->second == ".index" || parsed->second == ".timeindex") indexes.push_back(*parsed);
+    else WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
+  }
+  std::sort(logs.begin(), logs.end());
+  std::sort(snapshots.begin(), snapshots.end());
+  for (const auto& [base, ext] : indexes) {  // indexes whose log was removed by retention
+    if (!std::binary_search(logs.begin(), logs.end(), base)) {
+      WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, segment_file_name(base, ext))));
+    }
+  }
+
+  std::optional<CleanMarker> marker;
+  if (has_marker) {
+    const std::string path = io::join_path(dir_, std::string(kCleanShutdownFile));
+    auto bytes = io::read_file(fs_, path);
+    if (bytes) marker = decode_marker(*bytes);
+    if (!marker) WHARF_LOG_WARN("{}: clean-shutdown marker is unreadable; recovering fully", dir_);
+    // From here on a crash must trigger a full recovery: the marker goes before any write.
+    WHARF_RETURN_IF_ERROR(fs_.remove(path));
+    WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+  }
+
+  const std::int64_t now = clock_.now_ms();
+  if (logs.empty()) {
+    WHARF_ASSIGN_OR_RETURN(auto seg, Segment::create(fs_, dir_, Offset(0), now));
+    seg->set_index_interval_bytes(config_.index_interval_bytes);
+    segments_.push_back(std::move(seg));
+  }
+  for (std::size_t i = 0; i < logs.size(); ++i) {
+    WHARF_ASSIGN_OR_RETURN(auto seg, Segment::open(fs_, dir_, logs[i]));
+    seg->set_index_interval_bytes(config_.index_interval_bytes);
+    const bool active = i + 1 == logs.size();
+    if (!segments_.empty() && segments_.back()->next_offset() != seg->base_offset()) {
+      return fail(ErrorCode::kCorruption, "{} ends at offset {} but the next segment starts at {}",
+                  segments_.back()->log_path(), segments_.back()->next_offset(), seg->base_offset());
+    }
+    const bool trusted_clean = marker && marker->active_base == seg->base_offset() &&
+                               marker->active_size == seg->size_bytes();
+    if (!active || trusted_clean) {
+      WHARF_RETURN_IF_ERROR(seg->load_trusted(now));
+      if (active && seg->next_offset() != marker->log_end) {
+        return fail(ErrorCode::kCorruption, "{}: ends at offset {}, clean-shutdown marker says {}",
+                    seg->log_path(), seg->next_offset(), marker->log_end);
+      }
+      recovery_.clean_shutdown = active;
+    } else {
+      WHARF_ASSIGN_OR_RETURN(ScanOutcome scan, seg->scan(now, nullptr));
+      recovery_.bytes_scanned += scan.file_bytes;
+      if (scan.valid_bytes < scan.file_bytes) {
+        // Torn tail or corruption? A torn write leaves nothing valid after it; a complete,
+        // CRC-valid batch right after the bad one means bytes in the middle went bad.
+        bool valid_after = false;
+        std::array<std::byte, batch_layout::kHeaderBytes> raw{};
+        if (scan.file_bytes - scan.valid_bytes >= batch_layout::kHeaderBytes) {
+          WHARF_ASSIGN_OR_RETURN(auto file, fs_.open(seg->log_path(), io::OpenMode::kReadOnly));
+          WHARF_RETURN_IF_ERROR(io::read_exact(*file, FilePosition(scan.valid_bytes), raw));
+          auto bad = parse_header(raw);
+          if (bad && bad->total_bytes() <= kBatchBytesHardMax) {
+            WHARF_ASSIGN_OR_RETURN(valid_after,
+                                   seg->valid_batch_at(FilePosition(scan.valid_bytes + bad->total_bytes()),
+                                                       bad->next_offset()));
+          }
+        }
+        if (valid_after) {
+          return fail(ErrorCode::kCorruption,
+                      "{} position {}: {}; a valid batch follows it, so this is corruption in the "
+                      "middle of the log, not a torn write. Refusing to serve this partition",
+                      seg->log_path(), scan.valid_bytes, scan.tail_problem);
+        }
+        WHARF_LOG_WARN("{}: truncating a torn tail of {} bytes at position {} ({})", seg->log_path(),
+                       scan.file_bytes - scan.valid_bytes, scan.valid_bytes, scan.tail_problem);
+        recovery_.torn_bytes_truncated = scan.file_bytes - scan.valid_bytes;
+        recovery_.torn_tail_reason = scan.tail_problem;
+        WHARF_RETURN_IF_ERROR(seg->truncate_to(scan.valid_bytes, scan.next_offset));
+      }
+      // What we recovered may still sit only in the page cache; make it durable before serving.
+      WHARF_RETURN_IF_ERROR(seg->sync());
+      WHARF_RETURN_IF_ERROR(seg->flush_indexes());
+    }
+    segments_.push_back(std::move(seg));
+  }
+  recovery_.segments = static_cast<std::int64_t>(segments_.size());
+  log_end_ = segments_.back()->next_offset();
+  durable_end_ = log_end_;
+  return recover_producer_state(snapshots);
+}
+
+Status Partition::recover_producer_state(const std::vector<Offset>& snapshots) {
+  // Newest usable snapshot at or below the log end; later ones describe truncated data.
+  Offset replay_from = segments_.front()->base_offset();
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
+    const std::string path = io::join_path(dir_, segment_file_name(*it, ".snapshot"));
+    if (*it > log_end_ || *it < segments_.front()->base_offset()) {
+      WHARF_RETURN_IF_ERROR(fs_.remove(path));
+      continue;
+    }
+    auto bytes = io::read_file(fs_, path);
+    if (!bytes) {
+      WHARF_LOG_WARN("{}: ignoring unreadable producer snapshot: {}", dir_, bytes.error().to_string());
+      continue;
+    }
+    auto decoded = ProducerStateTable::decode_snapshot(*bytes);
+    if (!decoded || decoded->first != *it) {
+      WHARF_LOG_WARN("{}: ignoring unusable producer snapshot {}", dir_, path);
+      continue;
+    }
+    producers_ = std::move(decoded->second);
+    replay_from = *it;
+    recovery_.snapshot_offset = it->value();
+    break;
+  }
+  // Replay batch headers from there: v2 headers carry producer id, epoch and sequences.
+  for (const auto& seg : segments_) {
+    if (seg->next_offset() <= replay_from || seg->empty()) continue;
+    const Offset start = std::max(replay_from, seg->base_offset());
+    WHARF_ASSIGN_OR_RETURN(FilePosition pos, seg->find_position(start));
+    WHARF_ASSIGN_OR_RETURN(auto file, fs_.open(seg->log_path(), io::OpenMode::kReadOnly));
+    std::uint64_t p = pos.value();
+    std::array<std::byte, batch_layout::kHeaderBytes> raw;
+    while (p < seg->size_bytes()) {
+      WHARF_RETURN_IF_ERROR(io::read_exact(*file, FilePosition(p), raw));
+      WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(raw));
+      producers_.update(h);
+      p += h.total_bytes();
+    }
+  }
+  recovery_.producers = static_cast<std::int64_t>(producers_.size());
+  return ok();
+}
+
+void Partition::fence_locked(const Error& error) {
+  if (!fenced_) {
+    WHARF_LOG_ERROR("{}: fenced after a failed sync, refusing writes until reopened: {}", dir_,
+                    error.to_string());
+    fenced_ = make_error(ErrorCode::kFenced, "partition {} is fenced after a failed sync ({}); "
+                         "reopen it to recover from what is durable", dir_, error.message());
+  }
+  durable_cv_.notify_all();
+}
+
+Status Partition::wait_durable(std::unique_lock<std::mutex>& lock, Offset target) {
+  while (durable_end_ < target) {
+    if (fenced_) return fail(*fenced_);
+    if (sync_in_flight_) {
+      durable_cv_.wait(lock);
+      continue;
+    }
+    // Lead a sync covering everything written so far; appends keep writing meanwhile.
+    sync_in_flight_ = true;
+    const Offset covered = log_end_;
+    std::shared_ptr<Segment> active = segments_.back();
+    lock.unlock();
+    Status synced = active->sync();
+    lock.lock();
+    sync_in_flight_ = false;
+    if (!synced) {
+      fence_locked(synced.error());
+      return fail(*fenced_);
+    }
+    durable_end_ = std::max(durable_end_, covered);
+    durable_cv_.notify_all();
+  }
+  return ok();
+}
+
+Status Partition::roll_locked() {
+  std::shared_ptr<Segment> old = segments_.back();
+  // The old segment must be complete on disk before a new one follows it: recovery trusts
+  // every segment but the last.
+  if (auto s = old->sync(); !s) {
+    fence_locked(s.error());
+    return fail(*fenced_);
+  }
+  WHARF_RETURN_IF_ERROR(old->sync_indexes());
+  durable_end_ = std::max(durable_end_, log_end_);
+  durable_cv_.notify_all();
+  WHARF_RETURN_IF_ERROR(write_snapshot_locked());
+  WHARF_ASSIGN_OR_RETURN(auto seg, Segment::create(fs_, dir_, log_end_, clock_.now_ms()));
+  seg->set_index_interval_bytes(config_.index_interval_bytes);
+  segments_.push_back(std::move(seg));
+  return ok();
+}
+
+Status Partition::write_snapshot_locked() {
+  const Bytes snapshot = producers_.encode_snapshot(log_end_);
+  WHARF_RETURN_IF_ERROR(io::write_file_atomic(
+      fs_, io::join_path(dir_, segment_file_name(log_end_, ".snapshot")), snapshot));
+  // Keep the newest few; older ones are never needed again.
+  WHARF_ASSIGN_OR_RETURN(auto names, fs_.list_dir(dir_));
+  std::vector<Offset> snaps;
+  for (const auto& name : names) {
+    auto parsed = parse_file_name(name);
+    if (parsed && parsed->second == ".snapshot") snaps.push_back(parsed->first);
+  }
+  std::sort(snaps.begin(), snaps.end());
+  for (std::size_t i = 0; i + kSnapshotsKept < snaps.size(); ++i) {
+    WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, segment_file_name(snaps[i], ".snapshot"))));
+  }
+  return ok();
+}
+
+Result<AppendResult> Partition::append(MutableByteView batch) {
+  std::unique_lock lock(mu_);
+  if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
+  if (fenced_) return fail(*fenced_);
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h,
+                         validate_batch(batch, ValidationLimits{config_.max_message_bytes}));
+  if (h.is_control()) {
+    return fail(ErrorCode::kInvalidRecord, "clients may not write control batches");
+  }
+  WHARF_ASSIGN_OR_RETURN(SequenceCheck seq, producers_.check(h));
+  AppendResult result;
+  if (auto* dup = std::get_if<SequenceDuplicate>(&seq)) {
+    result.base_offset = dup->original.first_offset;
+    result.last_offset = dup->original.last_offset;
+    result.duplicate = true;
+    if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
+      WHARF_RETURN_IF_ERROR(wait_durable(lock, result.last_offset + 1));
+    }
+    result.log_start_offset = segments_.front()->base_offset();
+    return result;
+  }
+
+  std::shared_ptr<Segment> active = segments_.back();
+  const std::int64_t now = clock_.now_ms();
+  if (!active->empty() &&
+      (active->size_bytes() + batch.size() > config_.segment_bytes ||
+       now - active->created_ms() >= config_.segment_ms ||
+       (log_end_ - active->base_offset()) + h.record_count > kSegmentOffsetsMax)) {
+    WHARF_RETURN_IF_ERROR(roll_locked());
+    active = segments_.back();
+  }
+
+  patch_base_offset(batch, log_end_);
+  h.base_offset = log_end_;
+  if (config_.log_append_time) {
+    apply_log_append_time(batch, now);
+    h.max_timestamp = now;
+    result.log_append_time_ms = now;
+  }
+  // A failed write (ENOSPC, EIO) leaves log_end_ where it was, so the next append overwrites
+  // whatever part of this one reached the file; recovery would cut it as a torn tail.
+  WHARF_RETURN_IF_ERROR(active->append(batch, h));
+  log_end_ = h.next_offset();
+  producers_.update(h);
+  result.base_offset = h.base_offset;
+  result.last_offset = h.last_offset();
+  result.log_start_offset = segments_.front()->base_offset();
+  if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
+    WHARF_RETURN_IF_ERROR(wait_durable(lock, log_end_));
+  }
+  return result;
+}
+
+Status Partition::sync() {
+  std::unique_lock lock(mu_);
+  if (fenced_) return fail(*fenced_);
+  return wait_durable(lock, log_end_);
+}
+
+Offset Partition::high_watermark_locked() const {
+  return config_.sync.kind == SyncPolicy::Kind::kAlways ? durable_end_ : log_end_;
+}
+
+std::shared_ptr<Segment> Partition::segment_for_locked(Offset offset) const {
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                             [](Offset o, const auto& s) { return o < s->base_offset(); });
+  if (it == segments_.begin()) return nullptr;
+  return *std::prev(it);
+}
+
+Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
+  std::shared_ptr<Segment> seg;
+  ReadResult result;
+  std::uint64_t limit = 0;
+  FilePosition position;
+  {
+    std::lock_guard lock(mu_);
+    result.high_watermark = high_watermark_locked();
+    result.log_start_offset = segments_.front()->base_offset();
+    if (from < result.log_start_offset || from > result.high_watermark) {
+      return fail(ErrorCode::kOutOfRange, "offset {} is outside [{}, {}]", from,
+                  result.log_start_offset, result.high_watermark);
+    }
+    if (from == result.high_watermark) return result;
+    seg = segment_for_locked(from);
+    WHARF_CHECK(seg != nullptr);
+    if (from >= seg->next_offset()) return result;  // an empty active segment at the end
+    WHARF_ASSIGN_OR_RETURN(position, seg->find_position(from));
+    limit = seg->size_bytes();
+  }
+  WHARF_ASSIGN_OR_RETURN(result.records, seg->read(position, max_bytes, limit));
+  // Bytes below the size seen under the lock are complete; drop any batch at or beyond the
+  // high watermark (written but not yet durable under `always`).
+  std::size_t keep = 0;
+  while (keep + batch_layout::kHeaderBytes <= result.records.size()) {
+    const Offset base(load_be<std::int64_t>(result.records, keep + batch_layout::kBaseOffset));
+    if (base >= result.high_watermark) break;
+    keep += static_cast<std::size_t>(load_be<std::int32_t>(result.records, keep + batch_layout::kLength)) + 12;
+  }
+  result.records.resize(keep);
+  return result;
+}
+
+Result<std::optional<Offset>> Partition::offset_for_timestamp(std::int64_t timestamp_ms) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  Offset hwm;
+  {
+    std::lock_guard lock(mu_);
+    segs = segments_;
+    hwm = high_watermark_locked();
+    for (const auto& seg : segs) {
+      if (seg->base_offset() >= hwm) break;
+      WHARF_ASSIGN_OR_RETURN(auto found, seg->find_timestamp(timestamp_ms));
+      if (found) {
+        if (found->second.base_offset >= hwm) return std::nullopt;
+        return std::optional<Offset>(found->second.base_offset);
+      }
+    }
+  }
+  return std::optional<Offset>();
+}
+
+Offset Partition::log_start_offset() const {
+  std::lock_guard lock(mu_);
+  return segments_.front()->base_offset();
+}
+Offset Partition::high_watermark() const {
+  std::lock_guard lock(mu_);
+  return high_watermark_locked();
+}
+Offset Partition::log_end_offset() const {
+  std::lock_guard lock(mu_);
+  return log_end_;
+}
+std::uint64_t Partition::size_bytes() const {
+  std::lock_guard lock(mu_);
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size_bytes();
+  return total;
+}
+std::size_t Partition::segment_count() const {
+  std::lock_guard lock(mu_);
+  return segments_.size();
+}
+bool Partition::fenced() const {
+  std::lock_guard lock(mu_);
+  return fenced_.has_value();
+}
+void Partition::set_config(const TopicConfig& config) {
+  std::lock_guard lock(mu_);
+  config_ = config;
+  for (auto& s : segments_) s->set_index_interval_bytes(config.index_interval_bytes);
+}
+TopicConfig Partition::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+Result<int> Partition::enforce_retention() {
+  std::lock_guard lock(mu_);
+  if (fenced_ || closed_) return 0;
+  int removed = 0;
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size_bytes();
+  const std::int64_t now = clock_.now_ms();
+  while (segments_.size() > 1) {
+    const auto& oldest = segments_.front();
+    const bool too_old = config_.retention_ms >= 0 && oldest->max_timestamp_ms() >= 0 &&
+                         now - oldest->max_timestamp_ms() > config_.retention_ms;
+    const bool too_big = config_.retention_bytes >= 0 &&
+                         total - oldest->size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
+    if (!too_old && !too_big) break;
+    // Segments below the high watermark only: never delete what a reader has not been shown.
+    if (oldest->next_offset() > high_watermark_locked()) break;
+    WHARF_RETURN_IF_ERROR(oldest->remove_files());
+    total -= oldest->size_bytes();
+    segments_.erase(segments_.begin());
+    ++removed;
+  }
+  return removed;
+}
+
+Status Partition::close() {
+  std::unique_lock lock(mu_);
+  if (closed_) return ok();
+  closed_ = true;
+  if (fenced_) return fail(*fenced_);  // no marker: the next open recovers fully
+  while (sync_in_flight_) durable_cv_.wait(lock);
+  auto& active = segments_.back();
+  WHARF_RETURN_IF_ERROR(active->sync());
+  WHARF_RETURN_IF_ERROR(active->sync_indexes());
+  durable_end_ = log_end_;
+  WHARF_RETURN_IF_ERROR(write_snapshot_locked());
+  const Bytes marker = encode_marker({log_end_, active->base_offset(), active->size_bytes()});
+  return io::write_file_atomic(fs_, io::join_path(dir_, std::string(kCleanShutdownFile)), marker);
+}
+
+}  // namespace wharf::storage

@@ -1,0 +1,273 @@
+#include "storage/partition.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "io/fault_file_system.h"
+#include "io/memory_file_system.h"
+#include "tests/support/storage_fixtures.h"
+
+namespace wharf::storage {
+namespace {
+
+class PartitionTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Partition> open(TopicConfig config = {}) {
+    auto p = Partition::open(fault_, "/data/t/0", config, clock_);
+    EXPECT_TRUE(p.has_value()) << p.error().to_string();
+    return p ? std::move(*p) : nullptr;
+  }
+  static Result<AppendResult> put(Partition& p, Bytes batch) { return p.append(batch); }
+
+  io::MemoryFileSystem mem_;
+  io::FaultFileSystem fault_{mem_};
+  ManualClock clock_;
+};
+
+TEST_F(PartitionTest, AppendAssignsConsecutiveOffsetsAndReadReturnsTheSameBytes) {
+  auto p = open();
+  std::vector<Bytes> written;
+  Offset expected(0);
+  for (int i = 0; i < 20; ++i) {
+    Bytes b = test::deterministic_batch(1, i);
+    auto h = parse_header(b);
+    auto r = put(*p, b);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ(r->base_offset, expected);
+    EXPECT_EQ(r->last_offset, expected + h->last_offset_delta);
+    patch_base_offset(b, expected);
+    written.push_back(b);
+    expected = r->last_offset + 1;
+  }
+  EXPECT_EQ(p->log_end_offset(), expected);
+  EXPECT_EQ(p->high_watermark(), expected);
+  auto read = p->read(Offset(0), 1 << 20);
+  ASSERT_TRUE(read.has_value());
+  Bytes all;
+  for (const auto& b : written) append(all, b);
+  EXPECT_EQ(read->records, all);
+}
+
+TEST_F(PartitionTest, ReadStartsAtTheBatchContainingTheOffsetAndHonoursMaxBytes) {
+  auto p = open();
+  std::vector<Offset> bases;
+  for (int i = 0; i < 10; ++i) {
+    auto r = put(*p, test::deterministic_batch(2, i, 200, 3));
+    ASSERT_TRUE(r.has_value());
+    bases.push_back(r->base_offset);
+  }
+  const Offset inside = bases[4] + 0;  // first offset of batch 4
+  auto one = p->read(inside, 1);       // max_bytes below one batch: still one whole batch (KIP-74)
+  ASSERT_TRUE(one.has_value());
+  auto hs = test::headers_of(one->records);
+  ASSERT_EQ(hs.size(), 1u);
+  EXPECT_EQ(hs[0].base_offset, bases[4]);
+  auto from_last_record = p->read(bases[5] - 1, 1);  // last offset of batch 4
+  ASSERT_TRUE(from_last_record.has_value());
+  EXPECT_EQ(test::headers_of(from_last_record->records)[0].base_offset, bases[4]);
+  auto some = p->read(bases[2], 3 * 300);
+  ASSERT_TRUE(some.has_value());
+  EXPECT_LE(some->records.size(), 3u * 300);
+  EXPECT_GE(test::headers_of(some->records).size(), 1u);
+}
+
+TEST_F(PartitionTest, ReadAtHighWatermarkIsEmptyAndBeyondIsOutOfRange) {
+  auto p = open();
+  ASSERT_TRUE(put(*p, test::simple_batch("a")).has_value());
+  auto at = p->read(Offset(1), 100);
+  ASSERT_TRUE(at.has_value());
+  EXPECT_TRUE(at->records.empty());
+  EXPECT_EQ(at->high_watermark, Offset(1));
+  EXPECT_EQ(p->read(Offset(2), 100).error().code(), ErrorCode::kOutOfRange);
+  EXPECT_EQ(p->read(Offset(-1), 100).error().code(), ErrorCode::kOutOfRange);
+}
+
+TEST_F(PartitionTest, ConcurrentAppendsShareSyncs) {
+  auto p = open();
+  constexpr int kThreads = 8, kPerThread = 50;
+  const auto syncs_before = mem_.sync_count();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Bytes b = test::deterministic_batch(t, i, 64, 1);
+        if (!p->append(b)) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(p->log_end_offset(), Offset(kThreads * kPerThread));
+  const auto syncs = mem_.sync_count() - syncs_before;
+  EXPECT_GE(syncs, 1u);
+  EXPECT_LE(syncs, static_cast<std::uint64_t>(kThreads * kPerThread));
+  // Every acknowledged batch is durable: after a crash all of them are still there.
+  p.reset();
+  mem_.crash();
+  auto again = open();
+  EXPECT_EQ(again->log_end_offset(), Offset(kThreads * kPerThread));
+}
+
+TEST_F(PartitionTest, FailedSyncFencesThePartitionAndIsNeverRetried) {
+  auto p = open();
+  ASSERT_TRUE(put(*p, test::simple_batch("durable")).has_value());
+  fault_.fail_nth_sync(1);
+  const auto syncs_before = fault_.syncs();
+  auto r = put(*p, test::simple_batch("lost"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kFenced);
+  EXPECT_TRUE(p->fenced());
+  auto again = put(*p, test::simple_batch("refused"));
+  EXPECT_EQ(again.error().code(), ErrorCode::kFenced);
+  EXPECT_EQ(fault_.syncs(), syncs_before + 1) << "no sync after the failed one";
+  EXPECT_EQ(p->high_watermark(), Offset(1)) << "the unsynced batch is never shown to readers";
+  // Reopen recovers from what is durable: the acknowledged batch only.
+  p.reset();
+  mem_.crash();
+  fault_.revive();
+  auto reopened = open();
+  EXPECT_EQ(reopened->log_end_offset(), Offset(1));
+  EXPECT_FALSE(reopened->fenced());
+}
+
+TEST_F(PartitionTest, FailedWriteIsReportedWithoutFencingAndLeavesNoGap) {
+  auto p = open();
+  ASSERT_TRUE(put(*p, test::simple_batch("one")).has_value());
+  fault_.short_write_nth(1, 10);
+  auto r = put(*p, test::simple_batch("two"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_FALSE(p->fenced());
+  fault_.fail_nth_write(1, ErrorCode::kNoSpace);
+  EXPECT_EQ(put(*p, test::simple_batch("three")).error().code(), ErrorCode::kNoSpace);
+  auto ok = put(*p, test::simple_batch("four"));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->base_offset, Offset(1));
+  p.reset();
+  mem_.crash();
+  auto reopened = open();
+  auto read = reopened->read(Offset(0), 1 << 20);
+  ASSERT_TRUE(read.has_value());
+  auto recs = read_records(ByteView(read->records).first(test::headers_of(read->records)[0].total_bytes()));
+  ASSERT_EQ(test::headers_of(read->records).size(), 2u);
+  EXPECT_EQ(reopened->log_end_offset(), Offset(2));
+}
+
+TEST_F(PartitionTest, RollsBySizeAndByAge) {
+  auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"segment.ms", "60000"}}));
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(put(*p, test::deterministic_batch(3, i, 300, 1)).has_value());
+  const auto by_size = p->segment_count();
+  EXPECT_GE(by_size, 3u);
+  clock_.advance(std::chrono::minutes(2));
+  ASSERT_TRUE(put(*p, test::simple_batch("x")).has_value());
+  ASSERT_TRUE(put(*p, test::simple_batch("y")).has_value());
+  clock_.advance(std::chrono::minutes(2));
+  ASSERT_TRUE(put(*p, test::simple_batch("z")).has_value());
+  EXPECT_EQ(p->segment_count(), by_size + 2);
+  auto all = p->read(Offset(0), 1 << 20);  // a read stays within one segment
+  ASSERT_TRUE(all.has_value());
+  EXPECT_FALSE(all->records.empty());
+  auto last = p->read(Offset(41), 1 << 20);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(test::headers_of(last->records).back().base_offset, Offset(41));
+}
+
+TEST_F(PartitionTest, RetentionDeletesOldSegmentsBySizeAndTimeButNeverTheActiveOne) {
+  auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"retention.bytes", "8192"}}));
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(put(*p, test::deterministic_batch(4, i, 300, 1)).has_value());
+  const auto before = p->segment_count();
+  auto removed = p->enforce_retention();
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_GT(*removed, 0);
+  EXPECT_EQ(p->segment_count(), before - static_cast<std::size_t>(*removed));
+  EXPECT_LE(p->size_bytes(), 8192u + 4096u);
+  EXPECT_GT(p->log_start_offset(), Offset(0));
+  EXPECT_EQ(p->read(Offset(0), 100).error().code(), ErrorCode::kOutOfRange);
+  auto first = p->read(p->log_start_offset(), 100);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(test::headers_of(first->records)[0].base_offset, p->log_start_offset());
+
+  p->set_config(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"retention.ms", "1000"}}));
+  clock_.set_ms(1'700'000'000'000 + 10 * 60 * 1000);  // fixture timestamps are near 1.7e12
+  ASSERT_TRUE(p->enforce_retention().has_value());
+  EXPECT_EQ(p->segment_count(), 1u);
+  EXPECT_EQ(p->log_start_offset(), p->log_end_offset() - (p->log_end_offset() - p->log_start_offset()));
+  // Reopening after retention keeps the new log start.
+  const Offset start = p->log_start_offset();
+  ASSERT_TRUE(p->close().has_value());
+  p.reset();
+  EXPECT_EQ(open()->log_start_offset(), start);
+}
+
+TEST_F(PartitionTest, OffsetForTimestampFindsTheFirstBatchAtOrAfter) {
+  auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "100"}}));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(put(*p, test::simple_batch(std::string(200, 'v'), 1000 + i * 10)).has_value());
+  }
+  EXPECT_EQ(p->offset_for_timestamp(0).value(), Offset(0));
+  EXPECT_EQ(p->offset_for_timestamp(1000).value(), Offset(0));
+  EXPECT_EQ(p->offset_for_timestamp(1001).value(), Offset(1));
+  EXPECT_EQ(p->offset_for_timestamp(1250).value(), Offset(25));
+  EXPECT_EQ(p->offset_for_timestamp(1490).value(), Offset(49));
+  EXPECT_EQ(p->offset_for_timestamp(1491).value(), std::nullopt);
+}
+
+TEST_F(PartitionTest, IdempotentRetryReturnsOriginalOffsetsAndGapsAreRefused) {
+  auto p = open();
+  BatchOptions o{ProducerId(9), ProducerEpoch(0), 0};
+  ASSERT_TRUE(put(*p, test::simple_batch("filler")).has_value());
+  auto first = put(*p, test::simple_batch("a", 1, o));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->base_offset, Offset(1));
+  auto retry = put(*p, test::simple_batch("a", 1, o));
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->base_offset, Offset(1));
+  EXPECT_EQ(p->log_end_offset(), Offset(2));
+  o.base_sequence = 5;
+  EXPECT_EQ(put(*p, test::simple_batch("gap", 1, o)).error().code(), ErrorCode::kOutOfOrderSequence);
+  EXPECT_EQ(p->log_end_offset(), Offset(2)) << "a refused batch is not written";
+  o.base_sequence = 1;
+  EXPECT_EQ(put(*p, test::simple_batch("next", 1, o))->base_offset, Offset(2));
+}
+
+TEST_F(PartitionTest, LogAppendTimeIsStampedAndReturned) {
+  clock_.set_ms(5'000'000);
+  auto p = open(*TopicConfig::from_map({{"message.timestamp.type", "LogAppendTime"}}));
+  auto r = put(*p, test::simple_batch("t", 1));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->log_append_time_ms, 5'000'000);
+  auto read = p->read(Offset(0), 1000);
+  EXPECT_EQ(test::headers_of(read->records)[0].max_timestamp, 5'000'000);
+}
+
+TEST_F(PartitionTest, ControlBatchesAndInvalidBatchesAreRefusedWithoutWriting) {
+  auto p = open();
+  Bytes control = test::simple_batch("c");
+  store_be<std::int16_t>(control, batch_layout::kAttributes, batch_attributes::kControl);
+  store_be<std::uint32_t>(control, batch_layout::kCrc, compute_crc(control));
+  EXPECT_EQ(put(*p, control).error().code(), ErrorCode::kInvalidRecord);
+  Bytes corrupt = test::simple_batch("c");
+  corrupt.back() ^= std::byte{1};
+  EXPECT_EQ(put(*p, corrupt).error().code(), ErrorCode::kCorruptMessage);
+  EXPECT_EQ(p->log_end_offset(), Offset(0));
+}
+
+TEST_F(PartitionTest, NoneAndIntervalPoliciesShowWrittenDataAndDoNotSyncOnAppend) {
+  auto p = open(*TopicConfig::from_map({{"sync.policy", "none"}}));
+  const auto before = mem_.sync_count();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(put(*p, test::simple_batch("n")).has_value());
+  EXPECT_EQ(mem_.sync_count(), before);
+  EXPECT_EQ(p->high_watermark(), Offset(10));
+  ASSERT_TRUE(p->sync().has_value());
+  EXPECT_EQ(mem_.sync_count(), before + 1);
+  // A crash without the sync would lose the unsynced tail: that is what `none` risks.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(put(*p, test::simple_batch("n")).has_value());
+  p.reset();
+  mem_.crash();
+  EXPECT_EQ(open()->log_end_offset(), Offset(10));
+}
+
+}  // namespace
+}  // namespace wharf::storage

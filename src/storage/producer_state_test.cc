@@ -1,0 +1,108 @@
+#include "storage/producer_state.h"
+
+#include <gtest/gtest.h>
+
+namespace wharf::storage {
+namespace {
+
+BatchHeader batch(std::int64_t pid, std::int16_t epoch, std::int32_t seq, std::int32_t count,
+                  std::int64_t base_offset) {
+  BatchHeader h;
+  h.producer_id = ProducerId(pid);
+  h.producer_epoch = ProducerEpoch(epoch);
+  h.base_sequence = seq;
+  h.record_count = count;
+  h.last_offset_delta = count - 1;
+  h.base_offset = Offset(base_offset);
+  h.max_timestamp = 1000 + base_offset;
+  return h;
+}
+
+bool accepted(const Result<SequenceCheck>& r) {
+  return r.has_value() && std::holds_alternative<SequenceAccepted>(*r);
+}
+
+TEST(ProducerState, UnknownProducerAcceptsAnySequence) {
+  ProducerStateTable t;
+  EXPECT_TRUE(accepted(t.check(batch(1, 0, 42, 1, 0))));
+}
+
+TEST(ProducerState, RetryOfAnyOfTheLastFiveBatchesIsADuplicateWithOriginalOffsets) {
+  ProducerStateTable t;
+  for (int i = 0; i < 7; ++i) {
+    auto b = batch(1, 0, i * 2, 2, 100 + i * 2);
+    ASSERT_TRUE(accepted(t.check(b))) << i;
+    t.update(b);
+  }
+  for (int i = 2; i < 7; ++i) {
+    auto r = t.check(batch(1, 0, i * 2, 2, 999));
+    ASSERT_TRUE(r.has_value());
+    auto* dup = std::get_if<SequenceDuplicate>(&*r);
+    ASSERT_NE(dup, nullptr) << i;
+    EXPECT_EQ(dup->original.first_offset, Offset(100 + i * 2));
+    EXPECT_EQ(dup->original.last_offset, Offset(101 + i * 2));
+  }
+  // Batch 0 fell out of the window: it is neither a duplicate nor in order.
+  EXPECT_EQ(t.check(batch(1, 0, 0, 2, 999)).error().code(), ErrorCode::kOutOfOrderSequence);
+}
+
+TEST(ProducerState, GapIsOutOfOrderAndNextSequenceIsAccepted) {
+  ProducerStateTable t;
+  t.update(batch(1, 0, 0, 3, 0));
+  EXPECT_TRUE(accepted(t.check(batch(1, 0, 3, 1, 3))));
+  EXPECT_EQ(t.check(batch(1, 0, 5, 1, 3)).error().code(), ErrorCode::kOutOfOrderSequence);
+}
+
+TEST(ProducerState, OlderEpochIsFencedAndNewEpochMustStartAtZero) {
+  ProducerStateTable t;
+  t.update(batch(1, 3, 0, 1, 0));
+  EXPECT_EQ(t.check(batch(1, 2, 1, 1, 1)).error().code(), ErrorCode::kInvalidProducerEpoch);
+  EXPECT_EQ(t.check(batch(1, 4, 5, 1, 1)).error().code(), ErrorCode::kOutOfOrderSequence);
+  auto fresh = batch(1, 4, 0, 1, 1);
+  EXPECT_TRUE(accepted(t.check(fresh)));
+  t.update(fresh);
+  EXPECT_EQ(t.find(ProducerId(1))->epoch, ProducerEpoch(4));
+  EXPECT_EQ(t.find(ProducerId(1))->batches.size(), 1u);
+}
+
+TEST(ProducerState, SequenceWrapsFromInt32MaxToZero) {
+  ProducerStateTable t;
+  t.update(batch(1, 0, std::numeric_limits<std::int32_t>::max(), 1, 0));
+  EXPECT_TRUE(accepted(t.check(batch(1, 0, 0, 1, 1))));
+}
+
+TEST(ProducerState, SnapshotRoundTripsAndDetectsCorruption) {
+  ProducerStateTable t;
+  for (int p = 1; p <= 3; ++p) {
+    for (int i = 0; i < p * 3; ++i) t.update(batch(p, static_cast<std::int16_t>(p), i, 1, p * 100 + i));
+  }
+  Bytes snap = t.encode_snapshot(Offset(77));
+  auto decoded = ProducerStateTable::decode_snapshot(snap);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().to_string();
+  EXPECT_EQ(decoded->first, Offset(77));
+  const auto* e = decoded->second.find(ProducerId(3));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->epoch, ProducerEpoch(3));
+  ASSERT_EQ(e->batches.size(), 5u);
+  EXPECT_EQ(e->batches.back().last_offset, Offset(308));
+  for (std::size_t i = 0; i < snap.size(); ++i) {
+    Bytes bad = snap;
+    bad[i] ^= std::byte{0x40};
+    EXPECT_FALSE(ProducerStateTable::decode_snapshot(bad).has_value()) << "flip at " << i;
+  }
+  for (std::size_t n = 0; n < snap.size(); ++n) {
+    EXPECT_FALSE(ProducerStateTable::decode_snapshot(ByteView(snap).first(n)).has_value()) << n;
+  }
+}
+
+TEST(ProducerState, ExpiryForgetsIdleProducers) {
+  ProducerStateTable t;
+  t.update(batch(1, 0, 0, 1, 0));     // timestamp 1000
+  t.update(batch(2, 0, 0, 1, 5000));  // timestamp 6000
+  t.expire(2000);
+  EXPECT_EQ(t.find(ProducerId(1)), nullptr);
+  EXPECT_NE(t.find(ProducerId(2)), nullptr);
+}
+
+}  // namespace
+}  // namespace wharf::storage

@@ -1,0 +1,276 @@
+#include "storage/record_batch.h"
+
+#include <limits>
+
+#include "base/crc32c.h"
+#include "base/varint.h"
+
+namespace wharf::storage {
+namespace bl = batch_layout;
+
+std::int32_t BatchHeader::last_sequence() const {
+  if (base_sequence < 0) return -1;
+  const std::int64_t last = static_cast<std::int64_t>(base_sequence) + last_offset_delta;
+  if (last > std::numeric_limits<std::int32_t>::max()) {
+    return static_cast<std::int32_t>(last - std::numeric_limits<std::int32_t>::max() - 1);
+  }
+  return static_cast<std::int32_t>(last);
+}
+
+Result<BatchHeader> parse_header(ByteView bytes) {
+  if (bytes.size() < bl::kHeaderBytes) {
+    return fail(ErrorCode::kCorruptMessage, "record batch header needs {} bytes, have {}",
+                bl::kHeaderBytes, bytes.size());
+  }
+  BatchHeader h;
+  h.base_offset = Offset(load_be<std::int64_t>(bytes, bl::kBaseOffset));
+  h.length = load_be<std::int32_t>(bytes, bl::kLength);
+  h.partition_leader_epoch = load_be<std::int32_t>(bytes, bl::kPartitionLeaderEpoch);
+  h.magic = load_be<std::int8_t>(bytes, bl::kMagic);
+  h.crc = load_be<std::uint32_t>(bytes, bl::kCrc);
+  h.attributes = load_be<std::int16_t>(bytes, bl::kAttributes);
+  h.last_offset_delta = load_be<std::int32_t>(bytes, bl::kLastOffsetDelta);
+  h.base_timestamp = load_be<std::int64_t>(bytes, bl::kBaseTimestamp);
+  h.max_timestamp = load_be<std::int64_t>(bytes, bl::kMaxTimestamp);
+  h.producer_id = ProducerId(load_be<std::int64_t>(bytes, bl::kProducerId));
+  h.producer_epoch = ProducerEpoch(load_be<std::int16_t>(bytes, bl::kProducerEpoch));
+  h.base_sequence = load_be<std::int32_t>(bytes, bl::kBaseSequence);
+  h.record_count = load_be<std::int32_t>(bytes, bl::kRecordCount);
+  if (h.magic != 2) {
+    return fail(ErrorCode::kUnsupported, "record batch magic {} (only v2 batches are accepted)",
+                h.magic);
+  }
+  if (h.length < bl::kLengthMin) {
+    return fail(ErrorCode::kCorruptMessage, "record batch length {} below the minimum {}",
+                h.length, bl::kLengthMin);
+  }
+  return h;
+}
+
+std::uint32_t compute_crc(ByteView batch) {
+  return crc32c::value(batch.subspan(bl::kAttributes));
+}
+
+Result<BatchHeader> check_batch_crc(ByteView bytes) {
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(bytes));
+  if (h.total_bytes() != bytes.size()) {
+    return fail(ErrorCode::kCorruptMessage, "record batch length says {} bytes, have {}",
+                h.total_bytes(), bytes.size());
+  }
+  const std::uint32_t crc = compute_crc(bytes);
+  if (crc != h.crc) {
+    return fail(ErrorCode::kCorruptMessage, "record batch CRC-32C mismatch: stored {:#010x}, computed {:#010x}",
+                h.crc, crc);
+  }
+  return h;
+}
+
+namespace {
+
+// Walks `count` uncompressed records in `body`, calling on_record for each. Every length is
+// checked against the bytes left before it is used.
+template <typename OnRecord>
+Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
+  std::size_t pos = 0;
+  auto read_varint = [&](const char* what) -> Result<std::int32_t> {
+    auto d = varint::decode_varint(body.subspan(pos));
+    if (!d) return fail(ErrorCode::kCorruptMessage, "record {}: malformed varint at byte {}", what, pos);
+    pos += d->size;
+    return d->value;
+  };
+  for (std::int32_t i = 0; i < count; ++i) {
+    WHARF_ASSIGN_OR_RETURN(std::int32_t length, read_varint("length"));
+    if (length < 0 || static_cast<std::size_t>(length) > body.size() - pos) {
+      return fail(ErrorCode::kCorruptMessage, "record {} length {} exceeds the {} bytes left", i,
+                  length, body.size() - pos);
+    }
+    const std::size_t end = pos + static_cast<std::size_t>(length);
+    ByteView rec = body.subspan(pos, static_cast<std::size_t>(length));
+    std::size_t rpos = 1;  // attributes byte
+    if (rec.empty()) return fail(ErrorCode::kCorruptMessage, "record {} is empty", i);
+    auto ts = varint::decode_varlong(rec.subspan(rpos));
+    if (!ts) return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
+    rpos += ts->size;
+    auto od = varint::decode_varint(rec.subspan(rpos));
+    if (!od) return fail(ErrorCode::kCorruptMessage, "record {}: bad offset delta", i);
+    rpos += od->size;
+    if (od->value != i) {
+      return fail(ErrorCode::kInvalidRecord, "record {} has offset delta {}, expected {}", i,
+                  od->value, i);
+    }
+    auto field = [&](std::optional<Bytes>* out) -> Status {
+      auto len = varint::decode_varint(rec.subspan(rpos));
+      if (!len) return fail(ErrorCode::kCorruptMessage, "record {}: bad field length", i);
+      rpos += len->size;
+      if (len->value < -1 || (len->value >= 0 && static_cast<std::size_t>(len->value) > rec.size() - rpos)) {
+        return fail(ErrorCode::kCorruptMessage, "record {}: field length {} out of bounds", i,
+                    len->value);
+      }
+      if (len->value >= 0) {
+        if (out) *out = Bytes(rec.begin() + rpos, rec.begin() + rpos + len->value);
+        rpos += static_cast<std::size_t>(len->value);
+      } else if (out) {
+        out->reset();
+      }
+      return ok();
+    };
+    Record record;
+    record.timestamp_ms = ts->value;
+    record.offset = Offset(od->value);
+    WHARF_RETURN_IF_ERROR(field(&record.key));
+    WHARF_RETURN_IF_ERROR(field(&record.value));
+    auto header_count = varint::decode_varint(rec.subspan(rpos));
+    if (!header_count || header_count->value < 0) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad header count", i);
+    }
+    rpos += header_count->size;
+    // Each header needs at least two bytes, so a count above that is a lie; check before looping.
+    if (static_cast<std::size_t>(header_count->value) > (rec.size() - rpos) / 2) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: header count {} exceeds its bytes", i,
+                  header_count->value);
+    }
+    for (std::int32_t h = 0; h < header_count->value; ++h) {
+      std::optional<Bytes> name, value;
+      WHARF_RETURN_IF_ERROR(field(&name));
+      if (!name) return fail(ErrorCode::kCorruptMessage, "record {}: null header key", i);
+      WHARF_RETURN_IF_ERROR(field(&value));
+      record.headers.emplace_back(std::string(as_chars(*name)), std::move(value));
+    }
+    if (rpos != rec.size()) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: {} stray bytes after its headers", i,
+                  rec.size() - rpos);
+    }
+    on_record(std::move(record));
+    pos = end;
+  }
+  if (pos != body.size()) {
+    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records",
+                body.size() - pos, count);
+  }
+  return ok();
+}
+
+}  // namespace
+
+Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits) {
+  if (bytes.size() > limits.batch_bytes_max) {
+    return fail(ErrorCode::kMessageTooLarge, "record batch of {} bytes exceeds max.message.bytes {}",
+                bytes.size(), limits.batch_bytes_max);
+  }
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, check_batch_crc(bytes));
+  if (static_cast<std::uint8_t>(h.compression()) > static_cast<std::uint8_t>(Compression::kZstd)) {
+    return fail(ErrorCode::kUnsupported, "unknown compression codec {}",
+                static_cast<int>(h.compression()));
+  }
+  if (h.record_count <= 0) {
+    return fail(ErrorCode::kInvalidRecord, "record batch with record count {}", h.record_count);
+  }
+  if (h.last_offset_delta != h.record_count - 1) {
+    return fail(ErrorCode::kInvalidRecord, "last offset delta {} does not match record count {}",
+                h.last_offset_delta, h.record_count);
+  }
+  if (h.has_producer_id() && h.base_sequence < 0) {
+    return fail(ErrorCode::kInvalidRecord, "idempotent batch with negative base sequence {}",
+                h.base_sequence);
+  }
+  if (h.compression() == Compression::kNone) {
+    WHARF_RETURN_IF_ERROR(walk_records(bytes.subspan(bl::kHeaderBytes), h.record_count,
+                                       [](Record&&) {}));
+  }
+  return h;
+}
+
+void patch_base_offset(MutableByteView batch, Offset base_offset) {
+  WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
+  store_be<std::int64_t>(batch, bl::kBaseOffset, base_offset.value());
+}
+
+void patch_partition_leader_epoch(MutableByteView batch, std::int32_t epoch) {
+  WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
+  store_be<std::int32_t>(batch, bl::kPartitionLeaderEpoch, epoch);
+}
+
+void apply_log_append_time(MutableByteView batch, std::int64_t timestamp_ms) {
+  WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
+  auto attributes = load_be<std::int16_t>(batch, bl::kAttributes);
+  store_be<std::int16_t>(batch, bl::kAttributes,
+                         static_cast<std::int16_t>(attributes | batch_attributes::kLogAppendTime));
+  store_be<std::int64_t>(batch, bl::kMaxTimestamp, timestamp_ms);
+  store_be<std::uint32_t>(batch, bl::kCrc, compute_crc(batch));
+}
+
+Bytes build_batch(const std::vector<Record>& records, const BatchOptions& options) {
+  WHARF_CHECK(!records.empty());
+  const std::int64_t base_ts = records.front().timestamp_ms;
+  std::int64_t max_ts = base_ts;
+  Bytes body;
+  auto put_field = [](Bytes& out, const std::optional<Bytes>& v) {
+    if (!v) {
+      varint::append_varint(out, -1);
+      return;
+    }
+    varint::append_varint(out, static_cast<std::int32_t>(v->size()));
+    append(out, *v);
+  };
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    max_ts = std::max(max_ts, r.timestamp_ms);
+    Bytes rec;
+    rec.push_back(std::byte{0});  // record attributes: unused in v2
+    varint::append_varlong(rec, r.timestamp_ms - base_ts);
+    varint::append_varint(rec, static_cast<std::int32_t>(i));
+    put_field(rec, r.key);
+    put_field(rec, r.value);
+    varint::append_varint(rec, static_cast<std::int32_t>(r.headers.size()));
+    for (const auto& [name, value] : r.headers) {
+      put_field(rec, to_bytes(name));
+      put_field(rec, value);
+    }
+    varint::append_varint(body, static_cast<std::int32_t>(rec.size()));
+    append(body, rec);
+  }
+  Bytes out(bl::kHeaderBytes);
+  store_be<std::int64_t>(out, bl::kBaseOffset, 0);
+  store_be<std::int32_t>(out, bl::kLength,
+                         static_cast<std::int32_t>(bl::kHeaderBytes - bl::kPartitionLeaderEpoch + body.size()));
+  store_be<std::int32_t>(out, bl::kPartitionLeaderEpoch, options.partition_leader_epoch);
+  store_be<std::int8_t>(out, bl::kMagic, 2);
+  std::int16_t attributes = options.transactional ? batch_attributes::kTransactional : 0;
+  store_be<std::int16_t>(out, bl::kAttributes, attributes);
+  store_be<std::int32_t>(out, bl::kLastOffsetDelta, static_cast<std::int32_t>(records.size() - 1));
+  store_be<std::int64_t>(out, bl::kBaseTimestamp, base_ts);
+  store_be<std::int64_t>(out, bl::kMaxTimestamp, max_ts);
+  store_be<std::int64_t>(out, bl::kProducerId, options.producer_id.value());
+  store_be<std::int16_t>(out, bl::kProducerEpoch, options.producer_epoch.value());
+  store_be<std::int32_t>(out, bl::kBaseSequence, options.base_sequence);
+  store_be<std::int32_t>(out, bl::kRecordCount, static_cast<std::int32_t>(records.size()));
+  append(out, body);
+  store_be<std::uint32_t>(out, bl::kCrc, compute_crc(out));
+  return out;
+}
+
+Result<std::vector<Record>> read_records(ByteView batch) {
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(batch));
+  if (h.total_bytes() != batch.size()) {
+    return fail(ErrorCode::kCorruptMessage, "batch length {} does not match {} bytes",
+                h.total_bytes(), batch.size());
+  }
+  if (h.compression() != Compression::kNone) {
+    return fail(ErrorCode::kUnsupported, "reading compressed records needs the codec layer");
+  }
+  if (h.record_count < 0 ||
+      static_cast<std::size_t>(h.record_count) > batch.size() - bl::kHeaderBytes) {
+    return fail(ErrorCode::kCorruptMessage, "record count {} exceeds the batch's bytes", h.record_count);
+  }
+  std::vector<Record> out;
+  out.reserve(static_cast<std::size_t>(h.record_count));
+  WHARF_RETURN_IF_ERROR(walk_records(batch.subspan(bl::kHeaderBytes), h.record_count,
+                                     [&](Record&& r) {
+                                       r.timestamp_ms += h.base_timestamp;
+                                       r.offset = h.base_offset + r.offset.value();
+                                       out.push_back(std::move(r));
+                                     }));
+  return out;
+}
+
+}  // namespace wharf::storage

@@ -1,0 +1,128 @@
+// Kafka record batch v2: parsing, validation, in-place patching and building.
+//
+// The broker stores the bytes a producer sent, unchanged except for the header fields the CRC
+// does not cover (base_offset, partition_leader_epoch), which are patched on append. So the bytes
+// on disk are the bytes on the wire and a fetch sends file bytes without re-encoding
+// (docs/formats/record-batch-v2.md has the layout). Pure functions; no I/O, no threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/ids.h"
+#include "base/result.h"
+
+namespace wharf::storage {
+
+// Byte positions of the v2 header fields (DefaultRecordBatch.java).
+namespace batch_layout {
+inline constexpr std::size_t kBaseOffset = 0;            // int64
+inline constexpr std::size_t kLength = 8;                // int32: bytes after this field
+inline constexpr std::size_t kPartitionLeaderEpoch = 12; // int32
+inline constexpr std::size_t kMagic = 16;                // int8, = 2
+inline constexpr std::size_t kCrc = 17;                  // uint32, CRC-32C of [kAttributes, end)
+inline constexpr std::size_t kAttributes = 21;           // int16
+inline constexpr std::size_t kLastOffsetDelta = 23;      // int32
+inline constexpr std::size_t kBaseTimestamp = 27;        // int64
+inline constexpr std::size_t kMaxTimestamp = 35;         // int64
+inline constexpr std::size_t kProducerId = 43;           // int64
+inline constexpr std::size_t kProducerEpoch = 51;        // int16
+inline constexpr std::size_t kBaseSequence = 53;         // int32
+inline constexpr std::size_t kRecordCount = 57;          // int32
+inline constexpr std::size_t kHeaderBytes = 61;          // records start here
+// `length` counts everything after itself; the smallest legal value is a batch with no records.
+inline constexpr std::int32_t kLengthMin = kHeaderBytes - kPartitionLeaderEpoch;
+}  // namespace batch_layout
+
+enum class Compression : std::uint8_t { kNone = 0, kGzip = 1, kSnappy = 2, kLz4 = 3, kZstd = 4 };
+
+namespace batch_attributes {
+inline constexpr std::int16_t kCompressionMask = 0x07;
+inline constexpr std::int16_t kLogAppendTime = 0x08;
+inline constexpr std::int16_t kTransactional = 0x10;
+inline constexpr std::int16_t kControl = 0x20;
+}  // namespace batch_attributes
+
+// The fixed header of one batch, decoded.
+struct BatchHeader {
+  Offset base_offset;
+  std::int32_t length = 0;  // bytes after the length field
+  std::int32_t partition_leader_epoch = 0;
+  std::int8_t magic = 0;
+  std::uint32_t crc = 0;
+  std::int16_t attributes = 0;
+  std::int32_t last_offset_delta = 0;
+  std::int64_t base_timestamp = 0;
+  std::int64_t max_timestamp = 0;
+  ProducerId producer_id = kNoProducerId;
+  ProducerEpoch producer_epoch = kNoProducerEpoch;
+  std::int32_t base_sequence = -1;
+  std::int32_t record_count = 0;
+
+  std::size_t total_bytes() const { return static_cast<std::size_t>(length) + 12; }
+  Offset last_offset() const { return base_offset + last_offset_delta; }
+  Offset next_offset() const { return base_offset + (last_offset_delta + 1); }
+  Compression compression() const {
+    return static_cast<Compression>(attributes & batch_attributes::kCompressionMask);
+  }
+  bool is_control() const { return attributes & batch_attributes::kControl; }
+  bool is_transactional() const { return attributes & batch_attributes::kTransactional; }
+  bool has_producer_id() const { return producer_id.value() >= 0; }
+  // Sequence of the last record, wrapping at INT32_MAX as Kafka does.
+  std::int32_t last_sequence() const;
+};
+
+// Decodes the 61-byte header. Checks only that enough bytes are present and that magic == 2;
+// nothing about the CRC or the records. REQUIRES nothing of `bytes`.
+[[nodiscard]] Result<BatchHeader> parse_header(ByteView bytes);
+
+struct ValidationLimits {
+  std::size_t batch_bytes_max = 1'048'588;  // Kafka's max.message.bytes default
+};
+
+// Full validation of one batch occupying exactly `bytes`: header fields, length, CRC-32C,
+// record count against last_offset_delta and, for uncompressed batches, the framing of every
+// record (lengths, varints, offset deltas 0..n-1). Errors: kCorruptMessage (framing, CRC),
+// kInvalidRecord (Kafka rules), kMessageTooLarge, kUnsupported (magic, codec).
+[[nodiscard]] Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits);
+
+// CRC check only (recovery's fast path): header sane, length fits, CRC matches.
+[[nodiscard]] Result<BatchHeader> check_batch_crc(ByteView bytes);
+
+std::uint32_t compute_crc(ByteView batch);
+
+// Patch fields the CRC does not cover.
+void patch_base_offset(MutableByteView batch, Offset base_offset);
+void patch_partition_leader_epoch(MutableByteView batch, std::int32_t epoch);
+// Switches a batch to LogAppendTime: sets the attribute bit and max_timestamp, then recomputes
+// the CRC (both fields are covered by it).
+void apply_log_append_time(MutableByteView batch, std::int64_t timestamp_ms);
+
+// One record as producers see it; used by the builder and the uncompressed-record reader.
+struct Record {
+  std::optional<Bytes> key;
+  std::optional<Bytes> value;
+  std::vector<std::pair<std::string, std::optional<Bytes>>> headers;
+  std::int64_t timestamp_ms = 0;
+  Offset offset;  // filled in by readers
+};
+
+struct BatchOptions {
+  ProducerId producer_id = kNoProducerId;
+  ProducerEpoch producer_epoch = kNoProducerEpoch;
+  std::int32_t base_sequence = -1;
+  std::int32_t partition_leader_epoch = -1;
+  bool transactional = false;
+};
+
+// Builds an uncompressed v2 batch with base_offset 0 and a correct CRC.
+// REQUIRES: !records.empty().
+Bytes build_batch(const std::vector<Record>& records, const BatchOptions& options = {});
+
+// Decodes the records of an uncompressed batch (validated or not: errors are returned).
+[[nodiscard]] Result<std::vector<Record>> read_records(ByteView batch);
+
+}  // namespace wharf::storage

@@ -1,0 +1,131 @@
+#include "storage/record_batch.h"
+
+#include <gtest/gtest.h>
+
+#include "base/crc32c.h"
+#include "tests/support/storage_fixtures.h"
+
+namespace wharf::storage {
+namespace {
+
+namespace bl = batch_layout;
+
+TEST(RecordBatch, BuiltBatchValidatesAndRoundTripsRecords) {
+  std::vector<Record> in(3);
+  for (int i = 0; i < 3; ++i) {
+    in[i].key = to_bytes("k" + std::to_string(i));
+    in[i].value = to_bytes("value " + std::to_string(i));
+    in[i].timestamp_ms = 1000 + i;
+  }
+  in[1].key.reset();
+  in[2].headers.push_back({"trace", to_bytes("abc")});
+  in[2].headers.push_back({"empty", std::nullopt});
+  Bytes batch = build_batch(in, {ProducerId(7), ProducerEpoch(1), 10});
+  auto h = validate_batch(batch, {});
+  ASSERT_TRUE(h.has_value()) << h.error().to_string();
+  EXPECT_EQ(h->record_count, 3);
+  EXPECT_EQ(h->last_offset_delta, 2);
+  EXPECT_EQ(h->base_timestamp, 1000);
+  EXPECT_EQ(h->max_timestamp, 1002);
+  EXPECT_EQ(h->producer_id, ProducerId(7));
+  EXPECT_EQ(h->base_sequence, 10);
+  EXPECT_EQ(h->last_sequence(), 12);
+  EXPECT_EQ(h->total_bytes(), batch.size());
+
+  patch_base_offset(batch, Offset(100));
+  ASSERT_TRUE(validate_batch(batch, {}).has_value()) << "base offset is outside the CRC";
+  auto records = read_records(batch);
+  ASSERT_TRUE(records.has_value());
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[0].offset, Offset(100));
+  EXPECT_EQ((*records)[2].offset, Offset(102));
+  EXPECT_EQ((*records)[2].timestamp_ms, 1002);
+  EXPECT_FALSE((*records)[1].key.has_value());
+  EXPECT_EQ(as_chars(*(*records)[1].value), "value 1");
+  ASSERT_EQ((*records)[2].headers.size(), 2u);
+  EXPECT_EQ((*records)[2].headers[0].first, "trace");
+  EXPECT_FALSE((*records)[2].headers[1].second.has_value());
+}
+
+TEST(RecordBatch, CrcCoversAttributesToTheEndOnly) {
+  Bytes batch = test::simple_batch("hello");
+  EXPECT_EQ(load_be<std::uint32_t>(batch, bl::kCrc),
+            crc32c::value(ByteView(batch).subspan(bl::kAttributes)));
+  patch_partition_leader_epoch(batch, 5);
+  EXPECT_TRUE(validate_batch(batch, {}).has_value());
+  batch[bl::kHeaderBytes + 3] ^= std::byte{1};
+  auto bad = validate_batch(batch, {});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kCorruptMessage);
+  EXPECT_NE(bad.error().message().find("CRC"), std::string::npos);
+}
+
+TEST(RecordBatch, RejectsWrongMagicLengthAndCounts) {
+  Bytes good = test::simple_batch("x");
+  {
+    Bytes b = good;
+    b[bl::kMagic] = std::byte{1};
+    EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kUnsupported);
+  }
+  {
+    Bytes b = good;
+    b.pop_back();
+    EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kCorruptMessage);
+  }
+  {
+    Bytes b = good;
+    store_be<std::int32_t>(b, bl::kLength, 10);
+    EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kCorruptMessage);
+  }
+  {
+    Bytes b = good;  // record count 2 but last offset delta 0: recompute the CRC so only the rule trips
+    store_be<std::int32_t>(b, bl::kRecordCount, 2);
+    store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+    EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kInvalidRecord);
+  }
+  {
+    Bytes b = good;
+    store_be<std::int16_t>(b, bl::kAttributes, 6);  // codec 6 does not exist
+    store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+    EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kUnsupported);
+  }
+  EXPECT_EQ(validate_batch(good, {.batch_bytes_max = 10}).error().code(), ErrorCode::kMessageTooLarge);
+  EXPECT_FALSE(validate_batch(ByteView(good).first(20), {}).has_value());
+}
+
+TEST(RecordBatch, RejectsRecordFramingThatLies) {
+  Bytes b = test::simple_batch("hello world");
+  // The first record's length varint sits right after the header; claim a huge length.
+  b[bl::kHeaderBytes] = std::byte{0x7E};  // zigzag 63
+  store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+  auto r = validate_batch(b, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCorruptMessage);
+}
+
+TEST(RecordBatch, TruncationAtEveryByteIsAnErrorNeverACrash) {
+  Bytes b = test::deterministic_batch(1, 1, 50, 3);
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    EXPECT_FALSE(validate_batch(ByteView(b).first(n), {}).has_value()) << n;
+    EXPECT_FALSE(read_records(ByteView(b).first(n)).has_value()) << n;
+  }
+}
+
+TEST(RecordBatch, LogAppendTimeSetsAttributeAndTimestampAndKeepsCrcValid) {
+  Bytes b = test::simple_batch("v", 5);
+  apply_log_append_time(b, 123456);
+  auto h = validate_batch(b, {});
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->max_timestamp, 123456);
+  EXPECT_TRUE(h->attributes & batch_attributes::kLogAppendTime);
+}
+
+TEST(RecordBatch, LastSequenceWrapsAtInt32Max) {
+  BatchHeader h;
+  h.base_sequence = std::numeric_limits<std::int32_t>::max() - 1;
+  h.last_offset_delta = 3;
+  EXPECT_EQ(h.last_sequence(), 1);
+}
+
+}  // namespace
+}  // namespace wharf::storage

@@ -1,0 +1,54 @@
+// Per-topic settings of the log engine, under Kafka's own config names where Kafka has one.
+// A plain value type; the LogManager persists it with the topic's metadata.
+//
+//   segment.bytes           roll the active segment at this size        (default 1 GiB)
+//   segment.ms              roll the active segment at this age          (default 7 days)
+//   retention.bytes         per-partition size above which old segments go (default -1: none)
+//   retention.ms            age above which old segments go              (default 7 days)
+//   max.message.bytes       largest batch accepted                        (default 1048588)
+//   index.interval.bytes    bytes between sparse index entries            (default 4096)
+//   message.timestamp.type  CreateTime | LogAppendTime                    (default CreateTime)
+//   cleanup.policy          delete (compact is refused until implemented)
+//   sync.policy             always | interval:<ms> | none                 (default always)
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "base/result.h"
+
+namespace wharf::storage {
+
+struct SyncPolicy {
+  enum class Kind { kAlways, kInterval, kNone };
+  Kind kind = Kind::kAlways;
+  std::chrono::milliseconds interval{0};
+
+  // "always", "interval:<ms>" (1..3600000) or "none".
+  [[nodiscard]] static Result<SyncPolicy> parse(std::string_view text);
+  std::string to_string() const;
+  bool operator==(const SyncPolicy&) const = default;
+};
+
+struct TopicConfig {
+  std::uint64_t segment_bytes = 1024ull * 1024 * 1024;
+  std::int64_t segment_ms = 7LL * 24 * 3600 * 1000;
+  std::int64_t retention_bytes = -1;
+  std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  std::size_t max_message_bytes = 1'048'588;
+  std::uint32_t index_interval_bytes = 4096;
+  bool log_append_time = false;
+  SyncPolicy sync;
+
+  // Applies `overrides` (Kafka names above) on top of `base`; unknown names and bad values are
+  // kInvalidArgument naming the key.
+  [[nodiscard]] static Result<TopicConfig> from_map(const std::map<std::string, std::string>& overrides,
+                                                    const TopicConfig& base);
+  [[nodiscard]] static Result<TopicConfig> from_map(const std::map<std::string, std::string>& overrides);
+  std::map<std::string, std::string> to_map() const;
+  bool operator==(const TopicConfig&) const = default;
+};
+
+}  // namespace wharf::storage
