@@ -56,6 +56,7 @@ class ProducerStateTable {
 
   std::size_t size() const { return producers_.size(); }
   const ProducerEntry* find(ProducerId id) const;
+  const std::unordered_map<ProducerId, ProducerEntry>& producers() const { return producers_; }
 
   Bytes encode_snapshot(Offset offset) const;
   // Decodes a snapshot; fails with kCorruption on any inconsistency (bad CRC, truncation).

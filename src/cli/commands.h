@@ -1,0 +1,19 @@
+// The wharf binary's subcommands. Each register_* function adds one command (with its --help)
+// to the CLI11 app; the callback runs on the main thread and sets the process exit code.
+// Commands print results to stdout and one-line reasons for failure to stderr.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace wharf::cli {
+
+// `wharf check-data --data-dir DIR`: offline verification of every file of a data directory.
+void register_check_data(CLI::App& app, int& exit_code);
+// `wharf dump-segment FILE`: prints a .log, .index, .timeindex or .snapshot file.
+void register_dump_segment(CLI::App& app, int& exit_code);
+// `wharf local produce|consume|topics`: the embedded log, without a broker.
+void register_local(CLI::App& app, int& exit_code);
+
+}  // namespace wharf::cli

@@ -1,0 +1,27 @@
+// Entry point of the `wharf` binary: parses the command line with CLI11 and runs one command.
+// Exceptions from code we do not own stop here and become a one-line error and exit code 1.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"wharf: a single-node, durable, Kafka-compatible event-streaming platform"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "wharf 0.1.0");
+  int exit_code = 0;
+  wharf::cli::register_check_data(app, exit_code);
+  wharf::cli::register_dump_segment(app, exit_code);
+  wharf::cli::register_local(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wharf: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}
