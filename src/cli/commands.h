@@ -13,6 +13,8 @@ namespace wharf::cli {
 void register_check_data(CLI::App& app, int& exit_code);
 // `wharf dump-segment FILE`: prints a .log, .index, .timeindex or .snapshot file.
 void register_dump_segment(CLI::App& app, int& exit_code);
+// `wharf serve`: the Kafka-protocol broker.
+void register_serve(CLI::App& app, int& exit_code);
 // `wharf local produce|consume|topics`: the embedded log, without a broker.
 void register_local(CLI::App& app, int& exit_code);
 

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "wharf 0.1.0");
   int exit_code = 0;
+  wharf::cli::register_serve(app, exit_code);
   wharf::cli::register_check_data(app, exit_code);
   wharf::cli::register_dump_segment(app, exit_code);
   wharf::cli::register_local(app, exit_code);

@@ -1,0 +1,161 @@
+#include "broker/broker.h"
+
+#include <charconv>
+#include <fstream>
+#include <random>
+
+#include "base/log.h"
+
+namespace wharf::broker {
+namespace {
+
+Result<std::int64_t> to_int(const std::string& key, const std::string& value) {
+  std::int64_t out = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || p != value.data() + value.size()) {
+    return fail(ErrorCode::kInvalidArgument, "{}: '{}' is not an integer", key, value);
+  }
+  return out;
+}
+
+// Kafka-style cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+std::string new_cluster_id() {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 22; ++i) out.push_back(kAlphabet[rd() % 64]);
+  return out;
+}
+
+// <data_dir>/meta.properties holds the cluster id, like Kafka's; created on first start.
+Result<std::string> load_or_create_cluster_id(io::FileSystem& fs, const std::string& data_dir) {
+  const std::string path = io::join_path(data_dir, "meta.properties");
+  WHARF_ASSIGN_OR_RETURN(bool exists, fs.exists(path));
+  if (exists) {
+    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path));
+    std::string text(as_chars(raw));
+    auto at = text.find("cluster.id=");
+    if (at == std::string::npos) return fail(ErrorCode::kCorruption, "{} has no cluster.id", path);
+    auto end = text.find('\n', at);
+    return text.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
+  }
+  const std::string id = new_cluster_id();
+  const std::string text = "# written by wharf on first start\nversion=1\nnode.id=0\ncluster.id=" + id + "\n";
+  WHARF_RETURN_IF_ERROR(io::write_file_atomic(fs, path, as_bytes(text)));
+  return id;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return fail(ErrorCode::kInvalidArgument, "'{}' is not HOST:PORT", text);
+  }
+  std::string host(text.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto digits = text.substr(colon + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || p != digits.data() + digits.size() || port > 65535) {
+    return fail(ErrorCode::kInvalidArgument, "'{}': port must be 0..65535", text);
+  }
+  return std::make_pair(host, static_cast<std::uint16_t>(port));
+}
+
+Status apply_setting(BrokerConfig& c, const std::string& key, const std::string& value) {
+  if (key == "data.dir") {
+    c.data_dir = value;
+  } else if (key == "listen") {
+    WHARF_ASSIGN_OR_RETURN(auto hp, parse_host_port(value));
+    c.server.listen_host = hp.first;
+    c.server.listen_port = hp.second;
+  } else if (key == "advertise") {
+    WHARF_ASSIGN_OR_RETURN(auto hp, parse_host_port(value));
+    c.server.advertised_host = hp.first;
+    c.server.advertised_port = hp.second;
+  } else if (key == "admin") {
+    c.admin_listen = value;
+  } else if (key == "sync.policy") {
+    WHARF_ASSIGN_OR_RETURN(c.topic_defaults.sync, storage::SyncPolicy::parse(value));
+  } else if (key == "auto.create.topics.enable") {
+    if (value != "true" && value != "false") {
+      return fail(ErrorCode::kInvalidArgument, "auto.create.topics.enable: '{}' is not true or false", value);
+    }
+    c.server.auto_create_topics = value == "true";
+  } else if (key == "num.partitions") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1 || n > 10000) return fail(ErrorCode::kInvalidArgument, "num.partitions: {} is outside [1, 10000]", n);
+    c.server.default_partitions = static_cast<std::int32_t>(n);
+  } else if (key == "socket.request.max.bytes") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1024 || n > (1ll << 30)) return fail(ErrorCode::kInvalidArgument, "socket.request.max.bytes: {} is outside [1 KiB, 1 GiB]", n);
+    c.server.request_bytes_max = static_cast<std::size_t>(n);
+  } else if (key == "connections.max") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1 || n > 100000) return fail(ErrorCode::kInvalidArgument, "connections.max: {} is outside [1, 100000]", n);
+    c.server.connections_max = static_cast<std::size_t>(n);
+  } else {
+    // Topic defaults under their log.* broker names map onto the topic config names.
+    static const std::map<std::string, std::string> kTopicKeys = {
+        {"message.max.bytes", "max.message.bytes"}, {"log.segment.bytes", "segment.bytes"},
+        {"log.segment.ms", "segment.ms"},           {"log.retention.ms", "retention.ms"},
+        {"log.retention.bytes", "retention.bytes"},
+    };
+    auto it = kTopicKeys.find(key);
+    if (it == kTopicKeys.end()) return fail(ErrorCode::kInvalidArgument, "unknown setting '{}'", key);
+    WHARF_ASSIGN_OR_RETURN(c.topic_defaults, storage::TopicConfig::from_map({{it->second, value}}, c.topic_defaults));
+  }
+  return ok();
+}
+
+Status apply_config_file(BrokerConfig& config, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::kNotFound, "cannot read config file {}", path);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    auto trim = [](std::string s) {
+      const auto b = s.find_first_not_of(" \t\r");
+      const auto e = s.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) return fail(ErrorCode::kInvalidArgument, "{}:{}: expected key=value", path, number);
+    auto s = apply_setting(config, trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+    if (!s) return fail(std::move(s).error().with_context(fmt::format("{}:{}", path, number)));
+  }
+  return ok();
+}
+
+Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSystem& fs, const Clock& clock) {
+  std::unique_ptr<Broker> b(new Broker(std::move(config)));
+  WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs, b->config_.data_dir));
+  WHARF_ASSIGN_OR_RETURN(b->config_.server.cluster_id, load_or_create_cluster_id(fs, b->config_.data_dir));
+  WHARF_ASSIGN_OR_RETURN(b->producer_ids_, kafka::ProducerIdAllocator::open(fs, b->config_.data_dir));
+  storage::LogManagerOptions options;
+  options.data_dir = b->config_.data_dir;
+  options.defaults = b->config_.topic_defaults;
+  WHARF_ASSIGN_OR_RETURN(b->log_, storage::LogManager::open(fs, options, clock));
+  b->server_ = std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_);
+  WHARF_RETURN_IF_ERROR(b->server_->start());
+  return b;
+}
+
+Broker::~Broker() {
+  auto s = stop();
+  if (!s) WHARF_LOG_ERROR("broker shutdown: {}", s.error().to_string());
+}
+
+Status Broker::stop() {
+  if (stopped_) return ok();
+  stopped_ = true;
+  if (server_) server_->stop();
+  if (log_) return log_->close();
+  return ok();
+}
+
+}  // namespace wharf::broker

@@ -1,0 +1,224 @@
+// Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs. Each
+// change is durable (LogManager writes topic metadata atomically) before it is answered.
+#include "kafka/protocol/generated/create_partitions.h"
+#include "kafka/protocol/generated/create_topics.h"
+#include "kafka/protocol/generated/delete_topics.h"
+#include "kafka/protocol/generated/describe_configs.h"
+#include "kafka/server/handler_util.h"
+#include "storage/limits.h"
+
+namespace wharf::kafka {
+namespace p = protocol;
+
+namespace {
+
+// The error for a failed create, with the more precise codes Kafka uses for bad arguments.
+KafkaError create_error(const Error& e) {
+  if (e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnsupported) {
+    return KafkaError::kInvalidConfig;
+  }
+  return to_kafka_error(e);
+}
+
+bool replicas_are_only(const std::vector<std::int32_t>& ids, std::int32_t node) {
+  return ids.size() == 1 && ids[0] == node;
+}
+
+}  // namespace
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const RequestContext& ctx,
+                                                                       p::Reader& body) {
+  auto req = decode_body<p::CreateTopicsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  const std::int32_t node = config_.node_id;
+  const std::int32_t default_partitions = config_.default_partitions;
+  auto work = [this, req = std::move(*req), node, default_partitions] {
+    p::CreateTopicsResponse out;
+    for (const auto& t : req.topics) {
+      p::CreateTopicsResponse::CreatableTopicResult r;
+      r.name = t.name;
+      r.error_message = std::nullopt;
+      auto reject = [&](KafkaError e, std::string message) {
+        r.error_code = code(e);
+        r.error_message = std::move(message);
+      };
+      std::int32_t partitions = t.num_partitions;
+      std::map<std::string, std::string> configs;
+      for (const auto& c : t.configs) {
+        if (c.value) configs[c.name] = *c.value;
+      }
+      if (auto s = storage::validate_topic_name(t.name); !s) {
+        reject(KafkaError::kInvalidTopicException, s.error().message());
+      } else if (t.replication_factor > 1) {
+        // One node: exactly what a 1-broker Kafka says.
+        reject(KafkaError::kInvalidReplicationFactor,
+               fmt::format("replication factor {} is larger than the 1 broker available", t.replication_factor));
+      } else if (!t.assignments.empty() &&
+                 std::any_of(t.assignments.begin(), t.assignments.end(),
+                             [&](const auto& a) { return !replicas_are_only(a.broker_ids, node); })) {
+        reject(KafkaError::kInvalidReplicaAssignment, fmt::format("every replica must be broker {}", node));
+      } else {
+        if (!t.assignments.empty()) partitions = static_cast<std::int32_t>(t.assignments.size());
+        if (partitions == -1) partitions = default_partitions;  // kafkajs sends -1 at every version
+        if (partitions <= 0 || partitions > storage::kPartitionsPerTopicMax) {
+          reject(KafkaError::kInvalidPartitions,
+                 fmt::format("partition count {} is outside [1, {}]", partitions, storage::kPartitionsPerTopicMax));
+        } else if (log_.topic(t.name)) {
+          reject(KafkaError::kTopicAlreadyExists, fmt::format("topic '{}' already exists", t.name));
+        } else if (req.validate_only) {
+          auto parsed = storage::TopicConfig::from_map(configs, log_.options().defaults);
+          if (!parsed) reject(KafkaError::kInvalidConfig, parsed.error().message());
+        } else {
+          auto created = log_.create_topic(t.name, partitions, configs);
+          if (!created) reject(create_error(created.error()), created.error().message());
+          else WHARF_LOG_INFO("created topic {} with {} partition(s)", t.name, partitions);
+        }
+      }
+      out.topics.push_back(std::move(r));
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_topics(const RequestContext& ctx,
+                                                                       p::Reader& body) {
+  auto req = decode_body<p::DeleteTopicsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto work = [this, names = req->topic_names] {
+    p::DeleteTopicsResponse out;
+    for (const auto& name : names) {
+      auto s = log_.delete_topic(name);
+      if (s) WHARF_LOG_INFO("deleted topic {}", name);
+      out.responses.push_back({name, s ? std::int16_t{0} : code(to_kafka_error(s.error()))});
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(const RequestContext& ctx,
+                                                                           p::Reader& body) {
+  auto req = decode_body<p::CreatePartitionsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto work = [this, req = std::move(*req)] {
+    p::CreatePartitionsResponse out;
+    for (const auto& t : req.topics) {
+      p::CreatePartitionsResponse::CreatePartitionsTopicResult r;
+      r.name = t.name;
+      auto info = log_.topic(t.name);
+      if (!info) {
+        r.error_code = code(KafkaError::kUnknownTopicOrPartition);
+        r.error_message = fmt::format("topic '{}' does not exist", t.name);
+      } else if (t.count <= info->partitions || t.count > storage::kPartitionsPerTopicMax) {
+        r.error_code = code(KafkaError::kInvalidPartitions);
+        r.error_message = fmt::format("topic '{}' has {} partitions; the new count {} must be larger (at most {})",
+                                      t.name, info->partitions, t.count, storage::kPartitionsPerTopicMax);
+      } else if (!req.validate_only) {
+        auto s = log_.add_partitions(t.name, t.count);
+        if (!s) {
+          r.error_code = code(to_kafka_error(s.error()));
+          r.error_message = s.error().message();
+        } else {
+          WHARF_LOG_INFO("topic {} now has {} partitions", t.name, t.count);
+        }
+      }
+      out.results.push_back(std::move(r));
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
+}
+
+namespace {
+
+// Kafka's ConfigEntry types (DescribeConfigs v3+).
+constexpr std::int8_t kTypeBoolean = 1, kTypeString = 2, kTypeInt = 3, kTypeLong = 5;
+// Config sources (v1+).
+constexpr std::int8_t kSourceDynamicTopic = 1, kSourceStaticBroker = 4, kSourceDefault = 5;
+
+std::int8_t config_type(const std::string& name) {
+  if (name == "cleanup.policy" || name == "message.timestamp.type" || name == "sync.policy") return kTypeString;
+  if (name == "max.message.bytes" || name == "index.interval.bytes") return kTypeInt;
+  if (name == "auto.create.topics.enable") return kTypeBoolean;
+  return kTypeLong;
+}
+
+}  // namespace
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const RequestContext& ctx,
+                                                                          p::Reader& body) {
+  auto req = decode_body<p::DescribeConfigsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  const std::int16_t v = ctx.version();
+  const std::string node = std::to_string(config_.node_id);
+  std::map<std::string, std::string> broker_configs = {
+      {"auto.create.topics.enable", config_.auto_create_topics ? "true" : "false"},
+      {"num.partitions", std::to_string(config_.default_partitions)},
+      {"message.max.bytes", std::to_string(log_.options().defaults.max_message_bytes)},
+      {"socket.request.max.bytes", std::to_string(config_.request_bytes_max)},
+      {"log.segment.bytes", std::to_string(log_.options().defaults.segment_bytes)},
+      {"log.retention.ms", std::to_string(log_.options().defaults.retention_ms)},
+      {"log.retention.bytes", std::to_string(log_.options().defaults.retention_bytes)},
+      {"sync.policy", log_.options().defaults.sync.to_string()},
+  };
+  auto work = [this, req = std::move(*req), v, node, broker_configs] {
+    p::DescribeConfigsResponse out;
+    for (const auto& res : req.resources) {
+      p::DescribeConfigsResponse::DescribeConfigsResult r;
+      r.resource_type = res.resource_type;
+      r.resource_name = res.resource_name;
+      r.error_message = std::nullopt;
+      auto wanted = [&](const std::string& name) {
+        if (!res.configuration_keys) return true;
+        const auto& keys = *res.configuration_keys;
+        return keys.empty() || std::find(keys.begin(), keys.end(), name) != keys.end();
+      };
+      auto add = [&](const std::string& name, const std::string& value, bool is_default, std::int8_t source) {
+        if (!wanted(name)) return;
+        p::DescribeConfigsResponse::DescribeConfigsResourceResult c;
+        c.name = name;
+        c.value = value;
+        c.read_only = source == kSourceStaticBroker;
+        c.is_default = is_default;
+        c.config_source = source;
+        c.is_sensitive = false;
+        c.config_type = config_type(name);
+        c.documentation = std::nullopt;
+        if (v >= 1 && req.include_synonyms) c.synonyms.push_back({name, value, source});
+        r.configs.push_back(std::move(c));
+      };
+      if (res.resource_type == 2) {  // TOPIC
+        auto info = log_.topic(res.resource_name);
+        if (!info) {
+          r.error_code = code(KafkaError::kUnknownTopicOrPartition);
+          r.error_message = fmt::format("topic '{}' does not exist", res.resource_name);
+        } else {
+          for (const auto& [name, value] : info->config.to_map()) {
+            const bool overridden = info->overrides.contains(name);
+            add(name, value, !overridden, overridden ? kSourceDynamicTopic : kSourceDefault);
+          }
+        }
+      } else if (res.resource_type == 4) {  // BROKER
+        if (!res.resource_name.empty() && res.resource_name != node) {
+          r.error_code = code(KafkaError::kInvalidRequest);
+          r.error_message = fmt::format("this is broker {}, not {}", node, res.resource_name);
+        } else {
+          for (const auto& [name, value] : broker_configs) add(name, value, false, kSourceStaticBroker);
+        }
+      } else {
+        r.error_code = code(KafkaError::kInvalidRequest);
+        r.error_message = fmt::format("resource type {} is not supported", res.resource_type);
+      }
+      out.results.push_back(std::move(r));
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, v);
+}
+
+}  // namespace wharf::kafka

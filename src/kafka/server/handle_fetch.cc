@@ -1,0 +1,192 @@
+// Fetch and ListOffsets: the read path. Fetch long-polls: if fewer than min_bytes are ready it
+// parks on a timer that a produce to one of its partitions (or the deadline) wakes, then reads
+// again. Bytes are sent exactly as stored (whole batches; at least one, KIP-74).
+#include "kafka/protocol/generated/fetch.h"
+#include "kafka/protocol/generated/list_offsets.h"
+#include "kafka/server/handler_util.h"
+#include "storage/record_batch.h"
+
+namespace wharf::kafka {
+namespace p = protocol;
+
+namespace {
+
+struct FetchTarget {
+  std::string topic;
+  std::int32_t partition;
+  std::int64_t offset;
+  std::int32_t partition_max_bytes;
+};
+
+struct FetchPartitionResult {
+  KafkaError error = KafkaError::kNone;
+  std::int64_t high_watermark = -1;
+  std::int64_t log_start_offset = -1;
+  Bytes records;
+};
+
+}  // namespace
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestContext& ctx,
+                                                               p::Reader& body) {
+  auto req = decode_body<p::FetchRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  const std::int16_t v = ctx.version();
+  std::vector<FetchTarget> targets;
+  for (const auto& t : req->topics) {
+    for (const auto& pt : t.partitions) {
+      targets.push_back({t.topic, pt.partition, pt.fetch_offset, pt.partition_max_bytes});
+    }
+  }
+  // Only consumers fetch here: a replica id >= 0 is a broker-only request (CVE-2018-1288).
+  const bool from_replica = req->replica_id >= 0;
+  const std::size_t max_bytes = std::min<std::size_t>(
+      config_.fetch_response_bytes_max,
+      static_cast<std::size_t>(std::max<std::int32_t>(req->max_bytes, 1)));
+  const auto wait = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(std::max(0, req->max_wait_ms)), config_.fetch_wait_max);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  const std::size_t min_bytes = static_cast<std::size_t>(std::max(0, req->min_bytes));
+
+  auto read_all = [this, &targets, max_bytes, from_replica] {
+    std::vector<FetchPartitionResult> out(targets.size());
+    std::size_t budget = max_bytes;
+    bool first_data = true;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const auto& t = targets[i];
+      auto& r = out[i];
+      if (from_replica) {
+        r.error = KafkaError::kNotLeaderOrFollower;
+        continue;
+      }
+      auto part = log_.partition(t.topic, PartitionId(t.partition));
+      if (!part) {
+        r.error = KafkaError::kUnknownTopicOrPartition;
+        continue;
+      }
+      r.high_watermark = (*part)->high_watermark().value();
+      r.log_start_offset = (*part)->log_start_offset().value();
+      if (budget == 0 && !first_data) continue;
+      const std::size_t limit = std::min<std::size_t>(
+          budget, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
+      auto read = (*part)->read(Offset(t.offset), limit);
+      if (!read) {
+        r.error = to_kafka_error(read.error());
+        continue;
+      }
+      r.high_watermark = read->high_watermark.value();
+      r.log_start_offset = read->log_start_offset.value();
+      if (read->records.empty()) continue;
+      // Only the first partition with data may exceed the limits (one whole batch, KIP-74).
+      if (!first_data && read->records.size() > limit) continue;
+      budget -= std::min(budget, read->records.size());
+      first_data = false;
+      r.records = std::move(read->records);
+    }
+    return out;
+  };
+
+  std::vector<FetchPartitionResult> results;
+  for (;;) {
+    results = co_await blocking(read_all);
+    std::size_t total = 0;
+    bool any_error = false;
+    for (const auto& r : results) {
+      total += r.records.size();
+      any_error |= r.error != KafkaError::kNone;
+    }
+    if (total >= min_bytes || any_error || stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+    // Park until a produce touches one of our partitions, or the deadline.
+    asio::steady_timer timer(io_, deadline);
+    for (const auto& t : targets) fetch_waiters_.add({t.topic, t.partition}, &timer);
+    co_await timer.async_wait(use_tuple);
+    for (const auto& t : targets) fetch_waiters_.remove({t.topic, t.partition}, &timer);
+  }
+
+  p::FetchResponse resp;
+  resp.session_id = 0;  // no fetch sessions (KIP-227): clients fall back to full fetches
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const auto& t = targets[i];
+    auto& r = results[i];
+    if (resp.responses.empty() || resp.responses.back().topic != t.topic) {
+      resp.responses.push_back({t.topic, {}});
+    }
+    p::FetchResponse::PartitionData pd;
+    pd.partition_index = t.partition;
+    pd.error_code = code(r.error);
+    pd.high_watermark = r.high_watermark;
+    pd.last_stable_offset = r.high_watermark;  // no transactions: LSO = high watermark
+    pd.log_start_offset = r.log_start_offset;
+    pd.aborted_transactions = std::vector<p::FetchResponse::AbortedTransaction>{};
+    pd.preferred_read_replica = -1;
+    pd.records = std::move(r.records);
+    resp.responses.back().partitions.push_back(std::move(pd));
+  }
+  co_return respond(resp, v);
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const RequestContext& ctx,
+                                                                      p::Reader& body) {
+  auto req = decode_body<p::ListOffsetsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto work = [this, req = std::move(*req)] {
+    p::ListOffsetsResponse out;
+    for (const auto& t : req.topics) {
+      p::ListOffsetsResponse::ListOffsetsTopicResponse tr;
+      tr.name = t.name;
+      for (const auto& pt : t.partitions) {
+        p::ListOffsetsResponse::ListOffsetsPartitionResponse pr;
+        pr.partition_index = pt.partition_index;
+        pr.timestamp = -1;
+        pr.offset = -1;
+        auto part = log_.partition(t.name, PartitionId(pt.partition_index));
+        if (!part) {
+          pr.error_code = code(KafkaError::kUnknownTopicOrPartition);
+          tr.partitions.push_back(pr);
+          continue;
+        }
+        pr.leader_epoch = 0;
+        if (pt.timestamp == -1) {  // latest: the high watermark (= LSO without transactions)
+          pr.offset = (*part)->high_watermark().value();
+        } else if (pt.timestamp == -2) {  // earliest
+          pr.offset = (*part)->log_start_offset().value();
+        } else if (pt.timestamp < 0) {
+          pr.error_code = code(KafkaError::kUnsupportedVersion);  // -3..-5 need v7+
+        } else {
+          auto found = (*part)->offset_for_timestamp(pt.timestamp);
+          if (!found) {
+            pr.error_code = code(to_kafka_error(found.error()));
+          } else if (*found) {
+            // Refine to the first record at or after the timestamp when the batch is
+            // uncompressed; for compressed batches the batch's base offset and max timestamp.
+            pr.offset = (*found)->value();
+            auto batch = (*part)->read(**found, 1);
+            if (batch && !batch->records.empty()) {
+              auto h = storage::parse_header(batch->records);
+              if (h) {
+                pr.timestamp = h->max_timestamp;
+                ByteView one = ByteView(batch->records).first(h->total_bytes());
+                if (auto records = storage::read_records(one)) {
+                  for (const auto& rec : *records) {
+                    if (rec.timestamp_ms >= pt.timestamp) {
+                      pr.offset = rec.offset.value();
+                      pr.timestamp = rec.timestamp_ms;
+                      break;
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        tr.partitions.push_back(pr);
+      }
+      out.topics.push_back(std::move(tr));
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
+}
+
+}  // namespace wharf::kafka

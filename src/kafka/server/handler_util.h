@@ -1,0 +1,41 @@
+// Small helpers shared by the handle_*.cc files: decode a request body (malformed → close the
+// connection, as Kafka does), encode a response body. Network thread only.
+#pragma once
+
+#include <optional>
+
+#include "base/log.h"
+#include "kafka/protocol/reader.h"
+#include "kafka/protocol/writer.h"
+#include "kafka/server/server_impl.h"
+
+namespace wharf::kafka {
+
+template <typename Request>
+std::optional<Request> decode_body(const RequestContext& ctx, protocol::Reader& body) {
+  Request req;
+  auto status = req.decode(body, ctx.version());
+  if (status && body.remaining() != 0) {
+    status = fail(ErrorCode::kInvalidArgument, "{} trailing bytes", body.remaining());
+  }
+  if (!status) {
+    WHARF_LOG_WARN("closing: malformed {} v{} from client '{}': {}", Request::kName, ctx.version(),
+                   ctx.header.client_id.value_or(""), status.error().message());
+    return std::nullopt;
+  }
+  return req;
+}
+
+template <typename Response>
+HandlerResult respond(const Response& response, std::int16_t version) {
+  Bytes out;
+  protocol::Writer w(out);
+  response.encode(w, version);
+  WHARF_CHECK(w.status().has_value(), "encoding {} v{}: {}", Response::kName, version,
+              w.status().error().to_string());
+  return HandlerResult{std::move(out), false};
+}
+
+inline HandlerResult close_connection() { return HandlerResult{std::nullopt, true}; }
+
+}  // namespace wharf::kafka

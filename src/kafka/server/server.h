@@ -1,0 +1,72 @@
+// The Kafka-protocol server: accepts connections, reads size-prefixed requests, answers them in
+// request order, and turns each API into calls on the storage engine.
+//
+// Threads: one network thread runs every connection as a C++20 coroutine (Asio); storage work
+// (appends that wait for fsync, reads, topic admin) runs on a bounded pool of storage threads,
+// so a slow disk never stalls the network thread. Each connection handles one request at a
+// time, as Kafka does (a pipelining client's next requests wait in the socket), so responses
+// leave in request order and one producer's batches reach a partition in the order sent.
+//
+// Durability: a Produce with acks=1 or acks=-1 is answered only once the storage engine says
+// its batch is durable under the topic's sync policy; acks=0 gets no response at all.
+// Asio is kept out of this header (pimpl) so that including it stays cheap.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+
+namespace wharf::storage {
+class LogManager;
+}
+
+namespace wharf::kafka {
+
+class ProducerIdAllocator;
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 9092;  // 0: pick a free port (tests)
+  std::string advertised_host;       // empty: listen_host (or 127.0.0.1 for 0.0.0.0)
+  std::uint16_t advertised_port = 0; // 0: the bound port
+  std::int32_t node_id = 0;
+  std::string cluster_id;
+  bool auto_create_topics = true;
+  std::int32_t default_partitions = 1;
+  // Limits (docs/limits.md has the reasons).
+  std::size_t request_bytes_max = 100 * 1024 * 1024;
+  std::size_t request_bytes_max_before_api_versions = 1024 * 1024;
+  std::size_t connections_max = 4096;
+  std::size_t fetch_response_bytes_max = 64 * 1024 * 1024;
+  std::chrono::milliseconds fetch_wait_max{30'000};
+  std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
+  std::chrono::milliseconds request_read_timeout{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  int storage_threads = 8;
+};
+
+class KafkaServer {
+ public:
+  KafkaServer(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
+  ~KafkaServer();
+
+  // Binds the listener and starts the network and storage threads.
+  [[nodiscard]] Status start();
+  // Stops accepting, lets in-flight requests finish (up to shutdown_grace), closes every
+  // connection and joins the threads. Idempotent; safe from any thread except the network one.
+  void stop();
+  // Blocks until stop() has completed.
+  void wait();
+
+  std::uint16_t bound_port() const;
+  const ServerConfig& config() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wharf::kafka

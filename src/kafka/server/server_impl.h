@@ -1,0 +1,143 @@
+// Internals of KafkaServer shared by server.cc and the handle_*.cc files. Includes Asio; never
+// include it from a widely used header. Everything here runs on the single network thread
+// unless it says otherwise.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+
+#include "kafka/protocol/generated/message_headers.h"
+#include "kafka/protocol/reader.h"
+#include "kafka/server/errors.h"
+#include "kafka/server/producer_ids.h"
+#include "kafka/server/server.h"
+#include "storage/log_manager.h"
+
+namespace wharf::kafka {
+
+// Completion token for co_await that returns (error_code, results...) instead of throwing.
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// What the server advertises in ApiVersions: only what it implements (kafka-protocol.md §1.6).
+struct AdvertisedApi {
+  std::int16_t api_key;
+  std::int16_t min_version;
+  std::int16_t max_version;
+};
+std::span<const AdvertisedApi> advertised_apis();
+const AdvertisedApi* find_advertised(std::int16_t api_key);
+
+struct HandlerResult {
+  std::optional<Bytes> body;  // encoded response body; none for acks=0 produce
+  bool close = false;         // close the connection after this request (malformed input)
+};
+
+struct RequestContext {
+  protocol::RequestHeader header;
+  std::int16_t version() const { return header.request_api_version; }
+};
+
+// Parked fetches wait on a timer that a produce to one of their partitions cancels early.
+class FetchWaiters {
+ public:
+  using Key = std::pair<std::string, std::int32_t>;
+  void add(const Key& key, asio::steady_timer* timer) { waiting_[key].insert(timer); }
+  void remove(const Key& key, asio::steady_timer* timer);
+  void notify(const std::string& topic, std::int32_t partition);
+  void notify_all();
+
+ private:
+  std::map<Key, std::set<asio::steady_timer*>> waiting_;
+};
+
+class KafkaServer::Impl {
+ public:
+  Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
+
+  Status start();
+  void stop();
+  void wait();
+
+  // Runs `f` on a storage thread and resumes on the network thread with its result. `f` and
+  // the result live in this coroutine's frame, which stays suspended until the work is done.
+  // `f` is taken by reference and must be a named local of the caller: g++ 12 destroys
+  // temporaries with destructors inside a co_await expression twice (GCC bug 101367).
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F>> blocking(F& f) {
+    using R = std::invoke_result_t<F>;
+    std::optional<R> result;
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [this, &f, &result](auto handler) {
+          asio::post(storage_pool_, [&f, &result, h = std::move(handler)]() mutable {
+            result.emplace(f());
+            auto ex = asio::get_associated_executor(h);
+            asio::post(ex, std::move(h));
+          });
+        },
+        asio::use_awaitable);
+    co_return std::move(*result);
+  }
+  // Runs f(0) .. f(n-1) concurrently on storage threads; resumes when all have returned.
+  asio::awaitable<void> parallel(std::size_t n, const std::function<void(std::size_t)>& f);  // f: a named local (see blocking)
+
+  // Handlers: decode the body, do the work, encode the response body.
+  asio::awaitable<HandlerResult> dispatch(const RequestContext& ctx, protocol::Reader& body,
+                                          bool& api_versions_seen);
+  asio::awaitable<HandlerResult> handle_api_versions(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_metadata(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_produce(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_fetch(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_list_offsets(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_init_producer_id(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_find_coordinator(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_create_topics(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_topics(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_create_partitions(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_configs(const RequestContext& ctx, protocol::Reader& body);
+
+  const ServerConfig& config() const { return config_; }
+  std::uint16_t bound_port() const { return bound_port_.load(); }
+  std::string advertised_host() const;
+  std::int32_t advertised_port() const;
+
+  storage::LogManager& log() { return log_; }
+
+ private:
+  struct Connection;
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> watchdog(std::shared_ptr<Connection> conn);
+  // Auto-creates missing topics (Metadata with auto-creation on); blocking.
+  void finish_stop();
+
+  ServerConfig config_;
+  storage::LogManager& log_;
+  ProducerIdAllocator& producer_ids_;
+  asio::io_context io_{1};
+  asio::thread_pool storage_pool_;
+  asio::ip::tcp::acceptor acceptor_{io_};
+  std::atomic<std::uint16_t> bound_port_{0};
+  std::set<std::shared_ptr<Connection>> connections_;
+  FetchWaiters fetch_waiters_;
+  bool stopping_ = false;
+  std::thread network_thread_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+  std::condition_variable stopped_cv_;
+  std::once_flag stop_once_;
+
+  friend class FetchWaitersAccess;
+
+ public:
+  FetchWaiters& fetch_waiters() { return fetch_waiters_; }
+  bool stopping() const { return stopping_; }
+};
+
+}  // namespace wharf::kafka
