@@ -95,6 +95,14 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
     if (n < 1 || n > 100000) return fail(ErrorCode::kInvalidArgument, "connections.max: {} is outside [1, 100000]", n);
     c.server.connections_max = static_cast<std::size_t>(n);
+  } else if (key == "group.initial.rebalance.delay.ms") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 0 || n > 300'000) return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [0, 300000]", key, n);
+    c.server.group_initial_rebalance_delay = std::chrono::milliseconds(n);
+  } else if (key == "offsets.topic.num.partitions") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1 || n > 1000) return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1, 1000]", key, n);
+    c.server.offsets_topic_partitions = static_cast<std::int32_t>(n);
   } else {
     // Topic defaults under their log.* broker names map onto the topic config names.
     static const std::map<std::string, std::string> kTopicKeys = {

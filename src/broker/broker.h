@@ -32,7 +32,8 @@ struct BrokerConfig {
 // Applies `key=value` settings (a config file's lines or --set flags) to `config`. Keys:
 // data.dir, listen, advertise, admin, sync.policy, auto.create.topics.enable, num.partitions,
 // socket.request.max.bytes, message.max.bytes, log.segment.bytes, log.segment.ms,
-// log.retention.ms, log.retention.bytes, connections.max.
+// log.retention.ms, log.retention.bytes, connections.max, group.initial.rebalance.delay.ms,
+// offsets.topic.num.partitions.
 [[nodiscard]] Status apply_setting(BrokerConfig& config, const std::string& key, const std::string& value);
 // Reads a properties file (key=value lines, '#' comments) and applies each setting.
 [[nodiscard]] Status apply_config_file(BrokerConfig& config, const std::string& path);

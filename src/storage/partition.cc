@@ -472,6 +472,27 @@ Result<int> Partition::enforce_retention() {
   return removed;
 }
 
+Status Partition::roll() {
+  std::lock_guard lock(mu_);
+  if (fenced_) return fail(*fenced_);
+  if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
+  if (segments_.back()->empty()) return ok();
+  return roll_locked();
+}
+
+Result<int> Partition::delete_segments_before(Offset offset) {
+  std::lock_guard lock(mu_);
+  if (fenced_) return fail(*fenced_);
+  int removed = 0;
+  while (segments_.size() > 1 && segments_.front()->next_offset() <= offset &&
+         segments_.front()->next_offset() <= high_watermark_locked()) {
+    WHARF_RETURN_IF_ERROR(segments_.front()->remove_files());
+    segments_.erase(segments_.begin());
+    ++removed;
+  }
+  return removed;
+}
+
 Status Partition::close() {
   std::unique_lock lock(mu_);
   if (closed_) return ok();

@@ -94,6 +94,11 @@ class Partition {
   [[nodiscard]] Status sync();
   // Deletes whole old segments by retention.ms and retention.bytes; never the active one.
   [[nodiscard]] Result<int> enforce_retention();
+  // Starts a new active segment at the log end (if the active one is not empty).
+  [[nodiscard]] Status roll();
+  // Deletes every whole segment that ends at or below `offset` (never the active one); the log
+  // start moves to the first remaining segment. Used to drop records copied forward.
+  [[nodiscard]] Result<int> delete_segments_before(Offset offset);
   void set_config(const TopicConfig& config);
   TopicConfig config() const;
 

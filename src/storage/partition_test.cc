@@ -271,3 +271,25 @@ TEST_F(PartitionTest, NoneAndIntervalPoliciesShowWrittenDataAndDoNotSyncOnAppend
 
 }  // namespace
 }  // namespace wharf::storage
+
+namespace wharf::storage {
+namespace {
+
+TEST_F(PartitionTest, RollAndDeleteSegmentsBeforeMoveTheLogStartToASegmentBoundary) {
+  auto p = open();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(put(*p, test::simple_batch("old")).has_value());
+  ASSERT_TRUE(p->roll().has_value());
+  ASSERT_TRUE(p->roll().has_value()) << "rolling an empty active segment is a no-op";
+  EXPECT_EQ(p->segment_count(), 2u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(put(*p, test::simple_batch("new")).has_value());
+  EXPECT_EQ(p->delete_segments_before(Offset(4)).value(), 0) << "offset 4 is inside the first segment";
+  EXPECT_EQ(p->delete_segments_before(Offset(5)).value(), 1);
+  EXPECT_EQ(p->log_start_offset(), Offset(5));
+  EXPECT_EQ(p->delete_segments_before(Offset(100)).value(), 0) << "never the active segment";
+  auto r = p->read(Offset(5), 1 << 20);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(test::headers_of(r->records).size(), 3u);
+}
+
+}  // namespace
+}  // namespace wharf::storage

@@ -4,6 +4,7 @@
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/delete_topics.h"
 #include "kafka/protocol/generated/describe_configs.h"
+#include "kafka/group/offsets_codec.h"
 #include "kafka/server/handler_util.h"
 #include "storage/limits.h"
 
@@ -89,6 +90,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_topics(const Req
   auto work = [this, names = req->topic_names] {
     p::DeleteTopicsResponse out;
     for (const auto& name : names) {
+      if (name == group::kOffsetsTopic) {
+        out.responses.push_back({name, code(KafkaError::kInvalidTopicException)});
+        continue;
+      }
       auto s = log_.delete_topic(name);
       if (s) WHARF_LOG_INFO("deleted topic {}", name);
       out.responses.push_back({name, s ? std::int16_t{0} : code(to_kafka_error(s.error()))});
@@ -109,7 +114,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(const
       p::CreatePartitionsResponse::CreatePartitionsTopicResult r;
       r.name = t.name;
       auto info = log_.topic(t.name);
-      if (!info) {
+      if (t.name == group::kOffsetsTopic) {
+        r.error_code = code(KafkaError::kInvalidTopicException);
+        r.error_message = "the partition count of an internal topic cannot change";
+      } else if (!info) {
         r.error_code = code(KafkaError::kUnknownTopicOrPartition);
         r.error_message = fmt::format("topic '{}' does not exist", t.name);
       } else if (t.count <= info->partitions || t.count > storage::kPartitionsPerTopicMax) {

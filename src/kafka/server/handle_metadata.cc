@@ -4,6 +4,7 @@
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/find_coordinator.h"
 #include "kafka/protocol/generated/metadata.h"
+#include "kafka/group/offsets_codec.h"
 #include "kafka/server/handler_util.h"
 
 namespace wharf::kafka {
@@ -98,7 +99,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestC
     p::MetadataResponse::MetadataResponseTopic mt;
     mt.name = t.name;
     mt.error_code = code(t.error);
-    mt.is_internal = false;
+    mt.is_internal = t.name == group::kOffsetsTopic;  // regex subscribers skip it
     for (std::int32_t i = 0; i < t.partitions; ++i) {
       p::MetadataResponse::MetadataResponsePartition mp;
       mp.partition_index = i;

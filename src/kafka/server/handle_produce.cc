@@ -3,6 +3,7 @@
 // topic's sync policy (or failed).
 #include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/produce.h"
+#include "kafka/group/offsets_codec.h"
 #include "kafka/server/handler_util.h"
 #include "storage/record_batch.h"
 
@@ -48,6 +49,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     // Cheap checks on the network thread; the append validates the batch fully.
     for (auto& s : slots) {
       const auto& records = s.data->records;
+      if (s.topic == group::kOffsetsTopic) {  // internal: written by the coordinator only
+        s.out.error_code = code(KafkaError::kInvalidTopicException);
+        continue;
+      }
       if (!records || records->empty()) {
         s.out.error_code = code(KafkaError::kInvalidRecord);
         continue;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "kafka/protocol/header.h"
 #include "kafka/protocol/writer.h"
@@ -23,13 +24,23 @@ constexpr AdvertisedApi kAdvertised[] = {
     {1, 4, 11},  // Fetch
     {2, 1, 4},   // ListOffsets
     {3, 0, 8},   // Metadata (never exactly 9: platformatic)
+    {8, 0, 7},   // OffsetCommit (v7: group.instance.id)
+    {9, 0, 7},   // OffsetFetch (6-7 flexible)
     {10, 0, 2},  // FindCoordinator
+    {11, 0, 5},  // JoinGroup (v4: member-id handshake, v5: static membership)
+    {12, 0, 3},  // Heartbeat
+    {13, 0, 3},  // LeaveGroup (v3: batched members)
+    {14, 0, 3},  // SyncGroup
+    {15, 0, 4},  // DescribeGroups
+    {16, 0, 4},  // ListGroups (v4: states filter)
     {18, 0, 3},  // ApiVersions
     {19, 0, 4},  // CreateTopics
     {20, 0, 3},  // DeleteTopics
     {22, 0, 1},  // InitProducerId
     {32, 0, 3},  // DescribeConfigs
     {37, 0, 1},  // CreatePartitions
+    {42, 0, 1},  // DeleteGroups
+    {47, 0, 0},  // OffsetDelete
 };
 
 }  // namespace
@@ -66,6 +77,7 @@ struct KafkaServer::Impl::Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
   std::string peer;
+  std::string host;  // "/ip", as Kafka reports client hosts
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
   bool reading_frame = false;  // a frame has started arriving but is not complete
   bool busy = false;           // a request is being handled
@@ -97,6 +109,19 @@ std::int32_t KafkaServer::Impl::advertised_port() const {
 }
 
 Status KafkaServer::Impl::start() {
+  // Committed offsets are loaded before the first connection is accepted.
+  group::CoordinatorConfig group_config;
+  group_config.initial_rebalance_delay = config_.group_initial_rebalance_delay;
+  coordinator_ = std::make_unique<group::Coordinator>(group_config, SystemClock::instance());
+  WHARF_ASSIGN_OR_RETURN(offsets_log_, group::OffsetsLog::open(log_, config_.offsets_topic_partitions,
+                                                               config_.offsets_compact_bytes));
+  std::size_t loaded = 0;
+  WHARF_RETURN_IF_ERROR(offsets_log_->load([&](const group::OffsetRecord& r) {
+    coordinator_->load(r);
+    ++loaded;
+  }));
+  if (loaded > 0) WHARF_LOG_INFO("loaded {} committed-offset records", loaded);
+
   asio::error_code ec;
   auto address = asio::ip::make_address(config_.listen_host, ec);
   if (ec) return fail(ErrorCode::kInvalidArgument, "listen address '{}': {}", config_.listen_host, ec.message());
@@ -111,6 +136,7 @@ Status KafkaServer::Impl::start() {
   }
   bound_port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, group_ticker(), asio::detached);
   network_thread_ = std::thread([this] {
     try {
       io_.run();
@@ -141,9 +167,20 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     auto conn = std::make_shared<Connection>(std::move(socket));
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    conn->host = "/" + remote.address().to_string();
     connections_.insert(conn);
     asio::co_spawn(io_, serve(conn), asio::detached);
     asio::co_spawn(io_, watchdog(conn), asio::detached);
+  }
+}
+
+asio::awaitable<void> KafkaServer::Impl::group_ticker() {
+  // Session and rebalance timeouts are checked at this granularity.
+  asio::steady_timer timer(io_);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    (void)co_await timer.async_wait(use_tuple);
+    coordinator_->tick();
   }
 }
 
@@ -199,7 +236,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         WHARF_LOG_WARN("{}: closing: bad request header: {}", conn->peer, header.error().message());
         break;
       }
-      RequestContext ctx{std::move(*header)};
+      RequestContext ctx{std::move(*header), conn->host};
       HandlerResult result = co_await dispatch(ctx, reader, api_versions_seen);
       if (result.body) {
         Bytes out(4);
@@ -249,7 +286,17 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
     case 1: co_return co_await handle_fetch(ctx, body);
     case 2: co_return co_await handle_list_offsets(ctx, body);
     case 3: co_return co_await handle_metadata(ctx, body);
+    case 8: co_return co_await handle_offset_commit(ctx, body);
+    case 9: co_return co_await handle_offset_fetch(ctx, body);
     case 10: co_return co_await handle_find_coordinator(ctx, body);
+    case 11: co_return co_await handle_join_group(ctx, body);
+    case 12: co_return co_await handle_heartbeat(ctx, body);
+    case 13: co_return co_await handle_leave_group(ctx, body);
+    case 14: co_return co_await handle_sync_group(ctx, body);
+    case 15: co_return co_await handle_describe_groups(ctx, body);
+    case 16: co_return co_await handle_list_groups(ctx, body);
+    case 42: co_return co_await handle_delete_groups(ctx, body);
+    case 47: co_return co_await handle_offset_delete(ctx, body);
     case 19: co_return co_await handle_create_topics(ctx, body);
     case 20: co_return co_await handle_delete_topics(ctx, body);
     case 22: co_return co_await handle_init_producer_id(ctx, body);
@@ -300,6 +347,7 @@ void KafkaServer::Impl::stop() {
       asio::error_code ignore;
       acceptor_.close(ignore);
       fetch_waiters_.notify_all();  // parked fetches answer now with what they have
+      if (coordinator_) coordinator_->abort_parked(code(KafkaError::kCoordinatorNotAvailable));
       // Idle connections are closed at once; busy ones finish their request first (serve()
       // checks stopping_ after each response).
       for (const auto& c : connections_) {

@@ -13,6 +13,8 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 
+#include "kafka/group/coordinator.h"
+#include "kafka/group/offsets_log.h"
 #include "kafka/protocol/generated/message_headers.h"
 #include "kafka/protocol/reader.h"
 #include "kafka/server/errors.h"
@@ -41,6 +43,7 @@ struct HandlerResult {
 
 struct RequestContext {
   protocol::RequestHeader header;
+  std::string client_host;  // "/ip" as Kafka shows it in DescribeGroups
   std::int16_t version() const { return header.request_api_version; }
 };
 
@@ -101,6 +104,19 @@ class KafkaServer::Impl {
   asio::awaitable<HandlerResult> handle_delete_topics(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_create_partitions(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_describe_configs(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_join_group(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_sync_group(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_heartbeat(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_leave_group(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_commit(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_fetch(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_groups(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_list_groups(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_groups(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_delete(const RequestContext& ctx, protocol::Reader& body);
+
+  // Group metrics with each partition's high watermark, for the admin API (network thread).
+  std::vector<group::GroupMetrics> group_metrics() const { return coordinator_->metrics(); }
 
   const ServerConfig& config() const { return config_; }
   std::uint16_t bound_port() const { return bound_port_.load(); }
@@ -114,6 +130,7 @@ class KafkaServer::Impl {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
   asio::awaitable<void> watchdog(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> group_ticker();
   // Auto-creates missing topics (Metadata with auto-creation on); blocking.
   void finish_stop();
 
@@ -126,6 +143,8 @@ class KafkaServer::Impl {
   std::atomic<std::uint16_t> bound_port_{0};
   std::set<std::shared_ptr<Connection>> connections_;
   FetchWaiters fetch_waiters_;
+  std::unique_ptr<group::Coordinator> coordinator_;
+  std::unique_ptr<group::OffsetsLog> offsets_log_;
   bool stopping_ = false;
   std::thread network_thread_;
   std::mutex stop_mu_;

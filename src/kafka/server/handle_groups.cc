@@ -1,0 +1,142 @@
+// Consumer groups: FindCoordinator answers with this broker; JoinGroup, SyncGroup, Heartbeat,
+// LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and
+// OffsetDelete go to the group coordinator (src/kafka/group). JoinGroup and SyncGroup may park
+// until the rebalance completes; their connection waits, as with Kafka. Offset commits are
+// durable in __consumer_offsets before they are answered.
+#include "kafka/group/coordinator.h"
+#include "kafka/group/offsets_log.h"
+#include "kafka/server/handler_util.h"
+
+namespace wharf::kafka {
+namespace p = protocol;
+
+namespace {
+
+// Awaits a coordinator call that answers through a callback, possibly much later.
+template <typename Response, typename Start>
+asio::awaitable<Response> await_callback(Start& start) {
+  Response response;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [&start, &response](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        start([&response, shared](Response r) {
+          response = std::move(r);
+          auto h = std::move(*shared);
+          auto ex = asio::get_associated_executor(h);
+          asio::post(ex, std::move(h));
+        });
+      },
+      asio::use_awaitable);
+  co_return response;
+}
+
+}  // namespace
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_join_group(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::JoinGroupRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  const std::string client_id = ctx.header.client_id.value_or("");
+  auto start = [&](group::Coordinator::JoinCallback done) {
+    coordinator_->join(*req, ctx.version(), client_id, ctx.client_host, std::move(done));
+  };
+  auto resp = co_await await_callback<p::JoinGroupResponse>(start);
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_sync_group(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::SyncGroupRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto start = [&](group::Coordinator::SyncCallback done) { coordinator_->sync(*req, ctx.version(), std::move(done)); };
+  auto resp = co_await await_callback<p::SyncGroupResponse>(start);
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_heartbeat(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::HeartbeatRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  co_return respond(coordinator_->heartbeat(*req), ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_leave_group(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::LeaveGroupRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  co_return respond(coordinator_->leave(*req, ctx.version()), ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::OffsetCommitRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto plan = coordinator_->prepare_commit(*req, ctx.version());
+  if (!plan.records.empty()) {
+    auto persist = [this, &plan]() -> Status {
+      WHARF_RETURN_IF_ERROR(offsets_log_->append(plan.records));
+      auto compacted = offsets_log_->compact_if_needed();
+      if (!compacted) WHARF_LOG_ERROR("compacting {}: {}", group::kOffsetsTopic, compacted.error().to_string());
+      return ok();
+    };
+    auto status = co_await blocking(persist);
+    if (status) {
+      coordinator_->apply(plan.records);
+    } else {
+      WHARF_LOG_ERROR("offset commit for group {}: {}", plan.group_id, status.error().to_string());
+      group::Coordinator::fail_commit(plan, code(to_kafka_error(status.error())));
+    }
+  }
+  co_return respond(plan.response, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_fetch(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::OffsetFetchRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  co_return respond(coordinator_->fetch_offsets(*req, ctx.version()), ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_groups(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::DescribeGroupsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  co_return respond(coordinator_->describe(*req), ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_groups(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::ListGroupsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  co_return respond(coordinator_->list(*req), ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_groups(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::DeleteGroupsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  group::Coordinator::DeletePlan plan;
+  auto resp = coordinator_->prepare_delete_groups(*req, plan);
+  if (!plan.tombstones.empty()) {
+    auto persist = [this, &plan] { return offsets_log_->append(plan.tombstones); };
+    auto status = co_await blocking(persist);
+    if (!status) {
+      for (auto& r : resp.results) {
+        if (r.error_code == 0) r.error_code = code(to_kafka_error(status.error()));
+      }
+      co_return respond(resp, ctx.version());
+    }
+    coordinator_->apply(plan.tombstones);
+  }
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_delete(const RequestContext& ctx, p::Reader& body) {
+  auto req = decode_body<p::OffsetDeleteRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  group::Coordinator::DeletePlan plan;
+  auto resp = coordinator_->prepare_offset_delete(*req, plan);
+  if (!plan.tombstones.empty()) {
+    auto persist = [this, &plan] { return offsets_log_->append(plan.tombstones); };
+    auto status = co_await blocking(persist);
+    if (!status) {
+      resp.error_code = code(to_kafka_error(status.error()));
+      co_return respond(resp, ctx.version());
+    }
+    coordinator_->apply(plan.tombstones);
+  }
+  co_return respond(resp, ctx.version());
+}
+
+}  // namespace wharf::kafka
