@@ -13,6 +13,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "wharf 0.1.0");
   int exit_code = 0;
   wharf::cli::register_serve(app, exit_code);
+  wharf::cli::register_topic(app, exit_code);
+  wharf::cli::register_produce(app, exit_code);
+  wharf::cli::register_consume(app, exit_code);
+  wharf::cli::register_group(app, exit_code);
+  wharf::cli::register_bench(app, exit_code);
   wharf::cli::register_check_data(app, exit_code);
   wharf::cli::register_dump_segment(app, exit_code);
   wharf::cli::register_local(app, exit_code);
