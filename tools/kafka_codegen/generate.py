@@ -61,6 +61,8 @@ APIS = [
     ("CreatePartitions", 1),
     ("DeleteGroups", 1),
     ("OffsetDelete", 0),
+    ("AlterConfigs", 1),
+    ("IncrementalAlterConfigs", 1),
 ]
 
 # Output file stem -> messages that are not requests or responses (all schema versions).

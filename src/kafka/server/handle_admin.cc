@@ -1,6 +1,8 @@
 // Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs. Each
 // change is durable (LogManager writes topic metadata atomically) before it is answered.
+#include "kafka/protocol/generated/alter_configs.h"
 #include "kafka/protocol/generated/create_partitions.h"
+#include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/delete_topics.h"
 #include "kafka/protocol/generated/describe_configs.h"
@@ -23,6 +25,20 @@ KafkaError create_error(const Error& e) {
 
 bool replicas_are_only(const std::vector<std::int32_t>& ids, std::int32_t node) {
   return ids.size() == 1 && ids[0] == node;
+}
+
+// Kafka requires a manual assignment to name partitions 0..n-1, each once.
+template <typename Assignment>
+bool partitions_are_0_to_n(const std::vector<Assignment>& assignments) {
+  std::vector<bool> seen(assignments.size(), false);
+  for (const auto& a : assignments) {
+    if (a.partition_index < 0 || static_cast<std::size_t>(a.partition_index) >= seen.size() ||
+        seen[static_cast<std::size_t>(a.partition_index)]) {
+      return false;
+    }
+    seen[static_cast<std::size_t>(a.partition_index)] = true;
+  }
+  return true;
 }
 
 }  // namespace
@@ -50,6 +66,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const Req
       }
       if (auto s = storage::validate_topic_name(t.name); !s) {
         reject(KafkaError::kInvalidTopicException, s.error().message());
+      } else if (t.replication_factor == 0 || t.replication_factor < -1) {
+        // As Kafka: only -1 (the default) or a positive factor.
+        reject(KafkaError::kInvalidReplicationFactor,
+               fmt::format("replication factor {} must be larger than 0, or -1 for the default", t.replication_factor));
       } else if (t.replication_factor > 1) {
         // One node: exactly what a 1-broker Kafka says.
         reject(KafkaError::kInvalidReplicationFactor,
@@ -58,6 +78,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const Req
                  std::any_of(t.assignments.begin(), t.assignments.end(),
                              [&](const auto& a) { return !replicas_are_only(a.broker_ids, node); })) {
         reject(KafkaError::kInvalidReplicaAssignment, fmt::format("every replica must be broker {}", node));
+      } else if (!partitions_are_0_to_n(t.assignments)) {
+        reject(KafkaError::kInvalidReplicaAssignment, "assigned partitions must be 0..n-1, each once");
       } else {
         if (!t.assignments.empty()) partitions = static_cast<std::int32_t>(t.assignments.size());
         if (partitions == -1) partitions = default_partitions;  // kafkajs sends -1 at every version
@@ -227,6 +249,90 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
   };
   auto resp = co_await blocking(work);
   co_return respond(resp, v);
+}
+
+namespace {
+
+// Applies one resource's change to a topic: `apply` edits the override map; the result is
+// validated against the allow-list of topic configs before anything is written.
+template <typename Edit>
+std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogManager& log, std::int8_t type,
+                                                                const std::string& name, bool validate_only,
+                                                                Edit&& edit) {
+  if (type != 2) {
+    return {code(KafkaError::kInvalidRequest), "only topic configs can be altered (broker configs are read-only)"};
+  }
+  if (name == group::kOffsetsTopic) return {code(KafkaError::kInvalidTopicException), "internal topic"};
+  auto info = log.topic(name);
+  if (!info) return {code(KafkaError::kUnknownTopicOrPartition), fmt::format("topic '{}' does not exist", name)};
+  std::map<std::string, std::string> overrides = info->overrides;
+  if (auto err = edit(overrides)) return {code(KafkaError::kInvalidRequest), *err};
+  auto parsed = storage::TopicConfig::from_map(overrides, log.options().defaults);
+  if (!parsed) return {code(KafkaError::kInvalidConfig), parsed.error().message()};
+  if (validate_only) return {0, std::nullopt};
+  auto status = log.alter_config(name, overrides);
+  if (!status) return {code(to_kafka_error(status.error())), status.error().message()};
+  WHARF_LOG_INFO("altered configs of topic {}", name);
+  return {0, std::nullopt};
+}
+
+}  // namespace
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const RequestContext& ctx,
+                                                                       p::Reader& body) {
+  auto req = decode_body<p::AlterConfigsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto work = [this, req = std::move(*req)] {
+    p::AlterConfigsResponse out;
+    for (const auto& res : req.resources) {
+      // Non-incremental: the given set replaces every override of the topic.
+      auto [err, message] = alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
+                                        [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+                                          o.clear();
+                                          for (const auto& c : res.configs) {
+                                            if (c.value) o[c.name] = *c.value;
+                                          }
+                                          return std::nullopt;
+                                        });
+      out.responses.push_back({err, message, res.resource_type, res.resource_name});
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
+}
+
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_configs(const RequestContext& ctx,
+                                                                                   p::Reader& body) {
+  auto req = decode_body<p::IncrementalAlterConfigsRequest>(ctx, body);
+  if (!req) co_return close_connection();
+  auto work = [this, req = std::move(*req)] {
+    p::IncrementalAlterConfigsResponse out;
+    for (const auto& res : req.resources) {
+      auto [err, message] = alter_topic(
+          log_, res.resource_type, res.resource_name, req.validate_only,
+          [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+            for (const auto& c : res.configs) {
+              switch (c.config_operation) {
+                case 0:  // SET
+                  if (!c.value) return fmt::format("SET {} needs a value", c.name);
+                  o[c.name] = *c.value;
+                  break;
+                case 1:  // DELETE: back to the default
+                  o.erase(c.name);
+                  break;
+                default:  // APPEND, SUBTRACT: only for list configs, and Wharf has none
+                  return fmt::format("operation {} is not supported for {}", c.config_operation, c.name);
+              }
+            }
+            return std::nullopt;
+          });
+      out.responses.push_back({err, message, res.resource_type, res.resource_name});
+    }
+    return out;
+  };
+  auto resp = co_await blocking(work);
+  co_return respond(resp, ctx.version());
 }
 
 }  // namespace wharf::kafka

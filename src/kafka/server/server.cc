@@ -38,6 +38,8 @@ constexpr AdvertisedApi kAdvertised[] = {
     {20, 0, 3},  // DeleteTopics
     {22, 0, 1},  // InitProducerId
     {32, 0, 3},  // DescribeConfigs
+    {33, 0, 1},  // AlterConfigs (topics only; replaces the override set)
+    {44, 0, 1},  // IncrementalAlterConfigs (topics only; SET and DELETE)
     {37, 0, 1},  // CreatePartitions
     {42, 0, 1},  // DeleteGroups
     {47, 0, 0},  // OffsetDelete
@@ -301,6 +303,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
     case 20: co_return co_await handle_delete_topics(ctx, body);
     case 22: co_return co_await handle_init_producer_id(ctx, body);
     case 32: co_return co_await handle_describe_configs(ctx, body);
+    case 33: co_return co_await handle_alter_configs(ctx, body);
+    case 44: co_return co_await handle_incremental_alter_configs(ctx, body);
     case 37: co_return co_await handle_create_partitions(ctx, body);
     default: break;
   }

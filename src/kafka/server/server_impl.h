@@ -104,6 +104,8 @@ class KafkaServer::Impl {
   asio::awaitable<HandlerResult> handle_delete_topics(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_create_partitions(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_describe_configs(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_alter_configs(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_incremental_alter_configs(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_join_group(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_sync_group(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_heartbeat(const RequestContext& ctx, protocol::Reader& body);

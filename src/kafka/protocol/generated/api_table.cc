@@ -13,8 +13,10 @@
 // InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
 // SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
 // CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json; Apache License 2.0, see NOTICE). DO NOT
-// EDIT: change the generator or its API list and regenerate (src/kafka/protocol/README.md).
+// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
+// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
+// IncrementalAlterConfigsResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
+// generator or its API list and regenerate (src/kafka/protocol/README.md).
 //
 // The table of generated APIs.
 #include "kafka/protocol/generated/api_table.h"
@@ -26,7 +28,7 @@ namespace wharf::kafka::protocol {
 
 namespace {
 
-constexpr std::array<ApiInfo, 24> kApis = {{
+constexpr std::array<ApiInfo, 26> kApis = {{
     {0, "Produce", 0, 7, 9},
     {1, "Fetch", 0, 11, 12},
     {2, "ListOffsets", 0, 4, 6},
@@ -47,9 +49,11 @@ constexpr std::array<ApiInfo, 24> kApis = {{
     {21, "DeleteRecords", 0, 1, 2},
     {22, "InitProducerId", 0, 4, 2},
     {32, "DescribeConfigs", 0, 3, 4},
+    {33, "AlterConfigs", 0, 1, 2},
     {36, "SaslAuthenticate", 0, 1, 2},
     {37, "CreatePartitions", 0, 1, 2},
     {42, "DeleteGroups", 0, 1, 2},
+    {44, "IncrementalAlterConfigs", 0, 1, 1},
     {47, "OffsetDelete", 0, 0, kNeverFlexible},
 }};
 

@@ -13,8 +13,10 @@
 // InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
 // SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
 // CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json; Apache License 2.0, see NOTICE). DO NOT
-// EDIT: change the generator or its API list and regenerate (src/kafka/protocol/README.md).
+// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
+// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
+// IncrementalAlterConfigsResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
+// generator or its API list and regenerate (src/kafka/protocol/README.md).
 //
 // The table of generated APIs and the header version rules. Constant data; thread-safe.
 #pragma once

@@ -13,7 +13,9 @@
 // InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
 // SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
 // CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, RequestHeader.json, ResponseHeader.json,
+// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
+// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
+// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -25,6 +27,7 @@
 #include "kafka/protocol/generated/api_table.h"
 #include "kafka/protocol/generated/message_headers.h"
 #include "kafka/protocol/generated/consumer_protocol.h"
+#include "kafka/protocol/generated/alter_configs.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/create_partitions.h"
 #include "kafka/protocol/generated/create_topics.h"
@@ -36,6 +39,7 @@
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/find_coordinator.h"
 #include "kafka/protocol/generated/heartbeat.h"
+#include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/join_group.h"
 #include "kafka/protocol/generated/leave_group.h"
@@ -81,9 +85,11 @@ void for_each_api(F&& f) {
   f(ApiMessages<DeleteRecordsRequest, DeleteRecordsResponse>{});
   f(ApiMessages<InitProducerIdRequest, InitProducerIdResponse>{});
   f(ApiMessages<DescribeConfigsRequest, DescribeConfigsResponse>{});
+  f(ApiMessages<AlterConfigsRequest, AlterConfigsResponse>{});
   f(ApiMessages<SaslAuthenticateRequest, SaslAuthenticateResponse>{});
   f(ApiMessages<CreatePartitionsRequest, CreatePartitionsResponse>{});
   f(ApiMessages<DeleteGroupsRequest, DeleteGroupsResponse>{});
+  f(ApiMessages<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>{});
   f(ApiMessages<OffsetDeleteRequest, OffsetDeleteResponse>{});
 }
 

@@ -13,7 +13,9 @@
 // InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
 // SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
 // CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, RequestHeader.json, ResponseHeader.json,
+// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
+// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
+// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -748,6 +750,71 @@ void fill_sample(OffsetDeleteResponse& m, std::int16_t v, SampleSource& s) {
   sample_value(m.error_code, v, s, false);
   sample_value(m.throttle_time_ms, v, s, false);
   sample_value(m.topics, v, s, false);
+}
+
+void fill_sample(AlterConfigsRequest::AlterableConfig& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.name, v, s, false);
+  sample_value(m.value, v, s, true);
+}
+
+void fill_sample(AlterConfigsRequest::AlterConfigsResource& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.resource_type, v, s, false);
+  sample_value(m.resource_name, v, s, false);
+  sample_value(m.configs, v, s, false);
+}
+
+void fill_sample(AlterConfigsRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.resources, v, s, false);
+  sample_value(m.validate_only, v, s, false);
+}
+
+void fill_sample(AlterConfigsResponse::AlterConfigsResourceResponse& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.error_message, v, s, true);
+  sample_value(m.resource_type, v, s, false);
+  sample_value(m.resource_name, v, s, false);
+}
+
+void fill_sample(AlterConfigsResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.responses, v, s, false);
+}
+
+void fill_sample(IncrementalAlterConfigsRequest::AlterableConfig& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.name, v, s, false);
+  sample_value(m.config_operation, v, s, false);
+  sample_value(m.value, v, s, true);
+}
+
+void fill_sample(IncrementalAlterConfigsRequest::AlterConfigsResource& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.resource_type, v, s, false);
+  sample_value(m.resource_name, v, s, false);
+  sample_value(m.configs, v, s, false);
+}
+
+void fill_sample(IncrementalAlterConfigsRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.resources, v, s, false);
+  sample_value(m.validate_only, v, s, false);
+}
+
+void fill_sample(IncrementalAlterConfigsResponse::AlterConfigsResourceResponse& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.error_message, v, s, true);
+  sample_value(m.resource_type, v, s, false);
+  sample_value(m.resource_name, v, s, false);
+}
+
+void fill_sample(IncrementalAlterConfigsResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.responses, v, s, false);
 }
 
 }  // namespace wharf::kafka::protocol::testing

@@ -13,7 +13,9 @@
 // InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
 // SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
 // CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, RequestHeader.json, ResponseHeader.json,
+// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
+// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
+// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -176,5 +178,23 @@ void fill_sample(OffsetDeleteResponse::OffsetDeleteResponseTopic& m,
                  std::int16_t v,
                  SampleSource& s);
 void fill_sample(OffsetDeleteResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(AlterConfigsRequest::AlterableConfig& m, std::int16_t v, SampleSource& s);
+void fill_sample(AlterConfigsRequest::AlterConfigsResource& m, std::int16_t v, SampleSource& s);
+void fill_sample(AlterConfigsRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(AlterConfigsResponse::AlterConfigsResourceResponse& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(AlterConfigsResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(IncrementalAlterConfigsRequest::AlterableConfig& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(IncrementalAlterConfigsRequest::AlterConfigsResource& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(IncrementalAlterConfigsRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(IncrementalAlterConfigsResponse::AlterConfigsResourceResponse& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(IncrementalAlterConfigsResponse& m, std::int16_t v, SampleSource& s);
 
 }  // namespace wharf::kafka::protocol::testing
