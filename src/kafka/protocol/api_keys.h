@@ -28,9 +28,11 @@ enum class ApiKey : std::int16_t {
   kDeleteRecords = 21,
   kInitProducerId = 22,
   kDescribeConfigs = 32,
+  kAlterConfigs = 33,
   kSaslAuthenticate = 36,
   kCreatePartitions = 37,
   kDeleteGroups = 42,
+  kIncrementalAlterConfigs = 44,
   kOffsetDelete = 47,
 };
 
