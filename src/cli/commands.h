@@ -7,7 +7,13 @@ namespace CLI {
 class App;
 }
 
+#include <string>
+
 namespace wharf::cli {
+
+// The global --bootstrap HOST:PORT[,HOST:PORT...] (or WHARF_BOOTSTRAP; default 127.0.0.1:9092)
+// that every Kafka-client command connects to.
+const std::string& bootstrap();
 
 // `wharf check-data --data-dir DIR`: offline verification of every file of a data directory.
 void register_check_data(CLI::App& app, int& exit_code);

@@ -7,10 +7,19 @@
 
 #include "cli/commands.h"
 
+namespace wharf::cli {
+std::string g_bootstrap = "127.0.0.1:9092";  // set by main's option parsing
+const std::string& bootstrap() { return g_bootstrap; }
+}  // namespace wharf::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"wharf: a single-node, durable, Kafka-compatible event-streaming platform"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "wharf 0.1.0");
+  app.add_option("-b,--bootstrap", wharf::cli::g_bootstrap,
+                 "Kafka bootstrap servers HOST:PORT[,...] for the client commands")
+      ->envname("WHARF_BOOTSTRAP")
+      ->capture_default_str();
   int exit_code = 0;
   wharf::cli::register_serve(app, exit_code);
   wharf::cli::register_topic(app, exit_code);
