@@ -12,7 +12,8 @@ DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   libgtest-dev libgmock-dev libbenchmark-dev \
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev \
   librdkafka-dev kcat python3-confluent-kafka \
-  clang libclang-rt-14-dev fio
+  prometheus curl \
+  clang libclang-rt-14-dev fio nats-server libnats-dev
 
 .PHONY: deps configure build test asan bench demo format clean
 

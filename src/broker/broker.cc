@@ -75,6 +75,7 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     c.server.advertised_host = hp.first;
     c.server.advertised_port = hp.second;
   } else if (key == "admin") {
+    WHARF_RETURN_IF_ERROR(parse_host_port(value));
     c.admin_listen = value;
   } else if (key == "sync.policy") {
     WHARF_ASSIGN_OR_RETURN(c.topic_defaults.sync, storage::SyncPolicy::parse(value));
@@ -150,6 +151,13 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSyste
   WHARF_ASSIGN_OR_RETURN(b->log_, storage::LogManager::open(fs, options, clock));
   b->server_ = std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_);
   WHARF_RETURN_IF_ERROR(b->server_->start());
+  if (!b->config_.admin_listen.empty()) {
+    WHARF_ASSIGN_OR_RETURN(auto hp, parse_host_port(b->config_.admin_listen));
+    b->admin_ = std::make_unique<admin::AdminApi>(*b->log_, *b->server_);
+    b->http_ = std::make_unique<admin::HttpServer>(
+        hp.first, hp.second, [api = b->admin_.get()](const admin::HttpRequest& r) { return api->handle(r); });
+    WHARF_RETURN_IF_ERROR(b->http_->start());
+  }
   return b;
 }
 
@@ -161,7 +169,10 @@ Broker::~Broker() {
 Status Broker::stop() {
   if (stopped_) return ok();
   stopped_ = true;
+  // The admin API goes last so /readyz reports the shutdown while the Kafka side drains.
   if (server_) server_->stop();
+  if (http_) http_->stop();
+  admin_.reset();
   if (log_) return log_->close();
   return ok();
 }

@@ -12,6 +12,8 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "admin/admin_api.h"
+#include "admin/http_server.h"
 #include "io/file_system.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
@@ -47,6 +49,8 @@ class Broker {
   [[nodiscard]] Status stop();
 
   std::uint16_t kafka_port() const { return server_->bound_port(); }
+  // 0 when the admin API is off.
+  std::uint16_t admin_port() const { return http_ ? http_->bound_port() : 0; }
   const BrokerConfig& config() const { return config_; }
   const std::string& cluster_id() const { return config_.server.cluster_id; }
   storage::LogManager& log() { return *log_; }
@@ -57,6 +61,8 @@ class Broker {
   std::unique_ptr<storage::LogManager> log_;
   std::unique_ptr<kafka::ProducerIdAllocator> producer_ids_;
   std::unique_ptr<kafka::KafkaServer> server_;
+  std::unique_ptr<admin::AdminApi> admin_;
+  std::unique_ptr<admin::HttpServer> http_;
   bool stopped_ = false;
 };
 

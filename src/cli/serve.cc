@@ -21,7 +21,7 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--data-dir", data_dir, "Data directory (created if missing)");
   cmd->add_option("--listen", listen, "Kafka listener HOST:PORT")->capture_default_str();
   cmd->add_option("--advertise", advertise, "HOST:PORT clients are told to connect to (default: the listener)");
-  cmd->add_option("--admin", admin, "Admin HTTP listener HOST:PORT (not available yet)");
+  cmd->add_option("--admin", admin, "Admin HTTP listener HOST:PORT: /metrics, /healthz, /readyz, /v1/... (default: off)");
   cmd->add_option("--sync", sync, "Default topic sync policy: always | interval:MS | none");
   cmd->add_option("--config", config_file, "Properties file of key=value settings (flags win)");
   cmd->add_option("--set", sets, "One key=value setting (repeatable), as in the config file");
@@ -41,6 +41,7 @@ void register_serve(CLI::App& app, int& exit_code) {
     if (!listen.empty()) flags.emplace_back("listen", listen);
     if (!advertise.empty()) flags.emplace_back("advertise", advertise);
     if (!sync.empty()) flags.emplace_back("sync.policy", sync);
+    if (!admin.empty()) flags.emplace_back("admin", admin);
     if (default_partitions > 0) flags.emplace_back("num.partitions", std::to_string(default_partitions));
     if (!auto_create.empty()) flags.emplace_back("auto.create.topics.enable", auto_create);
     for (const auto& kv : sets) {
@@ -50,11 +51,6 @@ void register_serve(CLI::App& app, int& exit_code) {
     }
     for (const auto& [k, v] : flags) {
       if (auto s = broker::apply_setting(config, k, v); !s) return fail_with(s.error());
-    }
-    if (!admin.empty()) {
-      std::fprintf(stderr, "wharf serve: --admin: the admin HTTP API is not available in this version\n");
-      exit_code = 2;
-      return;
     }
     // Block the stop signals before any thread starts, so only sigwait below receives them.
     sigset_t signals;
@@ -73,6 +69,10 @@ void register_serve(CLI::App& app, int& exit_code) {
                 (c.server.advertised_host.empty() ? (c.server.listen_host == "0.0.0.0" ? std::string("127.0.0.1") : c.server.listen_host)
                                                   : c.server.advertised_host).c_str(),
                 c.server.advertised_port ? c.server.advertised_port : (*broker)->kafka_port());
+    if ((*broker)->admin_port() != 0) {
+      std::printf("  admin http      http://%s:%u/metrics\n", broker::parse_host_port(c.admin_listen)->first.c_str(),
+                  (*broker)->admin_port());
+    }
     std::printf("  data directory  %s (%zu topic(s))\n", c.data_dir.c_str(), (*broker)->log().topics().size());
     std::printf("  sync policy     %s\n", c.topic_defaults.sync.to_string().c_str());
     std::printf("  auto-create     %s, %d partition(s)\n", c.server.auto_create_topics ? "on" : "off",

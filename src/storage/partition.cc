@@ -5,10 +5,18 @@
 
 #include "base/crc32c.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "storage/limits.h"
 
 namespace wharf::storage {
 namespace {
+
+metrics::Histogram& sync_latency() {
+  static auto& h = metrics::registry()
+                       .histogram("wharf_log_sync_duration_seconds", "Time one fdatasync of a partition log took (group commit: one sync covers many appends).")
+                       .with({});
+  return h;
+}
 
 constexpr std::string_view kCleanShutdownFile = "clean_shutdown";
 constexpr std::uint32_t kCleanMagic = 0x57435331;  // "WCS1"
@@ -241,7 +249,9 @@ Status Partition::wait_durable(std::unique_lock<std::mutex>& lock, Offset target
     const Offset covered = log_end_;
     std::shared_ptr<Segment> active = segments_.back();
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     Status synced = active->sync();
+    sync_latency().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     lock.lock();
     sync_in_flight_ = false;
     if (!synced) {

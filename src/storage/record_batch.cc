@@ -262,6 +262,12 @@ Bytes build_batch(const std::vector<Record>& records, const BatchOptions& option
   return out;
 }
 
+namespace {
+std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+}  // namespace
+
 Result<std::vector<Record>> read_records(ByteView batch) {
   WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(batch));
   if (h.total_bytes() != batch.size()) {
@@ -279,8 +285,10 @@ Result<std::vector<Record>> read_records(ByteView batch) {
   out.reserve(static_cast<std::size_t>(h.record_count));
   WHARF_RETURN_IF_ERROR(walk_records<true>(batch.subspan(bl::kHeaderBytes), h.record_count,
                                      [&](Record&& r) {
-                                       r.timestamp_ms += h.base_timestamp;
-                                       r.offset = h.base_offset + r.offset.value();
+                                       // Client-chosen values: add as Kafka's Java longs do,
+                                       // wrapping instead of overflowing (undefined in C++).
+                                       r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
+                                       r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
                                        out.push_back(std::move(r));
                                      }));
   return out;

@@ -119,6 +119,16 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
     pd.log_start_offset = r.log_start_offset;
     pd.aborted_transactions = std::vector<p::FetchResponse::AbortedTransaction>{};
     pd.preferred_read_replica = -1;
+    if (!r.records.empty()) {
+      auto& traffic_counters = traffic(t.topic, t.partition);
+      traffic_counters.bytes_out->inc(r.records.size());
+      std::uint64_t records = 0;
+      for (std::size_t pos = 0; pos + storage::batch_layout::kHeaderBytes <= r.records.size();) {
+        records += static_cast<std::uint64_t>(load_be<std::int32_t>(r.records, pos + storage::batch_layout::kRecordCount));
+        pos += static_cast<std::size_t>(load_be<std::int32_t>(r.records, pos + storage::batch_layout::kLength)) + 12;
+      }
+      traffic_counters.records_out->inc(records);
+    }
     pd.records = std::move(r.records);
     resp.responses.back().partitions.push_back(std::move(pd));
   }

@@ -104,7 +104,11 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     };
     co_await parallel(slots.size(), append_one);
     for (const auto& s : slots) {
-      if (s.appended) fetch_waiters_.notify(s.topic, s.out.index);
+      if (!s.appended) continue;
+      fetch_waiters_.notify(s.topic, s.out.index);
+      auto& t = traffic(s.topic, s.out.index);
+      t.bytes_in->inc(s.data->records->size());
+      t.records_in->inc(static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
     }
   }
   if (req->acks == 0) co_return HandlerResult{std::nullopt, false};  // acks=0: no response at all

@@ -1,6 +1,7 @@
 #include "kafka/server/server.h"
 
 #include <chrono>
+#include <future>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -93,6 +94,31 @@ struct KafkaServer::Impl::Connection {
   }
 };
 
+KafkaServer::Impl::ApiMetrics& KafkaServer::Impl::api_metrics(std::int16_t api_key) {
+  auto it = api_metrics_.find(api_key);
+  if (it != api_metrics_.end()) return it->second;
+  const auto* info = p::find_api(api_key);
+  const metrics::Labels labels = {{"api", info ? std::string(info->name) : std::to_string(api_key)}};
+  auto& reg = metrics::registry();
+  ApiMetrics m{&reg.counter("wharf_requests_total", "Kafka requests handled, by API.").with(labels),
+               &reg.histogram("wharf_request_duration_seconds", "Time from a request's arrival to its response, by API.")
+                    .with(labels)};
+  return api_metrics_.emplace(api_key, m).first->second;
+}
+
+KafkaServer::Impl::PartitionTraffic& KafkaServer::Impl::traffic(const std::string& topic, std::int32_t partition) {
+  auto key = std::make_pair(topic, partition);
+  auto it = traffic_.find(key);
+  if (it != traffic_.end()) return it->second;
+  const metrics::Labels labels = {{"topic", topic}, {"partition", std::to_string(partition)}};
+  auto& reg = metrics::registry();
+  PartitionTraffic t{&reg.counter("wharf_partition_bytes_in_total", "Record-batch bytes appended by producers.").with(labels),
+                     &reg.counter("wharf_partition_records_in_total", "Records appended by producers.").with(labels),
+                     &reg.counter("wharf_partition_bytes_out_total", "Record-batch bytes sent to consumers.").with(labels),
+                     &reg.counter("wharf_partition_records_out_total", "Records sent to consumers (whole batches).").with(labels)};
+  return traffic_.emplace(key, t).first->second;
+}
+
 KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
                         ProducerIdAllocator& producer_ids)
     : config_(std::move(config)),
@@ -137,6 +163,7 @@ Status KafkaServer::Impl::start() {
                 config_.listen_port, ec.message());
   }
   bound_port_ = acceptor_.local_endpoint().port();
+  serving_ = true;
   asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, group_ticker(), asio::detached);
   network_thread_ = std::thread([this] {
@@ -158,6 +185,7 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
       continue;
     }
     if (connections_.size() >= config_.connections_max) {
+      connections_refused_.inc();
       WHARF_LOG_WARN("refusing a connection: {} open, the limit is {}", connections_.size(),
                      config_.connections_max);
       asio::error_code ignore;
@@ -171,6 +199,8 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     conn->host = "/" + remote.address().to_string();
     connections_.insert(conn);
+    connections_accepted_.inc();
+    connections_gauge_.set(static_cast<double>(connections_.size()));
     asio::co_spawn(io_, serve(conn), asio::detached);
     asio::co_spawn(io_, watchdog(conn), asio::detached);
   }
@@ -239,7 +269,12 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         break;
       }
       RequestContext ctx{std::move(*header), conn->host};
+      const auto started = std::chrono::steady_clock::now();
       HandlerResult result = co_await dispatch(ctx, reader, api_versions_seen);
+      auto& am = api_metrics(ctx.header.request_api_key);
+      am.requests->inc();
+      am.latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      if (result.close) requests_malformed_.inc();
       if (result.body) {
         Bytes out(4);
         p::Writer w(out);
@@ -259,6 +294,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
   }
   conn->close();
   connections_.erase(conn);
+  connections_gauge_.set(static_cast<double>(connections_.size()));
   if (stopping_ && connections_.empty()) finish_stop();
 }
 
@@ -317,9 +353,15 @@ asio::awaitable<void> KafkaServer::Impl::parallel(std::size_t n, const std::func
     std::atomic<std::size_t> left;
     const std::function<void(std::size_t)>* f;  // lives in the suspended caller's frame
   };
-  auto state = std::make_shared<State>();
-  state->left = n;
-  state->f = &f;
+  // State lives in this coroutine's frame, which stays suspended until the last task has
+  // decremented `left` (its last use of State) and posted the resumption. The lambda below is
+  // a temporary inside co_await, so it must capture nothing with a destructor: g++ 12 destroys
+  // such temporaries twice (GCC bug 101367); a captured shared_ptr lost a reference that way
+  // and State was freed while storage threads still used it (ASan: heap-use-after-free).
+  State local_state;
+  local_state.left = n;
+  local_state.f = &f;
+  State* state = &local_state;
   auto& pool = storage_pool_;
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [state, n, &pool](auto handler) {
@@ -340,6 +382,7 @@ asio::awaitable<void> KafkaServer::Impl::parallel(std::size_t n, const std::func
 
 void KafkaServer::Impl::stop() {
   std::call_once(stop_once_, [this] {
+    serving_ = false;
     if (!network_thread_.joinable()) {
       std::lock_guard lock(stop_mu_);
       stopped_ = true;
@@ -388,6 +431,19 @@ Status KafkaServer::start() { return impl_->start(); }
 void KafkaServer::stop() { impl_->stop(); }
 void KafkaServer::wait() { impl_->wait(); }
 std::uint16_t KafkaServer::bound_port() const { return impl_->bound_port(); }
+bool KafkaServer::serving() const { return impl_->serving(); }
+
+std::vector<group::GroupMetrics> KafkaServer::group_metrics() { return impl_->group_metrics_blocking(); }
+
+std::vector<group::GroupMetrics> KafkaServer::Impl::group_metrics_blocking() {
+  if (!serving()) return {};
+  auto promise = std::make_shared<std::promise<std::vector<group::GroupMetrics>>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] { promise->set_value(coordinator_ ? coordinator_->metrics() : std::vector<group::GroupMetrics>{}); });
+  // The network thread may be stopping: never wait forever.
+  if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+  return future.get();
+}
 const ServerConfig& KafkaServer::config() const { return impl_->config(); }
 
 }  // namespace wharf::kafka

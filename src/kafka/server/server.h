@@ -18,6 +18,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "kafka/group/coordinator.h"
 
 namespace wharf::storage {
 class LogManager;
@@ -66,6 +67,11 @@ class KafkaServer {
   void wait();
 
   std::uint16_t bound_port() const;
+  // A snapshot of every consumer group, taken on the network thread. Blocks the caller until it
+  // is taken; never call it from the network thread. Empty once the server has stopped.
+  std::vector<group::GroupMetrics> group_metrics();
+  // True between a successful start() and the beginning of stop().
+  bool serving() const;
   const ServerConfig& config() const;
 
  private:

@@ -13,6 +13,7 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 
+#include "base/metrics.h"
 #include "kafka/group/coordinator.h"
 #include "kafka/group/offsets_log.h"
 #include "kafka/protocol/generated/message_headers.h"
@@ -121,6 +122,8 @@ class KafkaServer::Impl {
   std::vector<group::GroupMetrics> group_metrics() const { return coordinator_->metrics(); }
 
   const ServerConfig& config() const { return config_; }
+  bool serving() const { return serving_.load(); }
+  std::vector<group::GroupMetrics> group_metrics_blocking();
   std::uint16_t bound_port() const { return bound_port_.load(); }
   std::string advertised_host() const;
   std::int32_t advertised_port() const;
@@ -143,9 +146,34 @@ class KafkaServer::Impl {
   asio::thread_pool storage_pool_;
   asio::ip::tcp::acceptor acceptor_{io_};
   std::atomic<std::uint16_t> bound_port_{0};
+  std::atomic<bool> serving_{false};
   std::set<std::shared_ptr<Connection>> connections_;
   FetchWaiters fetch_waiters_;
   std::unique_ptr<group::Coordinator> coordinator_;
+  // Per-API request metrics, looked up once per API key (network thread only).
+  struct ApiMetrics {
+    metrics::Counter* requests;
+    metrics::Histogram* latency;
+  };
+  std::map<std::int16_t, ApiMetrics> api_metrics_;
+  ApiMetrics& api_metrics(std::int16_t api_key);
+  metrics::Gauge& connections_gauge_ = metrics::registry().gauge("wharf_connections", "Open Kafka-protocol connections.").with({});
+  metrics::Counter& connections_accepted_ =
+      metrics::registry().counter("wharf_connections_accepted_total", "Kafka-protocol connections accepted.").with({});
+  metrics::Counter& connections_refused_ = metrics::registry()
+      .counter("wharf_connections_refused_total", "Connections closed at accept because connections.max was reached.").with({});
+  metrics::Counter& requests_malformed_ = metrics::registry()
+      .counter("wharf_requests_malformed_total", "Requests that closed their connection: bad size, header, version or body.").with({});
+  struct PartitionTraffic {
+    metrics::Counter* bytes_in;
+    metrics::Counter* records_in;
+    metrics::Counter* bytes_out;
+    metrics::Counter* records_out;
+  };
+  std::map<std::pair<std::string, std::int32_t>, PartitionTraffic> traffic_;
+ public:
+  PartitionTraffic& traffic(const std::string& topic, std::int32_t partition);
+ private:
   std::unique_ptr<group::OffsetsLog> offsets_log_;
   bool stopping_ = false;
   std::thread network_thread_;
