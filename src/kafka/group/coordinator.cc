@@ -1,6 +1,7 @@
 #include "kafka/group/coordinator.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/log.h"
 #include "kafka/protocol/generated/consumer_protocol.h"
@@ -44,6 +45,18 @@ p::SyncGroupResponse sync_error(std::int16_t error) {
 }
 
 }  // namespace
+
+void Coordinator::fail_parked(Member& m, std::int16_t error) {
+  // Moved-from std::function is unspecified: take it out and clear it before calling.
+  if (m.awaiting_join) {
+    JoinCallback cb = std::exchange(m.awaiting_join, nullptr);
+    cb(join_error(error, m.member_id));
+  }
+  if (m.awaiting_sync) {
+    SyncCallback cb = std::exchange(m.awaiting_sync, nullptr);
+    cb(sync_error(error));
+  }
+}
 
 // UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID or NONE for a request naming (member id, instance id).
 // A static instance now owned by another member id is fenced, whatever member id was sent.
@@ -158,14 +171,7 @@ void Coordinator::remove_member(Group& g, const std::string& member_id, std::int
   auto it = g.members.find(member_id);
   if (it == g.members.end()) return;
   Member& m = it->second;
-  if (m.awaiting_join) {
-    auto cb = std::move(m.awaiting_join);
-    cb(join_error(error_for_parked, member_id));
-  }
-  if (m.awaiting_sync) {
-    auto cb = std::move(m.awaiting_sync);
-    cb(sync_error(error_for_parked));
-  }
+  fail_parked(m, error_for_parked);
   if (m.group_instance_id) {
     auto s = g.static_members.find(*m.group_instance_id);
     if (s != g.static_members.end() && s->second == member_id) g.static_members.erase(s);
@@ -178,7 +184,7 @@ void Coordinator::reset_sync_state(Group& g, std::int16_t error) {
   for (auto& [_, m] : g.members) {
     m.synced = false;
     if (m.awaiting_sync) {
-      auto cb = std::move(m.awaiting_sync);
+      auto cb = std::exchange(m.awaiting_sync, nullptr);
       cb(sync_error(error));
     }
   }
@@ -268,7 +274,7 @@ void Coordinator::respond_join(Group& g, Member& m) {
       r.members.push_back(std::move(jm));
     }
   }
-  auto cb = std::move(m.awaiting_join);
+  auto cb = std::exchange(m.awaiting_join, nullptr);
   m.awaiting_join = nullptr;
   cb(std::move(r));
 }
@@ -318,14 +324,7 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
         // id; the old id is fenced. No rebalance if the group is stable and nothing changed.
         Member old = std::move(g.members.at(s->second));
         const std::string old_id = old.member_id;
-        if (old.awaiting_join) {
-          auto cb = std::move(old.awaiting_join);
-          cb(join_error(kFencedInstanceId, old_id));
-        }
-        if (old.awaiting_sync) {
-          auto cb = std::move(old.awaiting_sync);
-          cb(sync_error(kFencedInstanceId));
-        }
+        fail_parked(old, kFencedInstanceId);
         g.members.erase(old_id);
         Member m = make_member(new_member_id(client_id));
         const bool same_metadata = m.protocols == old.protocols;
@@ -399,7 +398,7 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
   m.session_timeout = session;
   m.last_heartbeat = now;
   if (m.awaiting_join) {  // a duplicate join while parked: the old request gets an error
-    auto cb = std::move(m.awaiting_join);
+    auto cb = std::exchange(m.awaiting_join, nullptr);
     cb(join_error(kRebalanceInProgress, m.member_id));
   }
   switch (g.state) {
@@ -457,7 +456,7 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
       break;
   }
   if (m.awaiting_sync) {
-    auto cb = std::move(m.awaiting_sync);
+    auto cb = std::exchange(m.awaiting_sync, nullptr);
     cb(sync_error(kRebalanceInProgress));
   }
   m.synced = true;
@@ -477,7 +476,7 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
     if (member.awaiting_sync) {
       p::SyncGroupResponse r;
       r.assignment = member.assignment;
-      auto cb = std::move(member.awaiting_sync);
+      auto cb = std::exchange(member.awaiting_sync, nullptr);
       member.awaiting_sync = nullptr;
       cb(std::move(r));
     }
@@ -817,18 +816,7 @@ void Coordinator::tick() {
 
 void Coordinator::abort_parked(std::int16_t error) {
   for (auto& [_, g] : groups_) {
-    for (auto& [id, m] : g.members) {
-      if (m.awaiting_join) {
-        auto cb = std::move(m.awaiting_join);
-        m.awaiting_join = nullptr;
-        cb(join_error(error, id));
-      }
-      if (m.awaiting_sync) {
-        auto cb = std::move(m.awaiting_sync);
-        m.awaiting_sync = nullptr;
-        cb(sync_error(error));
-      }
-    }
+    for (auto& [id, m] : g.members) fail_parked(m, error);
   }
 }
 

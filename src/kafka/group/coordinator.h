@@ -157,6 +157,8 @@ class Coordinator {
   bool supports_common_protocol(const Group& g, const protocol::JoinGroupRequest& req) const;
   void add_member(Group& g, Member m);
   void remove_member(Group& g, const std::string& member_id, std::int16_t error_for_parked);
+  // Answers the member's parked JoinGroup and SyncGroup, if any, with `error`.
+  void fail_parked(Member& m, std::int16_t error);
   void prepare_rebalance(Group& g);
   void maybe_complete_join(Group& g, bool deadline_passed);
   void complete_join(Group& g);
