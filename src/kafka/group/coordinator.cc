@@ -132,7 +132,8 @@ std::string Coordinator::select_protocol(const Group& g) const {
   std::vector<std::string> candidates;
   const Member* first = g.members.empty() ? nullptr : &g.members.begin()->second;
   if (!first) return "";
-  for (const auto& [name, _] : first->protocols) {
+  for (const auto& proto : first->protocols) {
+    const std::string& name = proto.first;  // (clang 14 cannot capture structured bindings)
     const bool everyone = std::all_of(g.members.begin(), g.members.end(), [&](const auto& kv) {
       return std::any_of(kv.second.protocols.begin(), kv.second.protocols.end(),
                          [&](const auto& mp) { return mp.first == name; });

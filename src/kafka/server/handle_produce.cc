@@ -59,7 +59,9 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
       }
       auto header = storage::parse_header(*records);
       if (!header) {
-        s.out.error_code = code(to_kafka_error(header.error()));
+        // Produce v3+ may carry only magic-2 batches: Kafka answers anything else INVALID_RECORD.
+        s.out.error_code = code(header.error().code() == ErrorCode::kUnsupported ? KafkaError::kInvalidRecord
+                                                                                 : to_kafka_error(header.error()));
         continue;
       }
       if (header->total_bytes() != records->size()) {
@@ -111,7 +113,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
       t.records_in->inc(static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
     }
   }
-  if (req->acks == 0) co_return HandlerResult{std::nullopt, false};  // acks=0: no response at all
+  if (req->acks == 0) {
+    // acks=0 gets no response at all; a failed write closes the connection instead, as Kafka
+    // does, so the producer notices (it reconnects and refreshes its metadata).
+    const bool failed = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.out.error_code != 0; });
+    co_return HandlerResult{std::nullopt, failed};
+  }
 
   p::ProduceResponse resp;
   for (auto& s : slots) {
