@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# One command for the storage benchmarks (`make bench`): fio's reference figures and the storage
-# bench, interleaved case by case in the same directory (so on the same file system), then
-# docs/benchmarks.md's generated section rewritten with every figure as a ratio to its
-# reference. Builds nothing: it runs the binary `make build` left in build/bin.
+# One command for the benchmarks (`make bench`). First the storage engine: fio's reference
+# figures and the storage bench, interleaved case by case in the same directory (so on the same
+# file system), then docs/benchmarks.md's generated section rewritten with every figure as a
+# ratio to its reference. Then the broker: bench/broker.sh (its own header says what it runs),
+# which writes the broker's generated section. Builds nothing: it runs the binaries `make build`
+# left in build/bin.
 #
 # Environment (all optional):
-#   WHARF_BENCH_BIN      the bench binary            (default build/bin/wharf_storage_bench)
+#   WHARF_BENCH_PHASES   which parts to run           (default "storage broker")
+#   WHARF_BENCH_BIN_DIR  where the binaries are       (default build/bin)
+#   WHARF_BENCH_BIN      the storage bench binary     (default $WHARF_BENCH_BIN_DIR/wharf_storage_bench)
+#   WHARF_BENCH_RESULTS  raw results                  (default build/bench-results)
 #   WHARF_BENCH_DIR      where data goes; fio and the bench both write here
 #                                                    (default build/bench-data)
 #   WHARF_BENCH_REPEATS  rounds over every case (fio reference, then bench); medians reported
@@ -14,12 +19,17 @@
 #   WHARF_BENCH_RECOVERY_BYTES  bytes written for the recovery scan (default 512 MiB)
 #   WHARF_BENCH_DOC      the report to update         (default docs/benchmarks.md)
 #
-# Runtime on this 2-core VM: about 3 minutes with the defaults. Data files are removed at the
-# end, also on failure or Ctrl-C; raw results stay in build/bench-results/.
+#   (bench/broker.sh reads more: WHARF_BENCH_BROKER_REPEATS, WHARF_BENCH_BROKER_SECONDS, ...)
+#
+# Runtime on this 2-core VM: about 4 minutes for the storage part and 3 for the broker's with the
+# defaults. Data files are removed at the end, also on failure or Ctrl-C; raw results stay in
+# build/bench-results/ (the broker's in its broker/ subdirectory).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="${WHARF_BENCH_BIN:-$root/build/bin/wharf_storage_bench}"
+phases="${WHARF_BENCH_PHASES:-storage broker}"
+bin_dir="${WHARF_BENCH_BIN_DIR:-$root/build/bin}"
+bin="${WHARF_BENCH_BIN:-$bin_dir/wharf_storage_bench}"
 dir="${WHARF_BENCH_DIR:-$root/build/bench-data}"
 repeats="${WHARF_BENCH_REPEATS:-3}"
 seconds="${WHARF_BENCH_SECONDS:-3}"
@@ -29,7 +39,21 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 recovery_bytes="${WHARF_BENCH_RECOVERY_BYTES:-$((512 * 1024 * 1024))}"
 doc="${WHARF_BENCH_DOC:-$root/docs/benchmarks.md}"
-results="$root/build/bench-results"
+results="${WHARF_BENCH_RESULTS:-$root/build/bench-results}"
+export WHARF_BENCH_BIN_DIR="$bin_dir" WHARF_BENCH_DIR="$dir" WHARF_BENCH_RESULTS="$results"
+export WHARF_BENCH_DOC="$doc"
+for phase in $phases; do
+  if [[ "$phase" != storage && "$phase" != broker ]]; then
+    echo "bench/run.sh: WHARF_BENCH_PHASES: unknown phase '$phase' (storage, broker)" >&2
+    exit 1
+  fi
+done
+rm -rf "$results"
+mkdir -p "$results"
+if [[ " $phases " != *" storage "* ]]; then
+  bash "$root/bench/broker.sh"
+  exit
+fi
 
 if [[ ! -x "$bin" ]]; then
   echo "bench/run.sh: $bin is missing; run 'make build' first (or set WHARF_BENCH_BIN)." >&2
@@ -43,8 +67,6 @@ for tool in fio python3; do
 done
 
 mkdir -p "$dir"
-rm -rf "$results"
-mkdir -p "$results"
 fio_file="$dir/fio-$$.dat"
 cleanup() { rm -f "$fio_file"; rm -rf "$dir"/storage_bench-*; rmdir "$dir" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -128,3 +150,8 @@ echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.env"
 
 # --- the report ----------------------------------------------------------------------------
 python3 "$root/bench/report.py" report "$results" "$doc"
+
+# --- the broker ----------------------------------------------------------------------------
+if [[ " $phases " == *" broker "* ]]; then
+  bash "$root/bench/broker.sh"
+fi

@@ -328,21 +328,25 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
         fail_parked(old, kFencedInstanceId);
         g.members.erase(old_id);
         Member m = make_member(new_member_id(client_id));
-        const bool same_metadata = m.protocols == old.protocols;
         m.assignment = std::move(old.assignment);
         m.synced = old.synced;
+        const std::string leader_before = g.leader_id;
         if (g.leader_id == old_id) g.leader_id = m.member_id;
         const std::string id = m.member_id;
         add_member(g, std::move(m));
         Member& nm = g.members.at(id);
-        if (g.state == GroupState::kStable && same_metadata) {
+        // As Kafka (updateStaticMemberAndRebalance): a Stable group rebalances only if the
+        // protocol it would choose changes, not whenever the metadata bytes do. A restarted
+        // cooperative-sticky consumer owns no partitions yet, so its subscription always differs.
+        if (g.state == GroupState::kStable && select_protocol(g) == g.protocol) {
           p::JoinGroupResponse r;
           r.generation_id = g.generation_id;
           r.protocol_name = g.protocol;
-          r.leader = g.leader_id;
+          // The leader as it was before the replacement: a replaced static leader sees another
+          // id, so it acts as a follower and does not compute an assignment from the empty
+          // member list (which a Stable group would ignore anyway). It keeps its assignment.
+          r.leader = leader_before;
           r.member_id = id;
-          // The leader would need the member list to reassign; a replaced static leader keeps
-          // the current assignment, so it gets none (as Kafka does).
           return done(std::move(r));
         }
         nm.awaiting_join = std::move(done);
@@ -516,7 +520,13 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
   if (version < 3) who = {{req.member_id, std::nullopt}};
   Group* g = find(req.group_id);
   if (!g) {
-    r.error_code = kUnknownMemberId;
+    // As Kafka: v3+ answers NONE with UNKNOWN_MEMBER_ID for each member (an admin removing
+    // members gets per-member results); v0-2 carry that error at the top.
+    if (version < 3) {
+      r.error_code = kUnknownMemberId;
+      return r;
+    }
+    for (const auto& id : who) r.members.push_back({id.member_id, id.group_instance_id, kUnknownMemberId});
     return r;
   }
   bool removed_any = false;

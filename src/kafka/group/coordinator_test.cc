@@ -250,6 +250,56 @@ TEST_F(CoordinatorTest, StaticMemberRestartingWithinItsSessionCausesNoRebalance)
   EXPECT_EQ(metrics[0].rebalances, 1);
 }
 
+TEST_F(CoordinatorTest, StaticLeaderRestartingWithNewMetadataKeepsItsAssignmentWithoutLeadingOrARebalance) {
+  // A static leader and a dynamic follower, Stable at generation 2.
+  auto ja = join("", std::string("instance-1"));
+  ASSERT_TRUE(ja->done);
+  const std::string old_id = ja->resp.member_id;
+  ASSERT_TRUE(sync(old_id, 1, {{old_id, "all"}}, std::string("instance-1"))->done);
+  auto [b, jb] = join_new();
+  auto ja2 = join(old_id, std::string("instance-1"));
+  ASSERT_TRUE(ja2->done && jb->done);
+  ASSERT_EQ(ja2->resp.leader, old_id);
+  ASSERT_EQ(ja2->resp.generation_id, 2);
+  auto sb = sync(b, 2);
+  ASSERT_TRUE(sync(old_id, 2, {{old_id, "pa"}, {b, "pb"}}, std::string("instance-1"))->done);
+  ASSERT_TRUE(sb->done);
+  ASSERT_EQ(state(), GroupState::kStable);
+
+  // The leader restarts. Its subscription bytes differ (a cooperative-sticky consumer owns no
+  // partitions yet after a restart) but the group's protocol stays "range": no rebalance.
+  p::JoinGroupRequest req;
+  req.group_id = "g";
+  req.session_timeout_ms = 10'000;
+  req.rebalance_timeout_ms = 30'000;
+  req.group_instance_id = "instance-1";
+  req.protocol_type = "consumer";
+  req.protocols.push_back({"range", to_bytes("meta-range-after-restart")});
+  std::optional<p::JoinGroupResponse> again;
+  coord_.join(req, kV, "client", "/127.0.0.1", [&](p::JoinGroupResponse r) { again = std::move(r); });
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->error_code, 0);
+  EXPECT_EQ(again->generation_id, 2) << "no rebalance";
+  EXPECT_NE(again->member_id, old_id);
+  EXPECT_EQ(again->leader, old_id) << "as Kafka: the leader id from before the replacement, so the new "
+                                      "incarnation does not lead with an empty member list";
+  EXPECT_TRUE(again->members.empty());
+  EXPECT_EQ(state(), GroupState::kStable);
+  EXPECT_EQ(heartbeat(b, 2), 0) << "the follower sees no rebalance";
+  auto s = sync(again->member_id, 2, {}, std::string("instance-1"));
+  ASSERT_TRUE(s->done);
+  EXPECT_EQ(s->resp.error_code, 0);
+  EXPECT_EQ(as_chars(s->resp.assignment), "pa") << "the restarted leader keeps its partitions";
+  // The group still works: the next rebalance is led by the new incarnation.
+  auto [c, jc] = join_new();
+  auto jb2 = join(b);
+  auto ja3 = join(again->member_id, std::string("instance-1"), {"range"});
+  ASSERT_TRUE(jc->done && jb2->done && ja3->done);
+  EXPECT_EQ(ja3->resp.generation_id, 3);
+  EXPECT_EQ(ja3->resp.leader, again->member_id);
+  EXPECT_EQ(ja3->resp.members.size(), 3u);
+}
+
 TEST_F(CoordinatorTest, LeaveGroupBatchRemovesMembersWithPerMemberErrors) {
   auto [a, ja] = join_new();
   ASSERT_TRUE(sync(a, 1, {})->done);
@@ -261,6 +311,23 @@ TEST_F(CoordinatorTest, LeaveGroupBatchRemovesMembersWithPerMemberErrors) {
   EXPECT_EQ(r.members[0].error_code, 0);
   EXPECT_EQ(r.members[1].error_code, 25);
   EXPECT_EQ(state(), GroupState::kEmpty);
+}
+
+TEST_F(CoordinatorTest, LeaveGroupOfAnUnknownGroupAnswersPerMemberFromV3AndAtTheTopBefore) {
+  p::LeaveGroupRequest req;
+  req.group_id = "no-such-group";
+  req.members = {{"m1", std::nullopt}, {"", std::string("instance-1")}};
+  auto v3 = coord_.leave(req, 3);
+  EXPECT_EQ(v3.error_code, 0) << "Kafka: NONE at the top, the error per member";
+  ASSERT_EQ(v3.members.size(), 2u);
+  EXPECT_EQ(v3.members[0].member_id, "m1");
+  EXPECT_EQ(v3.members[0].error_code, 25);
+  EXPECT_EQ(v3.members[1].group_instance_id, std::optional<std::string>("instance-1"));
+  EXPECT_EQ(v3.members[1].error_code, 25);
+  req.member_id = "m1";
+  auto v1 = coord_.leave(req, 1);
+  EXPECT_EQ(v1.error_code, 25);
+  EXPECT_TRUE(v1.members.empty());
 }
 
 TEST_F(CoordinatorTest, InitialRebalanceDelayCollectsMembersOfANewGroup) {

@@ -1,0 +1,61 @@
+// libFuzzer target: arbitrary bytes as one Kafka v2 record batch, through the two functions that
+// read client-supplied batches: storage::validate_batch (every Produce) and
+// storage::read_records (ListOffsets by timestamp, tools). Any crash, sanitizer report or huge
+// allocation is a bug: a batch's bytes must only ever produce an error.
+//
+// Random bytes almost never carry a matching length field and CRC-32C, which would keep the
+// fuzzer in the first few checks. So each input runs twice: as given, and with its length field
+// and CRC patched to match, which lets the fuzzer reach the record framing. The two readers
+// must also agree: an uncompressed batch that validates must read back with exactly
+// record_count records at offsets base_offset.. in order.
+//
+// Build: see tests/fuzz/CMakeLists.txt. Seeds: tests/fuzz/corpus/record_batch/
+// (write_record_batch_seeds).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bytes.h"
+#include "base/check.h"
+#include "storage/record_batch.h"
+
+namespace {
+
+namespace bl = wharf::storage::batch_layout;
+
+// A 64 KiB limit keeps max_len-sized inputs interesting for the size check too.
+constexpr wharf::storage::ValidationLimits kLimits{.batch_bytes_max = 64 * 1024};
+
+void check_batch(wharf::ByteView bytes) {
+  auto validated = wharf::storage::validate_batch(bytes, kLimits);
+  auto records = wharf::storage::read_records(bytes);
+  if (!validated) return;
+  WHARF_CHECK(validated->total_bytes() == bytes.size(),
+              "validated a batch of {} bytes that says {}", bytes.size(), validated->total_bytes());
+  WHARF_CHECK(validated->record_count > 0 &&
+              validated->last_offset_delta == validated->record_count - 1);
+  if (validated->compression() != wharf::storage::Compression::kNone) return;
+  WHARF_CHECK(records.has_value(), "a validated batch does not read: {}",
+              records.error().to_string());
+  WHARF_CHECK(records->size() == static_cast<std::size_t>(validated->record_count),
+              "{} records read, the batch says {}", records->size(), validated->record_count);
+  // base_offset is any int64 here; offsets wrap as Kafka's Java longs do.
+  const auto base = static_cast<std::uint64_t>(validated->base_offset.value());
+  for (std::size_t i = 0; i < records->size(); ++i) {
+    WHARF_CHECK((*records)[i].offset.value() == static_cast<std::int64_t>(base + i),
+                "record {} has offset {}", i, (*records)[i].offset.value());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  wharf::ByteView bytes(reinterpret_cast<const std::byte*>(data), size);
+  check_batch(bytes);
+  if (size < bl::kHeaderBytes || size - 12 > static_cast<std::size_t>(INT32_MAX)) return 0;
+  wharf::Bytes patched(bytes.begin(), bytes.end());
+  wharf::store_be<std::int32_t>(patched, bl::kLength, static_cast<std::int32_t>(size - 12));
+  wharf::store_be<std::uint32_t>(patched, bl::kCrc, wharf::storage::compute_crc(patched));
+  check_batch(patched);
+  return 0;
+}

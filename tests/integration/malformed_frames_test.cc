@@ -1,0 +1,907 @@
+// Bad input on the wire against the real broker (reliability.md §6.5 B3): lying size prefixes,
+// truncated and half-sent frames, unknown APIs and versions, malformed headers and bodies, and
+// Produce requests with corrupt or mis-shaped record batches. For each, the connection gets the
+// error response Kafka gives or is closed, the broker keeps serving a well-behaved client on a
+// fresh connection, and at the end it shuts down cleanly (a crash shows as a non-zero exit).
+// One test runs every attack in a row and then reads back, byte for byte, the records acked
+// before the attacks began.
+//
+// Requests are built with the generated codec and storage::build_batch and sent over raw POSIX
+// sockets on 127.0.0.1, so each test controls every byte. Each test starts its own broker.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "kafka/protocol/generated/api_versions.h"
+#include "kafka/protocol/generated/create_topics.h"
+#include "kafka/protocol/generated/fetch.h"
+#include "kafka/protocol/generated/list_offsets.h"
+#include "kafka/protocol/generated/messages.h"
+#include "kafka/protocol/generated/metadata.h"
+#include "kafka/protocol/generated/produce.h"
+#include "kafka/protocol/header.h"
+#include "kafka/protocol/reader.h"
+#include "kafka/protocol/writer.h"
+#include "storage/record_batch.h"
+#include "tests/integration/broker_process.h"
+
+namespace wharf::test {
+namespace {
+
+namespace p = kafka::protocol;
+
+// Every wait on the broker is bounded; a healthy broker answers in milliseconds.
+constexpr auto kIoTimeout = std::chrono::seconds(10);
+constexpr std::int16_t kUnsupportedVersion = 35;
+constexpr std::int16_t kCorruptMessage = 2;
+constexpr std::int16_t kMessageTooLarge = 10;
+constexpr std::int16_t kInvalidRecord = 87;
+// The broker's frame limit until a connection has sent ApiVersions (ServerConfig).
+constexpr std::size_t kPreApiVersionsLimit = 1024 * 1024;
+
+const std::string kTopic = "kept";
+constexpr int kPartitions = 2;
+
+// ---- bytes ----------------------------------------------------------------------------------
+
+Bytes with_size_prefix(const Bytes& header_and_body) {
+  Bytes out;
+  append_be<std::int32_t>(out, static_cast<std::int32_t>(header_and_body.size()));
+  append(out, header_and_body);
+  return out;
+}
+
+Bytes size_only(std::int32_t size) {
+  Bytes out;
+  append_be<std::int32_t>(out, size);
+  return out;
+}
+
+// A request header in whatever version (api_key, version) calls for, as a client writes it.
+Bytes header_bytes(std::int16_t api_key, std::int16_t version, std::int32_t correlation_id) {
+  Bytes out;
+  p::Writer w(out);
+  p::RequestHeader h;
+  h.request_api_key = api_key;
+  h.request_api_version = version;
+  h.correlation_id = correlation_id;
+  h.client_id = "wharf-malformed-test";
+  p::encode_request_header(w, h);
+  EXPECT_TRUE(w.status().has_value()) << w.status().error().to_string();
+  return out;
+}
+
+// A v1 request header written field by field, for values the codec refuses to write (an api
+// key it does not know, a negative client id length other than -1).
+Bytes raw_header_v1(std::int16_t api_key, std::int16_t version, std::int32_t correlation_id,
+                    std::int16_t client_id_length, std::string_view client_id = "") {
+  Bytes out;
+  append_be<std::int16_t>(out, api_key);
+  append_be<std::int16_t>(out, version);
+  append_be<std::int32_t>(out, correlation_id);
+  append_be<std::int16_t>(out, client_id_length);
+  append(out, as_bytes(client_id));
+  return out;
+}
+
+template <typename Message>
+Bytes body_bytes(const Message& message, std::int16_t version) {
+  auto encoded = p::encode_message(message, version);
+  EXPECT_TRUE(encoded.has_value()) << encoded.error().to_string();
+  return encoded ? *encoded : Bytes{};
+}
+
+// header + body with its size prefix: one complete, well-formed request frame.
+template <typename Request>
+Bytes request_frame(const Request& request, std::int16_t version, std::int32_t correlation_id) {
+  Bytes frame = header_bytes(Request::kApiKey, version, correlation_id);
+  append(frame, body_bytes(request, version));
+  return with_size_prefix(frame);
+}
+
+p::ApiVersionsRequest api_versions_request() {
+  p::ApiVersionsRequest r;
+  r.client_software_name = "wharf-malformed-test";
+  r.client_software_version = "1.0";
+  return r;
+}
+
+p::MetadataRequest metadata_request(const std::string& topic) {
+  p::MetadataRequest r;
+  r.topics = std::vector<p::MetadataRequest::MetadataRequestTopic>{{topic}};
+  r.allow_auto_topic_creation = false;
+  return r;
+}
+
+p::ProduceRequest produce_request(std::int32_t partition, Bytes records) {
+  p::ProduceRequest r;
+  r.transactional_id = std::nullopt;
+  r.acks = -1;
+  r.timeout_ms = 10'000;
+  r.topic_data.push_back({kTopic, {{partition, std::move(records)}}});
+  return r;
+}
+
+std::string key_of(int partition, int i) { return fmt::format("key-{}-{}", partition, i); }
+std::string value_of(int partition, int i) {
+  return fmt::format("value-{}-{}-", partition, i) +
+         std::string(static_cast<std::size_t>(i % 97), 'v');
+}
+
+Bytes batch_of(int partition, int first, int count) {
+  std::vector<storage::Record> records;
+  for (int i = first; i < first + count; ++i) {
+    storage::Record r;
+    r.key = to_bytes(key_of(partition, i));
+    r.value = to_bytes(value_of(partition, i));
+    r.headers.push_back({"n", to_bytes(std::to_string(i))});
+    r.timestamp_ms = 1'700'000'000'000 + i;
+    records.push_back(std::move(r));
+  }
+  return storage::build_batch(records);
+}
+
+// ---- a socket -------------------------------------------------------------------------------
+
+// One client connection to the broker on 127.0.0.1 with bounded reads. Test thread only.
+class Connection {
+ public:
+  explicit Connection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      error_ = fmt::format("connect: {}", std::strerror(errno));
+      close();
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Connection() { close(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  const std::string& error() const { return error_; }
+
+  // False if the peer is gone (EPIPE, ECONNRESET).
+  bool send(ByteView bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = fmt::format("send: {}", std::strerror(errno));
+        return false;
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  // One response frame (without its size prefix), or nullopt if the connection closed or
+  // nothing complete arrived within the timeout.
+  std::optional<Bytes> read_frame() {
+    Bytes size(4);
+    if (!read_exact(size)) return std::nullopt;
+    const std::int32_t n = load_be<std::int32_t>(size, 0);
+    if (n < 4 || n > 64 * 1024 * 1024) {
+      error_ = fmt::format("response size {}", n);
+      return std::nullopt;
+    }
+    Bytes frame(static_cast<std::size_t>(n));
+    if (!read_exact(frame)) return std::nullopt;
+    return frame;
+  }
+
+  // True if the broker closed the connection (EOF or reset) within the timeout without sending
+  // anything first.
+  bool closed_by_broker() {
+    std::byte b;
+    const ssize_t n = read_some(&b, 1);
+    if (n == 0) return true;
+    if (n < 0) return error_ == "reset";
+    error_ = "the broker sent data instead of closing";
+    return false;
+  }
+
+  // True if the connection is still open and silent for `wait`.
+  bool open_and_silent_for(std::chrono::milliseconds wait) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const int r = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+    return r == 0;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  // Returns bytes read, 0 on EOF, -1 on timeout ("timeout") or error ("reset" for ECONNRESET).
+  ssize_t read_some(std::byte* out, std::size_t size) {
+    const auto deadline = std::chrono::steady_clock::now() + kIoTimeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        error_ = "timeout";
+        return -1;
+      }
+      pollfd pfd{fd_, POLLIN, 0};
+      const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) continue;
+      const ssize_t n = ::recv(fd_, out, size, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error_ = errno == ECONNRESET ? "reset" : std::strerror(errno);
+      return n;
+    }
+  }
+
+  bool read_exact(Bytes& out) {
+    std::size_t got = 0;
+    while (got < out.size()) {
+      const ssize_t n = read_some(out.data() + got, out.size() - got);
+      if (n <= 0) {
+        if (n == 0) error_ = "closed";
+        return false;
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string error_;
+};
+
+// Decodes a response frame: header for (api_key, version) with the expected correlation id,
+// then a body that uses every byte. Writes what went wrong to `error`.
+template <typename Response>
+std::optional<Response> parse_response(const Bytes& frame, std::int16_t request_version,
+                                       std::int16_t body_version, std::int32_t correlation_id,
+                                       std::string& error) {
+  p::Reader r(frame);
+  auto header = p::decode_response_header(r, Response::kApiKey, request_version);
+  if (!header) {
+    error = "response header: " + header.error().to_string();
+    return std::nullopt;
+  }
+  if (header->correlation_id != correlation_id) {
+    error = fmt::format("correlation id {}, expected {}", header->correlation_id, correlation_id);
+    return std::nullopt;
+  }
+  auto body = p::decode_message<Response>(ByteView(frame).subspan(r.position()), body_version);
+  if (!body) {
+    error = fmt::format("{} v{}: {}", Response::kName, body_version, body.error().to_string());
+    return std::nullopt;
+  }
+  return std::move(*body);
+}
+
+// Sends one request on `conn` and decodes its response.
+template <typename Response, typename Request>
+std::optional<Response> round_trip(Connection& conn, const Request& request, std::int16_t version,
+                                   std::int32_t correlation_id, std::string& error) {
+  if (!conn.send(request_frame(request, version, correlation_id))) {
+    error = conn.error();
+    return std::nullopt;
+  }
+  auto frame = conn.read_frame();
+  if (!frame) {
+    error = fmt::format("{} v{}: no response ({})", Request::kName, version, conn.error());
+    return std::nullopt;
+  }
+  return parse_response<Response>(*frame, version, version, correlation_id, error);
+}
+
+// A well-behaved client on a fresh connection: ApiVersions v3, then Metadata v8 for the test
+// topic. Returns "" if both were answered correctly, else what went wrong.
+std::string served_error(int port) {
+  Connection conn(port);
+  if (!conn.connected()) return "cannot connect: " + conn.error();
+  std::string error;
+  auto versions = round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error);
+  if (!versions) return "ApiVersions: " + error;
+  if (versions->error_code != 0) return fmt::format("ApiVersions error {}", versions->error_code);
+  if (versions->api_keys.size() < 5) return "ApiVersions lists too few APIs";
+  auto metadata = round_trip<p::MetadataResponse>(conn, metadata_request(kTopic), 8, 2, error);
+  if (!metadata) return "Metadata: " + error;
+  if (metadata->brokers.size() != 1 || metadata->brokers[0].port != port)
+    return "Metadata: wrong broker list";
+  if (metadata->topics.size() != 1 || metadata->topics[0].name != kTopic ||
+      metadata->topics[0].error_code != 0 ||
+      metadata->topics[0].partitions.size() != static_cast<std::size_t>(kPartitions)) {
+    return "Metadata: wrong topic";
+  }
+  return "";
+}
+
+// ---- the fixture ----------------------------------------------------------------------------
+
+class MalformedFramesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(broker_.start()) << broker_.last_output();
+    Connection conn(port());
+    ASSERT_TRUE(conn.connected()) << conn.error();
+    p::CreateTopicsRequest create;
+    create.topics.push_back({kTopic, kPartitions, 1, {}, {}});
+    std::string error;
+    auto created = round_trip<p::CreateTopicsResponse>(conn, create, 4, 1, error);
+    ASSERT_TRUE(created.has_value()) << error;
+    ASSERT_EQ(created->topics.size(), 1u);
+    ASSERT_EQ(created->topics[0].error_code, 0);
+  }
+
+  void TearDown() override {
+    // SIGTERM: a broker that crashed or aborted on the way reports a non-zero status here, and
+    // a clean shutdown shows that no connection was left wedged.
+    EXPECT_EQ(broker_.stop(), 0) << broker_.last_output();
+  }
+
+  int port() const { return broker_.port(); }
+
+  // After each attack: a fresh, well-behaved client is still served.
+  void expect_served() { EXPECT_EQ(served_error(port()), ""); }
+
+  // Opens a connection, sends `bytes`, and expects the broker to close it without answering.
+  void expect_closed_after(const Bytes& bytes, const std::string& what) {
+    SCOPED_TRACE(what);
+    Connection conn(port());
+    ASSERT_TRUE(conn.connected()) << conn.error();
+    // The broker may close (and reset) before the last bytes are sent; that is fine.
+    (void)conn.send(bytes);
+    EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+  }
+
+  // Produces one batch on `conn`; returns the partition's response.
+  std::optional<p::ProduceResponse::PartitionProduceResponse> produce(Connection& conn,
+                                                                      std::int32_t partition,
+                                                                      Bytes records,
+                                                                      std::int32_t correlation_id) {
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(conn, produce_request(partition, std::move(records)),
+                                               7, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    if (!resp) return std::nullopt;
+    EXPECT_EQ(resp->responses.size(), 1u);
+    if (resp->responses.size() != 1 || resp->responses[0].partition_responses.size() != 1)
+      return std::nullopt;
+    EXPECT_EQ(resp->responses[0].name, kTopic);
+    return resp->responses[0].partition_responses[0];
+  }
+
+  // Reads a whole partition with Fetch v11; returns its records in offset order.
+  std::vector<storage::Record> read_partition(std::int32_t partition,
+                                              std::int64_t* high_watermark = nullptr) {
+    Connection conn(port());
+    std::vector<storage::Record> out;
+    std::int64_t next = 0;
+    for (int round = 0; round < 10'000; ++round) {
+      p::FetchRequest fetch;
+      fetch.max_wait_ms = 0;
+      fetch.min_bytes = 0;
+      fetch.max_bytes = 1 << 20;
+      fetch.topics.push_back({kTopic, {{partition, -1, next, -1, 64 * 1024}}});
+      std::string error;
+      auto resp = round_trip<p::FetchResponse>(conn, fetch, 11, 100 + round, error);
+      EXPECT_TRUE(resp.has_value()) << error;
+      if (!resp || resp->responses.size() != 1 || resp->responses[0].partitions.size() != 1) break;
+      const auto& pd = resp->responses[0].partitions[0];
+      EXPECT_EQ(pd.error_code, 0);
+      if (high_watermark) *high_watermark = pd.high_watermark;
+      if (pd.error_code != 0 || !pd.records || pd.records->empty()) break;
+      ByteView rest(*pd.records);
+      while (!rest.empty()) {
+        auto h = storage::parse_header(rest);
+        if (!h || h->total_bytes() > rest.size()) break;  // a partial batch at the end
+        auto records = storage::read_records(rest.first(h->total_bytes()));
+        EXPECT_TRUE(records.has_value()) << records.error().to_string();
+        if (!records) return out;
+        for (auto& r : *records) {
+          if (r.offset.value() >= next) out.push_back(std::move(r));
+        }
+        next = h->next_offset().value();
+        rest = rest.subspan(h->total_bytes());
+      }
+      if (next >= pd.high_watermark) break;
+    }
+    return out;
+  }
+
+  // ---- attacks: each expects the right answer or a close, then a served client ----
+
+  void negative_sizes() {
+    for (std::int32_t size : {-1, -100, INT32_MIN}) {
+      expect_closed_after(size_only(size), fmt::format("size {}", size));
+    }
+    expect_served();
+  }
+
+  void tiny_sizes() {
+    // 0, and sizes too small for any request header (10 bytes at least).
+    for (std::int32_t size : {0, 1, 9}) {
+      Bytes frame = size_only(size);
+      frame.resize(frame.size() + static_cast<std::size_t>(size), std::byte{0});
+      expect_closed_after(frame, fmt::format("size {}", size));
+    }
+    expect_served();
+  }
+
+  void maximum_size() {
+    expect_closed_after(size_only(INT32_MAX), "size 2^31-1 before ApiVersions");
+    {
+      SCOPED_TRACE("size 2^31-1 after ApiVersions");
+      Connection conn(port());
+      std::string error;
+      ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error))
+          << error;
+      (void)conn.send(size_only(INT32_MAX));
+      EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+    }
+    expect_served();
+  }
+
+  void above_pre_api_versions_limit() {
+    // A Produce just over 1 MiB. Before ApiVersions the size alone closes the connection, and
+    // the broker must not wait for (or allocate) the body.
+    std::vector<storage::Record> records(1);
+    records[0].value = Bytes(kPreApiVersionsLimit + 1024, std::byte{'b'});
+    const Bytes big = request_frame(produce_request(0, storage::build_batch(records)), 7, 7);
+    ASSERT_GT(big.size() - 4, kPreApiVersionsLimit);
+    {
+      SCOPED_TRACE("size prefix only, before ApiVersions");
+      Connection conn(port());
+      ASSERT_TRUE(conn.send(ByteView(big).first(4)));
+      EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+    }
+    expect_closed_after(size_only(static_cast<std::int32_t>(kPreApiVersionsLimit + 1)),
+                        "1 MiB + 1");
+    {
+      // After ApiVersions the 100 MiB limit applies: the same frame is read and answered; its
+      // batch is above max.message.bytes (1048588), so the partition gets MESSAGE_TOO_LARGE.
+      SCOPED_TRACE("the same frame after ApiVersions");
+      Connection conn(port());
+      std::string error;
+      ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error))
+          << error;
+      ASSERT_TRUE(conn.send(big));
+      auto frame = conn.read_frame();
+      ASSERT_TRUE(frame.has_value()) << conn.error();
+      auto resp = parse_response<p::ProduceResponse>(*frame, 7, 7, 7, error);
+      ASSERT_TRUE(resp.has_value()) << error;
+      ASSERT_EQ(resp->responses.size(), 1u);
+      ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+      EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kMessageTooLarge);
+      EXPECT_EQ(resp->responses[0].partition_responses[0].base_offset, -1);
+    }
+    expect_served();
+  }
+
+  void truncated_body_then_close() {
+    const Bytes frame = request_frame(metadata_request(kTopic), 8, 3);
+    for (std::size_t keep : {std::size_t{4}, std::size_t{6}, frame.size() - 1}) {
+      Connection conn(port());
+      ASSERT_TRUE(conn.send(ByteView(frame).first(keep)));
+      conn.close();
+    }
+    expect_served();
+  }
+
+  void truncated_body_then_wait() {
+    // The request read timeout (30 s) is too long for a test; what matters is that a client
+    // stuck half-way through a frame holds up nobody else, and that its request is answered
+    // once the rest arrives.
+    const Bytes frame = request_frame(api_versions_request(), 3, 42);
+    Connection slow(port());
+    ASSERT_TRUE(slow.send(ByteView(frame).first(frame.size() / 2)));
+    Connection stalled_in_size(port());
+    ASSERT_TRUE(stalled_in_size.send(ByteView(frame).first(2)));
+    for (int i = 0; i < 3; ++i) expect_served();
+    EXPECT_TRUE(slow.open_and_silent_for(std::chrono::milliseconds(200)));
+    ASSERT_TRUE(slow.send(ByteView(frame).subspan(frame.size() / 2)));
+    auto response = slow.read_frame();
+    ASSERT_TRUE(response.has_value()) << slow.error();
+    std::string error;
+    auto versions = parse_response<p::ApiVersionsResponse>(*response, 3, 3, 42, error);
+    ASSERT_TRUE(versions.has_value()) << error;
+    EXPECT_EQ(versions->error_code, 0);
+  }
+
+  // The broker's advertised ranges, from ApiVersions v3: api_key -> (min, max).
+  std::map<std::int16_t, std::pair<std::int16_t, std::int16_t>> advertised() {
+    Connection conn(port());
+    std::string error;
+    auto versions = round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error);
+    EXPECT_TRUE(versions.has_value()) << error;
+    std::map<std::int16_t, std::pair<std::int16_t, std::int16_t>> out;
+    if (versions) {
+      for (const auto& k : versions->api_keys) out[k.api_key] = {k.min_version, k.max_version};
+    }
+    return out;
+  }
+
+  void unknown_api_keys() {
+    // 9999 and -1 are unknown to Kafka. Keys the codec knows but the broker does not advertise
+    // must be refused the same way (taken from the broker's own list, so the test follows it).
+    std::vector<std::int16_t> keys = {9999, -1};
+    const auto offered = advertised();
+    ASSERT_FALSE(offered.empty());
+    p::for_each_api([&](auto api) {
+      const std::int16_t key = decltype(api)::Request::kApiKey;
+      if (!offered.contains(key)) keys.push_back(key);
+    });
+    for (std::int16_t key : keys) {
+      Bytes frame = raw_header_v1(key, 0, 5, 4, "test");
+      append(frame, Bytes(16, std::byte{0}));
+      expect_closed_after(with_size_prefix(frame), fmt::format("api key {}", key));
+    }
+    expect_served();
+  }
+
+  void unknown_versions() {
+    // Metadata v50 (far above), Produce and Fetch one above their advertised maximum, Fetch
+    // one below its minimum, Metadata -1. Only ApiVersions answers a version it does not know.
+    struct Case {
+      std::int16_t key, version;
+    };
+    const auto offered = advertised();
+    ASSERT_TRUE(offered.contains(0) && offered.contains(1) && offered.contains(3));
+    std::vector<Case> cases = {{3, 50},
+                               {0, static_cast<std::int16_t>(offered.at(0).second + 1)},
+                               {1, static_cast<std::int16_t>(offered.at(1).second + 1)},
+                               {3, -1}};
+    if (offered.at(1).first > 0)
+      cases.push_back({1, static_cast<std::int16_t>(offered.at(1).first - 1)});
+    for (const auto& c : cases) {
+      Bytes frame = c.version >= 0 ? header_bytes(c.key, c.version, 6)
+                                   : raw_header_v1(c.key, c.version, 6, -1);
+      append(frame, body_bytes(metadata_request(kTopic), 8));
+      expect_closed_after(with_size_prefix(frame), fmt::format("api {} v{}", c.key, c.version));
+    }
+    expect_served();
+  }
+
+  void api_versions_v99() {
+    Connection conn(port());
+    std::string error;
+    auto current = round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error);
+    ASSERT_TRUE(current.has_value()) << error;
+    // A v99 request: header v2 (flexible), then a body only a future client could describe.
+    Bytes frame = header_bytes(18, 99, 77);
+    append(frame, Bytes{std::byte{0x03}, std::byte{'f'}, std::byte{'o'}, std::byte{0x00},
+                        std::byte{0x00}});
+    ASSERT_TRUE(conn.send(with_size_prefix(frame)));
+    auto response = conn.read_frame();
+    ASSERT_TRUE(response.has_value()) << conn.error();
+    // KIP-511: response header v0 and a v0 body, so that any client can read it.
+    auto old = parse_response<p::ApiVersionsResponse>(*response, 99, 0, 77, error);
+    ASSERT_TRUE(old.has_value()) << error;
+    EXPECT_EQ(old->error_code, kUnsupportedVersion);
+    EXPECT_EQ(old->api_keys, current->api_keys);
+    bool found = false;
+    for (const auto& k : old->api_keys) {
+      if (k.api_key == 18) {
+        found = true;
+        EXPECT_EQ(k.min_version, 0);
+        EXPECT_EQ(k.max_version, 3);
+      }
+    }
+    EXPECT_TRUE(found) << "ApiVersions missing from its own list";
+    // The client retries with a version from the list, on the same connection.
+    auto retry = round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 78, error);
+    ASSERT_TRUE(retry.has_value()) << error;
+    EXPECT_EQ(retry->error_code, 0);
+    expect_served();
+  }
+
+  void produce_with_bad_crc() {
+    Connection conn(port());
+    std::int64_t before = 0;
+    (void)read_partition(1, &before);
+    Bytes batch = batch_of(1, 0, 5);
+    batch[batch.size() - 3] ^= std::byte{0x40};  // a value byte: covered by the CRC
+    auto r = produce(conn, 1, batch, 11);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->error_code, kCorruptMessage);
+    EXPECT_EQ(r->base_offset, -1);
+    // A corrupt CRC field itself, on the same connection, which stays usable.
+    Bytes bad_field = batch_of(1, 0, 5);
+    bad_field[storage::batch_layout::kCrc] ^= std::byte{0x01};
+    r = produce(conn, 1, bad_field, 12);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->error_code, kCorruptMessage);
+    std::int64_t after = 0;
+    (void)read_partition(1, &after);
+    EXPECT_EQ(after, before) << "a rejected batch must not be appended";
+    expect_served();
+  }
+
+  void produce_with_two_batches() {
+    Connection conn(port());
+    std::int64_t before = 0;
+    (void)read_partition(1, &before);
+    Bytes two = batch_of(1, 0, 3);
+    append(two, batch_of(1, 3, 3));
+    auto r = produce(conn, 1, two, 13);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->error_code, kInvalidRecord);
+    EXPECT_EQ(r->base_offset, -1);
+    // A batch followed by a few stray bytes is refused the same way.
+    Bytes trailing = batch_of(1, 0, 3);
+    append(trailing, Bytes(7, std::byte{0}));
+    r = produce(conn, 1, trailing, 14);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->error_code, kInvalidRecord);
+    std::int64_t after = 0;
+    (void)read_partition(1, &after);
+    EXPECT_EQ(after, before) << "a rejected request must not append anything";
+    expect_served();
+  }
+
+  void trailing_garbage_after_metadata() {
+    // A good request and a bad one written together: the first is answered, then the
+    // connection is closed.
+    Bytes good = request_frame(metadata_request(kTopic), 8, 20);
+    Bytes bad = header_bytes(3, 8, 21);
+    append(bad, body_bytes(metadata_request(kTopic), 8));
+    append(bad, to_bytes("garbage"));
+    append(good, with_size_prefix(bad));
+    Connection conn(port());
+    ASSERT_TRUE(conn.send(good));
+    auto first = conn.read_frame();
+    ASSERT_TRUE(first.has_value()) << conn.error();
+    std::string error;
+    auto metadata = parse_response<p::MetadataResponse>(*first, 8, 8, 20, error);
+    ASSERT_TRUE(metadata.has_value()) << error;
+    EXPECT_EQ(metadata->topics.size(), 1u);
+    EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+    expect_served();
+  }
+
+  void negative_client_id_length() {
+    for (std::int16_t length : {std::int16_t{-2}, std::int16_t{-1000}, std::int16_t{INT16_MIN}}) {
+      Bytes frame = raw_header_v1(3, 8, 8, length);
+      append(frame, body_bytes(metadata_request(kTopic), 8));
+      expect_closed_after(with_size_prefix(frame), fmt::format("client id length {}", length));
+    }
+    {
+      // The control: -1 is a null client id, which is legal.
+      SCOPED_TRACE("client id length -1");
+      Bytes frame = raw_header_v1(3, 8, 9, -1);
+      append(frame, body_bytes(metadata_request(kTopic), 8));
+      Connection conn(port());
+      ASSERT_TRUE(conn.send(with_size_prefix(frame)));
+      auto response = conn.read_frame();
+      ASSERT_TRUE(response.has_value()) << conn.error();
+      std::string error;
+      EXPECT_TRUE(parse_response<p::MetadataResponse>(*response, 8, 8, 9, error).has_value())
+          << error;
+    }
+    // A client id length longer than the frame.
+    Bytes frame = raw_header_v1(3, 8, 10, 30000, "short");
+    expect_closed_after(with_size_prefix(frame), "client id length past the end");
+    expect_served();
+  }
+
+  void lying_array_count() {
+    // Metadata v8 claiming two billion topics in a few bytes: refused before any allocation.
+    Bytes frame = header_bytes(3, 8, 30);
+    append_be<std::int32_t>(frame, INT32_MAX);
+    append(frame, Bytes{std::byte{0}, std::byte{1}, std::byte{'x'}, std::byte{1}, std::byte{0},
+                        std::byte{0}});
+    expect_closed_after(with_size_prefix(frame), "topic count 2^31-1");
+    expect_served();
+  }
+
+  // Creates `topic` with one partition; false (and a test failure) if that does not work.
+  bool create_topic(Connection& conn, const std::string& topic) {
+    p::CreateTopicsRequest create;
+    create.topics.push_back({topic, 1, 1, {}, {}});
+    std::string error;
+    auto created = round_trip<p::CreateTopicsResponse>(conn, create, 4, 50, error);
+    EXPECT_TRUE(created.has_value()) << error;
+    const bool ok = created && created->topics.size() == 1 &&
+                    (created->topics[0].error_code == 0 || created->topics[0].error_code == 36);
+    EXPECT_TRUE(ok) << topic;
+    return ok;
+  }
+
+  void extreme_timestamps_then_list_offsets() {
+    // A batch whose base timestamp is INT64_MAX and whose second record is one millisecond
+    // later: that record's absolute time does not fit in an int64. ListOffsets by time reads
+    // the stored records back, which once overflowed (undefined behaviour; an abort under
+    // UBSan).
+    const std::string topic = "extreme-timestamps";
+    Connection conn(port());
+    ASSERT_TRUE(create_topic(conn, topic));
+    std::vector<storage::Record> records(2);
+    records[0].value = to_bytes("first");
+    records[0].timestamp_ms = 0;
+    records[1].value = to_bytes("second");
+    records[1].timestamp_ms = 1;
+    Bytes batch = storage::build_batch(records);
+    store_be<std::int64_t>(batch, storage::batch_layout::kBaseTimestamp, INT64_MAX);
+    store_be<std::int64_t>(batch, storage::batch_layout::kMaxTimestamp, INT64_MAX);
+    store_be<std::uint32_t>(batch, storage::batch_layout::kCrc, storage::compute_crc(batch));
+    p::ProduceRequest produce;
+    produce.transactional_id = std::nullopt;
+    produce.acks = -1;
+    produce.timeout_ms = 10'000;
+    produce.topic_data.push_back({topic, {{0, batch}}});
+    std::string error;
+    auto produced = round_trip<p::ProduceResponse>(conn, produce, 7, 51, error);
+    ASSERT_TRUE(produced.has_value()) << error;
+    ASSERT_EQ(produced->responses.size(), 1u);
+    ASSERT_EQ(produced->responses[0].partition_responses.size(), 1u);
+    const std::int16_t produce_error = produced->responses[0].partition_responses[0].error_code;
+    if (produce_error == 0) {
+      for (std::int64_t timestamp : {std::int64_t{0}, INT64_MAX}) {
+        p::ListOffsetsRequest list;
+        list.replica_id = -1;
+        list.topics.push_back({topic, {{0, -1, timestamp, 1}}});
+        auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 4, 52, error);
+        ASSERT_TRUE(listed.has_value()) << error;
+        ASSERT_EQ(listed->topics.size(), 1u);
+        ASSERT_EQ(listed->topics[0].partitions.size(), 1u);
+        EXPECT_EQ(listed->topics[0].partitions[0].error_code, 0);
+        EXPECT_EQ(listed->topics[0].partitions[0].offset, 0) << "timestamp " << timestamp;
+      }
+    } else {
+      // Refusing such a batch outright (INVALID_TIMESTAMP) is as good as storing it.
+      EXPECT_EQ(produce_error, 32);
+    }
+    expect_served();
+  }
+
+  void create_topics_with_impossible_arguments() {
+    // What a 1-broker Kafka refuses: replication factor 0 or below -1 (38), and a manual
+    // assignment that does not name partitions 0..n-1 once each (39).
+    p::CreateTopicsRequest create;
+    create.topics.push_back({"rf-zero", 1, 0, {}, {}});
+    create.topics.push_back({"rf-minus-two", 1, -2, {}, {}});
+    create.topics.push_back({"assign-duplicate", -1, -1, {{5, {0}}, {5, {0}}}, {}});
+    create.topics.push_back({"assign-gap", -1, -1, {{0, {0}}, {2, {0}}}, {}});
+    create.topics.push_back({"assign-ok", -1, -1, {{1, {0}}, {0, {0}}}, {}});
+    Connection conn(port());
+    std::string error;
+    auto created = round_trip<p::CreateTopicsResponse>(conn, create, 4, 60, error);
+    ASSERT_TRUE(created.has_value()) << error;
+    std::map<std::string, std::int16_t> codes;
+    for (const auto& t : created->topics) codes[t.name] = t.error_code;
+    EXPECT_EQ(codes, (std::map<std::string, std::int16_t>{{"rf-zero", 38},
+                                                          {"rf-minus-two", 38},
+                                                          {"assign-duplicate", 39},
+                                                          {"assign-gap", 39},
+                                                          {"assign-ok", 0}}));
+    for (const std::string name : {"rf-zero", "rf-minus-two", "assign-duplicate", "assign-gap"}) {
+      auto metadata = round_trip<p::MetadataResponse>(conn, metadata_request(name), 8, 61, error);
+      ASSERT_TRUE(metadata.has_value()) << error;
+      ASSERT_EQ(metadata->topics.size(), 1u);
+      EXPECT_EQ(metadata->topics[0].error_code, 3) << name << " must not exist";
+    }
+    expect_served();
+  }
+
+  BrokerProcess broker_;
+  std::unique_ptr<Connection> straggler_;  // declared after broker_: closed before it is destroyed
+};
+
+TEST_F(MalformedFramesTest, NegativeSizeClosesTheConnection) { negative_sizes(); }
+TEST_F(MalformedFramesTest, SizeZeroAndSizesBelowTheSmallestHeaderCloseTheConnection) {
+  tiny_sizes();
+}
+TEST_F(MalformedFramesTest, SizeTwoToThe31MinusOneClosesTheConnectionBeforeAndAfterApiVersions) {
+  maximum_size();
+}
+TEST_F(MalformedFramesTest, SizeAboveThePreApiVersionsLimitClosesTheConnectionUntilApiVersions) {
+  above_pre_api_versions_limit();
+}
+TEST_F(MalformedFramesTest, TruncatedBodyThenCloseLeavesTheBrokerServing) {
+  truncated_body_then_close();
+}
+TEST_F(MalformedFramesTest, HalfSentRequestBlocksNoOtherClientAndIsAnsweredWhenCompleted) {
+  truncated_body_then_wait();
+}
+TEST_F(MalformedFramesTest, UnknownOrUnadvertisedApiKeyClosesTheConnection) { unknown_api_keys(); }
+TEST_F(MalformedFramesTest, UnknownVersionOfAKnownApiClosesTheConnection) { unknown_versions(); }
+TEST_F(MalformedFramesTest, ApiVersionsV99GetsAV0ResponseWithError35AndTheAdvertisedRanges) {
+  api_versions_v99();
+}
+TEST_F(MalformedFramesTest, ProduceWithABadCrcGetsCorruptMessageAndAppendsNothing) {
+  produce_with_bad_crc();
+}
+TEST_F(MalformedFramesTest, ProduceWithTwoBatchesInOnePartitionGetsInvalidRecordAndAppendsNothing) {
+  produce_with_two_batches();
+}
+TEST_F(MalformedFramesTest, GarbageAfterAValidMetadataBodyClosesTheConnectionAfterEarlierAnswers) {
+  trailing_garbage_after_metadata();
+}
+TEST_F(MalformedFramesTest, NegativeClientIdLengthOtherThanMinusOneClosesTheConnection) {
+  negative_client_id_length();
+}
+TEST_F(MalformedFramesTest, ArrayCountAboveTheBytesLeftClosesTheConnection) { lying_array_count(); }
+TEST_F(MalformedFramesTest, TimestampsThatOverflowWhenReadBackKeepListOffsetsWorking) {
+  extreme_timestamps_then_list_offsets();
+}
+TEST_F(MalformedFramesTest, CreateTopicsWithImpossibleReplicationOrAssignmentGetsKafkasErrors) {
+  create_topics_with_impossible_arguments();
+}
+
+TEST_F(MalformedFramesTest, RecordsAckedBeforeEveryAttackAreStillReadableAfterThem) {
+  constexpr int kBatches = 20, kPerBatch = 25;
+  {
+    Connection conn(port());
+    for (int partition = 0; partition < kPartitions; ++partition) {
+      for (int b = 0; b < kBatches; ++b) {
+        auto r = produce(conn, partition, batch_of(partition, b * kPerBatch, kPerBatch), 1000 + b);
+        ASSERT_TRUE(r.has_value());
+        ASSERT_EQ(r->error_code, 0);
+        ASSERT_EQ(r->base_offset, b * kPerBatch);
+      }
+    }
+  }
+  negative_sizes();
+  tiny_sizes();
+  maximum_size();
+  above_pre_api_versions_limit();
+  truncated_body_then_close();
+  truncated_body_then_wait();
+  unknown_api_keys();
+  unknown_versions();
+  api_versions_v99();
+  produce_with_bad_crc();
+  produce_with_two_batches();
+  trailing_garbage_after_metadata();
+  negative_client_id_length();
+  lying_array_count();
+  extreme_timestamps_then_list_offsets();
+  create_topics_with_impossible_arguments();
+  // Leave one connection half-way through a frame, open past TearDown: the clean shutdown
+  // there must not wait for it.
+  straggler_ = std::make_unique<Connection>(port());
+  ASSERT_TRUE(straggler_->send(size_only(100)));
+
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    SCOPED_TRACE(fmt::format("partition {}", partition));
+    std::int64_t high_watermark = -1;
+    auto records = read_partition(partition, &high_watermark);
+    EXPECT_EQ(high_watermark, kBatches * kPerBatch);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(kBatches * kPerBatch));
+    for (int i = 0; i < kBatches * kPerBatch; ++i) {
+      const auto& r = records[static_cast<std::size_t>(i)];
+      EXPECT_EQ(r.offset.value(), i);
+      ASSERT_TRUE(r.key && r.value);
+      EXPECT_EQ(as_chars(*r.key), key_of(partition, i));
+      EXPECT_EQ(as_chars(*r.value), value_of(partition, i));
+      EXPECT_EQ(r.timestamp_ms, 1'700'000'000'000 + i);
+      ASSERT_EQ(r.headers.size(), 1u);
+      EXPECT_EQ(r.headers[0].first, "n");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wharf::test
