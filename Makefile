@@ -6,6 +6,8 @@
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 JOBS ?= $(shell nproc)
+# Cache hits across checkouts in different folders (CI clones afresh).
+export CCACHE_BASEDIR := $(CURDIR)
 
 DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   libexpected-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libasio-dev \

@@ -23,7 +23,7 @@ void register_dump_segment(CLI::App& app, int& exit_code);
 void register_serve(CLI::App& app, int& exit_code);
 // Kafka-client commands (librdkafka; work against any Kafka cluster). --bootstrap or
 // WHARF_BOOTSTRAP picks the cluster.
-void register_topic(CLI::App& app, int& exit_code);    // topic create|list|describe|delete|alter
+void register_topic(CLI::App& app, int& exit_code);    // topic create|list|describe|delete|alter|add-partitions
 void register_produce(CLI::App& app, int& exit_code);  // produce TOPIC
 void register_consume(CLI::App& app, int& exit_code);  // consume TOPIC
 void register_group(CLI::App& app, int& exit_code);    // group list|describe|reset-offsets|delete

@@ -662,8 +662,8 @@ class MalformedFramesTest : public ::testing::Test {
   }
 
   void trailing_garbage_after_metadata() {
-    // A good request and a bad one written together: the first is answered, then the
-    // connection is closed.
+    // Kafka reads what a request's version defines and ignores bytes after it (librdkafka
+    // 2.0.2 sends three stray bytes after some OffsetFetch v7 requests), so both are answered.
     Bytes good = request_frame(metadata_request(kTopic), 8, 20);
     Bytes bad = header_bytes(3, 8, 21);
     append(bad, body_bytes(metadata_request(kTopic), 8));
@@ -671,13 +671,14 @@ class MalformedFramesTest : public ::testing::Test {
     append(good, with_size_prefix(bad));
     Connection conn(port());
     ASSERT_TRUE(conn.send(good));
-    auto first = conn.read_frame();
-    ASSERT_TRUE(first.has_value()) << conn.error();
-    std::string error;
-    auto metadata = parse_response<p::MetadataResponse>(*first, 8, 8, 20, error);
-    ASSERT_TRUE(metadata.has_value()) << error;
-    EXPECT_EQ(metadata->topics.size(), 1u);
-    EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+    for (std::int32_t correlation : {20, 21}) {
+      auto frame = conn.read_frame();
+      ASSERT_TRUE(frame.has_value()) << conn.error();
+      std::string error;
+      auto metadata = parse_response<p::MetadataResponse>(*frame, 8, 8, correlation, error);
+      ASSERT_TRUE(metadata.has_value()) << error;
+      EXPECT_EQ(metadata->topics.size(), 1u);
+    }
     expect_served();
   }
 
@@ -836,7 +837,7 @@ TEST_F(MalformedFramesTest, ProduceWithABadCrcGetsCorruptMessageAndAppendsNothin
 TEST_F(MalformedFramesTest, ProduceWithTwoBatchesInOnePartitionGetsInvalidRecordAndAppendsNothing) {
   produce_with_two_batches();
 }
-TEST_F(MalformedFramesTest, GarbageAfterAValidMetadataBodyClosesTheConnectionAfterEarlierAnswers) {
+TEST_F(MalformedFramesTest, BytesAfterAValidBodyAreIgnoredAsKafkaDoes) {
   trailing_garbage_after_metadata();
 }
 TEST_F(MalformedFramesTest, NegativeClientIdLengthOtherThanMinusOneClosesTheConnection) {

@@ -16,7 +16,10 @@ std::optional<Request> decode_body(const RequestContext& ctx, protocol::Reader& 
   Request req;
   auto status = req.decode(body, ctx.version());
   if (status && body.remaining() != 0) {
-    status = fail(ErrorCode::kInvalidArgument, "{} trailing bytes", body.remaining());
+    // Kafka reads what the version defines and ignores the rest, and real clients rely on it:
+    // librdkafka 2.0.2 sends three stray bytes after some OffsetFetch v7 requests.
+    WHARF_LOG_DEBUG("ignoring {} bytes after a {} v{} from client '{}'", body.remaining(), Request::kName,
+                    ctx.version(), ctx.header.client_id.value_or(""));
   }
   if (!status) {
     WHARF_LOG_WARN("closing: malformed {} v{} from client '{}': {}", Request::kName, ctx.version(),
