@@ -2,7 +2,7 @@
 #   make demo   build, then run the walk-through on a fresh data directory
 #   make test   build and run every test through ctest
 #   make asan   ASan+UBSan build and its tests
-#   make bench  storage benchmarks with fio references -> docs/benchmarks.md
+#   make bench  storage and broker benchmarks with fio and NATS references -> docs/benchmarks.md
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 JOBS ?= $(shell nproc)

@@ -20,7 +20,7 @@
 #   WHARF_BENCH_LATENCY_SECONDS length of each fixed-rate latency run (default 10)
 #   WHARF_BENCH_RATES          offered rates, records/s of 1 KiB  (default "1000 10000 50000")
 #
-# Runtime on this 2-core VM: about 3 minutes with the defaults. The broker and nats-server are
+# Runtime on this 2-core VM: about 2.5 minutes with the defaults. The broker and nats-server are
 # stopped and their data removed at the end, also on failure or Ctrl-C.
 set -euo pipefail
 

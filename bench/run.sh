@@ -21,7 +21,7 @@
 #
 #   (bench/broker.sh reads more: WHARF_BENCH_BROKER_REPEATS, WHARF_BENCH_BROKER_SECONDS, ...)
 #
-# Runtime on this 2-core VM: about 4 minutes for the storage part and 3 for the broker's with the
+# Runtime on this 2-core VM: about 3.5 minutes for the storage part and 2.5 for the broker's with the
 # defaults. Data files are removed at the end, also on failure or Ctrl-C; raw results stay in
 # build/bench-results/ (the broker's in its broker/ subdirectory).
 set -euo pipefail

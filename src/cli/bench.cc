@@ -424,13 +424,15 @@ int run_produce(const ProduceOptions& o) {
       due_ns = nanos_since(state->start);
       if (seconds_ns > 0 && due_ns >= seconds_ns) break;
     }
-    for (;;) {
+    bool queued = false;
+    while (!queued) {
       // Not copied: the payload outlives the producer, and librdkafka frees nothing it was not
       // given with RD_KAFKA_MSG_F_FREE.
       const int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0,
                                       const_cast<char*>(payload.data()), payload.size(), nullptr, 0,
                                       reinterpret_cast<void*>(static_cast<std::intptr_t>(due_ns)));
-      if (rc == 0) break;
+      queued = rc == 0;
+      if (queued) break;
       const rd_kafka_resp_err_t err = rd_kafka_last_error();
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         stop_polling.store(true);
@@ -438,14 +440,26 @@ int run_produce(const ProduceOptions& o) {
         rd_kafka_topic_destroy(rkt);
         throw BenchFailure{std::string("produce: ") + rd_kafka_err2str(err)};
       }
+      if (g_interrupted.load()) break;  // this record is not sent
       state->queue_full_waits.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(std::chrono::microseconds(200));  // the poll thread drains it
     }
+    if (!queued) break;
     state->sent.fetch_add(1, std::memory_order_relaxed);
   }
   const double send_seconds = nanos_since(state->start) / 1e9;
   // Every record ends in a delivery report within delivery.timeout.ms, so this wait is bounded.
+  // After Ctrl-C it is cut to kInterruptedWait: what is still queued or in flight is purged and
+  // counted as failed.
+  constexpr auto kInterruptedWait = std::chrono::seconds(2);
+  std::optional<Clock::time_point> interrupted_at;
+  bool purged = false;
   while (state->delivered.load() + state->failed.load() < state->sent.load()) {
+    if (g_interrupted.load() && !interrupted_at) interrupted_at = Clock::now();
+    if (interrupted_at && !purged && Clock::now() - *interrupted_at > kInterruptedWait) {
+      rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      purged = true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   stop_polling.store(true);

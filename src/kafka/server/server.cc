@@ -276,13 +276,14 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       am.latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (result.close) requests_malformed_.inc();
       if (result.body) {
-        Bytes out(4);
-        p::Writer w(out);
+        // Size and header in a small buffer, the body as it is: one gathered write, no copy of
+        // the body (a Fetch body is up to 64 MiB of record bytes).
+        Bytes head(4);
+        p::Writer w(head);
         p::encode_response_header(w, ctx.header.request_api_key, ctx.version(), ctx.header.correlation_id);
-        append(out, *result.body);
-        store_be<std::int32_t>(out, 0, static_cast<std::int32_t>(out.size() - 4));
-        auto [wec, wn] = co_await asio::async_write(conn->socket, asio::buffer(out),
-                                                    use_tuple);
+        store_be<std::int32_t>(head, 0, static_cast<std::int32_t>(head.size() - 4 + result.body->size()));
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(*result.body)};
+        auto [wec, wn] = co_await asio::async_write(conn->socket, buffers, use_tuple);
         if (wec) break;
       }
       conn->busy = false;
