@@ -8,7 +8,7 @@
 //   commit <p>:<o>,<p>:<o>    offsets the broker acknowledged (the next offset to read)
 //   commit-failed <p>:<error name>,...         offsets it refused
 //   error <text>              a consumer error event (not fatal)
-//   member <member id>        after each assignment change
+//   member <member id>        after an assignment change (not printed during the final close)
 //   closed                    rd_kafka_consumer_close returned (the member left the group)
 //
 // Commits: after each batch of records (--commit batch, the default), every N ms
@@ -17,13 +17,18 @@
 // commits, offsets still pending when partitions are revoked are committed synchronously in the
 // rebalance callback first, so a clean hand-over never re-delivers.
 //
-// --commit revoke is for cooperative-sticky with librdkafka before 2.10: a commit sent while
+// --commit revoke is for cooperative-sticky with Debian's librdkafka 2.0.2: a commit sent while
 // the member waits in JoinGroup carries the old generation, the broker answers
 // ILLEGAL_GENERATION (as Kafka does), and librdkafka then drops its whole assignment and
-// rejoins (confluentinc/librdkafka#4059, fixed by #4908). Committing only in the revocation
-// callback, which runs between rebalances, keeps the rebalance incremental. SIGTERM or SIGINT ends the poll loop; the consumer is then closed, which
-// sends LeaveGroup (unless group.instance.id is set: static members do not leave). Exit status:
-// 0 after a clean close, 2 on bad arguments, 3 if librdkafka refused the configuration.
+// rejoins (confluentinc/librdkafka#4059, fixed upstream by #4908). Committing only in the
+// revocation callback, which runs between rebalances, keeps the rebalance incremental.
+//
+// SIGTERM or SIGINT ends the poll loop; the consumer is then closed, which sends LeaveGroup
+// (unless group.instance.id is set: static members do not leave). Exit status: 0 after a clean
+// close, 1 if the close failed, 2 on bad arguments, 3 if librdkafka refused the configuration,
+// 4 if the final commit and close took longer than 10 s ("close-timeout"). Setting
+// WHARF_GROUP_CONSUMER_DEBUG (e.g. to "cgrp") turns on librdkafka's debug output on stderr.
+//
 // One thread (main) plus librdkafka's own; everything prints from main (callbacks run inside
 // rd_kafka_consumer_poll). Keeps no state on disk.
 #include <librdkafka/rdkafka.h>
@@ -43,6 +48,15 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
+
+// A final commit and close that hang end the process with a line saying so, rather than leaving
+// the test to guess.
+constexpr unsigned kCloseSecondsMax = 10;
+void on_close_timeout(int) {
+  static const char kLine[] = "close-timeout\n";
+  (void)!::write(STDOUT_FILENO, kLine, sizeof kLine - 1);
+  ::_exit(4);
+}
 
 struct Options {
   std::string bootstrap, group, topic;
@@ -65,28 +79,30 @@ void usage() {
 }
 
 bool parse(int argc, char** argv, Options& o) {
+  const std::map<std::string, std::string*> strings = {
+      {"--bootstrap", &o.bootstrap}, {"--group", &o.group},   {"--topic", &o.topic},
+      {"--strategy", &o.strategy},   {"--commit", &o.commit}, {"--instance-id", &o.instance_id},
+      {"--client-id", &o.client_id},
+  };
+  const std::map<std::string, int*> ints = {
+      {"--session-timeout-ms", &o.session_timeout_ms},
+      {"--heartbeat-interval-ms", &o.heartbeat_interval_ms},
+      {"--max-seconds", &o.max_seconds},
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) return "";
-      return argv[++i];
-    };
-    if (a == "--bootstrap") o.bootstrap = value();
-    else if (a == "--group") o.group = value();
-    else if (a == "--topic") o.topic = value();
-    else if (a == "--strategy") o.strategy = value();
-    else if (a == "--auto-commit") o.auto_commit = true;
-    else if (a == "--commit") o.commit = value();
-    else if (a == "--instance-id") o.instance_id = value();
-    else if (a == "--client-id") o.client_id = value();
-    else if (a == "--session-timeout-ms") o.session_timeout_ms = std::atoi(value().c_str());
-    else if (a == "--heartbeat-interval-ms") o.heartbeat_interval_ms = std::atoi(value().c_str());
-    else if (a == "--max-seconds") o.max_seconds = std::atoi(value().c_str());
-    else if (a == "--set") {
-      const std::string kv = value();
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos) return false;
-      o.extra.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    if (a == "--auto-commit") {
+      o.auto_commit = true;
+      continue;
+    }
+    if (i + 1 >= argc) return false;
+    const std::string value = argv[++i];
+    if (auto s = strings.find(a); s != strings.end()) {
+      *s->second = value;
+    } else if (auto n = ints.find(a); n != ints.end()) {
+      *n->second = std::atoi(value.c_str());
+    } else if (a == "--set" && value.find('=') != std::string::npos) {
+      o.extra.emplace_back(value.substr(0, value.find('=')), value.substr(value.find('=') + 1));
     } else {
       return false;
     }
@@ -126,7 +142,8 @@ void print_commit_result(const rd_kafka_topic_partition_list_t* offsets) {
     if (e.offset < 0 && e.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // nothing was committed
     std::string& out = e.err ? failed : ok;
     if (!out.empty()) out += ',';
-    out += std::to_string(e.partition) + ':' + (e.err ? rd_kafka_err2name(e.err) : std::to_string(e.offset));
+    out += std::to_string(e.partition) + ':' +
+           (e.err ? rd_kafka_err2name(e.err) : std::to_string(e.offset));
   }
   if (!ok.empty()) emit("commit " + ok);
   if (!failed.empty()) emit("commit-failed " + failed);
@@ -137,12 +154,14 @@ void commit_pending(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* only)
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   for (auto it = g_pending.next.begin(); it != g_pending.next.end();) {
     bool wanted = only == nullptr;
-    for (int i = 0; only && i < only->cnt; ++i) wanted = wanted || only->elems[i].partition == it->first;
+    for (int i = 0; only && i < only->cnt; ++i)
+      wanted = wanted || only->elems[i].partition == it->first;
     if (!wanted) {
       ++it;
       continue;
     }
-    rd_kafka_topic_partition_list_add(list, g_pending.topic.c_str(), it->first)->offset = it->second;
+    rd_kafka_topic_partition_list_add(list, g_pending.topic.c_str(), it->first)->offset =
+        it->second;
     it = g_pending.next.erase(it);
   }
   if (list->cnt > 0) {
@@ -159,8 +178,13 @@ void commit_pending(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* only)
 }
 
 bool g_manual_commit = true;
+// Set by the rebalance callback; the poll loop then prints the member id. rd_kafka_memberid()
+// must not be called from the callback itself: it waits for the consumer-group thread, which
+// during rd_kafka_consumer_close() may already have terminated, and then waits forever.
+bool g_assignment_changed = false;
 
-void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions, void*) {
+void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                  rd_kafka_topic_partition_list_t* partitions, void*) {
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (cooperative) {
@@ -188,13 +212,12 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
       rd_kafka_assign(rk, nullptr);
     }
   }
-  char* member = rd_kafka_memberid(rk);
-  emit(std::string("member ") + (member ? member : "-"));
-  if (member) rd_kafka_mem_free(rk, member);
+  g_assignment_changed = true;
 }
 
 // Auto-commit results (only installed with --auto-commit).
-void on_offset_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void*) {
+void on_offset_commit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t* offsets, void*) {
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
   print_commit_result(offsets);
 }
@@ -232,6 +255,9 @@ int main(int argc, char** argv) {
   };
   if (!o.strategy.empty()) settings.emplace_back("partition.assignment.strategy", o.strategy);
   if (!o.instance_id.empty()) settings.emplace_back("group.instance.id", o.instance_id);
+  // librdkafka's debug contexts on stderr (e.g. "cgrp"), for diagnosing a failing test.
+  if (const char* debug = std::getenv("WHARF_GROUP_CONSUMER_DEBUG"))
+    settings.emplace_back("debug", debug);
   settings.insert(settings.end(), o.extra.begin(), o.extra.end());
   for (const auto& [k, v] : settings) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -258,23 +284,33 @@ int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   const auto give_up = Clock::now() + std::chrono::seconds(o.max_seconds);
   const bool interval_mode = o.commit.rfind("interval:", 0) == 0;
-  const auto interval = std::chrono::milliseconds(interval_mode ? std::atoi(o.commit.c_str() + 9) : 0);
+  const auto interval =
+      std::chrono::milliseconds(interval_mode ? std::atoi(o.commit.c_str() + 9) : 0);
   auto last_commit = Clock::now();
   constexpr int kBatchMax = 500;  // records per batch before a commit
   while (!g_stop && Clock::now() < give_up) {
     int n = 0;
     // One batch: wait briefly for the first record, then take whatever is already there.
-    for (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100); m; m = rd_kafka_consumer_poll(rk, 0)) {
+    for (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100); m;
+         m = rd_kafka_consumer_poll(rk, 0)) {
       if (m->err) {
         emit(std::string("error ") + rd_kafka_message_errstr(m));
       } else {
-        const std::string key = m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "-";
+        const std::string key =
+            m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "-";
         const std::string value(static_cast<const char*>(m->payload), m->len);
-        emit("rec " + std::to_string(m->partition) + " " + std::to_string(m->offset) + " " + key + " " + value);
+        emit("rec " + std::to_string(m->partition) + " " + std::to_string(m->offset) + " " + key +
+             " " + value);
         g_pending.next[m->partition] = m->offset + 1;
       }
       rd_kafka_message_destroy(m);
       if (++n >= kBatchMax || g_stop) break;
+    }
+    if (g_assignment_changed && !g_stop) {
+      g_assignment_changed = false;
+      char* member = rd_kafka_memberid(rk);
+      emit(std::string("member ") + (member ? member : "-"));
+      if (member) rd_kafka_mem_free(rk, member);
     }
     if (!g_manual_commit || g_pending.next.empty() || o.commit == "revoke") continue;
     if (!interval_mode || Clock::now() - last_commit >= interval) {
@@ -282,9 +318,13 @@ int main(int argc, char** argv) {
       last_commit = Clock::now();
     }
   }
+  struct sigaction alarm_action {};
+  alarm_action.sa_handler = on_close_timeout;
+  ::sigaction(SIGALRM, &alarm_action, nullptr);
+  ::alarm(kCloseSecondsMax);
   if (g_manual_commit) commit_pending(rk, nullptr);
   const rd_kafka_resp_err_t close_err = rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
   emit(close_err ? std::string("close-failed ") + rd_kafka_err2name(close_err) : "closed");
+  rd_kafka_destroy(rk);
   return close_err ? 1 : 0;
 }

@@ -10,7 +10,10 @@
 // consumed at least once, each consumed record is the one produced at that (partition, offset),
 // and when a record is consumed more than once, at most one of those consumptions was followed
 // by a commit past it from the same member before that member lost the partition: the others
-// were after their member's last commit, which is exactly what a new owner re-reads.
+// were after their member's last commit, which is exactly what a new owner re-reads. The
+// membership test is exact about it: it freezes the member it is about to kill, reads its
+// committed offsets, and then expects precisely the records that member consumed past them to
+// be consumed twice, and no others.
 //
 // Each test starts its own broker on a free loopback port (BrokerProcess) and every wait is
 // bounded. Test thread only; child processes die with the test (PR_SET_PDEATHSIG).
@@ -29,6 +32,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -83,7 +87,8 @@ const std::vector<std::string> kNoInitialDelay = {"--set", "group.initial.rebala
 // A child process whose stdout is read line by line and whose stderr is kept for diagnostics.
 class Child {
  public:
-  Child(std::string name, std::vector<std::string> argv) : name_(std::move(name)), argv_(std::move(argv)) {}
+  Child(std::string name, std::vector<std::string> argv)
+      : name_(std::move(name)), argv_(std::move(argv)) {}
   ~Child() {
     kill9();
     close_fds();
@@ -115,6 +120,10 @@ class Child {
     err_fd_ = err[0];
     ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
     ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+    // Room for a burst of output while the test is busy elsewhere (a full pipe would stall the
+    // child, librdkafka's threads included).
+    ::fcntl(out_fd_, F_SETPIPE_SZ, 1 << 20);
+    ::fcntl(err_fd_, F_SETPIPE_SZ, 1 << 20);
     started_ = Clock::now();
     return pid_ > 0;
   }
@@ -137,7 +146,8 @@ class Child {
       const ssize_t n = err_fd_ >= 0 ? ::read(err_fd_, buf, sizeof buf) : -1;
       if (n <= 0) break;
       stderr_.append(buf, static_cast<std::size_t>(n));
-      if (stderr_.size() > (1u << 20)) stderr_.erase(0, stderr_.size() - (1u << 19));  // keep the tail
+      if (stderr_.size() > (1u << 20))
+        stderr_.erase(0, stderr_.size() - (1u << 19));  // keep the tail
     }
   }
 
@@ -191,13 +201,15 @@ class Child {
   // For failure messages: every stdout line that is not a record or a commit (the assignment
   // history), the last `n` lines, and the tail of stderr.
   std::string tail(std::size_t n = 10) const {
-    std::string out = fmt::format("--- {} stdout: {} lines; assignment history:\n", name_, lines_.size());
+    std::string out =
+        fmt::format("--- {} stdout: {} lines; assignment history:\n", name_, lines_.size());
     for (const auto& line : lines_) {
       if (line.rfind("rec ", 0) != 0 && line.rfind("commit ", 0) != 0) out += "  " + line + "\n";
     }
     out += fmt::format("--- {} last {} lines:\n", name_, std::min(n, lines_.size()));
-    for (std::size_t i = lines_.size() > n ? lines_.size() - n : 0; i < lines_.size(); ++i) out += lines_[i] + "\n";
-    const std::size_t keep = 3000;
+    for (std::size_t i = lines_.size() > n ? lines_.size() - n : 0; i < lines_.size(); ++i)
+      out += lines_[i] + "\n";
+    const std::size_t keep = std::getenv("WHARF_GROUP_CONSUMER_DEBUG") ? 200'000 : 3000;
     out += fmt::format("--- {} stderr (tail):\n{}\n", name_,
                        stderr_.size() > keep ? stderr_.substr(stderr_.size() - keep) : stderr_);
     return out;
@@ -227,7 +239,8 @@ class Child {
 struct Event {
   enum Kind { kRec, kAssigned, kRevoked, kCommit, kCommitFailed, kClosed, kOther };
   Kind kind = kOther;
-  std::vector<std::pair<std::int32_t, std::int64_t>> parts;  // assigned/revoked: (p, 0); commit: (p, offset)
+  // assigned/revoked: (partition, 0); commit: (partition, offset).
+  std::vector<std::pair<std::int32_t, std::int64_t>> parts;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
   std::string key, value;
@@ -288,7 +301,8 @@ class Member : public Child {
       for (const auto& item : split(rest, ',')) {
         const auto colon = item.find(':');
         const std::int32_t part = std::stoi(item.substr(0, colon));
-        const std::int64_t off = with_offsets && colon != std::string::npos ? std::stoll(item.substr(colon + 1)) : 0;
+        const std::int64_t off =
+            with_offsets && colon != std::string::npos ? std::stoll(item.substr(colon + 1)) : 0;
         e.parts.emplace_back(part, off);
       }
     };
@@ -306,8 +320,10 @@ class Member : public Child {
       e.kind = word == "assigned" ? Event::kAssigned : Event::kRevoked;
       parse_parts(false);
       for (auto [part, _] : e.parts) {
-        if (e.kind == Event::kAssigned) owned_.insert(part);
-        else owned_.erase(part);
+        if (e.kind == Event::kAssigned)
+          owned_.insert(part);
+        else
+          owned_.erase(part);
       }
       ++assignment_changes_;
     } else if (word == "commit") {
@@ -356,6 +372,12 @@ bool wait_for(const std::vector<Member*>& members, const std::function<bool()>& 
   }
 }
 
+// Pumps every member's output for `duration`, whatever happens.
+void watch(const std::vector<Member*>& members, std::chrono::milliseconds duration) {
+  wait_for(
+      members, [] { return false; }, duration);
+}
+
 // True when `live` members own `partitions` partitions between them, each exactly once, and
 // each member owns at least one (when there are enough partitions to go round).
 bool settled(const std::vector<Member*>& live, int partitions) {
@@ -373,11 +395,13 @@ bool settled(const std::vector<Member*>& live, int partitions) {
 
 // ---- librdkafka in process: topics, producing, committed offsets ---------------------------
 
-rd_kafka_conf_t* make_conf(const std::string& bootstrap, const std::map<std::string, std::string>& extra) {
+rd_kafka_conf_t* make_conf(const std::string& bootstrap,
+                           const std::map<std::string, std::string>& extra) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   auto set = [&](const std::string& k, const std::string& v) {
-    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK) << k << ": " << err;
+    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK)
+        << k << ": " << err;
   };
   set("bootstrap.servers", bootstrap);
   for (const auto& [k, v] : extra) set(k, v);
@@ -411,7 +435,8 @@ using PartitionOffset = std::pair<std::int32_t, std::int64_t>;
 class KeyedProducer {
  public:
   explicit KeyedProducer(const std::string& bootstrap) {
-    rd_kafka_conf_t* conf = make_conf(bootstrap, {{"acks", "all"}, {"linger.ms", "5"}, {"enable.idempotence", "true"}});
+    rd_kafka_conf_t* conf =
+        make_conf(bootstrap, {{"acks", "all"}, {"linger.ms", "5"}, {"enable.idempotence", "true"}});
     rd_kafka_conf_set_dr_msg_cb(conf, &KeyedProducer::on_delivery);
     rd_kafka_conf_set_opaque(conf, this);
     char err[512];
@@ -421,14 +446,16 @@ class KeyedProducer {
   ~KeyedProducer() { rd_kafka_destroy(rk_); }
 
   // Key "<prefix>-<i>", value "v-<prefix>-<i>", on partition i % partitions.
-  void send(const std::string& topic, const std::string& prefix, int first, int count, int partitions) {
+  void send(const std::string& topic, const std::string& prefix, int first, int count,
+            int partitions) {
     for (int i = first; i < first + count; ++i) {
       const std::string key = fmt::format("{}-{}", prefix, i);
       const std::string value = "v-" + key;
       for (;;) {
-        auto err = rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(i % partitions),
-                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
-                                     RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+        auto err = rd_kafka_producev(
+            rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(i % partitions),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
           EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR);
           break;
@@ -454,7 +481,8 @@ class KeyedProducer {
       return;
     }
     std::lock_guard lock(self->mu_);
-    self->acked_[std::string(static_cast<const char*>(m->key), m->key_len)] = {m->partition, m->offset};
+    self->acked_[std::string(static_cast<const char*>(m->key), m->key_len)] = {m->partition,
+                                                                               m->offset};
   }
 
   rd_kafka_t* rk_ = nullptr;
@@ -465,10 +493,12 @@ class KeyedProducer {
 
 // OffsetFetch through librdkafka (rd_kafka_committed): partition -> committed offset (-1001
 // when none).
-std::map<std::int32_t, std::int64_t> committed(const std::string& bootstrap, const std::string& group,
-                                               const std::string& topic, int partitions) {
+std::map<std::int32_t, std::int64_t> committed(const std::string& bootstrap,
+                                               const std::string& group, const std::string& topic,
+                                               int partitions) {
   char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, make_conf(bootstrap, {{"group.id", group}}), err, sizeof err);
+  rd_kafka_t* rk =
+      rd_kafka_new(RD_KAFKA_CONSUMER, make_conf(bootstrap, {{"group.id", group}}), err, sizeof err);
   EXPECT_NE(rk, nullptr) << err;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int i = 0; i < partitions; ++i) rd_kafka_topic_partition_list_add(list, topic.c_str(), i);
@@ -476,7 +506,8 @@ std::map<std::int32_t, std::int64_t> committed(const std::string& bootstrap, con
   const auto e = rd_kafka_committed(rk, list, 15000);
   EXPECT_EQ(e, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(e);
   for (int i = 0; i < list->cnt; ++i) {
-    EXPECT_EQ(list->elems[i].err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(list->elems[i].err);
+    EXPECT_EQ(list->elems[i].err, RD_KAFKA_RESP_ERR_NO_ERROR)
+        << rd_kafka_err2str(list->elems[i].err);
     out[list->elems[i].partition] = list->elems[i].offset;
   }
   rd_kafka_topic_partition_list_destroy(list);
@@ -512,7 +543,8 @@ std::vector<Consumption> consumptions(const std::vector<Member*>& members) {
           break;
         case Event::kRec: {
           auto c = commit_ahead.find(it->partition);
-          mine.push_back({m, it->partition, it->offset, it->key, it->value, c != commit_ahead.end() && c->second > it->offset});
+          mine.push_back({m, it->partition, it->offset, it->key, it->value,
+                          c != commit_ahead.end() && c->second > it->offset});
           break;
         }
         default:
@@ -547,13 +579,14 @@ DeliveryReport check_delivery(const std::map<std::string, PartitionOffset>& prod
     consumed_keys.insert(c.key);
     auto k = key_at.find({c.partition, c.offset});
     if (k == key_at.end() || k->second != c.key || c.value != "v-" + c.key) {
-      problem(fmt::format("{} consumed {}@{} key {} value {}, which was not produced there", c.member->name(),
-                          c.partition, c.offset, c.key, c.value));
+      problem(fmt::format("{} consumed {}@{} key {} value {}, which was not produced there",
+                          c.member->name(), c.partition, c.offset, c.key, c.value));
     }
     by_record[{c.partition, c.offset}].push_back(c);
   }
   for (const auto& [key, at] : produced) {
-    if (!consumed_keys.contains(key)) problem(fmt::format("key {} ({}@{}) never consumed", key, at.first, at.second));
+    if (!consumed_keys.contains(key))
+      problem(fmt::format("key {} ({}@{}) never consumed", key, at.first, at.second));
   }
   for (const auto& [at, cs] : by_record) {
     if (cs.size() < 2) continue;
@@ -564,7 +597,9 @@ DeliveryReport check_delivery(const std::map<std::string, PartitionOffset>& prod
       covered += c.committed_after ? 1 : 0;
       who += fmt::format(" {}{}", c.member->name(), c.committed_after ? "(committed past it)" : "");
     }
-    if (covered > 1) problem(fmt::format("{}@{} consumed again after a commit past it:{}", at.first, at.second, who));
+    if (covered > 1)
+      problem(
+          fmt::format("{}@{} consumed again after a commit past it:{}", at.first, at.second, who));
   }
   for (const Member* m : members) {
     std::map<std::int32_t, std::int64_t> last;
@@ -574,8 +609,8 @@ DeliveryReport check_delivery(const std::map<std::string, PartitionOffset>& prod
       } else if (e.kind == Event::kRec) {
         auto it = last.find(e.partition);
         if (it != last.end() && e.offset <= it->second) {
-          problem(fmt::format("{} went back on partition {} from {} to {} without a reassignment", m->name(),
-                              e.partition, it->second, e.offset));
+          problem(fmt::format("{} went back on partition {} from {} to {} without a reassignment",
+                              m->name(), e.partition, it->second, e.offset));
         }
         last[e.partition] = e.offset;
       }
@@ -585,9 +620,11 @@ DeliveryReport check_delivery(const std::map<std::string, PartitionOffset>& prod
   return report;
 }
 
-bool consumed_all(const std::map<std::string, PartitionOffset>& produced, const std::vector<Member*>& members) {
+bool consumed_all(const std::map<std::string, PartitionOffset>& produced,
+                  const std::vector<Member*>& members) {
   for (const auto& [key, _] : produced) {
-    if (std::none_of(members.begin(), members.end(), [&](const Member* m) { return m->keys().contains(key); })) {
+    if (std::none_of(members.begin(), members.end(),
+                     [&](const Member* m) { return m->keys().contains(key); })) {
       return false;
     }
   }
@@ -654,7 +691,8 @@ class RawClient {
 
   // Sends `request` and decodes its response; nullopt (with a test failure) if anything is off.
   template <typename Response, typename Request>
-  std::optional<Response> call(const Request& request, std::int16_t version, std::chrono::milliseconds timeout = 10s) {
+  std::optional<Response> call(const Request& request, std::int16_t version,
+                               std::chrono::milliseconds timeout = 10s) {
     if (!send(frame(request, version))) {
       ADD_FAILURE() << Request::kName << ": send failed";
       return std::nullopt;
@@ -697,7 +735,8 @@ class RawClient {
     const auto deadline = Clock::now() + timeout;
     std::size_t got = 0;
     while (got < out.size()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return false;
       pollfd pfd{fd_, POLLIN, 0};
       if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -725,7 +764,8 @@ p::JoinGroupRequest join_request(const std::string& group, const std::string& me
   return r;
 }
 
-p::HeartbeatRequest heartbeat_request(const std::string& group, std::int32_t generation, const std::string& member_id) {
+p::HeartbeatRequest heartbeat_request(const std::string& group, std::int32_t generation,
+                                      const std::string& member_id) {
   p::HeartbeatRequest r;
   r.group_id = group;
   r.generation_id = generation;
@@ -733,7 +773,8 @@ p::HeartbeatRequest heartbeat_request(const std::string& group, std::int32_t gen
   return r;
 }
 
-std::optional<p::DescribeGroupsResponse::DescribedGroup> describe_group(int port, const std::string& group) {
+std::optional<p::DescribeGroupsResponse::DescribedGroup> describe_group(int port,
+                                                                        const std::string& group) {
   RawClient c(port);
   p::DescribeGroupsRequest req;
   req.groups = {group};
@@ -765,22 +806,25 @@ class GroupTest : public ::testing::Test {
   }
 
   // A group_consumer process; `extra` are more of its flags.
-  std::unique_ptr<Member> consumer(const std::string& name, const std::string& group, const std::string& topic,
-                                   std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {WHARF_GROUP_CONSUMER_PATH, "--bootstrap", broker_->bootstrap(), "--group", group,
-                                     "--topic", topic, "--client-id", name, "--session-timeout-ms",
-                                     std::to_string(kSessionTimeoutMs), "--max-seconds", "240"};
+  std::unique_ptr<Member> consumer(const std::string& name, const std::string& group,
+                                   const std::string& topic, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {WHARF_GROUP_CONSUMER_PATH};
+    argv.insert(argv.end(), {"--bootstrap", broker_->bootstrap(), "--group", group, "--topic",
+                             topic, "--client-id", name, "--session-timeout-ms",
+                             std::to_string(kSessionTimeoutMs), "--max-seconds", "240"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto m = std::make_unique<Member>(name, std::move(argv));
     EXPECT_TRUE(m->start()) << name;
     return m;
   }
 
-  std::unique_ptr<Member> python_consumer(const std::string& name, const std::string& group, const std::string& topic) {
+  std::unique_ptr<Member> python_consumer(const std::string& name, const std::string& group,
+                                          const std::string& topic) {
     auto m = std::make_unique<Member>(
-        name, std::vector<std::string>{"/usr/bin/python3", WHARF_GROUP_CONSUMER_PY, "--bootstrap", broker_->bootstrap(),
-                                       "--group", group, "--topic", topic, "--client-id", name,
-                                       "--session-timeout-ms", std::to_string(kSessionTimeoutMs), "--max-seconds", "240"});
+        name, std::vector<std::string>{"/usr/bin/python3", WHARF_GROUP_CONSUMER_PY, "--bootstrap",
+                                       broker_->bootstrap(), "--group", group, "--topic", topic,
+                                       "--client-id", name, "--session-timeout-ms",
+                                       std::to_string(kSessionTimeoutMs), "--max-seconds", "240"});
     EXPECT_TRUE(m->start()) << name;
     return m;
   }
@@ -812,8 +856,11 @@ TEST_F(GroupTest, MembersJoinLeaveAndDieWithoutLosingRecordsAndDuplicateOnlyAfte
   // records it consumed but did not commit.
   auto c3 = consumer("c3", group, topic, {"--commit", "interval:1000"});
   std::vector<Member*> all = {c1.get(), c2.get(), c3.get()};
-  ASSERT_TRUE(wait_for(all, [&] { return settled({c1.get(), c2.get(), c3.get()}, kPartitions); })) << dump(all);
-  for (Member* m : all) EXPECT_EQ(m->owned().size(), 2u) << m->name() << " (six partitions over three members)";
+  ASSERT_TRUE(wait_for(all, [&] {
+    return settled({c1.get(), c2.get(), c3.get()}, kPartitions);
+  })) << dump(all);
+  for (Member* m : all)
+    EXPECT_EQ(m->owned().size(), 2u) << m->name() << " (six partitions over three members)";
 
   KeyedProducer producer(broker_->bootstrap());
   producer.send(topic, "a", 0, 1200, kPartitions);
@@ -833,13 +880,16 @@ TEST_F(GroupTest, MembersJoinLeaveAndDieWithoutLosingRecordsAndDuplicateOnlyAfte
 
   auto c4 = consumer("c4", group, topic);
   all.push_back(c4.get());
-  ASSERT_TRUE(wait_for(all, [&] { return settled({c1.get(), c2.get(), c3.get(), c4.get()}, kPartitions); }))
-      << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return settled({c1.get(), c2.get(), c3.get(), c4.get()}, kPartitions);
+  })) << dump(all);
 
   // c2 leaves cleanly: LeaveGroup, so the group rebalances at once.
   EXPECT_EQ(c2->terminate(), 0) << dump(all);
   EXPECT_TRUE(c2->closed());
-  ASSERT_TRUE(wait_for(all, [&] { return settled({c1.get(), c3.get(), c4.get()}, kPartitions); })) << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return settled({c1.get(), c3.get(), c4.get()}, kPartitions);
+  })) << dump(all);
 
   // c3 dies: its partitions move only when its session times out. It is frozen first, between
   // two of its commits (no commit in flight) and with records consumed since the last one, so
@@ -855,9 +905,11 @@ TEST_F(GroupTest, MembersJoinLeaveAndDieWithoutLosingRecordsAndDuplicateOnlyAfte
   const auto committed_at_kill = committed(broker_->bootstrap(), group, topic, kPartitions);
   const auto killed_at = Clock::now();
   c3->kill9();
-  ASSERT_TRUE(wait_for(all, [&] { return settled({c1.get(), c4.get()}, kPartitions); }, 40s)) << dump(all);
+  auto survivors_own_all = [&] { return settled({c1.get(), c4.get()}, kPartitions); };
+  ASSERT_TRUE(wait_for(all, survivors_own_all, 40s)) << dump(all);
   const auto moved_after = Clock::now() - killed_at;
-  EXPECT_GE(moved_after, std::chrono::milliseconds(kSessionTimeoutMs) - 1s) << "moved before the session timed out";
+  EXPECT_GE(moved_after, std::chrono::milliseconds(kSessionTimeoutMs) - 1s)
+      << "moved before the session timed out";
 
   stop = true;
   background.join();
@@ -878,7 +930,8 @@ TEST_F(GroupTest, MembersJoinLeaveAndDieWithoutLosingRecordsAndDuplicateOnlyAfte
   }
   std::string reread;
   for (const auto& [at, who] : by_survivors) {
-    if (who.size() > 1 && reread.size() < 2000) reread += fmt::format("{}@{} by {}\n", at.first, at.second, fmt::join(who, ","));
+    if (who.size() > 1 && reread.size() < 2000)
+      reread += fmt::format("{}@{} by {}\n", at.first, at.second, fmt::join(who, ","));
   }
   EXPECT_EQ(reread, "") << dump(all);
   // Exactly the records c3 consumed after its last commit were consumed twice: the new owners
@@ -895,8 +948,8 @@ TEST_F(GroupTest, MembersJoinLeaveAndDieWithoutLosingRecordsAndDuplicateOnlyAfte
   EXPECT_FALSE(expected_twice.empty()) << "c3 died with uncommitted records";
   EXPECT_EQ(consumed_twice, expected_twice) << dump(all);
   RecordProperty("duplicates", report.duplicates);
-  std::printf("records %zu, duplicates %d, partitions moved %.1f s after the kill\n", acked.size(), report.duplicates,
-              std::chrono::duration<double>(moved_after).count());
+  std::printf("records %zu, duplicates %d, partitions moved %.1f s after the kill\n", acked.size(),
+              report.duplicates, std::chrono::duration<double>(moved_after).count());
 }
 
 // (b) Commits are durable: a clean broker restart and a SIGKILL both keep acknowledged commits.
@@ -926,7 +979,8 @@ TEST_F(GroupTest, CommittedOffsetsSurviveACleanRestartAndASigkill) {
 
   EXPECT_EQ(broker_->stop(), 0) << broker_->last_output();
   ASSERT_TRUE(broker_->start()) << broker_->last_output();
-  EXPECT_EQ(committed(broker_->bootstrap(), group, topic, kPartitions), first) << "after a clean restart";
+  EXPECT_EQ(committed(broker_->bootstrap(), group, topic, kPartitions), first)
+      << "after a clean restart";
 
   // A second run resumes after the committed offsets, and its commits are acknowledged while the
   // member is still running when the broker is killed.
@@ -956,13 +1010,16 @@ void GroupTest::static_member_restarts(const std::vector<std::string>& strategy)
   constexpr int kPartitions = 6;
   create_topic(broker_->bootstrap(), topic, kPartitions);
   // "a-static" joins first and leads the group: the restart replaces the leader.
-  std::vector<std::string> static_flags = {"--instance-id", "instance-a", "--session-timeout-ms", "20000", "--set", "debug=cgrp"};
+  std::vector<std::string> static_flags = {"--instance-id", "instance-a", "--session-timeout-ms",
+                                           "20000"};
   static_flags.insert(static_flags.end(), strategy.begin(), strategy.end());
   auto s1 = consumer("a-static", group, topic, static_flags);
   ASSERT_TRUE(wait_for({s1.get()}, [&] { return settled({s1.get()}, kPartitions); })) << s1->tail();
   auto d = consumer("b-dynamic", group, topic, strategy);
   std::vector<Member*> all = {s1.get(), d.get()};
-  ASSERT_TRUE(wait_for(all, [&] { return settled({s1.get(), d.get()}, kPartitions); })) << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return settled({s1.get(), d.get()}, kPartitions);
+  })) << dump(all);
 
   KeyedProducer producer(broker_->bootstrap());
   producer.send(topic, "a", 0, 600, kPartitions);
@@ -978,8 +1035,13 @@ void GroupTest::static_member_restarts(const std::vector<std::string>& strategy)
     (m.group_instance_id ? s_member_before : d_member) = m.member_id;
   }
   ASSERT_FALSE(d_member.empty());
-  const std::int32_t generation = probe_generation(broker_->port(), group, d_member);
-  ASSERT_GT(generation, 0);
+  std::int32_t generation = -1;
+  auto generation_found = [&] {
+    generation = probe_generation(broker_->port(), group, d_member);
+    return generation > 0;
+  };
+  ASSERT_TRUE(wait_for(all, generation_found)) << "no generation takes b's heartbeat\n"
+                                               << dump(all);
   const int d_changes = d->assignment_changes();
   const auto d_owned = d->owned(), s_owned = s1->owned();
 
@@ -989,10 +1051,12 @@ void GroupTest::static_member_restarts(const std::vector<std::string>& strategy)
   all.push_back(s2.get());
   ASSERT_TRUE(wait_for(all, [&] { return s2->owned() == s_owned; })) << dump(all);
   // Time for a rebalance to show, were there one: several heartbeat intervals of the other member.
-  wait_for(all, [] { return false; }, 2500ms);
-  EXPECT_EQ(d->assignment_changes(), d_changes) << "the other member saw a rebalance\n" << dump(all);
+  watch(all, 2500ms);
+  EXPECT_EQ(d->assignment_changes(), d_changes) << "the other member saw a rebalance\n"
+                                                << dump(all);
   EXPECT_EQ(d->owned(), d_owned);
-  EXPECT_EQ(probe_generation(broker_->port(), group, d_member), generation) << "the generation changed";
+  EXPECT_EQ(probe_generation(broker_->port(), group, d_member), generation)
+      << "the generation changed";
   auto after = describe_group(broker_->port(), group);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->group_state, "Stable");
@@ -1012,24 +1076,25 @@ void GroupTest::static_member_restarts(const std::vector<std::string>& strategy)
   ASSERT_TRUE(wait_for(all, [&] { return consumed_all(acked, all); })) << dump(all);
   const auto report = check_delivery(acked, all);
   EXPECT_EQ(report.problems, "") << dump(all);
-  EXPECT_EQ(report.duplicates, 0) << "the restarted member resumes at its committed offsets\n" << dump(all);
+  EXPECT_EQ(report.duplicates, 0) << "the restarted member resumes at its committed offsets\n"
+                                  << dump(all);
 
   // The group still rebalances normally afterwards: the dynamic member leaves, the static one
   // (now under its new member id, still the leader) takes all six partitions.
   EXPECT_EQ(d->terminate(), 0) << dump(all);
-  ASSERT_TRUE(wait_for(all, [&] { return s2->owned().size() == static_cast<std::size_t>(kPartitions); })) << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return s2->owned().size() == static_cast<std::size_t>(kPartitions);
+  })) << dump(all);
   EXPECT_EQ(s2->terminate(), 0) << dump(all);
 }
 
 TEST_F(GroupTest, StaticMemberRestartingWithinItsSessionTimeoutCausesNoRebalance) {
-  GTEST_SKIP() << "skipped: the restarted static member is not re-recognised in this multi-process run (the probe finds no generation); the coordinator unit test StaticMemberRestartingWithinItsSessionCausesNoRebalance covers the state machine. Open work: see the closing note.";
   static_member_restarts({});
 }
 
 // With cooperative-sticky the restarted member's subscription differs (it owns nothing yet);
 // Kafka still does not rebalance, because the group's protocol does not change.
 TEST_F(GroupTest, StaticCooperativeStickyMemberRestartingCausesNoRebalance) {
-  GTEST_SKIP() << "skipped: the restarted static member is not re-recognised in this multi-process run (the probe finds no generation); the coordinator unit test StaticMemberRestartingWithinItsSessionCausesNoRebalance covers the state machine. Open work: see the closing note.";
   static_member_restarts({"--strategy", "cooperative-sticky", "--commit", "revoke"});
 }
 
@@ -1044,8 +1109,9 @@ TEST_F(GroupTest, CooperativeStickyMembersKeepTheirPartitionsWhenAThirdJoins) {
   auto a = consumer("a", group, topic, coop);
   auto b = consumer("b", group, topic, coop);
   std::vector<Member*> all = {a.get(), b.get()};
-  ASSERT_TRUE(wait_for(all, [&] { return settled({a.get(), b.get()}, kPartitions) && a->owned().size() == 3; }))
-      << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return settled({a.get(), b.get()}, kPartitions) && a->owned().size() == 3;
+  })) << dump(all);
 
   KeyedProducer producer(broker_->bootstrap());
   producer.send(topic, "a", 0, 600, kPartitions);
@@ -1064,7 +1130,8 @@ TEST_F(GroupTest, CooperativeStickyMembersKeepTheirPartitionsWhenAThirdJoins) {
   auto c = consumer("c", group, topic, coop);
   all.push_back(c.get());
   const bool ok = wait_for(all, [&] {
-    return settled({a.get(), b.get(), c.get()}, kPartitions) && a->owned().size() == 2 && b->owned().size() == 2;
+    return settled({a.get(), b.get(), c.get()}, kPartitions) && a->owned().size() == 2 &&
+           b->owned().size() == 2;
   });
   stop = true;
   background.join();
@@ -1072,14 +1139,17 @@ TEST_F(GroupTest, CooperativeStickyMembersKeepTheirPartitionsWhenAThirdJoins) {
   ASSERT_TRUE(producer.flush());
 
   // Incremental: each old member gave up exactly one partition and kept the others throughout.
-  for (auto [m, before, revocations_before] :
-       {std::tuple{a.get(), a_before, a_revocations}, std::tuple{b.get(), b_before, b_revocations}}) {
+  for (auto [m, before, revocations_before] : {std::tuple{a.get(), a_before, a_revocations},
+                                               std::tuple{b.get(), b_before, b_revocations}}) {
     const auto after = m->owned();
-    EXPECT_TRUE(std::includes(before.begin(), before.end(), after.begin(), after.end())) << m->name() << " gained a partition";
+    EXPECT_TRUE(std::includes(before.begin(), before.end(), after.begin(), after.end()))
+        << m->name() << " gained a partition";
     const auto revs = m->revocations();
     std::set<std::int32_t> revoked;
-    for (std::size_t i = revocations_before; i < revs.size(); ++i) revoked.insert(revs[i].begin(), revs[i].end());
-    EXPECT_EQ(revoked.size(), 1u) << m->name() << " should give up one partition only\n" << dump(all);
+    for (std::size_t i = revocations_before; i < revs.size(); ++i)
+      revoked.insert(revs[i].begin(), revs[i].end());
+    EXPECT_EQ(revoked.size(), 1u) << m->name() << " should give up one partition only\n"
+                                  << dump(all);
   }
   const auto acked = producer.acked();
   ASSERT_TRUE(wait_for(all, [&] { return consumed_all(acked, all); })) << dump(all);
@@ -1112,7 +1182,9 @@ TEST_F(GroupTest, ACAndAPythonConsumerShareOneGroup) {
   EXPECT_EQ(py->terminate(), 0) << py->tail();
   EXPECT_TRUE(py->closed());
   // The C member takes over the Python member's partitions after its LeaveGroup.
-  ASSERT_TRUE(wait_for(all, [&] { return c->owned().size() == static_cast<std::size_t>(kPartitions); })) << dump(all);
+  ASSERT_TRUE(wait_for(all, [&] {
+    return c->owned().size() == static_cast<std::size_t>(kPartitions);
+  })) << dump(all);
   EXPECT_EQ(c->terminate(), 0) << dump(all);
   const auto report = check_delivery(acked, all);
   EXPECT_EQ(report.problems, "") << dump(all);
@@ -1134,8 +1206,8 @@ TEST_F(GroupTest, KcatConsumesAsAGroupAndASecondRunResumesAfterTheCommittedOffse
   // "-o beginning": in -G mode kcat then starts every assigned partition there, ignoring commits.)
   auto run_kcat = [&](const std::string& name) {
     Child kcat(name, {"/usr/bin/kcat", "-b", broker_->bootstrap(), "-G", group, topic, "-e", "-q",
-                      "-f", "%p %o %k %s\\n", "-X", "auto.offset.reset=earliest",
-                      "-X", "auto.commit.interval.ms=200", "-X", "heartbeat.interval.ms=500"});
+                      "-f", "%p %o %k %s\\n", "-X", "auto.offset.reset=earliest", "-X",
+                      "auto.commit.interval.ms=200", "-X", "heartbeat.interval.ms=500"});
     EXPECT_TRUE(kcat.start());
     const auto status = kcat.wait_exit(60s);
     EXPECT_EQ(status, std::optional<int>(0)) << kcat.tail();
@@ -1148,7 +1220,8 @@ TEST_F(GroupTest, KcatConsumesAsAGroupAndASecondRunResumesAfterTheCommittedOffse
         continue;
       }
       EXPECT_EQ(f[3], "v-" + f[2]);
-      EXPECT_TRUE(seen.emplace(f[2], PartitionOffset{std::stoi(f[0]), std::stoll(f[1])}).second) << "twice: " << line;
+      EXPECT_TRUE(seen.emplace(f[2], PartitionOffset{std::stoi(f[0]), std::stoll(f[1])}).second)
+          << "twice: " << line;
     }
     return seen;
   };
@@ -1179,7 +1252,8 @@ TEST_F(GroupTest, InitialRebalanceDelayGathersMembersIntoTheFirstGeneration) {
   ASSERT_TRUE(wait_for(all, [&] { return settled(all, 4); })) << dump(all);
   EXPECT_GE(Clock::now() - started, 1900ms) << "the first rebalance did not wait for the delay";
   for (Member* m : all) {
-    EXPECT_EQ(m->assignment_changes(), 1) << m->name() << " saw more than one generation\n" << dump(all);
+    EXPECT_EQ(m->assignment_changes(), 1) << m->name() << " saw more than one generation\n"
+                                          << dump(all);
     EXPECT_EQ(m->owned().size(), 2u);
   }
   for (Member* m : all) EXPECT_EQ(m->terminate(), 0) << dump(all);
@@ -1319,7 +1393,8 @@ TEST_F(GroupTest, RawRequestsGetTheCoordinatorsErrorCodes) {
   commit.member_id = "";
   auto empty_commit = c.call<p::OffsetCommitResponse>(commit, 7);
   ASSERT_TRUE(empty_commit.has_value());
-  EXPECT_EQ(empty_commit->topics.at(0).partitions.at(0).error_code, 0) << "an Empty group takes generation -1 commits";
+  EXPECT_EQ(empty_commit->topics.at(0).partitions.at(0).error_code, 0)
+      << "an Empty group takes generation -1 commits";
   auto deleted_now = c.call<p::DeleteGroupsResponse>(del, 1);
   ASSERT_TRUE(deleted_now.has_value());
   EXPECT_EQ(deleted_now->results.at(0).error_code, 0);

@@ -322,7 +322,7 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
       auto s = g.static_members.find(*req.group_instance_id);
       if (s != g.static_members.end() && g.members.contains(s->second)) {
         // A known static member restarted: it takes over its old identity under a new member
-        // id; the old id is fenced. No rebalance if the group is stable and nothing changed.
+        // id; the old id is fenced. No rebalance if the group is Stable and keeps its protocol.
         Member old = std::move(g.members.at(s->second));
         const std::string old_id = old.member_id;
         fail_parked(old, kFencedInstanceId);
