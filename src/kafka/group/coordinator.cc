@@ -276,7 +276,6 @@ void Coordinator::respond_join(Group& g, Member& m) {
     }
   }
   auto cb = std::exchange(m.awaiting_join, nullptr);
-  m.awaiting_join = nullptr;
   cb(std::move(r));
 }
 
@@ -482,7 +481,6 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
       p::SyncGroupResponse r;
       r.assignment = member.assignment;
       auto cb = std::exchange(member.awaiting_sync, nullptr);
-      member.awaiting_sync = nullptr;
       cb(std::move(r));
     }
   }
