@@ -12,11 +12,14 @@ function(wharf_test name)
   endif()
 endfunction()
 
-# A target that compiles every header under src/ on its own, so that no header leans on what
-# its includer happened to include first.
+# A target that compiles every header under src/ and include/ on its own, so that no header
+# leans on what its includer happened to include first.
 function(wharf_header_check)
   file(GLOB_RECURSE headers RELATIVE ${CMAKE_SOURCE_DIR}/src CONFIGURE_DEPENDS
        ${CMAKE_SOURCE_DIR}/src/*.h)
+  file(GLOB_RECURSE public_headers RELATIVE ${CMAKE_SOURCE_DIR}/include CONFIGURE_DEPENDS
+       ${CMAKE_SOURCE_DIR}/include/*.h)
+  list(APPEND headers ${public_headers})
   set(sources)
   foreach(h ${headers})
     string(MAKE_C_IDENTIFIER ${h} id)
@@ -25,6 +28,7 @@ function(wharf_header_check)
     list(APPEND sources ${out})
   endforeach()
   add_library(wharf_header_check OBJECT EXCLUDE_FROM_ALL ${sources})
-  target_include_directories(wharf_header_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  target_include_directories(wharf_header_check PRIVATE ${CMAKE_SOURCE_DIR}/src
+                             ${CMAKE_SOURCE_DIR}/include)
   target_link_libraries(wharf_header_check PRIVATE tl::expected fmt::fmt nlohmann_json::nlohmann_json)
 endfunction()

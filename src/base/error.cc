@@ -23,9 +23,17 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "resource exhausted";
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kShuttingDown: return "shutting down";
+    case ErrorCode::kConflict: return "conflict";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kConstraint: return "constraint violated";
     case ErrorCode::kInternal: return "internal error";
   }
   return "unknown";
+}
+
+bool is_retryable(ErrorCode code) {
+  return code == ErrorCode::kConflict || code == ErrorCode::kUnavailable ||
+         code == ErrorCode::kTimeout;
 }
 
 std::string Error::to_string() const {

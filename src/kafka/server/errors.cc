@@ -24,6 +24,10 @@ KafkaError to_kafka_error(ErrorCode c) {
     case ErrorCode::kTimeout: return KafkaError::kRequestTimedOut;
     // Retriable, and makes clients refresh metadata and come back after the restart.
     case ErrorCode::kShuttingDown: return KafkaError::kNotLeaderOrFollower;
+    // The broker itself never produces these three (they come from SQL stores and peers).
+    case ErrorCode::kConflict: return KafkaError::kUnknownServerError;
+    case ErrorCode::kUnavailable: return KafkaError::kUnknownServerError;
+    case ErrorCode::kConstraint: return KafkaError::kUnknownServerError;
     case ErrorCode::kInternal: return KafkaError::kUnknownServerError;
   }
   return KafkaError::kUnknownServerError;
