@@ -19,28 +19,28 @@
 namespace wharf {
 
 enum class ErrorCode {
-  kInvalidArgument,     // the caller passed something malformed or out of range
-  kNotFound,            // a topic, partition, file or offset that does not exist
-  kAlreadyExists,       // create of something that exists
-  kOutOfRange,          // an offset or position outside what is stored
-  kCorruption,          // stored bytes fail a check (CRC, length, ordering)
-  kIoError,             // the OS reported an I/O failure
-  kNoSpace,             // ENOSPC / EDQUOT
-  kFenced,              // a partition refused writes after a failed sync; reopen to recover
-  kMessageTooLarge,     // a batch or request over its named limit
-  kInvalidRecord,       // a record batch that is well-formed bytes but breaks Kafka's rules
-  kCorruptMessage,      // a record batch whose CRC or framing is wrong
-  kUnsupported,         // a version, codec or feature we do not implement
-  kOutOfOrderSequence,  // idempotent producer: a gap in sequence numbers
-  kInvalidProducerEpoch,// idempotent producer: an epoch older than the current one
-  kResourceExhausted,   // a bounded queue, table or budget is full
-  kTimeout,             // a wait ran out
-  kShuttingDown,        // the component is stopping and takes no new work
-  kConflict,            // a concurrent writer won: expected-version mismatch, serialization
-                        // failure, deadlock, a busy database; retryable
-  kUnavailable,         // a database, broker or peer cannot be reached now; retryable
-  kConstraint,          // a database constraint refused the write (unique, foreign key, check)
-  kInternal,            // a bug we caught; should never reach a user
+  kInvalidArgument,       // the caller passed something malformed or out of range
+  kNotFound,              // a topic, partition, file or offset that does not exist
+  kAlreadyExists,         // create of something that exists
+  kOutOfRange,            // an offset or position outside what is stored
+  kCorruption,            // stored bytes fail a check (CRC, length, ordering)
+  kIoError,               // the OS reported an I/O failure
+  kNoSpace,               // ENOSPC / EDQUOT
+  kFenced,                // a partition refused writes after a failed sync; reopen to recover
+  kMessageTooLarge,       // a batch or request over its named limit
+  kInvalidRecord,         // a record batch that is well-formed bytes but breaks Kafka's rules
+  kCorruptMessage,        // a record batch whose CRC or framing is wrong
+  kUnsupported,           // a version, codec or feature we do not implement
+  kOutOfOrderSequence,    // idempotent producer: a gap in sequence numbers
+  kInvalidProducerEpoch,  // idempotent producer: an epoch older than the current one
+  kResourceExhausted,     // a bounded queue, table or budget is full
+  kTimeout,               // a wait ran out
+  kShuttingDown,          // the component is stopping and takes no new work
+  kConflict,              // a concurrent writer won: expected-version mismatch, serialization
+                          // failure, deadlock, a busy database; retryable
+  kUnavailable,           // a database, broker or peer cannot be reached now; retryable
+  kConstraint,            // a database constraint refused the write (unique, foreign key, check)
+  kInternal,              // a bug we caught; should never reach a user
 };
 
 std::string_view error_code_name(ErrorCode code);

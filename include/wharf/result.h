@@ -29,9 +29,9 @@ inline Status ok() { return {}; }
 }  // namespace wharf
 
 // Evaluates a Status-or-Result expression; on error returns it from the enclosing function.
-#define WHARF_RETURN_IF_ERROR(expr)                                  \
-  do {                                                               \
-    auto wharf_status_ = (expr);                                     \
+#define WHARF_RETURN_IF_ERROR(expr)                                             \
+  do {                                                                          \
+    auto wharf_status_ = (expr);                                                \
     if (!wharf_status_) return ::wharf::fail(std::move(wharf_status_).error()); \
   } while (0)
 
@@ -41,7 +41,7 @@ inline Status ok() { return {}; }
 // WHARF_ASSIGN_OR_RETURN(auto x, expr): binds the value of a Result, or returns its error.
 #define WHARF_ASSIGN_OR_RETURN(lhs, expr) \
   WHARF_ASSIGN_OR_RETURN_IMPL_(WHARF_CONCAT_(wharf_result_, __LINE__), lhs, expr)
-#define WHARF_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                \
-  auto tmp = (expr);                                                \
-  if (!tmp) return ::wharf::fail(std::move(tmp).error());           \
+#define WHARF_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)      \
+  auto tmp = (expr);                                      \
+  if (!tmp) return ::wharf::fail(std::move(tmp).error()); \
   lhs = std::move(*tmp)

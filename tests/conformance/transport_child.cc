@@ -1,0 +1,52 @@
+// The consumer the conformance suite kills with SIGKILL: a Router in group GROUP on TOPIC that
+// appends each handled message's payload and a newline to OUT (unbuffered write, so what the
+// kernel has survives the kill). Usage: transport_child embedded|kafka DATA_DIR|BOOTSTRAP GROUP
+// TOPIC OUT
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "wharf/router.h"
+#include "wharf/transport.h"
+
+int main(int argc, char** argv) {
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s embedded|kafka DATA_DIR|BOOTSTRAP GROUP TOPIC OUT\n", argv[0]);
+    return 2;
+  }
+  const std::string kind = argv[1];
+  wharf::Result<wharf::Bus> bus =
+      wharf::fail(wharf::ErrorCode::kInvalidArgument, "unknown transport {}", kind);
+  if (kind == "embedded") {
+    wharf::EmbeddedOptions o;
+    o.data_dir = argv[2];
+    o.broker_settings = {{"group.initial.rebalance.delay.ms", "0"}};
+    bus = wharf::Bus::open(o);
+  } else if (kind == "kafka") {
+    wharf::KafkaOptions o;
+    o.bootstrap = argv[2];
+    bus = wharf::Bus::open(o);
+  }
+  if (!bus) {
+    std::fprintf(stderr, "open: %s\n", bus.error().to_string().c_str());
+    return 1;
+  }
+  const int fd = ::open(argv[5], O_WRONLY | O_APPEND);
+  if (fd < 0) return 1;
+  wharf::Router router(*bus, {.group = argv[3], .commit_interval = std::chrono::milliseconds(50)});
+  router.on_message(argv[4], "*", [fd](const wharf::Message& m, wharf::Context&) -> wharf::Status {
+    const std::string line = m.payload + "\n";
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      return wharf::fail(wharf::ErrorCode::kIoError, "write failed");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    return wharf::ok();
+  });
+  std::stop_source never;  // runs until killed
+  auto s = router.run(never.get_token());
+  std::fprintf(stderr, "router stopped: %s\n", s ? "ok" : s.error().to_string().c_str());
+  return 1;
+}
