@@ -22,8 +22,13 @@
 // flowing). Retry, parking and dead letters are middleware that turn failures into decisions.
 //
 // Backpressure: the poller stops taking from a partition (pauses it) when its lanes hold
-// partition_in_flight_max messages, and pauses everything while in_flight_max messages or
-// in_flight_bytes_max bytes are in flight in total; partitions resume when they drain to half.
+// partition_in_flight_max messages or partition_in_flight_bytes_max bytes, and pauses
+// everything while in_flight_max messages or in_flight_bytes_max bytes are in flight in total;
+// partitions resume when they drain to half. The poller never takes more messages than
+// in_flight_max leaves room for, so that bound holds exactly; the byte bounds can be passed by
+// at most one poll's worth (a message's size is known only once it is read).
+//
+// Time: redelivery delays run on options.clock (a test may pass a ManualClock and step it).
 //
 // Metrics (the process registry, served by the admin API's /metrics): wharf_consumer_lag,
 // wharf_consumer_partition_lag_skew, wharf_consumer_rebalances_total,
@@ -119,8 +124,9 @@ struct RouterOptions {
   std::size_t poll_batch_max = 1000;   // messages per poll
   std::size_t batch_max = 500;         // messages per batch-handler call
   std::size_t in_flight_max = 20'000;  // messages, all partitions
-  std::size_t in_flight_bytes_max = 64 << 20;   // bytes, all partitions
-  std::size_t partition_in_flight_max = 5'000;  // messages, one partition
+  std::size_t in_flight_bytes_max = 64 << 20;            // bytes, all partitions
+  std::size_t partition_in_flight_max = 5'000;           // messages, one partition
+  std::size_t partition_in_flight_bytes_max = 16 << 20;  // bytes, one partition
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds redelivery_delay{1000};  // after an error that reached the router
   std::chrono::milliseconds drain_timeout{30'000};   // on stop and on revocation

@@ -29,12 +29,26 @@ constexpr std::string_view kHeaderCausation = "ce_causationid";
 constexpr std::string_view kHeaderTraceparent = "ce_traceparent";
 
 std::string format_time_ms(std::int64_t ms) {
-  // RFC 3339 in UTC with milliseconds: 2026-11-30T08:53:41.123Z
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  // RFC 3339 in UTC with milliseconds: 2026-11-30T08:53:41.123Z. The date-and-second prefix is
+  // cached per thread: publishers format many timestamps of the same second.
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached_prefix;
+  const std::int64_t second = ms / 1000;
+  if (second != cached_second) {
+    std::time_t t = static_cast<std::time_t>(second);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    cached_prefix = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = second;
+  }
+  const int milli = static_cast<int>(ms % 1000);
+  std::string out = cached_prefix;
+  out.push_back(static_cast<char>('0' + milli / 100));
+  out.push_back(static_cast<char>('0' + milli / 10 % 10));
+  out.push_back(static_cast<char>('0' + milli % 10));
+  out.push_back('Z');
+  return out;
 }
 
 }  // namespace
@@ -73,11 +87,15 @@ std::string new_message_id() {
     b[i] = static_cast<std::uint8_t>((i < 14 ? r1 : r2) >> (8 * (i % 8)));
   b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0f));  // version 7
   b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3f));  // variant 10
-  return fmt::format(
-      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:"
-      "02x}{:02x}",
-      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-      b[15]);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  std::size_t pos = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;  // the dashes of 8-4-4-4-12
+    id[pos++] = kHex[b[i] >> 4];
+    id[pos++] = kHex[b[i] & 0x0f];
+  }
+  return id;
 }
 
 Result<std::int64_t> message_id_time_ms(std::string_view id) {

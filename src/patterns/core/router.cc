@@ -43,6 +43,9 @@ struct Lane {
 // A message that keeps failing is logged at its first failure and then at most this often
 // (every failure is counted in wharf_handler_messages_total{result="error"}).
 constexpr std::chrono::seconds kFailureLogInterval{10};
+// How often an idle worker looks at lanes waiting out a redelivery delay (the clock may be a
+// test's stepped clock, which no condition variable can wait on).
+constexpr std::chrono::milliseconds kDelayCheckInterval{10};
 
 struct PartitionState {
   std::vector<std::unique_ptr<Lane>> lanes;  // key buckets
@@ -234,13 +237,17 @@ struct Router::Impl {
     std::unique_lock lock(mu);
     while (true) {
       SteadyTime earliest = SteadyTime::max();
-      Lane* lane = next_ready_lane(std::chrono::steady_clock::now(), &earliest);
+      Lane* lane = next_ready_lane(clock.steady_now(), &earliest);
       if (!lane) {
         if (workers_stop) return;
         if (earliest == SteadyTime::max()) {
           work_cv.wait(lock);
         } else {
-          work_cv.wait_until(lock, earliest);
+          // Redelivery delays are measured on the injected clock, which a test may step: look
+          // again at least every kDelayCheckInterval rather than sleeping until `earliest`.
+          const auto left = earliest - clock.steady_now();
+          work_cv.wait_for(
+              lock, std::min<std::chrono::steady_clock::duration>(left, kDelayCheckInterval));
         }
         continue;
       }
@@ -263,7 +270,7 @@ struct Router::Impl {
         ++stats.failed;
         metrics->failed->inc();
         const Message& m = lane->queue.front();
-        const auto now = std::chrono::steady_clock::now();
+        const auto now = clock.steady_now();
         if (done > 0 || !lane->failed || now - lane->last_logged >= kFailureLogInterval) {
           lane->last_logged = now;
           log(LogLevel::kWarn, "router {}: {}/{}/{} ({} {}) failed, handing it again in {} ms: {}",
@@ -329,10 +336,14 @@ struct Router::Impl {
                              in_flight_bytes <= options.in_flight_bytes_max / 2;
       for (auto& [tp, ps] : partitions) {
         const std::size_t count = ps.in_flight.size();
-        if (!ps.paused && (total_full || count >= options.partition_in_flight_max)) {
+        const bool partition_full = count >= options.partition_in_flight_max ||
+                                    ps.bytes >= options.partition_in_flight_bytes_max;
+        const bool partition_low = count <= options.partition_in_flight_max / 2 &&
+                                   ps.bytes <= options.partition_in_flight_bytes_max / 2;
+        if (!ps.paused && (total_full || partition_full)) {
           ps.paused = true;
           to_pause.push_back(tp);
-        } else if (ps.paused && total_low && count <= options.partition_in_flight_max / 2) {
+        } else if (ps.paused && total_low && partition_low) {
           ps.paused = false;
           to_resume.push_back(tp);
         }

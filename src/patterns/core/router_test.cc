@@ -353,6 +353,34 @@ TEST(Router, ContextPublishCarriesCorrelationAndCausation) {
   EXPECT_EQ(out.traceparent, first.traceparent);
 }
 
+TEST(Router, RedeliveryWaitsOnTheInjectedClock) {
+  ManualClock clock;
+  auto opened = Bus::open(MemoryOptions{.clock = &clock, .default_partitions = 1});
+  ASSERT_TRUE(opened);
+  Bus bus = *opened;
+  ASSERT_TRUE(bus.publish("t", msg("k", "x")));
+  std::atomic<int> attempts{0};
+  Router router(bus, {.group = "g",
+                      .redelivery_delay = std::chrono::hours(1),
+                      .drain_timeout = 100ms,
+                      .clock = &clock});
+  router.on_message("t", "t", [&](const Message&, Context&) -> Status {
+    return ++attempts < 2 ? fail(ErrorCode::kUnavailable, "first try fails") : ok();
+  });
+  std::stop_source stop;
+  std::thread t([&] { EXPECT_TRUE(router.run(stop.get_token())); });
+  for (int i = 0; i < 2000 && attempts < 1; ++i) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts.load(), 1) << "an hour of redelivery delay passed without the clock moving";
+  clock.advance(std::chrono::minutes(61));
+  for (int i = 0; i < 2000 && attempts < 2; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(attempts.load(), 2);
+  for (int i = 0; i < 2000 && router.stats().handled < 1; ++i) std::this_thread::sleep_for(1ms);
+  stop.request_stop();
+  t.join();
+  EXPECT_EQ(router.stats().handled, 1u);
+}
+
 TEST(Middleware, RecoverTurnsExceptionsIntoErrorsAndTimeoutSetsADeadline) {
   Message m = msg("k", "x");
   Bus bus = memory_bus();
