@@ -31,14 +31,17 @@ namespace {
   ASSERT_TRUE(tmp) << #expr << ": " << tmp.error().to_string(); \
   lhs = std::move(*tmp)
 
-// One PostgreSQL server for the whole binary. A server that cannot start fails the run.
+// One PostgreSQL server for the whole binary. If it cannot start, every PostgreSQL test fails
+// with the reason (SQLite tests still run); nothing is skipped.
 class PostgresEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     auto server = test::PostgresServer::start();
     if (!server) {
       error_ = server.error().to_string();
-      FAIL() << "cannot start PostgreSQL for the conformance suite: " << error_;
+      std::fprintf(stderr, "cannot start PostgreSQL for the conformance suite: %s\n",
+                   error_.c_str());
+      return;
     }
     server_ = std::move(*server);
   }

@@ -24,7 +24,11 @@ namespace fs = std::filesystem;
 // The newest /usr/lib/postgresql/<version>/bin holding pg_ctl and initdb.
 Result<std::string> find_bin_dir() {
   if (const char* env = std::getenv("WHARF_PG_BIN"); env != nullptr && *env != '\0') {
-    return std::string(env);
+    const fs::path bin = env;
+    if (!fs::exists(bin / "initdb") || !fs::exists(bin / "pg_ctl")) {
+      return fail(ErrorCode::kNotFound, "WHARF_PG_BIN={}: no initdb and pg_ctl there", env);
+    }
+    return bin.string();
   }
   const fs::path root = "/usr/lib/postgresql";
   std::vector<std::pair<int, std::string>> found;
