@@ -335,6 +335,29 @@ TEST_P(SqlConformanceTest, MigrationsApplyOnceInOrderPerComponent) {
   }));
 }
 
+TEST_P(SqlConformanceTest, ConcurrentMigratorsApplyEachVersionOnce) {
+  const std::vector<Migration> migrations = {
+      {1, "CREATE TABLE m(id BIGINT PRIMARY KEY)"},
+      {2, "INSERT INTO m VALUES(1); INSERT INTO m VALUES(2)"},
+      {3, "CREATE TABLE n(id BIGINT PRIMARY KEY)"},
+  };
+  constexpr int kMigrators = 4;  // separate Databases: like processes starting together
+  std::vector<std::unique_ptr<Database>> dbs;
+  for (int i = 0; i < kMigrators; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto db, open_db({}));
+    dbs.push_back(std::move(db));
+  }
+  std::vector<Status> results(kMigrators);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kMigrators; ++i) {
+    threads.emplace_back([&, i] { results[i] = dbs[i]->migrate("race", migrations); });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const Status& status : results) EXPECT_TRUE(status) << status.error().to_string();
+  EXPECT_EQ(*db_->schema_version("race"), 3);
+  EXPECT_EQ(*count("m"), 2);
+}
+
 TEST_P(SqlConformanceTest, FailingMigrationLeavesVersionAndSchemaUnchanged) {
   ASSERT_OK(db_->migrate("c", std::vector<Migration>{{1, "CREATE TABLE a(x BIGINT)"}}));
   const std::vector<Migration> broken = {

@@ -55,6 +55,20 @@ std::string_view migrations_table_sql(Dialect dialect) {
   return {};
 }
 
+// Whether wharf_schema_migrations exists (asked of the catalog, so that reading a version has no
+// side effect and migrate() creates the table only once).
+Result<bool> migrations_table_exists(Transaction& tx) {
+  const char* sql =
+      tx.dialect() == Dialect::kSqlite
+          ? "SELECT count(*) FROM sqlite_master"
+            " WHERE type = 'table' AND name = 'wharf_schema_migrations'"
+          : "SELECT count(*) FROM pg_catalog.pg_tables"
+            " WHERE schemaname = current_schema() AND tablename = 'wharf_schema_migrations'";
+  WHARF_ASSIGN_OR_RETURN(Rows rows, tx.query(sql));
+  WHARF_ASSIGN_OR_RETURN(std::int64_t count, rows.scalar<std::int64_t>());
+  return count > 0;
+}
+
 }  // namespace
 
 Status Transaction::savepoint(std::string_view name) {
@@ -103,7 +117,9 @@ Status Database::migrate(std::string_view component, std::span<const Migration> 
 
   // CREATE TABLE IF NOT EXISTS can race with another process doing the same on PostgreSQL (a
   // unique violation in the catalog); the second attempt then finds the table.
-  auto create_table = [&](Transaction& tx) {
+  auto create_table = [&](Transaction& tx) -> Status {
+    WHARF_ASSIGN_OR_RETURN(bool exists, migrations_table_exists(tx));
+    if (exists) return ok();
     return tx.exec_script(migrations_table_sql(dialect()));
   };
   Status created = transaction(create_table);
@@ -140,16 +156,20 @@ Status Database::migrate(std::string_view component, std::span<const Migration> 
 
 Result<std::int64_t> Database::schema_version(std::string_view component) {
   std::int64_t version = 0;
-  Status status = transaction([&](Transaction& tx) -> Status {
-    WHARF_RETURN_IF_ERROR(tx.exec_script(migrations_table_sql(tx.dialect())));
-    WHARF_ASSIGN_OR_RETURN(Rows rows, tx.query("SELECT max(version) FROM wharf_schema_migrations"
-                                               " WHERE component = ?",
-                                               component));
-    WHARF_ASSIGN_OR_RETURN(std::optional<std::int64_t> max,
-                           rows.scalar<std::optional<std::int64_t>>());
-    version = max.value_or(0);
-    return ok();
-  });
+  Status status = transaction(
+      [&](Transaction& tx) -> Status {
+        WHARF_ASSIGN_OR_RETURN(bool exists, migrations_table_exists(tx));
+        if (!exists) return ok();
+        WHARF_ASSIGN_OR_RETURN(Rows rows,
+                               tx.query("SELECT max(version) FROM wharf_schema_migrations"
+                                        " WHERE component = ?",
+                                        component));
+        WHARF_ASSIGN_OR_RETURN(std::optional<std::int64_t> max,
+                               rows.scalar<std::optional<std::int64_t>>());
+        version = max.value_or(0);
+        return ok();
+      },
+      TransactionOptions{.read_only = true});
   if (!status) return fail(std::move(status).error());
   return version;
 }

@@ -160,6 +160,18 @@ class PgConnection {
       prepared = &statements_.insert(std::move(key), Prepared{std::move(name)});
     }
 
+    // PostgreSQL refuses any field over 1 GiB; libpq's lengths are ints.
+    constexpr std::size_t kFieldBytesMax = std::size_t{1} << 30;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const Value& v = args[i];
+      const std::size_t bytes = v.type() == Value::Type::kText   ? v.as_text()->size()
+                                : v.type() == Value::Type::kBlob ? v.as_blob()->size()
+                                                                 : 0;
+      if (bytes > kFieldBytesMax) {
+        return fail(ErrorCode::kMessageTooLarge,
+                    "value {} is {} bytes; PostgreSQL's limit is 1 GiB", i + 1, bytes);
+      }
+    }
     std::vector<std::string> texts(args.size());
     std::vector<const char*> pointers(args.size(), nullptr);
     std::vector<int> lengths(args.size(), 0);
