@@ -388,6 +388,23 @@ TEST_P(SqlConformanceTest, MigrationVersionsMustBePositiveAndIncreasing) {
   EXPECT_EQ(*db_->schema_version("c"), 0);
 }
 
+TEST_P(SqlConformanceTest, RetryableErrorsAreRetriedAtMostAttemptsMaxTimes) {
+  int runs = 0;
+  int retries = 0;
+  Status status = db_->transaction(
+      [&](Transaction&) -> Status {
+        ++runs;
+        return fail(ErrorCode::kConflict, "always busy");
+      },
+      {.attempts_max = 3, .on_retry = [&](const Error&, int attempt) { retries = attempt; }});
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), ErrorCode::kConflict);
+  EXPECT_NE(status.error().message().find("failed 3 times"), std::string::npos)
+      << status.error().to_string();
+  EXPECT_EQ(runs, 3);
+  EXPECT_EQ(retries, 2);
+}
+
 TEST_P(SqlConformanceTest, ConstraintViolationsAreConstraintAndNotRetried) {
   ASSERT_OK(create_table("CREATE TABLE t(id BIGINT PRIMARY KEY, note TEXT NOT NULL)"));
   ASSERT_OK(db_->transaction([&](Transaction& tx) {
@@ -651,6 +668,27 @@ TEST_F(PostgresStoreTest, TypesReadBackAsTheirValueTypes) {
     EXPECT_EQ(*rows[0].get<std::int64_t>("s"), 3);  // numeric, integral
     EXPECT_EQ(*rows[0].get<double>("n"), 1.5);
     EXPECT_EQ(*rows[0].get<std::string>("d"), "2026-01-01");
+    return ok();
+  }));
+}
+
+TEST_F(PostgresStoreTest, TextValuesTakeTheTypeTheServerInfers) {
+  ASSERT_OK(create_table("CREATE TABLE e(at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)"));
+  ASSERT_OK(db_->transaction([](Transaction& tx) -> Status {
+    WHARF_RETURN_IF_ERROR(tx.exec("INSERT INTO e(at, doc) VALUES(?, ?)", "2026-01-02T03:04:05Z",
+                                  R"({"order_id": "o-1", "total_cents": 250})"));
+    WHARF_ASSIGN_OR_RETURN(
+        Rows rows, tx.query("SELECT doc->>'order_id' AS id, (doc->>'total_cents')::bigint AS total,"
+                            " extract(year FROM at AT TIME ZONE 'UTC')::int AS year FROM e"
+                            " WHERE at > ?",
+                            "2026-01-01T00:00:00Z"));
+    EXPECT_EQ(rows.size(), 1u);
+    if (rows.size() != 1) return ok();
+    EXPECT_EQ(*rows[0].get<std::string>("id"), "o-1");
+    EXPECT_EQ(*rows[0].get<std::int64_t>("total"), 250);
+    EXPECT_EQ(*rows[0].get<std::int64_t>("year"), 2026);
+    WHARF_ASSIGN_OR_RETURN(Rows echo, tx.query("SELECT CAST(? AS TEXT)", "plain"));
+    EXPECT_EQ(*echo.scalar<std::string>(), "plain");
     return ok();
   }));
 }
