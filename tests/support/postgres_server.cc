@@ -125,7 +125,10 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   std::unique_ptr<PostgresServer> server(new PostgresServer());
   WHARF_ASSIGN_OR_RETURN(server->bin_dir_, find_bin_dir());
 
-  std::string pattern = (fs::temp_directory_path() / "wharf-pg-XXXXXX").string();
+  // As root the server runs as `postgres`, which must be able to reach the directory: /tmp
+  // rather than a TMPDIR that may sit under /root.
+  const fs::path parent = ::geteuid() == 0 ? fs::path("/tmp") : fs::temp_directory_path();
+  std::string pattern = (parent / "wharf-pg-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) return fail(errno_error(errno, "mkdtemp"));
   server->dir_ = pattern;
 

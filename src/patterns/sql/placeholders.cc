@@ -90,6 +90,12 @@ NumberedSql number_placeholders(std::string_view sql) {
   return out;
 }
 
+std::string sql_excerpt(std::string_view sql) {
+  constexpr std::size_t kShownBytesMax = 120;  // one log line
+  if (sql.size() <= kShownBytesMax) return fmt::format("'{}'", sql);
+  return fmt::format("'{}...'", sql.substr(0, kShownBytesMax));
+}
+
 bool is_plain_identifier(std::string_view name) {
   constexpr std::size_t kIdentifierBytesMax = 63;  // PostgreSQL's NAMEDATALEN - 1
   if (name.empty() || name.size() > kIdentifierBytesMax || !is_ident_start(name[0])) return false;

@@ -155,7 +155,7 @@ class PgConnection {
       PgResult result(PQprepare(conn_, name.c_str(), numbered.text.c_str(),
                                 static_cast<int>(args.size()), types.data()));
       if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
-        return fail(error(result.get(), "prepare"));
+        return fail(error(result.get(), "prepare").with_context(sql_excerpt(sql)));
       }
       prepared = &statements_.insert(std::move(key), Prepared{std::move(name)});
     }
@@ -208,7 +208,7 @@ class PgConnection {
                                    /*resultFormat=*/0));
     const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      Error e = error(result.get(), "exec");
+      Error e = error(result.get(), "exec").with_context(sql_excerpt(sql));
       if (e.code() == ErrorCode::kUnsupported) statements_.erase(key);  // e.g. a stale cached plan
       return fail(std::move(e));
     }

@@ -10,6 +10,7 @@
 
 #include "base/check.h"
 #include "patterns/sql/connection_pool.h"
+#include "patterns/sql/placeholders.h"
 #include "patterns/sql/sqlite/errors.h"
 #include "patterns/sql/statement_cache.h"
 #include "wharf/sql/sqlite.h"
@@ -109,7 +110,8 @@ class SqliteConnection {
     const char* tail = nullptr;
     const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
-    if (rc != SQLITE_OK) return fail(sqlite_error(db_, rc, "prepare"));
+    if (rc != SQLITE_OK)
+      return fail(sqlite_error(db_, rc, "prepare").with_context(sql_excerpt(sql)));
     if (stmt == nullptr) return fail(ErrorCode::kInvalidArgument, "empty SQL statement");
     if (tail != nullptr && tail < sql.data() + sql.size() &&
         !only_whitespace(std::string(tail, sql.data() + sql.size()).c_str())) {
@@ -279,7 +281,8 @@ class SqliteTransaction final : public Transaction {
           }
           continue;
         }
-        status = fail(sqlite_error(lease_->db(), rc, "step"));
+        status = fail(
+            sqlite_error(lease_->db(), rc, "step").with_context(sql_excerpt(sqlite3_sql(stmt))));
         break;
       }
     }
