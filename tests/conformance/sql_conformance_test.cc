@@ -632,6 +632,19 @@ TEST_F(SqliteStoreTest, ForeignKeysAreEnforced) {
   EXPECT_EQ(status.error().code(), ErrorCode::kConstraint) << status.error().to_string();
 }
 
+TEST_F(SqliteStoreTest, FullDatabaseIsNoSpaceAndLeavesNothing) {
+  ASSERT_OK(create_table("CREATE TABLE big(id BIGINT PRIMARY KEY, b BLOB)"));
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->begin());
+  // Caps the file at its current size (the pragma clamps to it), as a full disk would.
+  ASSERT_OK(tx->query("PRAGMA max_page_count = 1"));
+  auto inserted = tx->exec("INSERT INTO big VALUES(1, ?)", Blob(256 * 1024, 0x5a));
+  ASSERT_FALSE(inserted);
+  EXPECT_EQ(inserted.error().code(), ErrorCode::kNoSpace) << inserted.error().to_string();
+  (void)tx->rollback();
+  tx.reset();
+  EXPECT_EQ(*count("big"), 0);
+}
+
 // ---- PostgreSQL only ----
 
 class PostgresStoreTest : public SqlStoreTest {
@@ -691,6 +704,44 @@ TEST_F(PostgresStoreTest, TextValuesTakeTheTypeTheServerInfers) {
     EXPECT_EQ(*echo.scalar<std::string>(), "plain");
     return ok();
   }));
+}
+
+TEST_F(PostgresStoreTest, StatementTimeoutIsTimeout) {
+  Status status = db_->transaction(
+      [](Transaction& tx) -> Status {
+        WHARF_RETURN_IF_ERROR(tx.exec("SET LOCAL statement_timeout = 50"));
+        WHARF_RETURN_IF_ERROR(tx.query("SELECT pg_sleep(10)"));
+        return ok();
+      },
+      {.attempts_max = 1});
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), ErrorCode::kTimeout) << status.error().to_string();
+}
+
+// Two transactions lock two rows in opposite orders; the server (deadlock_timeout=100ms in the
+// test server) ends one with 40P01, which must come back as a retryable kConflict.
+TEST_F(PostgresStoreTest, DeadlockIsConflict) {
+  ASSERT_OK(
+      create_table("CREATE TABLE r(id BIGINT PRIMARY KEY, n BIGINT);"
+                   "INSERT INTO r VALUES(1, 0), (2, 0)"));
+  ASSERT_OK_AND_ASSIGN(auto first, db_->begin());
+  ASSERT_OK_AND_ASSIGN(auto second, db_->begin());
+  ASSERT_OK(first->exec("UPDATE r SET n = 1 WHERE id = 1"));
+  ASSERT_OK(second->exec("UPDATE r SET n = 2 WHERE id = 2"));
+  Result<std::int64_t> first_result = 0;
+  std::thread other([&] { first_result = first->exec("UPDATE r SET n = 1 WHERE id = 2"); });
+  Result<std::int64_t> second_result = second->exec("UPDATE r SET n = 2 WHERE id = 1");
+  if (second_result) {
+    ASSERT_OK(second->commit());  // lets the first one go on, or it was the deadlock's victim
+  } else {
+    ASSERT_OK(second->rollback());
+  }
+  other.join();
+  ASSERT_NE(first_result.has_value(), second_result.has_value()) << "exactly one victim";
+  const Error& victim = first_result ? second_result.error() : first_result.error();
+  EXPECT_EQ(victim.code(), ErrorCode::kConflict) << victim.to_string();
+  EXPECT_NE(victim.message().find("40P01"), std::string::npos) << victim.to_string();
+  (void)first->rollback();
 }
 
 TEST_F(PostgresStoreTest, CommitOfAnAbortedTransactionFailsAndRollsBack) {

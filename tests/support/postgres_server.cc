@@ -160,7 +160,7 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
     server->port_ = free_local_port();
     const std::string options = fmt::format(
         "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
-        "-c max_connections=200",
+        "-c max_connections=200 -c deadlock_timeout=100ms",
         server->port_, server->dir_);
     started = server->run(
         "pg_ctl",

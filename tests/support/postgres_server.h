@@ -7,7 +7,8 @@
 // to: they run as the unprivileged `postgres` user that Debian's package creates, in a forked
 // child. The destructor stops the server (pg_ctl stop -m fast) and removes the directory.
 //
-// The server trades durability for speed (fsync=off): it holds test data only. A missing
+// The server trades durability for speed (fsync=off) and detects deadlocks after 100 ms
+// instead of 1 s: it holds test data only. A missing
 // binary is an error with a clear message, never a silent skip. Not thread-safe; one per test
 // binary (a gtest Environment), with a fresh database per test.
 #pragma once
