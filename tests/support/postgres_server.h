@@ -8,9 +8,9 @@
 // child. The destructor stops the server (pg_ctl stop -m fast) and removes the directory.
 //
 // The server trades durability for speed (fsync=off) and detects deadlocks after 100 ms
-// instead of 1 s: it holds test data only. A missing
-// binary is an error with a clear message, never a silent skip. Not thread-safe; one per test
-// binary (a gtest Environment), with a fresh database per test.
+// instead of 1 s: it holds test data only. A missing binary is an error with a clear message,
+// never a silent skip. Not thread-safe; one per test binary (a gtest Environment), with a fresh
+// database per test.
 #pragma once
 
 #include <memory>
