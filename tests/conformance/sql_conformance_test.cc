@@ -198,6 +198,20 @@ TEST_P(SqlConformanceTest, PlaceholdersInsideLiteralsAndCommentsAreLeftAlone) {
   }));
 }
 
+TEST_P(SqlConformanceTest, ExecTakesOneStatementAndExecScriptSeveral) {
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->begin());
+  auto two = tx->exec("CREATE TABLE a(x BIGINT); CREATE TABLE b(x BIGINT)");
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().code(), ErrorCode::kInvalidArgument) << two.error().to_string();
+  ASSERT_OK(tx->rollback());
+  ASSERT_OK_AND_ASSIGN(tx, db_->begin());
+  ASSERT_OK(tx->exec("CREATE TABLE a(x BIGINT); -- a trailing comment"));
+  ASSERT_OK(tx->exec_script(
+      "CREATE TABLE b(x BIGINT); INSERT INTO b VALUES(1); INSERT INTO b VALUES(2);"));
+  ASSERT_OK(tx->commit());
+  EXPECT_EQ(*count("b"), 2);
+}
+
 TEST_P(SqlConformanceTest, WrongNumberOfValuesIsInvalidArgument) {
   Status status = db_->transaction([&](Transaction& tx) -> Status {
     WHARF_RETURN_IF_ERROR(tx.query("SELECT ?, ?", 1));

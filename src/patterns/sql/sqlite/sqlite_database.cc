@@ -24,12 +24,22 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   return Error(sqlite_error_code(rc), fmt::format("sqlite {}: {} (code {})", what, message, rc));
 }
 
-bool only_whitespace(const char* text) {
-  for (; *text != '\0'; ++text) {
-    if (*text != ' ' && *text != '\n' && *text != '\t' && *text != '\r' && *text != ';')
-      return false;
+// Whether the text after a prepared statement holds another statement (not just whitespace,
+// semicolons or comments): SQLite prepares nothing from the latter.
+bool holds_statement(sqlite3* db, const char* begin, const char* end) {
+  while (begin < end) {
+    sqlite3_stmt* next = nullptr;
+    const char* tail = nullptr;
+    const int rc = sqlite3_prepare_v2(db, begin, static_cast<int>(end - begin), &next, &tail);
+    if (rc != SQLITE_OK) return true;  // something that is not a comment
+    if (next != nullptr) {
+      sqlite3_finalize(next);
+      return true;
+    }
+    if (tail == nullptr || tail <= begin) return false;
+    begin = tail;
   }
-  return true;
+  return false;
 }
 
 class SqliteConnection {
@@ -113,8 +123,7 @@ class SqliteConnection {
     if (rc != SQLITE_OK)
       return fail(sqlite_error(db_, rc, "prepare").with_context(sql_excerpt(sql)));
     if (stmt == nullptr) return fail(ErrorCode::kInvalidArgument, "empty SQL statement");
-    if (tail != nullptr && tail < sql.data() + sql.size() &&
-        !only_whitespace(std::string(tail, sql.data() + sql.size()).c_str())) {
+    if (tail != nullptr && holds_statement(db_, tail, sql.data() + sql.size())) {
       sqlite3_finalize(stmt);
       return fail(ErrorCode::kInvalidArgument,
                   "more than one statement in exec/query; use exec_script: {}", sql);
