@@ -457,9 +457,16 @@ TEST_P(SqlConformanceTest, SecondWriterGetsRetryableConflict) {
   ASSERT_OK(first->query("SELECT n FROM counter WHERE id = 1"));
   Error conflict(ErrorCode::kInternal, "no conflict seen");
   if (dialect_ == Dialect::kSqlite) {
-    auto second = db->begin(rr);
+    auto second = db->begin(rr);  // the same process: waits at the writer gate
     ASSERT_FALSE(second);
-    conflict = second.error();
+    EXPECT_EQ(second.error().code(), ErrorCode::kConflict) << second.error().to_string();
+    // Another process, in effect: waits on SQLite's own write lock (busy_timeout).
+    ASSERT_OK_AND_ASSIGN(auto other, open_db({.busy_timeout = std::chrono::milliseconds(50)}));
+    auto third = other->begin(rr);
+    ASSERT_FALSE(third);
+    EXPECT_NE(third.error().message().find("locked"), std::string::npos)
+        << third.error().to_string();
+    conflict = third.error();
     ASSERT_OK(first->commit());
   } else {
     ASSERT_OK_AND_ASSIGN(auto second, db->begin(rr));

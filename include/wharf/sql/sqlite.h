@@ -2,9 +2,10 @@
 //
 // Public. The embedded default store. Every connection runs with journal_mode=WAL,
 // synchronous=FULL (a commit that returned ok survives power loss), foreign_keys=ON and a busy
-// timeout. Connections form a bounded pool: readers never block each other or the writer (WAL);
-// write transactions start with BEGIN IMMEDIATE, so writers queue on SQLite's write lock at BEGIN
-// (waiting up to busy_timeout, then kConflict) instead of failing halfway through.
+// timeout. Connections form a bounded pool: readers never block each other or the writer (WAL).
+// Writers take turns: within the process at a writer gate, across processes on SQLite's write
+// lock, taken by BEGIN IMMEDIATE so that a writer waits at BEGIN (up to busy_timeout, then
+// kConflict) instead of failing halfway through.
 // Thread-safe like every Database.
 #pragma once
 
@@ -22,7 +23,8 @@ struct SqliteOptions {
   // Connections in the pool, opened on demand. A path of ":memory:" forces 1 (every
   // connection to ":memory:" is its own database).
   std::size_t connections_max = 4;
-  // How long a connection waits for SQLite's locks before failing with kConflict.
+  // How long a writer waits for its turn (this process's writers, then SQLite's lock) before
+  // failing with kConflict.
   std::chrono::milliseconds busy_timeout{5000};
   // How long begin() waits for a free connection before kResourceExhausted.
   std::chrono::milliseconds acquire_timeout{10000};

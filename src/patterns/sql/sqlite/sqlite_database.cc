@@ -3,7 +3,10 @@
 // Threads: a Database is shared; each connection is used by one thread at a time (the pool hands
 // it out), so connections are opened with SQLITE_OPEN_NOMUTEX. Readers run concurrently under
 // WAL; writers serialize on SQLite's write lock, taken at BEGIN IMMEDIATE.
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <utility>
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -41,6 +44,31 @@ bool holds_statement(sqlite3* db, const char* begin, const char* end) {
   }
   return false;
 }
+
+// One write transaction at a time in this process. Not a mutex: a transaction may end on
+// another thread than the one that began it, which a std::mutex forbids.
+class WriterGate {
+ public:
+  bool enter(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!free_.wait_for(lock, timeout, [&] { return !busy_; })) return false;
+    busy_ = true;
+    return true;
+  }
+  void leave() {
+    {
+      std::lock_guard lock(mutex_);
+      WHARF_CHECK(busy_);
+      busy_ = false;
+    }
+    free_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable free_;
+  bool busy_ = false;
+};
 
 class SqliteConnection {
  public:
@@ -201,7 +229,9 @@ Value column_value(sqlite3_stmt* stmt, int i) {
 
 class SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(Pool::Lease lease) : lease_(std::move(lease)) {}
+  // `writer`: the gate this write transaction entered (nullptr for a read-only one).
+  SqliteTransaction(Pool::Lease lease, WriterGate* writer)
+      : lease_(std::move(lease)), writer_(writer) {}
   ~SqliteTransaction() override {
     if (!finished_) (void)rollback();
   }
@@ -303,9 +333,12 @@ class SqliteTransaction final : public Transaction {
   void finish() {
     finished_ = true;
     lease_.reset();
+    // After COMMIT/ROLLBACK: the next writer may go.
+    if (writer_ != nullptr) std::exchange(writer_, nullptr)->leave();
   }
 
   Pool::Lease lease_;
+  WriterGate* writer_;
   bool finished_ = false;
   std::optional<Error> aborted_by_;
 };
@@ -322,9 +355,25 @@ class SqliteDatabase final : public Database {
   Dialect dialect() const override { return Dialect::kSqlite; }
 
   Result<std::unique_ptr<Transaction>> begin(const TransactionOptions& options) override {
-    WHARF_ASSIGN_OR_RETURN(Pool::Lease lease, pool_.acquire());
-    WHARF_RETURN_IF_ERROR(lease->exec_simple(options.read_only ? "BEGIN" : "BEGIN IMMEDIATE"));
-    return std::unique_ptr<Transaction>(std::make_unique<SqliteTransaction>(std::move(lease)));
+    // Writers of this process queue here, in turn, rather than in SQLite's busy handler, which
+    // polls with sleeps of up to 100 ms. The writer lock is taken before a connection so that
+    // waiting writers never hold the connections readers need. Other processes still meet
+    // SQLite's own lock (BEGIN IMMEDIATE, busy_timeout).
+    if (!options.read_only && !writer_gate_.enter(options_.busy_timeout)) {
+      return fail(ErrorCode::kConflict,
+                  "sqlite {}: another write transaction held the database for {} ms", path_,
+                  options_.busy_timeout.count());
+    }
+    WriterGate* writer = options.read_only ? nullptr : &writer_gate_;
+    Result<Pool::Lease> lease = pool_.acquire();
+    Status begun = lease ? (*lease)->exec_simple(options.read_only ? "BEGIN" : "BEGIN IMMEDIATE")
+                         : Status(fail(lease.error()));
+    if (!begun) {
+      if (writer != nullptr) writer->leave();
+      return fail(std::move(begun).error());
+    }
+    return std::unique_ptr<Transaction>(
+        std::make_unique<SqliteTransaction>(std::move(*lease), writer));
   }
 
   Status check_open() {
@@ -335,6 +384,7 @@ class SqliteDatabase final : public Database {
  private:
   const std::string path_;
   const SqliteOptions options_;
+  WriterGate writer_gate_;
   Pool pool_;
 };
 
