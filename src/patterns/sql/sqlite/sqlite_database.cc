@@ -356,7 +356,7 @@ class SqliteDatabase final : public Database {
 
   Result<std::unique_ptr<Transaction>> begin(const TransactionOptions& options) override {
     // Writers of this process queue here, in turn, rather than in SQLite's busy handler, which
-    // polls with sleeps of up to 100 ms. The writer lock is taken before a connection so that
+    // polls with sleeps of up to 100 ms. The gate is entered before a connection so that
     // waiting writers never hold the connections readers need. Other processes still meet
     // SQLite's own lock (BEGIN IMMEDIATE, busy_timeout).
     if (!options.read_only && !writer_gate_.enter(options_.busy_timeout)) {
