@@ -15,7 +15,8 @@ DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev \
   librdkafka-dev kcat python3-confluent-kafka \
   prometheus curl \
-  clang libclang-rt-14-dev fio nats-server libnats-dev
+  clang libclang-rt-14-dev fio nats-server libnats-dev \
+  libsqlite3-dev libpq-dev postgresql
 
 .PHONY: deps configure build test asan bench demo format clean
 

@@ -1,0 +1,20 @@
+// Opens a wharf::sql::Database from a URL (library wharf_sql_open, which links both backends).
+//
+// Public.
+//   sqlite:PATH, sqlite://PATH (relative), sqlite:///abs/path, sqlite::memory:
+//   postgresql://... or postgres://... (passed to libpq as is)
+// Backend options take their defaults; use open_sqlite / open_postgres to choose them.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "wharf/result.h"
+#include "wharf/sql.h"
+
+namespace wharf::sql {
+
+// kInvalidArgument for any other scheme; otherwise what the backend's open function returns.
+Result<std::unique_ptr<Database>> open(std::string_view url);
+
+}  // namespace wharf::sql

@@ -1,0 +1,21 @@
+// wharf::sql::open(url) (include/wharf/sql/open.h): picks the backend from the URL's scheme.
+#include "wharf/sql/open.h"
+
+#include "patterns/sql/url.h"
+#include "wharf/sql/postgres.h"
+#include "wharf/sql/sqlite.h"
+
+namespace wharf::sql {
+
+Result<std::unique_ptr<Database>> open(std::string_view url) {
+  WHARF_ASSIGN_OR_RETURN(DatabaseUrl parsed, parse_database_url(url));
+  switch (parsed.dialect) {
+    case Dialect::kSqlite:
+      return open_sqlite(parsed.target);
+    case Dialect::kPostgres:
+      return open_postgres(parsed.target);
+  }
+  return fail(ErrorCode::kInternal, "unknown dialect");
+}
+
+}  // namespace wharf::sql
