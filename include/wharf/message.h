@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,8 +66,12 @@ std::string new_message_id();
 // Milliseconds since the Unix epoch encoded in a UUIDv7; an error for anything else.
 [[nodiscard]] Result<std::int64_t> message_id_time_ms(std::string_view id);
 
+using HeaderView = std::pair<std::string_view, std::string_view>;
+
 // The Kafka headers a Message is published with: the CloudEvents attributes first, then
-// `headers` as they are.
+// `headers` as they are. The visitor form copies nothing (transports add them directly); the
+// views live as long as `message` (and the visitor call, for the formatted time).
+void visit_kafka_headers(const Message& message, const std::function<void(std::string_view, std::string_view)>& visit);
 Headers to_kafka_headers(const Message& message);
 
 // A Message from a Kafka record. Records published by other clients without the CloudEvents
@@ -73,6 +79,10 @@ Headers to_kafka_headers(const Message& message);
 // ("kafka:orders/3/1042", stable across redeliveries), and every header is kept in `headers`.
 // Fails (kInvalidArgument) only on headers that are present but malformed (a version that is
 // not a number).
+[[nodiscard]] Result<Message> from_kafka_record(std::string topic, std::int32_t partition,
+                                                std::int64_t offset, std::int64_t timestamp_ms,
+                                                std::string key, std::string value,
+                                                std::span<const HeaderView> headers);
 [[nodiscard]] Result<Message> from_kafka_record(std::string topic, std::int32_t partition,
                                                 std::int64_t offset, std::int64_t timestamp_ms,
                                                 std::string key, std::string value,

@@ -111,27 +111,47 @@ Result<std::int64_t> message_id_time_ms(std::string_view id) {
   return static_cast<std::int64_t>(ms);
 }
 
+void visit_kafka_headers(const Message& m, const std::function<void(std::string_view, std::string_view)>& visit) {
+  visit(kHeaderSpecVersion, kSpecVersion);
+  visit(kHeaderId, m.id);
+  visit(kHeaderSource, m.source.empty() ? std::string_view("wharf") : std::string_view(m.source));
+  if (!m.type.empty()) visit(kHeaderType, m.type);
+  char version[16];
+  const auto [end, ec] = std::to_chars(version, version + sizeof version, m.version);
+  (void)ec;  // an int32 always fits 16 characters
+  visit(kHeaderVersion, std::string_view(version, static_cast<std::size_t>(end - version)));
+  if (m.timestamp_ms > 0) {
+    const std::string time = format_time_ms(m.timestamp_ms);
+    visit(kHeaderTime, time);
+  }
+  if (!m.content_type.empty()) visit(kHeaderContentType, m.content_type);
+  if (!m.aggregate_id.empty()) visit(kHeaderAggregate, m.aggregate_id);
+  if (!m.correlation_id.empty()) visit(kHeaderCorrelation, m.correlation_id);
+  if (!m.causation_id.empty()) visit(kHeaderCausation, m.causation_id);
+  if (!m.traceparent.empty()) visit(kHeaderTraceparent, m.traceparent);
+  for (const auto& [k, v] : m.headers) visit(k, v);
+}
+
 Headers to_kafka_headers(const Message& m) {
   Headers h;
   h.reserve(12 + m.headers.size());
-  h.emplace_back(kHeaderSpecVersion, kSpecVersion);
-  h.emplace_back(kHeaderId, m.id);
-  h.emplace_back(kHeaderSource, m.source.empty() ? std::string("wharf") : m.source);
-  if (!m.type.empty()) h.emplace_back(kHeaderType, m.type);
-  h.emplace_back(kHeaderVersion, std::to_string(m.version));
-  if (m.timestamp_ms > 0) h.emplace_back(kHeaderTime, format_time_ms(m.timestamp_ms));
-  if (!m.content_type.empty()) h.emplace_back(kHeaderContentType, m.content_type);
-  if (!m.aggregate_id.empty()) h.emplace_back(kHeaderAggregate, m.aggregate_id);
-  if (!m.correlation_id.empty()) h.emplace_back(kHeaderCorrelation, m.correlation_id);
-  if (!m.causation_id.empty()) h.emplace_back(kHeaderCausation, m.causation_id);
-  if (!m.traceparent.empty()) h.emplace_back(kHeaderTraceparent, m.traceparent);
-  for (const auto& kv : m.headers) h.push_back(kv);
+  visit_kafka_headers(m, [&](std::string_view k, std::string_view v) { h.emplace_back(k, v); });
   return h;
 }
 
 Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
                                   std::int64_t timestamp_ms, std::string key, std::string value,
                                   const Headers& headers) {
+  std::vector<HeaderView> views;
+  views.reserve(headers.size());
+  for (const auto& [k, v] : headers) views.emplace_back(k, v);
+  return from_kafka_record(std::move(topic), partition, offset, timestamp_ms, std::move(key), std::move(value),
+                           views);
+}
+
+Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
+                                  std::int64_t timestamp_ms, std::string key, std::string value,
+                                  std::span<const HeaderView> headers) {
   Message m;
   m.topic = std::move(topic);
   m.partition = partition;
@@ -141,10 +161,9 @@ Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std
   m.payload = std::move(value);
   m.content_type.clear();
   m.source.clear();
-  bool cloud_event = false;
   for (const auto& [name, v] : headers) {
     if (name == kHeaderSpecVersion) {
-      cloud_event = true;
+      // CloudEvents 1.0 is the only version written; a reader takes the attributes it knows.
     } else if (name == kHeaderId) {
       m.id = v;
     } else if (name == kHeaderType) {
@@ -173,10 +192,9 @@ Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std
     } else if (name == kHeaderTraceparent) {
       m.traceparent = v;
     } else {
-      m.headers.emplace_back(name, v);
+      m.headers.emplace_back(std::string(name), std::string(v));
     }
   }
-  (void)cloud_event;
   if (m.id.empty()) m.id = fmt::format("kafka:{}/{}/{}", m.topic, partition, offset);
   return m;
 }
