@@ -1,0 +1,86 @@
+// Reliable consumption middleware: bounded retries with backoff, and dead-letter topics.
+//
+//   router.use(wharf::dead_letter());                     // outermost: sees what retry gave up on
+//   router.use(wharf::retry({.attempts_max = 5, .backoff_initial = 100ms}));
+//
+// retry() runs the handler again in place (the message's lane waits; other keys and partitions
+// keep flowing) while the error is retryable and attempts remain, sleeping an exponential
+// backoff with jitter between attempts; the sleep ends early when the router stops. What it
+// gives up on goes on down the chain with the failure recorded in the Context (FailureInfo).
+//
+// dead_letter() publishes a message whose handler failed to `<topic>.dlq` (or a topic of your
+// choosing) with the failure in headers, and reports it done only once the dead-letter topic
+// acknowledged it; so the source offset is committed only after the dead letter is durable. If
+// that publish fails, the error goes on to the router, which hands the message again: nothing
+// is dropped. The dead letter keeps the original's id, key, type, payload and headers, so a
+// replay to the original topic is the same message again. Headers: docs/formats/message-headers.md.
+//
+// Metrics (process registry): wharf_retries_total{group,topic},
+// wharf_dead_letters_total{group,topic}.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <stop_token>
+#include <string>
+
+#include "wharf/router.h"
+
+namespace wharf {
+
+// The failure of the message being handled, as retry() saw it; dead_letter() reads it.
+struct FailureInfo {
+  std::int32_t attempts = 0;          // handler calls made for this delivery
+  std::int64_t first_failure_ms = 0;  // wall clock
+  std::int64_t last_failure_ms = 0;
+};
+
+// Whether an error is worth trying again. The default: everything except errors that say the
+// message itself is bad (kInvalidArgument, kUnsupported, kNotFound — a payload that does not
+// parse, an unknown version or type — and kConstraint, kInvalidRecord, kCorruptMessage).
+bool retryable_by_default(const Error& error);
+
+struct RetryOptions {
+  std::int32_t attempts_max = 5;  // handler calls in all, the first included
+  std::chrono::milliseconds backoff_initial{100};
+  std::chrono::milliseconds backoff_max{10'000};
+  double backoff_multiplier = 2.0;
+  double jitter = 0.2;  // each wait is drawn uniformly from ±jitter of its nominal value
+  std::function<bool(const Error&)> retryable = retryable_by_default;
+  // How to wait; the default sleeps on the system clock and wakes when `stop` is requested.
+  // Tests pass one that records the waits (or steps a ManualClock).
+  std::function<void(std::chrono::milliseconds, std::stop_token)> sleep;
+  const Clock* clock = nullptr;  // failure times; nullptr: the system clock
+};
+Middleware retry(RetryOptions options = {});
+
+// The nominal wait before attempt `attempt + 1` (attempt >= 1), before jitter:
+// min(backoff_max, backoff_initial * multiplier^(attempt - 1)).
+std::chrono::milliseconds backoff_delay(const RetryOptions& options, std::int32_t attempt);
+
+struct DeadLetterOptions {
+  std::string suffix = ".dlq";  // the dead-letter topic is `<topic><suffix>`
+  // Overrides the topic name when set.
+  std::function<std::string(const Message&)> topic;
+  // Which errors go to the dead-letter topic; others go on to the router (handed again).
+  // Default: every error.
+  std::function<bool(const Error&)> applies;
+  const Clock* clock = nullptr;
+};
+Middleware dead_letter(DeadLetterOptions options = {});
+
+// Header names (docs/formats/message-headers.md).
+inline constexpr std::string_view kHeaderDlqTopic = "wharf-dlq-original-topic";
+inline constexpr std::string_view kHeaderDlqPartition = "wharf-dlq-original-partition";
+inline constexpr std::string_view kHeaderDlqOffset = "wharf-dlq-original-offset";
+inline constexpr std::string_view kHeaderDlqGroup = "wharf-dlq-group";
+inline constexpr std::string_view kHeaderDlqErrorClass = "wharf-dlq-error-class";
+inline constexpr std::string_view kHeaderDlqErrorMessage = "wharf-dlq-error-message";
+inline constexpr std::string_view kHeaderDlqAttempts = "wharf-dlq-attempts";
+inline constexpr std::string_view kHeaderDlqFirstFailure = "wharf-dlq-first-failure-ms";
+inline constexpr std::string_view kHeaderDlqLastFailure = "wharf-dlq-last-failure-ms";
+// The longest error message kept in a dead letter's header (the rest is cut, marked "…").
+inline constexpr std::size_t kDlqErrorMessageBytesMax = 4096;
+
+}  // namespace wharf
