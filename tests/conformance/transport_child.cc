@@ -9,12 +9,14 @@
 #include <string>
 #include <thread>
 
+#include "wharf/reliability.h"
 #include "wharf/router.h"
 #include "wharf/transport.h"
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s embedded|kafka DATA_DIR|BOOTSTRAP GROUP TOPIC OUT\n", argv[0]);
+  if (argc != 6 && !(argc == 7 && std::string(argv[6]) == "dlq")) {
+    std::fprintf(stderr, "usage: %s embedded|kafka DATA_DIR|BOOTSTRAP GROUP TOPIC OUT [dlq]\n",
+                 argv[0]);
     return 2;
   }
   const std::string kind = argv[1];
@@ -37,14 +39,19 @@ int main(int argc, char** argv) {
   const int fd = ::open(argv[5], O_WRONLY | O_APPEND);
   if (fd < 0) return 1;
   wharf::Router router(*bus, {.group = argv[3], .commit_interval = std::chrono::milliseconds(50)});
-  router.on_message(argv[4], "*", [fd](const wharf::Message& m, wharf::Context&) -> wharf::Status {
-    const std::string line = m.payload + "\n";
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      return wharf::fail(wharf::ErrorCode::kIoError, "write failed");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(300));
-    return wharf::ok();
-  });
+  const bool dlq = argc == 7;
+  if (dlq) router.use(wharf::dead_letter());
+  router.on_message(
+      argv[4], "*", [fd, dlq](const wharf::Message& m, wharf::Context&) -> wharf::Status {
+        if (dlq && m.payload.starts_with("poison"))
+          return wharf::fail(wharf::ErrorCode::kInvalidArgument, "poison");
+        const std::string line = m.payload + "\n";
+        if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+          return wharf::fail(wharf::ErrorCode::kIoError, "write failed");
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+        return wharf::ok();
+      });
   std::stop_source never;  // runs until killed
   auto s = router.run(never.get_token());
   std::fprintf(stderr, "router stopped: %s\n", s ? "ok" : s.error().to_string().c_str());
