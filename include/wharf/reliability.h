@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -70,6 +71,63 @@ struct DeadLetterOptions {
 };
 Middleware dead_letter(DeadLetterOptions options = {});
 
+// --- Reading and replaying dead letters ------------------------------------------------------
+
+// A dead letter with its failure parsed from the headers.
+struct DeadLetter {
+  Message message;  // as stored in the dead-letter topic (topic/partition/offset: its place there)
+  std::string original_topic;
+  std::int32_t original_partition = -1;
+  std::int64_t original_offset = -1;
+  std::string group;
+  std::string error_class;
+  std::string error_message;
+  std::int32_t attempts = 0;
+  std::int64_t first_failure_ms = 0;
+  std::int64_t last_failure_ms = 0;
+};
+// kInvalidArgument when a dead-letter header is missing or malformed (a record someone else
+// put in the topic).
+[[nodiscard]] Result<DeadLetter> parse_dead_letter(const Message& message);
+
+struct DeadLetterFilter {
+  std::optional<std::string> error_class;  // exact, e.g. "unavailable"
+  std::optional<std::string> key;          // exact message key
+  std::optional<std::int64_t> since_ms;    // last failure at or after
+  std::optional<std::int64_t> until_ms;    // last failure before
+  bool matches(const DeadLetter& d) const;
+};
+
+// Reads `dlq_topic` from its beginning to its end as of the call (Transport::end_offsets) and
+// calls visit for each dead letter the filter keeps, in offset order per partition. A record
+// that is not a dead letter is reported to `invalid` (if given) and skipped. Stops at visit's
+// first error and returns it. Uses a consumer group of its own that it leaves uncommitted.
+[[nodiscard]] Status scan_dead_letters(
+    const Bus& bus, const std::string& dlq_topic, const DeadLetterFilter& filter,
+    const std::function<Status(const DeadLetter&)>& visit,
+    const std::function<void(const Message&, const Error&)>& invalid = {});
+
+struct ReplayOptions {
+  std::string to_topic;   // empty: each dead letter's original topic
+  double rate_per_s = 0;  // 0: as fast as the transport takes them
+  bool dry_run = false;   // count what would be replayed, publish nothing
+  // Called after each replayed (or, dry, matched) message with the counts so far.
+  std::function<void(std::int64_t replayed, std::int64_t scanned)> progress;
+};
+struct ReplayStats {
+  std::int64_t scanned = 0;   // records read from the dead-letter topic
+  std::int64_t matched = 0;   // kept by the filter
+  std::int64_t replayed = 0;  // published (0 on a dry run)
+  std::int64_t invalid = 0;   // records that are not dead letters
+};
+// Publishes the matching dead letters again: same id, key, type, payload and original headers,
+// without the wharf-dlq-* headers and with `wharf-replayed-from: <dlq>/<partition>/<offset>`;
+// each publish is acknowledged before the next (in order per key), at most rate_per_s a second.
+// Replaying twice publishes twice; consumers with an inbox skip the second (same id).
+[[nodiscard]] Result<ReplayStats> replay_dead_letters(const Bus& bus, const std::string& dlq_topic,
+                                                      const DeadLetterFilter& filter,
+                                                      const ReplayOptions& options);
+
 // Header names (docs/formats/message-headers.md).
 inline constexpr std::string_view kHeaderDlqTopic = "wharf-dlq-original-topic";
 inline constexpr std::string_view kHeaderDlqPartition = "wharf-dlq-original-partition";
@@ -80,6 +138,7 @@ inline constexpr std::string_view kHeaderDlqErrorMessage = "wharf-dlq-error-mess
 inline constexpr std::string_view kHeaderDlqAttempts = "wharf-dlq-attempts";
 inline constexpr std::string_view kHeaderDlqFirstFailure = "wharf-dlq-first-failure-ms";
 inline constexpr std::string_view kHeaderDlqLastFailure = "wharf-dlq-last-failure-ms";
+inline constexpr std::string_view kHeaderReplayedFrom = "wharf-replayed-from";
 // The longest error message kept in a dead letter's header (the rest is cut, marked "…").
 inline constexpr std::size_t kDlqErrorMessageBytesMax = 4096;
 

@@ -24,9 +24,12 @@ struct FilterArgs {
 
 void add_filter_options(CLI::App* cmd, FilterArgs& f) {
   cmd->add_option("--error-class", f.error_class,
-                  "Only dead letters of this error class (as `list` shows it: unavailable, invalid argument, ...)");
+                  "Only dead letters of this error class (as `list` shows it: unavailable, invalid "
+                  "argument, ...)");
   cmd->add_option("--key", f.key, "Only dead letters with this message key");
-  cmd->add_option("--since", f.since, "Only those whose last failure is at or after this ISO 8601 time (no zone = UTC)");
+  cmd->add_option(
+      "--since", f.since,
+      "Only those whose last failure is at or after this ISO 8601 time (no zone = UTC)");
   cmd->add_option("--until", f.until, "Only those whose last failure is before this ISO 8601 time");
 }
 
@@ -51,11 +54,11 @@ Result<Bus> open_bus() {
   o.client_id = "wharf-dlq";
   WHARF_ASSIGN_OR_RETURN(const double timeout_s, effective_timeout_s());
   o.timeout = std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(timeout_s * 1000)));
-  o.properties.assign(client_options().properties.size(), {});
   o.properties.clear();
   for (const auto& kv : client_options().properties) {
     const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return fail(ErrorCode::kInvalidArgument, "-X {}: expected key=value", kv);
+    if (eq == std::string::npos || eq == 0)
+      return fail(ErrorCode::kInvalidArgument, "-X {}: expected key=value", kv);
     o.properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return Bus::open(o);
@@ -65,8 +68,8 @@ std::string time_text(std::int64_t ms) {
   std::time_t t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 // Printable text: control bytes and invalid UTF-8 shown as \xNN, cut at `max` bytes.
@@ -80,7 +83,8 @@ std::string printable(std::string_view s, std::size_t max) {
       // Keep well-formed multi-byte sequences; escape the rest.
       const std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
       bool valid = n > 0 && i + n <= s.size();
-      for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+      for (std::size_t k = 1; valid && k < n; ++k)
+        valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
       if (valid) {
         out.append(s.substr(i, n));
         i += n - 1;
@@ -100,24 +104,29 @@ int run_list(const std::string& topic, const FilterArgs& args, std::int64_t limi
   if (!filter) return report_failure("dlq list", filter.error());
   auto bus = open_bus();
   if (!bus) return report_failure("dlq list", bus.error());
-  Table table({"PARTITION/OFFSET", "FROM", "KEY", "GROUP", "ERROR CLASS", "ATTEMPTS", "LAST FAILURE", "MESSAGE"});
+  Table table({"PARTITION/OFFSET", "FROM", "KEY", "GROUP", "ERROR CLASS", "ATTEMPTS",
+               "LAST FAILURE", "MESSAGE"});
   std::int64_t invalid = 0;
   Status s = scan_dead_letters(
       *bus, topic, *filter,
       [&](const DeadLetter& d) -> Status {
         if (limit > 0 && static_cast<std::int64_t>(table.rows()) >= limit) return ok();
         table.add({fmt::format("{}/{}", d.message.partition, d.message.offset),
-                   fmt::format("{}/{}/{}", printable(d.original_topic, 64), d.original_partition, d.original_offset),
-                   printable(d.message.key, 32), printable(d.group, 32), d.error_class, std::to_string(d.attempts),
-                   time_text(d.last_failure_ms), printable(d.error_message, 80)});
+                   fmt::format("{}/{}/{}", printable(d.original_topic, 64), d.original_partition,
+                               d.original_offset),
+                   printable(d.message.key, 32), printable(d.group, 32), d.error_class,
+                   std::to_string(d.attempts), time_text(d.last_failure_ms),
+                   printable(d.error_message, 80)});
         return ok();
       },
       [&](const Message&, const Error&) { ++invalid; });
   (void)(*bus)->close();
   if (!s) return report_failure("dlq list", s.error());
   table.print(stdout);
-  std::fprintf(stderr, "%zu dead letter(s)%s\n", table.rows(),
-               invalid ? fmt::format(", {} record(s) that are not dead letters skipped", invalid).c_str() : "");
+  std::fprintf(
+      stderr, "%zu dead letter(s)%s\n", table.rows(),
+      invalid ? fmt::format(", {} record(s) that are not dead letters skipped", invalid).c_str()
+              : "");
   return 0;
 }
 
@@ -130,7 +139,8 @@ int run_show(const std::string& topic, const std::string& at) {
     partition = std::stoi(at.substr(0, slash));
     offset = std::stoll(at.substr(slash + 1));
   } catch (const std::exception&) {
-    return report_failure("dlq show", make_error(ErrorCode::kInvalidArgument, "'{}' is not PARTITION/OFFSET", at));
+    return report_failure(
+        "dlq show", make_error(ErrorCode::kInvalidArgument, "'{}' is not PARTITION/OFFSET", at));
   }
   auto bus = open_bus();
   if (!bus) return report_failure("dlq show", bus.error());
@@ -142,20 +152,27 @@ int run_show(const std::string& topic, const std::string& at) {
   (void)(*bus)->close();
   if (!s) return report_failure("dlq show", s.error());
   if (!found) {
-    return report_failure("dlq show", make_error(ErrorCode::kNotFound, "no dead letter at {}/{} in {}", partition, offset, topic));
+    return report_failure(
+        "dlq show", make_error(ErrorCode::kNotFound, "no dead letter at {}/{} in {}", partition,
+                               offset, topic));
   }
   const DeadLetter& d = *found;
-  std::printf("dead letter     %s %d/%lld\n", topic.c_str(), partition, static_cast<long long>(offset));
-  std::printf("from            %s/%d/%lld (group %s)\n", printable(d.original_topic, 256).c_str(), d.original_partition,
-              static_cast<long long>(d.original_offset), printable(d.group, 256).c_str());
-  std::printf("error           %s: %s\n", d.error_class.c_str(), printable(d.error_message, 4096).c_str());
-  std::printf("attempts        %d, first failure %s, last %s\n", d.attempts, time_text(d.first_failure_ms).c_str(),
-              time_text(d.last_failure_ms).c_str());
+  std::printf("dead letter     %s %d/%lld\n", topic.c_str(), partition,
+              static_cast<long long>(offset));
+  std::printf("from            %s/%d/%lld (group %s)\n", printable(d.original_topic, 256).c_str(),
+              d.original_partition, static_cast<long long>(d.original_offset),
+              printable(d.group, 256).c_str());
+  std::printf("error           %s: %s\n", d.error_class.c_str(),
+              printable(d.error_message, 4096).c_str());
+  std::printf("attempts        %d, first failure %s, last %s\n", d.attempts,
+              time_text(d.first_failure_ms).c_str(), time_text(d.last_failure_ms).c_str());
   std::printf("message id      %s\n", printable(d.message.id, 128).c_str());
-  std::printf("type            %s v%d\n", printable(d.message.type, 256).c_str(), d.message.version);
+  std::printf("type            %s v%d\n", printable(d.message.type, 256).c_str(),
+              d.message.version);
   std::printf("key             %s\n", printable(d.message.key, 256).c_str());
   for (const auto& [k, v] : d.message.headers) {
-    if (!k.starts_with("wharf-dlq-")) std::printf("header          %s=%s\n", printable(k, 128).c_str(), printable(v, 256).c_str());
+    if (!k.starts_with("wharf-dlq-"))
+      std::printf("header          %s=%s\n", printable(k, 128).c_str(), printable(v, 256).c_str());
   }
   std::printf("payload         %s\n", printable(d.message.payload, 64 * 1024).c_str());
   return 0;
@@ -179,55 +196,67 @@ int run_replay(const std::string& topic, const FilterArgs& args, const ReplayArg
     const auto now = std::chrono::steady_clock::now();
     if (now - last_status < std::chrono::seconds(1)) return;
     last_status = now;
-    std::fprintf(stderr, tty ? "\r%s %lld, read %lld   " : "%s %lld, read %lld\n", r.dry_run ? "matched" : "replayed",
-                 static_cast<long long>(done), static_cast<long long>(scanned));
+    std::fprintf(stderr, tty ? "\r%s %lld, read %lld   " : "%s %lld, read %lld\n",
+                 r.dry_run ? "matched" : "replayed", static_cast<long long>(done),
+                 static_cast<long long>(scanned));
   };
   auto stats = replay_dead_letters(*bus, topic, *filter, o);
   Status closed = (*bus)->close();
   if (tty) std::fprintf(stderr, "\n");
   if (!stats) return report_failure("dlq replay", stats.error());
   if (!closed) return report_failure("dlq replay", closed.error());
-  std::printf("%s %lld of %lld dead letter(s) read from %s%s%s\n", r.dry_run ? "would replay" : "replayed",
-              static_cast<long long>(r.dry_run ? stats->matched : stats->replayed), static_cast<long long>(stats->scanned),
-              topic.c_str(), r.to.empty() ? " to their original topics" : (" to " + r.to).c_str(),
-              stats->invalid ? fmt::format(" ({} record(s) that are not dead letters skipped)", stats->invalid).c_str() : "");
+  std::printf(
+      "%s %lld of %lld dead letter(s) read from %s%s%s\n", r.dry_run ? "would replay" : "replayed",
+      static_cast<long long>(r.dry_run ? stats->matched : stats->replayed),
+      static_cast<long long>(stats->scanned), topic.c_str(),
+      r.to.empty() ? " to their original topics" : (" to " + r.to).c_str(),
+      stats->invalid
+          ? fmt::format(" ({} record(s) that are not dead letters skipped)", stats->invalid).c_str()
+          : "");
   return 0;
 }
 
 }  // namespace
 
 void register_dlq(CLI::App& app, int& exit_code) {
-  auto* dlq = app.add_subcommand("dlq", "List, show and replay dead letters (the <topic>.dlq topics of wharf::dead_letter())");
+  auto* dlq = app.add_subcommand(
+      "dlq", "List, show and replay dead letters (the <topic>.dlq topics of wharf::dead_letter())");
   dlq->require_subcommand(1);
   dlq->fallthrough();
 
   static std::string list_topic;
   static FilterArgs list_filter;
   static std::int64_t list_limit = 0;
-  auto* list = dlq->add_subcommand("list", "One line per dead letter: where it came from, why it failed, how often, when");
+  auto* list = dlq->add_subcommand(
+      "list", "One line per dead letter: where it came from, why it failed, how often, when");
   list->add_option("topic", list_topic, "Dead-letter topic, e.g. orders.dlq")->required();
   add_filter_options(list, list_filter);
-  list->add_option("--limit", list_limit, "At most this many lines (0: all)")->check(CLI::NonNegativeNumber);
+  list->add_option("--limit", list_limit, "At most this many lines (0: all)")
+      ->check(CLI::NonNegativeNumber);
   add_client_options(list);
   list->callback([&exit_code] { exit_code = run_list(list_topic, list_filter, list_limit); });
 
   static std::string show_topic, show_at;
-  auto* show = dlq->add_subcommand("show", "Everything about one dead letter: failure, envelope, headers and payload");
+  auto* show = dlq->add_subcommand(
+      "show", "Everything about one dead letter: failure, envelope, headers and payload");
   show->add_option("topic", show_topic, "Dead-letter topic")->required();
-  show->add_option("at", show_at, "PARTITION/OFFSET in the dead-letter topic, as `list` prints it")->required();
+  show->add_option("at", show_at, "PARTITION/OFFSET in the dead-letter topic, as `list` prints it")
+      ->required();
   add_client_options(show);
   show->callback([&exit_code] { exit_code = run_show(show_topic, show_at); });
 
   static std::string replay_topic;
   static FilterArgs replay_filter;
   static ReplayArgs replay;
-  auto* rp = dlq->add_subcommand(
-      "replay", "Publish dead letters again (same id, key and payload; without the dead-letter headers) to their "
-                "original topic or --to, in order, acknowledged one by one");
+  auto* rp = dlq->add_subcommand("replay",
+                                 "Publish dead letters again (same id, key and payload; without "
+                                 "the dead-letter headers) to their "
+                                 "original topic or --to, in order, acknowledged one by one");
   rp->add_option("topic", replay_topic, "Dead-letter topic")->required();
   add_filter_options(rp, replay_filter);
   rp->add_option("--to", replay.to, "Publish to this topic instead of each one's original topic");
-  rp->add_option("--rate", replay.rate, "At most this many messages a second (0: no limit)")->check(CLI::NonNegativeNumber);
+  rp->add_option("--rate", replay.rate, "At most this many messages a second (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
   rp->add_flag("--dry-run", replay.dry_run, "Count what would be replayed; publish nothing");
   add_client_options(rp);
   rp->callback([&exit_code] { exit_code = run_replay(replay_topic, replay_filter, replay); });

@@ -470,17 +470,30 @@ class KafkaTransport final : public Transport {
   }
 
   Result<std::int32_t> partition_count(const std::string& topic) override {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    // All topics' metadata: asking for one topic by name would make a broker with topic
+    // auto-creation (Wharf's default, Kafka's too) create it.
     const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err =
-        rd_kafka_metadata(rk_, 0, rkt, &md, static_cast<int>(options_.timeout.count()));
-    rd_kafka_topic_destroy(rkt);
+        rd_kafka_metadata(rk_, 1, nullptr, &md, static_cast<int>(options_.timeout.count()));
     if (err) return fail(kafka_error(err, fmt::format("metadata of {}", topic)));
     Result<std::int32_t> out = fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
     for (int i = 0; i < md->topic_cnt; ++i) {
       if (topic == md->topics[i].topic && !md->topics[i].err) out = md->topics[i].partition_cnt;
     }
     rd_kafka_metadata_destroy(md);
+    return out;
+  }
+
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
+    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
+    std::map<TopicPartition, std::int64_t> out;
+    for (std::int32_t p = 0; p < partitions; ++p) {
+      std::int64_t low = -1, high = -1;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          rk_, topic.c_str(), p, &low, &high, static_cast<int>(options_.timeout.count()));
+      if (err) return fail(kafka_error(err, fmt::format("end offset of {}/{}", topic, p)));
+      out[{topic, p}] = high;
+    }
     return out;
   }
 

@@ -270,6 +270,17 @@ class MemoryTransport final : public Transport {
     return static_cast<std::int32_t>(it->second.size());
   }
 
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->topics.find(topic);
+    if (it == state_->topics.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
+    std::map<TopicPartition, std::int64_t> out;
+    for (std::size_t p = 0; p < it->second.size(); ++p) {
+      out[{topic, static_cast<std::int32_t>(p)}] = static_cast<std::int64_t>(it->second[p].size());
+    }
+    return out;
+  }
+
   Status close() override {
     std::lock_guard lock(state_->mu);
     state_->closed = true;

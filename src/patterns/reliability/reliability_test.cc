@@ -168,6 +168,9 @@ class FlakyPublish final : public Transport {
   Result<std::int32_t> partition_count(const std::string& t) override {
     return inner_->partition_count(t);
   }
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& t) override {
+    return inner_->end_offsets(t);
+  }
   Status close() override { return inner_->close(); }
   std::string_view name() const override { return "flaky"; }
   std::string kafka_address() const override { return ""; }
@@ -213,6 +216,72 @@ TEST(DeadLetter, LongUtf8ErrorMessagesAreCutOnACharacterBoundary) {
   EXPECT_LE(header.size(), kDlqErrorMessageBytesMax + 3);
   EXPECT_TRUE(header.ends_with("…"));
   EXPECT_EQ((header.size() - 3) % 2, 0u) << "cut inside a two-byte character";
+}
+
+TEST(DeadLetterReplay, ReplaysWhatTheFilterKeepsToTheOriginalTopicWithTheSameIds) {
+  Bus bus = *Bus::open(MemoryOptions{.default_partitions = 2});
+  ASSERT_TRUE(bus->ensure_topic("orders", 2));
+  std::vector<Message> batch;
+  for (int i = 0; i < 30; ++i) batch.push_back(msg("k" + std::to_string(i % 3), std::to_string(i)));
+  ASSERT_TRUE(bus->publish("orders", std::move(batch)));
+  // Every message fails: multiples of 3 as "unavailable", others as "invalid argument".
+  Router router(bus, {.group = "billing"});
+  router.use(dead_letter());
+  router.on_message("orders", "t", [](const Message& m, Context&) -> Status {
+    if (std::stoi(m.payload) % 3 == 0) return fail(ErrorCode::kUnavailable, "payments down");
+    return fail(ErrorCode::kInvalidArgument, "bad order");
+  });
+  run_until(router, [&] { return read_all(bus, "orders.dlq").size() == 30; });
+  ASSERT_EQ(read_all(bus, "orders.dlq").size(), 30u);
+  // Something that is not a dead letter in the topic is skipped and counted.
+  ASSERT_TRUE(bus.publish("orders.dlq", msg("x", "not a dead letter")));
+
+  std::vector<DeadLetter> listed;
+  DeadLetterFilter unavailable{.error_class = "unavailable"};
+  ASSERT_TRUE(scan_dead_letters(bus, "orders.dlq", unavailable, [&](const DeadLetter& d) -> Status {
+    listed.push_back(d);
+    return ok();
+  }));
+  ASSERT_EQ(listed.size(), 10u);
+  for (const auto& d : listed) {
+    EXPECT_EQ(d.original_topic, "orders");
+    EXPECT_EQ(d.group, "billing");
+    EXPECT_EQ(d.error_message, "payments down");
+    EXPECT_EQ(d.attempts, 1);
+  }
+
+  auto dry = replay_dead_letters(bus, "orders.dlq", unavailable, {.dry_run = true});
+  ASSERT_TRUE(dry) << dry.error().to_string();
+  EXPECT_EQ(dry->matched, 10);
+  EXPECT_EQ(dry->replayed, 0);
+  EXPECT_EQ(dry->invalid, 1);
+  EXPECT_EQ(dry->scanned, 31);
+  EXPECT_EQ(read_all(bus, "orders").size(), 30u) << "a dry run published";
+
+  std::int64_t last_progress = 0;
+  auto stats = replay_dead_letters(
+      bus, "orders.dlq", {.error_class = "unavailable", .key = "k0"},
+      {.rate_per_s = 1000, .progress = [&](std::int64_t n, std::int64_t) { last_progress = n; }});
+  ASSERT_TRUE(stats) << stats.error().to_string();
+  EXPECT_EQ(stats->replayed, 10) << "k0 is exactly the multiples of 3";
+  EXPECT_EQ(last_progress, 10);
+  auto orders = read_all(bus, "orders");
+  ASSERT_EQ(orders.size(), 40u);
+  std::map<std::string, std::string> original_ids;
+  for (std::size_t i = 0; i < 30; ++i) original_ids[orders[i].payload] = orders[i].id;
+  for (const auto& m : orders) {
+    if (!m.header(kHeaderReplayedFrom)) continue;
+    EXPECT_EQ(std::stoi(m.payload) % 3, 0);
+    EXPECT_EQ(m.id, original_ids[m.payload]) << "a replay keeps the id";
+    EXPECT_EQ(m.key, "k0");
+    EXPECT_FALSE(m.header(kHeaderDlqErrorClass)) << "dead-letter headers were replayed";
+    EXPECT_TRUE(m.header(kHeaderReplayedFrom)->starts_with("orders.dlq/"));
+  }
+  auto other = replay_dead_letters(bus, "orders.dlq", {.error_class = "invalid argument"},
+                                   {.to_topic = "orders.fixed"});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->replayed, 20);
+  EXPECT_EQ(read_all(bus, "orders.fixed").size(), 20u);
 }
 
 }  // namespace
