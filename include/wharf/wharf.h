@@ -13,6 +13,7 @@
 #include "wharf/message.h"     // IWYU pragma: export
 #include "wharf/inbox.h"       // IWYU pragma: export
 #include "wharf/middleware.h"  // IWYU pragma: export
+#include "wharf/parking.h"     // IWYU pragma: export
 #include "wharf/reliability.h" // IWYU pragma: export
 #include "wharf/result.h"      // IWYU pragma: export
 #include "wharf/router.h"      // IWYU pragma: export

@@ -29,6 +29,7 @@ void register_consume(CLI::App& app, int& exit_code);  // consume TOPIC
 void register_group(CLI::App& app, int& exit_code);    // group list|describe|reset-offsets|delete
 void register_bench(CLI::App& app, int& exit_code);    // bench produce|consume
 void register_dlq(CLI::App& app, int& exit_code);      // dlq list|show|replay
+void register_park(CLI::App& app, int& exit_code);     // park list|show|release
 // `wharf local produce|consume|topics`: the embedded log, without a broker.
 void register_local(CLI::App& app, int& exit_code);
 
