@@ -71,7 +71,8 @@ using HeaderView = std::pair<std::string_view, std::string_view>;
 // The Kafka headers a Message is published with: the CloudEvents attributes first, then
 // `headers` as they are. The visitor form copies nothing (transports add them directly); the
 // views live as long as `message` (and the visitor call, for the formatted time).
-void visit_kafka_headers(const Message& message, const std::function<void(std::string_view, std::string_view)>& visit);
+void visit_kafka_headers(const Message& message,
+                         const std::function<void(std::string_view, std::string_view)>& visit);
 Headers to_kafka_headers(const Message& message);
 
 // A Message from a Kafka record. Records published by other clients without the CloudEvents

@@ -25,6 +25,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "wharf/router.h"
 
@@ -59,6 +60,37 @@ Middleware retry(RetryOptions options = {});
 // The nominal wait before attempt `attempt + 1` (attempt >= 1), before jitter:
 // min(backoff_max, backoff_initial * multiplier^(attempt - 1)).
 std::chrono::milliseconds backoff_delay(const RetryOptions& options, std::int32_t attempt);
+
+// Non-blocking retries through retry topics: a failed message of `topic` is published to
+// `<topic>.retry.1` with a due time (delays[0] later) and reported done, so its partition and
+// key move on at once; the router (subscribed to the retry topics, which are created with the
+// topic's partition count) hands it to the same handlers when it is due; a failure there moves
+// it to `.retry.2`, and so on; after the last level the error goes on (to dead_letter(), which
+// sends it to `<topic>.dlq` with the attempts counted across levels). Messages keep their id,
+// key and headers; the level, due time and first failure travel in headers
+// (docs/formats/message-headers.md). Waiting for a due time holds only that retry topic's lane
+// (Context::defer), never a worker. Key order is NOT kept across a retry (that is what blocking
+// retry() and parking are for): choose per handler.
+//
+//   router.on<OrderPlaced>("orders", handler);
+//   router.use(wharf::dead_letter());
+//   router.use(wharf::retry_topics(router, "orders", {.delays = {1s, 30s, 5min}}));
+struct RetryTopicsOptions {
+  std::vector<std::chrono::milliseconds> delays{std::chrono::seconds(1), std::chrono::seconds(10),
+                                                std::chrono::seconds(60)};
+  std::function<bool(const Error&)> retryable = retryable_by_default;
+  const Clock* clock = nullptr;  // due times; nullptr: the system clock
+};
+// Registers the retry topics on `router` (Router::route) and creates them; returns the
+// middleware to use(). Fails to create nothing: topic creation errors are reported when the
+// first message needs the topic.
+Middleware retry_topics(Router& router, const std::string& topic, RetryTopicsOptions options = {});
+inline constexpr std::string_view kHeaderRetryLevel = "wharf-retry-level";
+inline constexpr std::string_view kHeaderRetryDue = "wharf-retry-due-ms";
+inline constexpr std::string_view kHeaderRetryTopic = "wharf-retry-original-topic";
+inline constexpr std::string_view kHeaderRetryPartition = "wharf-retry-original-partition";
+inline constexpr std::string_view kHeaderRetryOffset = "wharf-retry-original-offset";
+inline constexpr std::string_view kHeaderRetryFirstFailure = "wharf-retry-first-failure-ms";
 
 struct DeadLetterOptions {
   std::string suffix = ".dlq";  // the dead-letter topic is `<topic><suffix>`

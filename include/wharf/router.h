@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -104,6 +105,13 @@ class Context {
   }
   void set_message(const Message& message) { message_ = &message; }
 
+  // Asks the router to hand the current message again after `delay` instead of treating the
+  // error the handler returns as a failure (not logged, not counted): for messages that are
+  // not due yet (retry topics). The lane waits; other lanes keep flowing.
+  void defer(std::chrono::milliseconds delay) { deferred_ = delay; }
+  std::optional<std::chrono::milliseconds> deferred() const { return deferred_; }
+  void clear_deferral() { deferred_.reset(); }
+
  private:
   template <typename T>
   static const void* type_key() {
@@ -115,6 +123,7 @@ class Context {
   std::string group_;
   std::stop_token stop_;
   std::vector<std::pair<const void*, void*>> extensions_;
+  std::optional<std::chrono::milliseconds> deferred_;
 };
 
 struct RouterOptions {
@@ -175,6 +184,10 @@ class Router {
   // has either per-message handlers or one batch handler. Middleware does not wrap batch
   // handlers (they see several messages at once); the inbox has its own batch mode.
   void on_batch(const std::string& topic, BatchHandler handler);
+  // Messages of `from_topic` are handled by the handlers of `to_topic` (retry topics use it).
+  void route(const std::string& from_topic, const std::string& to_topic);
+
+  const Bus& bus() const;
 
   // Subscribes and delivers until `stop` is requested or the subscription fails; then stops
   // polling, waits (at most drain_timeout) for in-flight messages, commits and leaves the

@@ -84,7 +84,8 @@ class Transport {
   [[nodiscard]] virtual Result<std::int32_t> partition_count(const std::string& topic) = 0;
   // The offset the next message of each partition of `topic` will get (its high watermark),
   // asked of the log now: what a reader must reach to have read everything published so far.
-  [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) = 0;
+  [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> end_offsets(
+      const std::string& topic) = 0;
   // Stops background work and releases resources; later calls fail with kShuttingDown.
   virtual Status close() = 0;
   // "memory", "kafka" or "embedded".

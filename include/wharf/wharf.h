@@ -7,14 +7,14 @@
 // all of them. docs/library.md is the tutorial.
 #pragma once
 
-#include "wharf/clock.h"       // IWYU pragma: export
-#include "wharf/error.h"       // IWYU pragma: export
-#include "wharf/event.h"       // IWYU pragma: export
-#include "wharf/message.h"     // IWYU pragma: export
-#include "wharf/inbox.h"       // IWYU pragma: export
-#include "wharf/middleware.h"  // IWYU pragma: export
-#include "wharf/parking.h"     // IWYU pragma: export
-#include "wharf/reliability.h" // IWYU pragma: export
-#include "wharf/result.h"      // IWYU pragma: export
-#include "wharf/router.h"      // IWYU pragma: export
-#include "wharf/transport.h"   // IWYU pragma: export
+#include "wharf/clock.h"        // IWYU pragma: export
+#include "wharf/error.h"        // IWYU pragma: export
+#include "wharf/event.h"        // IWYU pragma: export
+#include "wharf/inbox.h"        // IWYU pragma: export
+#include "wharf/message.h"      // IWYU pragma: export
+#include "wharf/middleware.h"   // IWYU pragma: export
+#include "wharf/parking.h"      // IWYU pragma: export
+#include "wharf/reliability.h"  // IWYU pragma: export
+#include "wharf/result.h"       // IWYU pragma: export
+#include "wharf/router.h"       // IWYU pragma: export
+#include "wharf/transport.h"    // IWYU pragma: export

@@ -108,7 +108,16 @@ struct Router::Impl {
     std::map<std::string, Handler> by_type;  // "*" = fallback
     BatchHandler batch;
   };
-  std::map<std::string, Route> routes;  // by topic; handlers wrapped at run()
+  std::map<std::string, Route> routes;         // by topic; handlers wrapped at run()
+  std::map<std::string, std::string> aliases;  // topic -> topic whose route handles it
+
+  const Route* route_of(const std::string& topic) const {
+    if (auto it = routes.find(topic); it != routes.end()) return &it->second;
+    if (auto a = aliases.find(topic); a != aliases.end()) {
+      if (auto it = routes.find(a->second); it != routes.end()) return &it->second;
+    }
+    return nullptr;
+  }
   std::unique_ptr<RouterMetrics> metrics;
 
   // --- Shared state, guarded by mu ---
@@ -166,17 +175,22 @@ struct Router::Impl {
     }
   }
 
+  struct Outcome {
+    std::size_t done = 0;
+    std::optional<Error> error;
+    std::optional<std::chrono::milliseconds> deferred;  // the error is "not due yet"
+  };
+
   // Handles up to `chunk` front messages of `lane`, outside the lock; returns how many are done
   // and the first error.
-  std::pair<std::size_t, std::optional<Error>> handle(Lane& lane, std::size_t chunk) {
+  Outcome handle(Lane& lane, std::size_t chunk) {
     std::vector<const Message*> batch;
     {
       std::lock_guard lock(mu);
       for (std::size_t i = 0; i < lane.queue.size() && i < chunk; ++i)
         batch.push_back(&lane.queue[i]);
     }
-    const Route* route = nullptr;
-    if (auto it = routes.find(lane.partition.topic); it != routes.end()) route = &it->second;
+    const Route* route = route_of(lane.partition.topic);
     Context ctx(*batch.front(), bus, options.group, stop);
     if (route && route->batch) {
       const auto started = clock.steady_now();
@@ -196,9 +210,9 @@ struct Router::Impl {
                                    "batch handler returned {} results for {} messages",
                                    results.size(), batch.size())};
         }
-        if (!results[done]) return {done, results[done].error()};
+        if (!results[done]) return {done, results[done].error(), ctx.deferred()};
       }
-      return {done, std::nullopt};
+      return {done, std::nullopt, std::nullopt};
     }
     std::size_t done = 0;
     for (const Message* m : batch) {
@@ -222,14 +236,15 @@ struct Router::Impl {
         continue;
       }
       ctx.set_message(*m);
+      ctx.clear_deferral();
       const auto started = clock.steady_now();
       Status s = call(*handler, *m, ctx);
+      if (!s) return {done, std::move(s).error(), ctx.deferred()};
       metrics->latency->observe(
           std::chrono::duration<double>(clock.steady_now() - started).count());
-      if (!s) return {done, std::move(s).error()};
       ++done;
     }
-    return {done, std::nullopt};
+    return {done, std::nullopt, std::nullopt};
   }
 
   void worker_loop() {
@@ -253,7 +268,7 @@ struct Router::Impl {
       }
       lane->busy = true;
       lock.unlock();
-      auto [done, error] = handle(*lane, chunk);
+      auto [done, error, deferred] = handle(*lane, chunk);
       lock.lock();
       PartitionState& ps = partitions.at(lane->partition);
       for (std::size_t i = 0; i < done; ++i) {
@@ -266,7 +281,11 @@ struct Router::Impl {
       }
       stats.handled += done;
       metrics->handled->inc(done);
-      if (error) {
+      if (error && deferred) {
+        // Not due yet: wait without calling it a failure.
+        lane->failed = true;
+        lane->not_before = clock.steady_now() + *deferred;
+      } else if (error) {
         ++stats.failed;
         metrics->failed->inc();
         const Message& m = lane->queue.front();
@@ -500,6 +519,12 @@ void Router::on_message(const std::string& topic, const std::string& type, Handl
   route.by_type[type] = std::move(handler);
 }
 
+void Router::route(const std::string& from_topic, const std::string& to_topic) {
+  impl_->aliases[from_topic] = to_topic;
+}
+
+const Bus& Router::bus() const { return impl_->bus; }
+
 void Router::on_batch(const std::string& topic, BatchHandler handler) {
   auto& route = impl_->routes[topic];
   WHARF_CHECK(route.by_type.empty());
@@ -526,6 +551,9 @@ Status Router::run(std::stop_token stop) {
   so.group = d.options.group;
   so.client_id = d.options.client_id;
   for (auto& [topic, route] : d.routes) so.topics.push_back(topic);
+  for (auto& [from, to] : d.aliases) {
+    if (!d.routes.contains(from)) so.topics.push_back(from);
+  }
   so.listener.on_revoked = [&](const std::vector<TopicPartition>& parts) {
     if (sub_ptr) d.on_revoked(*sub_ptr, parts);
   };

@@ -238,7 +238,7 @@ Middleware KeyParking::middleware() {
       }
       if (marker) return ok();
       Status s = next(m, ctx);
-      if (!s) {
+      if (!s && !ctx.deferred()) {
         if (Status parked = park(group, m, s.error(), false); !parked) {
           log(LogLevel::kError,
               "group {}: parking the key of {} failed; its later messages are not held back: {}",

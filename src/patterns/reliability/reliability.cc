@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -71,7 +72,7 @@ Middleware retry(RetryOptions options) {
       for (std::int32_t attempt = 1;; ++attempt) {
         s = next(m, ctx);
         info.attempts = attempt;
-        if (s) break;
+        if (s || ctx.deferred()) return s;
         const std::int64_t now = clock.now_ms();
         if (info.first_failure_ms == 0) info.first_failure_ms = now;
         info.last_failure_ms = now;
@@ -99,6 +100,79 @@ Middleware retry(RetryOptions options) {
   };
 }
 
+Middleware retry_topics(Router& router, const std::string& topic, RetryTopicsOptions options) {
+  if (!options.retryable) options.retryable = retryable_by_default;
+  const Bus& bus = router.bus();
+  const std::int32_t partitions = bus->partition_count(topic).value_or(0);
+  for (std::size_t level = 1; level <= options.delays.size(); ++level) {
+    const std::string retry_topic = fmt::format("{}.retry.{}", topic, level);
+    router.route(retry_topic, topic);
+    if (partitions > 0) {
+      if (Status s = bus->ensure_topic(retry_topic, partitions); !s) {
+        log(LogLevel::kWarn, "retry topic {}: {}", retry_topic, s.error().to_string());
+      }
+    }
+  }
+  auto shared = std::make_shared<const RetryTopicsOptions>(std::move(options));
+  return [shared, topic](Handler next) -> Handler {
+    return [shared, topic, next = std::move(next)](const Message& m, Context& ctx) -> Status {
+      const RetryTopicsOptions& o = *shared;
+      const Clock& clock = o.clock ? *o.clock : SystemClock::instance();
+      std::int32_t level = 0;
+      if (m.topic != topic) {
+        auto original = m.header(kHeaderRetryTopic);
+        if (!original || *original != topic) return next(m, ctx);  // another topic's business
+        level = std::atoi(std::string(m.header(kHeaderRetryLevel).value_or("0")).c_str());
+        const std::int64_t due =
+            std::atoll(std::string(m.header(kHeaderRetryDue).value_or("0")).c_str());
+        const std::int64_t now = clock.now_ms();
+        if (due > now) {
+          ctx.defer(std::chrono::milliseconds(due - now));
+          return fail(ErrorCode::kUnavailable, "retry of {} due in {} ms", m.id, due - now);
+        }
+      }
+      Status s = next(m, ctx);
+      if (s) return s;
+      const std::int64_t now = clock.now_ms();
+      const std::int64_t first_failure =
+          level == 0
+              ? now
+              : std::atoll(std::string(m.header(kHeaderRetryFirstFailure).value_or("0")).c_str());
+      if (!o.retryable(s.error()) || static_cast<std::size_t>(level) >= o.delays.size()) {
+        if (FailureInfo* f = ctx.get<FailureInfo>()) {
+          f->attempts += level + 1;
+          if (f->first_failure_ms == 0 || first_failure < f->first_failure_ms)
+            f->first_failure_ms = first_failure;
+          f->last_failure_ms = now;
+        }
+        return s;
+      }
+      Message again = m;
+      again.topic.clear();
+      again.partition = -1;
+      again.offset = -1;
+      if (level == 0) {
+        again.set_header(kHeaderRetryTopic, m.topic);
+        again.set_header(kHeaderRetryPartition, std::to_string(m.partition));
+        again.set_header(kHeaderRetryOffset, std::to_string(m.offset));
+        again.set_header(kHeaderRetryFirstFailure, std::to_string(now));
+      }
+      again.set_header(kHeaderRetryLevel, std::to_string(level + 1));
+      again.set_header(kHeaderRetryDue,
+                       std::to_string(now + o.delays[static_cast<std::size_t>(level)].count()));
+      const std::string next_topic = fmt::format("{}.retry.{}", topic, level + 1);
+      if (Status p = ctx.bus().publish(next_topic, std::move(again)); !p) {
+        return fail(std::move(p).error().with_context(fmt::format("retry topic {}", next_topic)));
+      }
+      metrics::registry()
+          .counter("wharf_retries_total", "Handler calls made again after a failure")
+          .with({{"group", ctx.group()}, {"topic", topic}})
+          .inc();
+      return ok();
+    };
+  };
+}
+
 Middleware dead_letter(DeadLetterOptions options) {
   auto shared = std::make_shared<const DeadLetterOptions>(std::move(options));
   return [shared](Handler next) -> Handler {
@@ -109,21 +183,28 @@ Middleware dead_letter(DeadLetterOptions options) {
       ctx.set(&info);
       Status s = next(m, ctx);
       ctx.set(outer);
-      if (s) return s;
+      if (s || ctx.deferred()) return s;  // a message not due yet is no failure
       if (o.applies && !o.applies(s.error())) return s;
       const Clock& clock = o.clock ? *o.clock : SystemClock::instance();
       if (info.attempts == 0) {
         info.attempts = 1;
         info.first_failure_ms = info.last_failure_ms = clock.now_ms();
       }
-      const std::string topic = o.topic ? o.topic(m) : m.topic + o.suffix;
+      // A message that went through retry topics is dead-lettered for its original topic, at its
+      // original place.
+      const std::string original_topic = std::string(m.header(kHeaderRetryTopic).value_or(m.topic));
+      const std::string original_partition =
+          std::string(m.header(kHeaderRetryPartition).value_or(std::to_string(m.partition)));
+      const std::string original_offset =
+          std::string(m.header(kHeaderRetryOffset).value_or(std::to_string(m.offset)));
+      const std::string topic = o.topic ? o.topic(m) : original_topic + o.suffix;
       Message dead = m;  // same id, key, type, payload and headers
       dead.topic.clear();
       dead.partition = -1;
       dead.offset = -1;
-      dead.set_header(kHeaderDlqTopic, m.topic);
-      dead.set_header(kHeaderDlqPartition, std::to_string(m.partition));
-      dead.set_header(kHeaderDlqOffset, std::to_string(m.offset));
+      dead.set_header(kHeaderDlqTopic, original_topic);
+      dead.set_header(kHeaderDlqPartition, original_partition);
+      dead.set_header(kHeaderDlqOffset, original_offset);
       dead.set_header(kHeaderDlqGroup, ctx.group());
       dead.set_header(kHeaderDlqErrorClass, std::string(error_code_name(s.error().code())));
       dead.set_header(kHeaderDlqErrorMessage, cut(s.error().message(), kDlqErrorMessageBytesMax));

@@ -218,6 +218,75 @@ TEST(DeadLetter, LongUtf8ErrorMessagesAreCutOnACharacterBoundary) {
   EXPECT_EQ((header.size() - 3) % 2, 0u) << "cut inside a two-byte character";
 }
 
+TEST(RetryTopics, FailuresMoveThroughTheLevelsWithoutHoldingUpThePartition) {
+  ManualClock clock(1'764'000'000'000);
+  Bus bus = *Bus::open(MemoryOptions{.clock = &clock, .default_partitions = 1});
+  ASSERT_TRUE(bus->ensure_topic("orders", 1));
+  std::vector<Message> batch;
+  batch.push_back(msg("flaky", "flaky"));    // fails twice, then works (from .retry.2)
+  batch.push_back(msg("poison", "poison"));  // always fails: .retry.1, .retry.2, then the DLQ
+  for (int i = 0; i < 20; ++i) batch.push_back(msg("k" + std::to_string(i), std::to_string(i)));
+  ASSERT_TRUE(bus->publish("orders", std::move(batch)));
+  std::mutex mu;
+  std::vector<std::string> handled;  // payload@topic
+  std::map<std::string, int> calls;
+  Router router(bus, {.group = "g", .commit_interval = 5ms, .clock = &clock});
+  router.on_message("orders", "t", [&](const Message& m, Context&) -> Status {
+    std::lock_guard lock(mu);
+    const int n = ++calls[m.payload];
+    if (m.payload == "poison" || (m.payload == "flaky" && n <= 2))
+      return fail(ErrorCode::kUnavailable, "try later");
+    handled.push_back(m.payload + "@" + m.topic);
+    return ok();
+  });
+  router.use(dead_letter({.clock = &clock}));
+  router.use(retry_topics(
+      router, "orders",
+      {.delays = {std::chrono::minutes(1), std::chrono::minutes(10)}, .clock = &clock}));
+  EXPECT_EQ(bus->partition_count("orders.retry.1").value_or(0), 1)
+      << "retry topics are created with the topic's partitions";
+  std::stop_source stop;
+  std::thread t([&] { EXPECT_TRUE(router.run(stop.get_token())); });
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return handled.size();
+  };
+  // Without the clock moving, everything else is handled: the failures do not hold up the
+  // partition, and nothing is retried before it is due.
+  for (int i = 0; i < 2000 && count() < 20; ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(50ms);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(handled.size(), 20u);
+    EXPECT_EQ(calls["flaky"], 1);
+    EXPECT_EQ(calls["poison"], 1);
+  }
+  EXPECT_EQ(read_all(bus, "orders.retry.1").size(), 2u);
+  clock.advance(std::chrono::minutes(1));  // level 1 due: both fail again, to level 2
+  for (int i = 0; i < 200 && read_all(bus, "orders.retry.2").size() < 2; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(read_all(bus, "orders.retry.2").size(), 2u);
+  clock.advance(std::chrono::minutes(10));  // level 2 due: flaky works, poison is dead-lettered
+  for (int i = 0; i < 200 && (count() < 21 || read_all(bus, "orders.dlq").empty()); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  stop.request_stop();
+  t.join();
+  EXPECT_EQ(calls["flaky"], 3);
+  EXPECT_EQ(calls["poison"], 3);
+  EXPECT_NE(std::find(handled.begin(), handled.end(), "flaky@orders.retry.2"), handled.end());
+  auto dead = read_all(bus, "orders.dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].payload, "poison");
+  EXPECT_EQ(dead[0].header(kHeaderDlqTopic), "orders");
+  EXPECT_EQ(dead[0].header(kHeaderDlqOffset), "1") << "the original place, not the retry topic's";
+  EXPECT_EQ(dead[0].header(kHeaderDlqAttempts), "3");
+  EXPECT_EQ(dead[0].header(kHeaderDlqFirstFailure), "1764000000000");
+  auto original = read_all(bus, "orders")[1];
+  EXPECT_EQ(dead[0].id, original.id);
+  EXPECT_EQ(router.stats().failed, 0u) << "waiting for a due time is not a failure";
+}
+
 TEST(DeadLetterReplay, ReplaysWhatTheFilterKeepsToTheOriginalTopicWithTheSameIds) {
   Bus bus = *Bus::open(MemoryOptions{.default_partitions = 2});
   ASSERT_TRUE(bus->ensure_topic("orders", 2));
