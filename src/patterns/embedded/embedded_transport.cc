@@ -66,6 +66,9 @@ class EmbeddedTransport final : public Transport {
   Result<std::int32_t> partition_count(const std::string& topic) override {
     return client_->partition_count(topic);
   }
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
+    return client_->end_offsets(topic);
+  }
   Status close() override {
     if (closed_) return ok();
     closed_ = true;
