@@ -62,9 +62,14 @@ inline constexpr std::string_view kParkingReleasedType = "wharf.ParkingReleased"
 
 class KeyParking {
  public:
-  // Applies the migrations of component "wharf_parking".
+  // Applies the migrations of component "wharf_parking". Also registers the gauge
+  // wharf_parked_keys{group,topic} (computed from the table at each scrape of the process's
+  // /metrics) for as long as the KeyParking lives.
   [[nodiscard]] static Result<std::unique_ptr<KeyParking>> open(sql::Database& db,
                                                                 ParkingOptions options = {});
+  ~KeyParking();
+  KeyParking(const KeyParking&) = delete;
+  KeyParking& operator=(const KeyParking&) = delete;
 
   Middleware middleware();
 
@@ -84,6 +89,7 @@ class KeyParking {
   Status park(const std::string& group, const Message& m, const Error& reason, bool store_message);
   sql::Database& db_;
   ParkingOptions options_;
+  std::uint64_t collector_id_ = 0;
 };
 
 }  // namespace wharf

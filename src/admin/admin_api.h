@@ -29,6 +29,7 @@ class AdminApi {
  private:
   std::vector<kafka::group::GroupLag> group_lag(const std::vector<kafka::group::GroupMetrics>& groups);
   HttpResponse topics();
+  HttpResponse dead_letters();
   HttpResponse topic(const std::string& name);
   HttpResponse groups();
   HttpResponse group(const std::string& name);

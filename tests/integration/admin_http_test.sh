@@ -56,6 +56,11 @@ check "/v1/groups/billing shows lag 0 at offset 1000" /usr/bin/python3 -c "impor
 seq 1 250 | kcat -b 127.0.0.1:$KPORT -P -t orders
 check "lag grows with new records" /usr/bin/python3 -c "import json,urllib.request; g=json.load(urllib.request.urlopen('$URL/v1/groups/billing')); assert g['total_lag']==250, g"
 
+# Dead-letter topics (<topic>.dlq) are listed with their counts; other topics are not.
+seq 1 3 | kcat -b 127.0.0.1:$KPORT -P -t orders.dlq
+DLQ=$(curl -s $URL/v1/dead-letters)
+check "/v1/dead-letters lists orders.dlq with 3" /usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert [(x['topic'], x['source_topic'], x['dead_letters']) for x in d]==[('orders.dlq','orders',3)], d" "$DLQ"
+
 kill -TERM $PID; wait $PID
 echo "admin-http: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

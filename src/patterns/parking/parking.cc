@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <map>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -130,7 +131,26 @@ Result<std::unique_ptr<KeyParking>> KeyParking::open(sql::Database& db, ParkingO
     return fail(ErrorCode::kInvalidArgument, "messages_per_key_max must be positive");
   const auto m = migrations(db.dialect());
   WHARF_RETURN_IF_ERROR(db.migrate("wharf_parking", m));
-  return std::unique_ptr<KeyParking>(new KeyParking(db, options));
+  auto parking = std::unique_ptr<KeyParking>(new KeyParking(db, options));
+  KeyParking* self = parking.get();
+  parking->collector_id_ = metrics::registry().add_collector([self] {
+    metrics::CollectedFamily family{
+        "wharf_parked_keys", "Keys parked by a consumer group, per topic", "gauge", {}};
+    auto keys = self->list();
+    if (!keys) return std::vector<metrics::CollectedFamily>{};  // the store is down: no sample
+    std::map<std::pair<std::string, std::string>, double> counts;
+    for (const auto& k : *keys) counts[{k.group, k.topic}] += 1;
+    for (const auto& [gt, n] : counts) {
+      family.samples.push_back(
+          {"wharf_parked_keys", {{"group", gt.first}, {"topic", gt.second}}, n});
+    }
+    return std::vector<metrics::CollectedFamily>{std::move(family)};
+  });
+  return parking;
+}
+
+KeyParking::~KeyParking() {
+  if (collector_id_ != 0) metrics::registry().remove_collector(collector_id_);
 }
 
 Status KeyParking::park(const std::string& group, const Message& m, const Error& reason,

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/metrics.h"
 #include "tests/support/postgres_server.h"
 #include "wharf/reliability.h"
 #include "wharf/sql/open.h"
@@ -126,6 +127,10 @@ TEST_P(ParkingTest, AFailedKeyWaitsWhileOthersFlowThenIsReleasedInOrder) {
   EXPECT_EQ(parked[0].state, "parked");
   EXPECT_EQ(parked[0].messages, 2);
   EXPECT_NE(parked[0].reason.find("warehouse offline"), std::string::npos);
+  const std::string scrape = metrics::registry().render_prometheus();
+  EXPECT_NE(scrape.find("wharf_parked_keys{group=\"inventory\",topic=\"orders\"} 1"),
+            std::string::npos)
+      << scrape;
   auto waiting = parking_->messages("inventory", "orders", "bad");
   ASSERT_TRUE(waiting);
   ASSERT_EQ(waiting->size(), 2u);
