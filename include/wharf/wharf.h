@@ -1,7 +1,8 @@
 // The umbrella header of Wharf's pattern library: everything a service needs to publish and
 // consume events. Finer headers: message.h (the envelope), event.h (typed events, upcasters),
 // transport.h (Bus and the transports' options), router.h (consumer groups and handlers),
-// middleware.h. Link wharf_patterns_core plus the transports you open (wharf_patterns_memory,
+// middleware.h, outbox.h (transactional outbox and its relay; wharf_patterns_outbox). Link
+// wharf_patterns_core plus the transports you open (wharf_patterns_memory,
 // wharf_patterns_kafka, wharf_patterns_embedded); docs/library.md is the tutorial.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "wharf/event.h"       // IWYU pragma: export
 #include "wharf/message.h"     // IWYU pragma: export
 #include "wharf/middleware.h"  // IWYU pragma: export
+#include "wharf/outbox.h"      // IWYU pragma: export
 #include "wharf/result.h"      // IWYU pragma: export
 #include "wharf/router.h"      // IWYU pragma: export
 #include "wharf/transport.h"   // IWYU pragma: export
