@@ -15,8 +15,8 @@
 //          columns (raw) and once through Outbox::publish (outbox), alternating in 3 rounds.
 // relay:   --relay-events events enqueued first, then one relay drains them into the transport;
 //          events/s from the relay's start to the table being empty.
-// latency: one writer commits one event per transaction at --rate per second for
-//          --latency-seconds while a background relay publishes; each event's latency runs from
+// latency: one writer commits --rows-per-tx events per transaction, --rate events per second,
+//          for --latency-seconds while a background relay publishes; each event's latency runs from
 //          just after its commit returned to just after the transport acknowledged it.
 #include <algorithm>
 #include <atomic>
@@ -283,18 +283,26 @@ int main(int argc, char** argv) {
       wharf::OutboxRelay relay(*db, bus, o);
       std::this_thread::sleep_for(500ms);
       const auto start = SteadyClock::now();
-      const auto interval = std::chrono::nanoseconds(1'000'000'000LL / a.rate);
-      const std::int64_t total = static_cast<std::int64_t>(a.rate) * a.latency_seconds;
-      for (std::int64_t i = 0; i < total; ++i) {
+      // --rows-per-tx events per transaction, transactions spaced so that events arrive at --rate.
+      const std::int64_t per_tx = std::max(1, a.rows_per_tx);
+      const auto interval = std::chrono::nanoseconds(1'000'000'000LL * per_tx / a.rate);
+      const std::int64_t total_tx = static_cast<std::int64_t>(a.rate) * a.latency_seconds / per_tx;
+      for (std::int64_t i = 0; i < total_tx; ++i) {
         std::this_thread::sleep_until(start + i * interval);
-        std::string id;
+        std::vector<std::string> ids;
         check(db->transaction([&](wharf::sql::Transaction& tx) -> wharf::Status {
-          WHARF_ASSIGN_OR_RETURN(
-              id, wharf::outbox(tx).publish_message("bench", sample_message(static_cast<int>(i))));
+          ids.clear();
+          for (std::int64_t e = 0; e < per_tx; ++e) {
+            WHARF_ASSIGN_OR_RETURN(std::string id,
+                                   wharf::outbox(tx).publish_message(
+                                       "bench", sample_message(static_cast<int>(i * per_tx + e))));
+            ids.push_back(std::move(id));
+          }
           return wharf::ok();
         }),
               "latency write");
-        committed[id] = SteadyClock::now();
+        const auto now = SteadyClock::now();
+        for (auto& id : ids) committed[std::move(id)] = now;
       }
       for (int i = 0; i < 600 && timing->acked().size() < committed.size() + a.relay_events; ++i) {
         std::this_thread::sleep_for(50ms);
