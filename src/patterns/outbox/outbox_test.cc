@@ -385,8 +385,19 @@ TEST_P(PostgresGapTest, SameKeyWriterWaitsSoIdOrderIsCommitOrder) {
     EXPECT_TRUE(write("k", 2));
     b_done = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_FALSE(b_done.load());  // B waits for A's key lock
+  // B is seen waiting for A's key lock in pg_locks (no sleeps: the lock table says so).
+  std::int64_t waiting = 0;
+  for (int i = 0; i < 3000 && waiting == 0; ++i) {
+    auto tx = db_->begin({.read_only = true});
+    ASSERT_TRUE(tx);
+    auto rows =
+        (*tx)->query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+    ASSERT_TRUE(rows);
+    waiting = rows->scalar<std::int64_t>().value_or(0);
+    if (waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(waiting, 1);
+  EXPECT_FALSE(b_done.load());
   ASSERT_OK(a->commit());
   b.join();
   OutboxRelay relay(*db_, Bus(transport_), manual("a"));
