@@ -196,6 +196,45 @@ class OutboxRelayProcessTest : public ::testing::TestWithParam<sql::Dialect> {
     }
   }
 
+  // One transaction of `n` events on random keys, always committed.
+  void write_burst(std::mt19937_64& rng, int n) {
+    std::vector<Written> batch;
+    auto tx = db_->begin();
+    ASSERT_TRUE(tx) << tx.error().to_string();
+    for (int i = 0; i < n; ++i) {
+      Written w{"key-" + std::to_string(rng() % 8), next_value_++, ""};
+      auto id =
+          outbox(**tx).publish_message("payments", make_message(Payment{w.key, w.value}, w.key));
+      if (!id) return;  // a deadlock with a writer (PostgreSQL): rolled back, nothing recorded
+      w.id = *id;
+      batch.push_back(std::move(w));
+    }
+    std::lock_guard lock(mu_);
+    if ((*tx)->commit()) {
+      for (auto& w : batch) committed_.push_back(std::move(w));
+    } else {
+      for (auto& w : batch) rolled_back_.insert(w.value);
+    }
+  }
+
+  // The owner of the relay lease ("host:pid:random"), "" when none or on error.
+  std::string lease_owner() {
+    auto tx = db_->begin({.read_only = true});
+    if (!tx) return "";
+    auto rows = (*tx)->query("SELECT owner FROM wharf_outbox_lease WHERE name = 'default'");
+    if (!rows || rows->empty()) return "";
+    return (*rows)[0].get<std::string>(0).value_or("");
+  }
+  // Waits (bounded) until the relay process `pid` holds the lease.
+  bool wait_owner(pid_t pid) {
+    const std::string needle = ":" + std::to_string(pid) + ":";
+    for (int i = 0; i < 600; ++i) {
+      if (lease_owner().find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
   std::int64_t pending_rows() {
     auto tx = db_->begin({.read_only = true});
     if (!tx) return -1;
@@ -287,8 +326,18 @@ TEST_P(OutboxRelayProcessTest, SigkilledRelayLosesNothingAndKeepsPerKeyOrder) {
   RelayProcess relay(relay_args(), dir_ + "/relay.log");
   for (int i = 0; i < cycles; ++i) {
     relay.start();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 700));
+    // A killed leader's lease must expire first (1 s here); kill the new one only once it leads.
+    ASSERT_TRUE(wait_owner(relay.pid())) << "lease: " << lease_owner();
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 700));
+    // Every other cycle, a burst of 1,000 events just before the kill, so that the relay is
+    // more likely to die between a batch's acknowledgement and its delete (a re-send).
+    if (i % 2 == 1) {
+      write_burst(rng, 1000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+    }
     relay.kill9();
+    std::printf("cycle %d: relay killed, %lld row(s) pending\n", i,
+                static_cast<long long>(pending_rows()));
   }
   writing = false;
   for (auto& w : writers) w.join();
@@ -321,22 +370,6 @@ TEST_P(OutboxRelayProcessTest, BrokerStoppedTenSecondsRelayBacksOffAndCatchesUp)
 TEST_P(OutboxRelayProcessTest, StandbyRelayTakesOverWhenTheLeaderIsKilled) {
   RelayProcess a(relay_args(), dir_ + "/relay-a.log");
   RelayProcess b(relay_args(), dir_ + "/relay-b.log");
-  auto lease_owner = [&]() -> std::string {
-    auto tx = db_->begin({.read_only = true});
-    if (!tx) return "";
-    auto rows =
-        (*tx)->query("SELECT owner, expires_at_ms FROM wharf_outbox_lease WHERE name = 'default'");
-    if (!rows || rows->empty()) return "";
-    return (*rows)[0].get<std::string>(0).value_or("");
-  };
-  auto wait_owner = [&](pid_t pid) {
-    const std::string needle = ":" + std::to_string(pid) + ":";
-    for (int i = 0; i < 600; ++i) {
-      if (lease_owner().find(needle) != std::string::npos) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  };
   a.start();
   ASSERT_TRUE(wait_owner(a.pid())) << "lease: " << lease_owner();
   b.start();

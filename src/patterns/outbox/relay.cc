@@ -31,6 +31,13 @@ constexpr std::string_view kSelectBatch =
     "SELECT id, message_id, topic, message_key, type, version, aggregate_id, correlation_id, "
     "causation_id, traceparent, content_type, source, timestamp_ms, headers, payload, "
     "created_at_ms FROM wharf_outbox ORDER BY id LIMIT ?";
+constexpr std::string_view kSelectAfter =
+    "SELECT id, message_id, topic, message_key, type, version, aggregate_id, correlation_id, "
+    "causation_id, traceparent, content_type, source, timestamp_ms, headers, payload, "
+    "created_at_ms FROM wharf_outbox WHERE id > ? ORDER BY id LIMIT ?";
+// SQLite: published ids wait for deletion until this many batches (or an idle pass); the ids
+// are all the relay keeps, and the table holds at most this many published batches.
+constexpr std::size_t kDeleteBacklogBatches = 4;
 constexpr std::string_view kDeleteSqlite =
     "DELETE FROM wharf_outbox WHERE id IN (SELECT value FROM json_each(?))";
 constexpr std::string_view kDeletePostgres = "DELETE FROM wharf_outbox WHERE id = ANY(?::bigint[])";
@@ -105,6 +112,13 @@ struct OutboxRelay::Impl {
   std::vector<std::int64_t> to_delete;  // published by the last pass; at most batch_max
   std::chrono::steady_clock::time_point stats_at{};
   std::int64_t lease_expires_ms = 0;  // our lease's expiry as last written; 0 when not leader
+  std::int64_t high_water_id = 0;     // SQLite only: the last id published (0 after a change)
+
+  Result<std::size_t> pass_postgres();
+  Result<std::size_t> pass_sqlite();
+  Result<bool> renew_and_delete(sql::Transaction& tx, std::int64_t now_ms, bool& renewed);
+  void committed(bool leader, bool renewed, std::int64_t now_ms);
+  Result<std::size_t> publish_rows(const sql::Rows& rows);
 
   metrics::Counter* published;
   metrics::Counter* failures;
@@ -204,49 +218,120 @@ Result<std::size_t> OutboxRelay::run_once() {
     s.migrated = true;
   }
 
-  // The pass's transaction: lease, deletions, next batch, statistics.
-  WHARF_ASSIGN_OR_RETURN(auto tx, s.db.begin());
-  const std::int64_t now_ms = s.clock.now_ms();
+  if (s.db.dialect() == sql::Dialect::kSqlite) return s.pass_sqlite();
+  return s.pass_postgres();
+}
+
+Result<bool> OutboxRelay::Impl::renew_and_delete(sql::Transaction& tx, std::int64_t now_ms,
+                                                 bool& renewed) {
   // A leader renews only once a third of its lease has passed: a pass that then neither deletes
   // nor renews writes nothing, so its commit costs no sync (SQLite) or WAL flush (PostgreSQL).
-  const std::int64_t lease_ms = s.options.lease_duration.count();
-  bool leader = s.lease_expires_ms - now_ms > lease_ms * 2 / 3;
-  bool renewed = false;
+  const std::int64_t lease_ms = options.lease_duration.count();
+  bool leader = lease_expires_ms - now_ms > lease_ms * 2 / 3;
+  renewed = false;
   if (!leader) {
-    WHARF_ASSIGN_OR_RETURN(
-        std::int64_t taken,
-        tx->exec(kTakeLease, s.owner, s.owner, now_ms + lease_ms, s.options.name, s.owner, now_ms));
+    WHARF_ASSIGN_OR_RETURN(std::int64_t taken, tx.exec(kTakeLease, owner, owner, now_ms + lease_ms,
+                                                       options.name, owner, now_ms));
     leader = renewed = taken == 1;
   }
-  WHARF_RETURN_IF_ERROR(s.delete_published(*tx));
-  sql::Rows rows;
-  if (leader) {
-    WHARF_ASSIGN_OR_RETURN(rows,
-                           tx->query(kSelectBatch, static_cast<std::int64_t>(s.options.batch_max)));
-  }
-  const auto steady_now = s.clock.steady_now();
-  if (leader && steady_now - s.stats_at >= kStatsInterval) {
-    WHARF_ASSIGN_OR_RETURN(sql::Rows stats, tx->query(kStats));
+  WHARF_RETURN_IF_ERROR(delete_published(tx));
+  const auto steady_now = clock.steady_now();
+  if (leader && steady_now - stats_at >= kStatsInterval) {
+    WHARF_ASSIGN_OR_RETURN(sql::Rows stats, tx.query(kStats));
     WHARF_ASSIGN_OR_RETURN(std::int64_t count, stats[0].get<std::int64_t>(0));
     WHARF_ASSIGN_OR_RETURN(std::int64_t oldest_ms, stats[0].get<std::int64_t>(1));
     const std::int64_t age_ms = count > 0 ? std::max<std::int64_t>(0, now_ms - oldest_ms) : 0;
-    s.pending->set(static_cast<double>(count));
-    s.oldest_age->set(static_cast<double>(age_ms) / 1000.0);
-    s.stats_at = steady_now;
-    std::lock_guard lock(s.status_mu);
-    s.status.pending_rows = count;
-    s.status.oldest_pending_age_ms = age_ms;
+    pending->set(static_cast<double>(count));
+    oldest_age->set(static_cast<double>(age_ms) / 1000.0);
+    stats_at = steady_now;
+    std::lock_guard lock(status_mu);
+    status.pending_rows = count;
+    status.oldest_pending_age_ms = age_ms;
+  }
+  return leader;
+}
+
+void OutboxRelay::Impl::committed(bool leader, bool renewed, std::int64_t now_ms) {
+  to_delete.clear();
+  if (renewed) lease_expires_ms = now_ms + options.lease_duration.count();
+  if (!leader) {
+    lease_expires_ms = 0;
+    high_water_id = 0;
+  }
+  set_leader(leader);
+}
+
+// PostgreSQL: one transaction per pass (lease, deletions, next batch). No high-water mark: rows
+// commit out of id order, so every pass reads the oldest pending rows.
+Result<std::size_t> OutboxRelay::Impl::pass_postgres() {
+  WHARF_ASSIGN_OR_RETURN(auto tx, db.begin());
+  const std::int64_t now_ms = clock.now_ms();
+  bool renewed = false;
+  WHARF_ASSIGN_OR_RETURN(bool leader, renew_and_delete(*tx, now_ms, renewed));
+  sql::Rows rows;
+  if (leader) {
+    WHARF_ASSIGN_OR_RETURN(rows,
+                           tx->query(kSelectBatch, static_cast<std::int64_t>(options.batch_max)));
   }
   WHARF_RETURN_IF_ERROR(tx->commit());
-  s.to_delete.clear();
-  if (renewed) s.lease_expires_ms = now_ms + lease_ms;
-  if (!leader) s.lease_expires_ms = 0;
-  s.set_leader(leader);
+  committed(leader, renewed, now_ms);
   if (!leader || rows.empty()) return std::size_t{0};
+  return publish_rows(rows);
+}
 
-  // Publish per topic, each topic's rows in id order (so per key in commit order). Topics in
-  // order of first appearance; a failed topic stops the pass and leaves its rows (and every
-  // later topic's) pending, while the rows of the topics before it are deleted next pass.
+// SQLite: writers are serialised, so id order is commit order and a high-water mark is safe
+// (AUTOINCREMENT: no id is handed out twice once committed). Batches are read in read-only
+// transactions, which never wait for writers (WAL); the write transaction (lease, deletions)
+// runs only when the lease needs renewing, when kDeleteBacklogBatches batches await deletion, or
+// when a read found nothing new. That last one doubles as a barrier: it queues behind an
+// in-process writer that raised the wake-up before committing, and the read is then repeated.
+// So a relay in another process, which gets SQLite's write lock only between busy writers,
+// still publishes at the speed of reads.
+Result<std::size_t> OutboxRelay::Impl::pass_sqlite() {
+  const std::int64_t now_ms = clock.now_ms();
+  const std::int64_t lease_ms = options.lease_duration.count();
+  bool wrote = false;
+  auto write = [&]() -> Status {
+    WHARF_ASSIGN_OR_RETURN(auto tx, db.begin());
+    bool renewed = false;
+    WHARF_ASSIGN_OR_RETURN(bool leader, renew_and_delete(*tx, now_ms, renewed));
+    WHARF_RETURN_IF_ERROR(tx->commit());
+    committed(leader, renewed, now_ms);
+    wrote = true;
+    return ok();
+  };
+  auto read = [&]() -> Result<sql::Rows> {
+    WHARF_ASSIGN_OR_RETURN(auto tx, db.begin({.read_only = true}));
+    WHARF_ASSIGN_OR_RETURN(sql::Rows rows, tx->query(kSelectAfter, high_water_id,
+                                                     static_cast<std::int64_t>(options.batch_max)));
+    WHARF_RETURN_IF_ERROR(tx->commit());
+    return rows;
+  };
+  if (lease_expires_ms - now_ms <= lease_ms * 2 / 3 ||
+      to_delete.size() >= kDeleteBacklogBatches * options.batch_max) {
+    WHARF_RETURN_IF_ERROR(write());
+  }
+  if (lease_expires_ms <= now_ms) return std::size_t{0};
+  WHARF_ASSIGN_OR_RETURN(sql::Rows rows, read());
+  if (rows.empty() && !wrote) {
+    WHARF_RETURN_IF_ERROR(write());
+    if (lease_expires_ms <= now_ms) return std::size_t{0};
+    WHARF_ASSIGN_OR_RETURN(rows, read());
+  }
+  if (rows.empty()) return std::size_t{0};
+  auto n = publish_rows(rows);
+  if (!n) {
+    high_water_id = 0;  // some topics may be unpublished below the last id: start over
+    return n;
+  }
+  WHARF_ASSIGN_OR_RETURN(high_water_id, rows[rows.size() - 1].get<std::int64_t>(0));
+  return n;
+}
+
+// Publishes per topic, each topic's rows in id order (so per key in commit order). Topics in
+// order of first appearance; a failed topic stops the pass and leaves its rows (and every later
+// topic's) pending, while the rows of the topics before it are deleted later.
+Result<std::size_t> OutboxRelay::Impl::publish_rows(const sql::Rows& rows) {
   std::vector<std::string> topic_order;
   std::map<std::string, std::pair<std::vector<Message>, std::vector<std::int64_t>>> by_topic;
   std::vector<std::int64_t> created_ms;
@@ -254,7 +339,7 @@ Result<std::size_t> OutboxRelay::run_once() {
   for (const sql::Row& row : rows) {
     WHARF_ASSIGN_OR_RETURN(std::int64_t id, row.get<std::int64_t>(0));
     WHARF_ASSIGN_OR_RETURN(std::string topic, row.get<std::string>(2));
-    WHARF_ASSIGN_OR_RETURN(Message m, s.to_message(row));
+    WHARF_ASSIGN_OR_RETURN(Message m, to_message(row));
     auto [it, inserted] = by_topic.try_emplace(topic);
     if (inserted) topic_order.push_back(topic);
     it->second.first.push_back(std::move(m));
@@ -262,26 +347,26 @@ Result<std::size_t> OutboxRelay::run_once() {
     WHARF_ASSIGN_OR_RETURN(std::int64_t created, row.get<std::int64_t>(15));
     created_ms.push_back(created);
   }
-  std::size_t published = 0;
+  std::size_t n_published = 0;
   for (const std::string& topic : topic_order) {
     auto& [messages, ids] = by_topic[topic];
     const std::size_t n = messages.size();
-    Status st = s.bus->publish(topic, std::move(messages));
+    Status st = bus->publish(topic, std::move(messages));
     if (!st) {
       return fail(std::move(st).error().with_context(
           fmt::format("outbox relay: publish {} event(s) to {}", n, topic)));
     }
-    s.to_delete.insert(s.to_delete.end(), ids.begin(), ids.end());
-    published += n;
+    to_delete.insert(to_delete.end(), ids.begin(), ids.end());
+    n_published += n;
   }
-  const std::int64_t acked_ms = s.clock.now_ms();
+  const std::int64_t acked_ms = clock.now_ms();
   for (std::int64_t c : created_ms) {
-    s.latency->observe(static_cast<double>(std::max<std::int64_t>(0, acked_ms - c)) / 1000.0);
+    latency->observe(static_cast<double>(std::max<std::int64_t>(0, acked_ms - c)) / 1000.0);
   }
-  s.published->inc(published);
-  std::lock_guard lock(s.status_mu);
-  s.status.published += published;
-  return published;
+  published->inc(n_published);
+  std::lock_guard lock(status_mu);
+  status.published += n_published;
+  return n_published;
 }
 
 Status OutboxRelay::release() {
@@ -294,6 +379,7 @@ Status OutboxRelay::release() {
   if (st) {
     s.to_delete.clear();
     s.lease_expires_ms = 0;
+    s.high_water_id = 0;
     s.set_leader(false);
   }
   return st;
