@@ -1,12 +1,12 @@
 // OutboxRelay: leader election by lease row, batched read → publish → delete, wake-ups,
 // backoff and metrics. See include/wharf/outbox.h and docs/decisions/0005-outbox.md.
 //
-// One pass is one write transaction: renew (or take) the lease, delete the rows the previous
-// pass published, read the next batch. Then, outside any transaction, the batch is published.
-// A crash after publishing and before the next pass's commit publishes those rows again (same
-// ids): at least once. On SQLite the pass's write transaction starts (BEGIN IMMEDIATE) only
-// after every writer that raised the in-process signal before it has committed or rolled back,
-// so a wake-up never finds its row still in flight.
+// PostgreSQL: one pass is one transaction: renew (or take) the lease, delete the rows the
+// previous pass published, read the oldest batch. SQLite: batches are read in read-only
+// transactions above a high-water mark, and the write transaction (lease, deletes) runs only
+// when due (pass_sqlite() says why that is safe there and not on PostgreSQL). Either way the
+// batch is published outside any transaction, and deleted only after; a crash in between
+// publishes those rows again (same ids): at least once.
 #include <unistd.h>
 
 #include <algorithm>
