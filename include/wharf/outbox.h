@@ -21,9 +21,9 @@
 // - PostgreSQL: publish() takes a transaction-scoped advisory lock on (topic, key), so a
 //   transaction's rows of one key get ids above those of every earlier-committed transaction
 //   on that key. The relay keeps no high-water mark there: a row that commits late with a low
-//   id is simply found by the next scan, never skipped. (SQLite serialises writers, so id
-//   order is commit order and the relay reads above an in-memory mark.) A long-open transaction delays only its own
-//   rows (and later writers of the same keys, which wait for it).
+//   id is simply found by the next scan, never skipped. A long-open transaction delays only
+//   its own rows (and later writers of the same keys, which wait for it). SQLite serialises
+//   writers, so there id order is commit order and the relay reads above an in-memory mark.
 // - Several relays on one store elect one leader with a lease row (wharf_outbox_lease); a
 //   standby takes over when the lease expires (lease_duration, 5 s by default), at once when
 //   the leader stops cleanly.
