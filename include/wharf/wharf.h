@@ -1,7 +1,8 @@
 // The umbrella header of Wharf's pattern library: everything a service needs to publish and
 // consume events. Finer headers: message.h (the envelope), event.h (typed events, upcasters),
 // transport.h (Bus and the transports' options), router.h (consumer groups and handlers),
-// middleware.h, reliability.h (retry, dead letters), inbox.h (idempotent consumers), sql.h.
+// middleware.h, reliability.h (retry, retry topics, dead letters), inbox.h (idempotent
+// consumers), parking.h (per-key parking), outbox.h (transactional outbox and its relay), sql.h.
 // Link wharf_patterns_core plus the transports you open (wharf_patterns_memory,
 // wharf_patterns_kafka, wharf_patterns_embedded) and the leaves you use; or Wharf::wharf for
 // all of them. docs/library.md is the tutorial.
@@ -13,6 +14,7 @@
 #include "wharf/inbox.h"        // IWYU pragma: export
 #include "wharf/message.h"      // IWYU pragma: export
 #include "wharf/middleware.h"   // IWYU pragma: export
+#include "wharf/outbox.h"       // IWYU pragma: export
 #include "wharf/parking.h"      // IWYU pragma: export
 #include "wharf/reliability.h"  // IWYU pragma: export
 #include "wharf/result.h"       // IWYU pragma: export

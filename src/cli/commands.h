@@ -23,7 +23,8 @@ void register_dump_segment(CLI::App& app, int& exit_code);
 void register_serve(CLI::App& app, int& exit_code);
 // Kafka-client commands (librdkafka; work against any Kafka cluster). --bootstrap or
 // WHARF_BOOTSTRAP picks the cluster.
-void register_topic(CLI::App& app, int& exit_code);    // topic create|list|describe|delete|alter|add-partitions
+void register_topic(CLI::App& app,
+                    int& exit_code);  // topic create|list|describe|delete|alter|add-partitions
 void register_produce(CLI::App& app, int& exit_code);  // produce TOPIC
 void register_consume(CLI::App& app, int& exit_code);  // consume TOPIC
 void register_group(CLI::App& app, int& exit_code);    // group list|describe|reset-offsets|delete
@@ -32,5 +33,7 @@ void register_dlq(CLI::App& app, int& exit_code);      // dlq list|show|replay
 void register_park(CLI::App& app, int& exit_code);     // park list|show|release
 // `wharf local produce|consume|topics`: the embedded log, without a broker.
 void register_local(CLI::App& app, int& exit_code);
+// `wharf outbox-relay --sqlite FILE | --postgres URL`: the transactional outbox's relay.
+void register_outbox_relay(CLI::App& app, int& exit_code);
 
 }  // namespace wharf::cli

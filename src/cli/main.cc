@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   wharf::cli::register_check_data(app, exit_code);
   wharf::cli::register_dump_segment(app, exit_code);
   wharf::cli::register_local(app, exit_code);
+  wharf::cli::register_outbox_relay(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
