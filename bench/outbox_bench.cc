@@ -78,6 +78,10 @@ class TimingTransport final : public wharf::Transport {
   wharf::Result<std::int32_t> partition_count(const std::string& t) override {
     return inner_->partition_count(t);
   }
+  wharf::Result<std::map<wharf::TopicPartition, std::int64_t>> end_offsets(
+      const std::string& t) override {
+    return inner_->end_offsets(t);
+  }
   wharf::Status close() override { return inner_->close(); }
   std::string_view name() const override { return inner_->name(); }
   std::string kafka_address() const override { return inner_->kafka_address(); }

@@ -78,6 +78,9 @@ class RecordingTransport final : public Transport {
   }
   Status ensure_topic(const std::string&, std::int32_t) override { return ok(); }
   Result<std::int32_t> partition_count(const std::string&) override { return 1; }
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string&) override {
+    return fail(ErrorCode::kUnsupported, "the recording transport keeps no log");
+  }
   Status close() override { return ok(); }
   std::string_view name() const override { return "recording"; }
   std::string kafka_address() const override { return ""; }
