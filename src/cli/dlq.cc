@@ -64,41 +64,6 @@ Result<Bus> open_bus() {
   return Bus::open(o);
 }
 
-std::string time_text(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-// Printable text: control bytes and invalid UTF-8 shown as \xNN, cut at `max` bytes.
-std::string printable(std::string_view s, std::size_t max) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && out.size() < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != 0x7f && c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else if (c >= 0x80) {
-      // Keep well-formed multi-byte sequences; escape the rest.
-      const std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-      bool valid = n > 0 && i + n <= s.size();
-      for (std::size_t k = 1; valid && k < n; ++k)
-        valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-      if (valid) {
-        out.append(s.substr(i, n));
-        i += n - 1;
-      } else {
-        out += fmt::format("\\x{:02x}", c);
-      }
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (out.size() >= max) out += "…";
-  return out;
-}
-
 int run_list(const std::string& topic, const FilterArgs& args, std::int64_t limit) {
   auto filter = to_filter(args);
   if (!filter) return report_failure("dlq list", filter.error());
@@ -112,11 +77,11 @@ int run_list(const std::string& topic, const FilterArgs& args, std::int64_t limi
       [&](const DeadLetter& d) -> Status {
         if (limit > 0 && static_cast<std::int64_t>(table.rows()) >= limit) return ok();
         table.add({fmt::format("{}/{}", d.message.partition, d.message.offset),
-                   fmt::format("{}/{}/{}", printable(d.original_topic, 64), d.original_partition,
+                   fmt::format("{}/{}/{}", cell_text(d.original_topic, 64), d.original_partition,
                                d.original_offset),
-                   printable(d.message.key, 32), printable(d.group, 32), d.error_class,
-                   std::to_string(d.attempts), time_text(d.last_failure_ms),
-                   printable(d.error_message, 80)});
+                   cell_text(d.message.key, 32), cell_text(d.group, 32), d.error_class,
+                   std::to_string(d.attempts), utc_time_text(d.last_failure_ms),
+                   cell_text(d.error_message, 80)});
         return ok();
       },
       [&](const Message&, const Error&) { ++invalid; });
@@ -159,22 +124,22 @@ int run_show(const std::string& topic, const std::string& at) {
   const DeadLetter& d = *found;
   std::printf("dead letter     %s %d/%lld\n", topic.c_str(), partition,
               static_cast<long long>(offset));
-  std::printf("from            %s/%d/%lld (group %s)\n", printable(d.original_topic, 256).c_str(),
+  std::printf("from            %s/%d/%lld (group %s)\n", cell_text(d.original_topic, 256).c_str(),
               d.original_partition, static_cast<long long>(d.original_offset),
-              printable(d.group, 256).c_str());
+              cell_text(d.group, 256).c_str());
   std::printf("error           %s: %s\n", d.error_class.c_str(),
-              printable(d.error_message, 4096).c_str());
+              cell_text(d.error_message, 4096).c_str());
   std::printf("attempts        %d, first failure %s, last %s\n", d.attempts,
-              time_text(d.first_failure_ms).c_str(), time_text(d.last_failure_ms).c_str());
-  std::printf("message id      %s\n", printable(d.message.id, 128).c_str());
-  std::printf("type            %s v%d\n", printable(d.message.type, 256).c_str(),
+              utc_time_text(d.first_failure_ms).c_str(), utc_time_text(d.last_failure_ms).c_str());
+  std::printf("message id      %s\n", cell_text(d.message.id, 128).c_str());
+  std::printf("type            %s v%d\n", cell_text(d.message.type, 256).c_str(),
               d.message.version);
-  std::printf("key             %s\n", printable(d.message.key, 256).c_str());
+  std::printf("key             %s\n", cell_text(d.message.key, 256).c_str());
   for (const auto& [k, v] : d.message.headers) {
     if (!k.starts_with("wharf-dlq-"))
-      std::printf("header          %s=%s\n", printable(k, 128).c_str(), printable(v, 256).c_str());
+      std::printf("header          %s=%s\n", cell_text(k, 128).c_str(), cell_text(v, 256).c_str());
   }
-  std::printf("payload         %s\n", printable(d.message.payload, 64 * 1024).c_str());
+  std::printf("payload         %s\n", cell_text(d.message.payload, 64 * 1024).c_str());
   return 0;
 }
 

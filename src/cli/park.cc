@@ -16,28 +16,6 @@
 namespace wharf::cli {
 namespace {
 
-std::string printable(std::string_view s, std::size_t max) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && out.size() < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (out.size() >= max) out += "…";
-  return out;
-}
-
-std::string time_text(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 struct Opened {
   std::unique_ptr<sql::Database> db;
   std::unique_ptr<KeyParking> parking;
@@ -58,9 +36,9 @@ int run_list(const std::string& url, const std::string& group) {
   Table table(
       {"GROUP", "TOPIC", "KEY", "STATE", "WAITING", "PARKED AT", "FAILED MESSAGE", "REASON"});
   for (const auto& k : *keys) {
-    table.add({printable(k.group, 64), printable(k.topic, 64), printable(k.key, 64), k.state,
-               std::to_string(k.messages), time_text(k.parked_at_ms),
-               printable(k.failed_message_id, 40), printable(k.reason, 80)});
+    table.add({cell_text(k.group, 64), cell_text(k.topic, 64), cell_text(k.key, 64), k.state,
+               std::to_string(k.messages), utc_time_text(k.parked_at_ms),
+               cell_text(k.failed_message_id, 40), cell_text(k.reason, 80)});
   }
   table.print(stdout);
   std::fprintf(stderr, "%zu parked key(s)\n", keys->size());
@@ -76,9 +54,9 @@ int run_show(const std::string& url, const std::string& group, const std::string
   Table table({"#", "MESSAGE ID", "FROM", "TYPE", "PAYLOAD"});
   std::size_t i = 0;
   for (const auto& m : *messages) {
-    table.add({std::to_string(++i), printable(m.id, 40),
-               fmt::format("{}/{}/{}", printable(m.topic, 64), m.partition, m.offset),
-               printable(m.type, 64), printable(m.payload, 80)});
+    table.add({std::to_string(++i), cell_text(m.id, 40),
+               fmt::format("{}/{}/{}", cell_text(m.topic, 64), m.partition, m.offset),
+               cell_text(m.type, 64), cell_text(m.payload, 80)});
   }
   table.print(stdout);
   std::fprintf(stderr, "%zu message(s) waiting\n", messages->size());
@@ -99,7 +77,7 @@ int run_release(const std::string& url, const std::string& group, const std::str
   if (!s) return report_failure("park release", s.error());
   if (!closed) return report_failure("park release", closed.error());
   std::printf("released key %s of %s for group %s: its waiting messages are handed over in order\n",
-              printable(key, 256).c_str(), topic.c_str(), group.c_str());
+              cell_text(key, 256).c_str(), topic.c_str(), group.c_str());
   return 0;
 }
 

@@ -3,8 +3,10 @@
 // Pure code; any thread; a Table is a value.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wharf::cli {
@@ -21,5 +23,11 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;  // rows_[0] is the header
 };
+
+// Text safe for a table cell or a terminal line: printable ASCII and well-formed UTF-8 as they
+// are, control bytes and invalid UTF-8 as \xNN, cut after `max` bytes (then "…").
+std::string cell_text(std::string_view s, std::size_t max);
+// Milliseconds since the epoch as 2026-11-30T09:48:01Z (UTC, whole seconds).
+std::string utc_time_text(std::int64_t ms);
 
 }  // namespace wharf::cli

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "tests/support/postgres_server.h"
+#include "tests/support/postgres_environment.h"
 #include "wharf/sql.h"
 #include "wharf/sql/open.h"
 #include "wharf/sql/postgres.h"
@@ -33,29 +33,7 @@ namespace {
 
 // One PostgreSQL server for the whole binary. If it cannot start, every PostgreSQL test fails
 // with the reason (SQLite tests still run); nothing is skipped.
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto server = test::PostgresServer::start();
-    if (!server) {
-      error_ = server.error().to_string();
-      std::fprintf(stderr, "cannot start PostgreSQL for the conformance suite: %s\n",
-                   error_.c_str());
-      return;
-    }
-    server_ = std::move(*server);
-  }
-  void TearDown() override { server_.reset(); }
-  test::PostgresServer* server() const { return server_.get(); }
-  const std::string& error() const { return error_; }
-
- private:
-  std::unique_ptr<test::PostgresServer> server_;
-  std::string error_;
-};
-
-auto* const g_postgres =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
+auto* const g_postgres = test::register_postgres_environment();
 
 struct TestDbOptions {
   std::size_t connections_max = 4;

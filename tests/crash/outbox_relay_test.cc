@@ -23,7 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/broker_process.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/postgres_environment.h"
 #include "wharf/outbox.h"
 #include "wharf/sql/postgres.h"
 #include "wharf/sql/sqlite.h"
@@ -39,26 +39,7 @@ struct Payment {
 };
 WHARF_EVENT(Payment, "test.Payment", 1, key, value);
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto server = test::PostgresServer::start();
-    if (!server) {
-      error_ = server.error().to_string();
-      return;
-    }
-    server_ = std::move(*server);
-  }
-  void TearDown() override { server_.reset(); }
-  test::PostgresServer* server() const { return server_.get(); }
-  const std::string& error() const { return error_; }
-
- private:
-  std::unique_ptr<test::PostgresServer> server_;
-  std::string error_;
-};
-auto* const g_postgres =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
+auto* const g_postgres = test::register_postgres_environment();
 
 std::uint64_t test_seed() {
   const char* env = std::getenv("WHARF_TEST_SEED");

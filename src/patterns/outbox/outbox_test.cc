@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/support/postgres_server.h"
+#include "tests/support/postgres_environment.h"
 #include "wharf/sql/postgres.h"
 #include "wharf/sql/sqlite.h"
 
@@ -40,26 +40,7 @@ struct OrderPlaced {
 };
 WHARF_EVENT(OrderPlaced, "checkout.OrderPlaced", 2, order_id, total_cents);
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto server = test::PostgresServer::start();
-    if (!server) {
-      error_ = server.error().to_string();
-      return;
-    }
-    server_ = std::move(*server);
-  }
-  void TearDown() override { server_.reset(); }
-  test::PostgresServer* server() const { return server_.get(); }
-  const std::string& error() const { return error_; }
-
- private:
-  std::unique_ptr<test::PostgresServer> server_;
-  std::string error_;
-};
-auto* const g_postgres =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
+auto* const g_postgres = test::register_postgres_environment();
 
 // Records what was published; fails every publish while `failing` is set.
 class RecordingTransport final : public Transport {

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "base/metrics.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/postgres_environment.h"
 #include "wharf/reliability.h"
 #include "wharf/sql/open.h"
 
@@ -19,26 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto server = test::PostgresServer::start();
-    if (!server) {
-      error_ = server.error().to_string();
-      return;
-    }
-    server_ = std::move(*server);
-  }
-  void TearDown() override { server_.reset(); }
-  test::PostgresServer* server() const { return server_.get(); }
-  const std::string& error() const { return error_; }
-
- private:
-  std::unique_ptr<test::PostgresServer> server_;
-  std::string error_;
-};
-auto* const g_postgres =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
+auto* const g_postgres = test::register_postgres_environment();
 
 class ParkingTest : public ::testing::TestWithParam<std::string> {
  protected:
