@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   wharf::cli::register_group(app, exit_code);
   wharf::cli::register_bench(app, exit_code);
   wharf::cli::register_check_data(app, exit_code);
+  wharf::cli::register_repair(app, exit_code);
   wharf::cli::register_dump_segment(app, exit_code);
   wharf::cli::register_local(app, exit_code);
   try {
