@@ -1,5 +1,8 @@
 #include "admin/admin_api.h"
 
+#include <charconv>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "base/metrics.h"
@@ -12,42 +15,89 @@ using nlohmann::json;
 namespace {
 
 HttpResponse json_response(const json& j, int status = 200) {
-  return {status, "application/json", j.dump(2) + "\n"};
+  // Names come from clients (group ids, member ids, client ids) and may be any bytes: invalid
+  // UTF-8 is replaced with U+FFFD here, at the boundary, instead of failing the whole answer.
+  return {status, "application/json", j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
 }
 
-HttpResponse not_found(const std::string& what) {
-  return json_response({{"error", what}}, 404);
+// "%41b" -> "Ab"; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3) return std::nullopt;
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
 }
+
+HttpResponse not_found(const std::string& what) { return json_response({{"error", what}}, 404); }
 
 }  // namespace
 
-AdminApi::AdminApi(storage::LogManager& log, kafka::KafkaServer& server) : log_(log), server_(server) {
+AdminApi::AdminApi(storage::LogManager& log, kafka::KafkaServer& server)
+    : log_(log), server_(server) {
   collector_id_ = metrics::registry().add_collector([this] {
     using metrics::CollectedFamily;
-    CollectedFamily size{"wharf_partition_size_bytes", "Bytes stored in the partition's segments.", "gauge", {}};
-    CollectedFamily hwm{"wharf_partition_high_watermark", "High watermark: the offset after the last record consumers can read.", "gauge", {}};
-    CollectedFamily start{"wharf_partition_log_start_offset", "The first offset still stored.", "gauge", {}};
-    CollectedFamily segments{"wharf_partition_segments", "Segment files of the partition.", "gauge", {}};
+    CollectedFamily size{
+        "wharf_partition_size_bytes", "Bytes stored in the partition's segments.", "gauge", {}};
+    CollectedFamily hwm{"wharf_partition_high_watermark",
+                        "High watermark: the offset after the last record consumers can read.",
+                        "gauge",
+                        {}};
+    CollectedFamily start{
+        "wharf_partition_log_start_offset", "The first offset still stored.", "gauge", {}};
+    CollectedFamily segments{
+        "wharf_partition_segments", "Segment files of the partition.", "gauge", {}};
     for (const auto& t : log_.topics()) {
       for (std::int32_t p = 0; p < t.partitions; ++p) {
         auto part = log_.partition(t.name, PartitionId(p));
         if (!part) continue;
         metrics::Labels labels = {{"topic", t.name}, {"partition", std::to_string(p)}};
         size.samples.push_back({size.name, labels, static_cast<double>((*part)->size_bytes())});
-        hwm.samples.push_back({hwm.name, labels, static_cast<double>((*part)->high_watermark().value())});
-        start.samples.push_back({start.name, labels, static_cast<double>((*part)->log_start_offset().value())});
-        segments.samples.push_back({segments.name, labels, static_cast<double>((*part)->segment_count())});
+        hwm.samples.push_back(
+            {hwm.name, labels, static_cast<double>((*part)->high_watermark().value())});
+        start.samples.push_back(
+            {start.name, labels, static_cast<double>((*part)->log_start_offset().value())});
+        segments.samples.push_back(
+            {segments.name, labels, static_cast<double>((*part)->segment_count())});
       }
     }
-    CollectedFamily lag{"wharf_group_lag", "Records between a group's committed offset and the high watermark, per partition.", "gauge", {}};
-    CollectedFamily committed{"wharf_group_committed_offset", "A group's committed offset, per partition.", "gauge", {}};
-    CollectedFamily lag_skew{"wharf_group_topic_lag_skew", "Largest partition lag over the mean lag of a group's topic (1 = even).", "gauge", {}};
-    CollectedFamily rate_skew{"wharf_group_topic_rate_skew", "Fastest partition's consumption rate over the mean of a group's topic (1 = even).", "gauge", {}};
+    CollectedFamily lag{
+        "wharf_group_lag",
+        "Records between a group's committed offset and the high watermark, per partition.",
+        "gauge",
+        {}};
+    CollectedFamily committed{
+        "wharf_group_committed_offset", "A group's committed offset, per partition.", "gauge", {}};
+    CollectedFamily lag_skew{
+        "wharf_group_topic_lag_skew",
+        "Largest partition lag over the mean lag of a group's topic (1 = even).",
+        "gauge",
+        {}};
+    CollectedFamily rate_skew{
+        "wharf_group_topic_rate_skew",
+        "Fastest partition's consumption rate over the mean of a group's topic (1 = even).",
+        "gauge",
+        {}};
     CollectedFamily total{"wharf_group_total_lag", "Sum of a group's partition lags.", "gauge", {}};
     CollectedFamily members{"wharf_group_members", "Members of the group.", "gauge", {}};
     CollectedFamily generation{"wharf_group_generation", "The group's generation id.", "gauge", {}};
-    CollectedFamily rebalances{"wharf_group_rebalances_total", "Rebalances the group completed since the broker started.", "counter", {}};
-    CollectedFamily rebalance_seconds{"wharf_group_last_rebalance_duration_seconds", "How long the group's last rebalance took.", "gauge", {}};
+    CollectedFamily rebalances{"wharf_group_rebalances_total",
+                               "Rebalances the group completed since the broker started.",
+                               "counter",
+                               {}};
+    CollectedFamily rebalance_seconds{"wharf_group_last_rebalance_duration_seconds",
+                                      "How long the group's last rebalance took.",
+                                      "gauge",
+                                      {}};
     CollectedFamily state{"wharf_group_state", "1 for the group's current state.", "gauge", {}};
     const auto groups = server_.group_metrics();
     for (const auto& g : groups) {
@@ -55,17 +105,21 @@ AdminApi::AdminApi(storage::LogManager& log, kafka::KafkaServer& server) : log_(
       members.samples.push_back({members.name, gl, static_cast<double>(g.members)});
       generation.samples.push_back({generation.name, gl, static_cast<double>(g.generation_id)});
       rebalances.samples.push_back({rebalances.name, gl, static_cast<double>(g.rebalances)});
-      rebalance_seconds.samples.push_back({rebalance_seconds.name, gl, static_cast<double>(g.last_rebalance_ms) / 1000.0});
+      rebalance_seconds.samples.push_back(
+          {rebalance_seconds.name, gl, static_cast<double>(g.last_rebalance_ms) / 1000.0});
       metrics::Labels sl = gl;
       sl.push_back({"state", std::string(group::state_name(g.state))});
       state.samples.push_back({state.name, sl, 1});
     }
     for (const auto& gl : group_lag(groups)) {
-      total.samples.push_back({total.name, {{"group", gl.group_id}}, static_cast<double>(gl.total_lag)});
+      total.samples.push_back(
+          {total.name, {{"group", gl.group_id}}, static_cast<double>(gl.total_lag)});
       for (const auto& p : gl.partitions) {
-        metrics::Labels labels = {{"group", gl.group_id}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}};
+        metrics::Labels labels = {
+            {"group", gl.group_id}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}};
         if (p.lag >= 0) lag.samples.push_back({lag.name, labels, static_cast<double>(p.lag)});
-        if (p.committed >= 0) committed.samples.push_back({committed.name, labels, static_cast<double>(p.committed)});
+        if (p.committed >= 0)
+          committed.samples.push_back({committed.name, labels, static_cast<double>(p.committed)});
       }
       for (const auto& t : gl.topics) {
         metrics::Labels labels = {{"group", gl.group_id}, {"topic", t.topic}};
@@ -73,8 +127,9 @@ AdminApi::AdminApi(storage::LogManager& log, kafka::KafkaServer& server) : log_(
         rate_skew.samples.push_back({rate_skew.name, labels, t.rate_skew});
       }
     }
-    return std::vector<CollectedFamily>{size, hwm, start, segments, lag, committed, lag_skew, rate_skew, total,
-                                        members, generation, rebalances, rebalance_seconds, state};
+    return std::vector<CollectedFamily>{
+        size,      hwm,   start,   segments,   lag,        committed,         lag_skew,
+        rate_skew, total, members, generation, rebalances, rebalance_seconds, state};
   });
 }
 
@@ -95,17 +150,25 @@ std::vector<group::GroupLag> AdminApi::group_lag(const std::vector<group::GroupM
 HttpResponse AdminApi::handle(const HttpRequest& req) {
   const std::string& path = req.path;
   if (path == "/metrics") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", metrics::registry().render_prometheus()};
+    return {200, "text/plain; version=0.0.4; charset=utf-8",
+            metrics::registry().render_prometheus()};
   }
   if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
   if (path == "/readyz") {
-    return server_.serving() ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                             : HttpResponse{503, "text/plain; charset=utf-8", "not serving\n"};
+    if (!server_.serving()) return HttpResponse{503, "text/plain; charset=utf-8", "not serving\n"};
+    if (server_.disk_full()) {
+      return HttpResponse{503, "text/plain; charset=utf-8",
+                          "disk full: appends fail with KAFKA_STORAGE_ERROR\n"};
+    }
+    return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
   }
   if (path == "/v1/topics" || path == "/v1/topics/") return topics();
-  if (path.starts_with("/v1/topics/")) return topic(path.substr(11));
+  if (path.starts_with("/v1/topics/") || path.starts_with("/v1/groups/")) {
+    auto name = percent_decode(std::string_view(path).substr(11));
+    if (!name) return json_response({{"error", "malformed percent-escape in the name"}}, 400);
+    return path[4] == 't' ? topic(*name) : group(*name);
+  }
   if (path == "/v1/groups" || path == "/v1/groups/") return groups();
-  if (path.starts_with("/v1/groups/")) return group(path.substr(11));
   return not_found("no such endpoint; try /metrics, /healthz, /readyz, /v1/topics, /v1/groups");
 }
 
@@ -168,11 +231,12 @@ HttpResponse AdminApi::group(const std::string& name) {
     for (const auto& [tp, owner] : owners) {
       if (owner == m.member_id) parts.push_back({{"topic", tp.first}, {"partition", tp.second}});
     }
-    members.push_back({{"member_id", m.member_id},
-                       {"group_instance_id", m.group_instance_id ? json(*m.group_instance_id) : json(nullptr)},
-                       {"client_id", m.client_id},
-                       {"client_host", m.client_host},
-                       {"partitions", parts}});
+    members.push_back(
+        {{"member_id", m.member_id},
+         {"group_instance_id", m.group_instance_id ? json(*m.group_instance_id) : json(nullptr)},
+         {"client_id", m.client_id},
+         {"client_host", m.client_host},
+         {"partitions", parts}});
   }
   auto lags = group_lag({*it});
   json partitions = json::array(), topics = json::array();
