@@ -1,6 +1,7 @@
 // `wharf repair`: cut a refused partition's log at a named position (storage/repair.h does the
 // work), after showing what will be cut and asking for confirmation. The broker must be stopped.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -28,7 +29,13 @@ void register_repair(CLI::App& app, int& exit_code) {
   cmd->add_flag("-y,--yes", yes, "Do not ask for confirmation");
   cmd->callback([&exit_code] {
     io::PosixFileSystem fs;
-    auto plan = storage::plan_repair(fs, data_dir, file, position);
+    // "./data" and "data/topics/..." name the same place: compare normalised absolute paths.
+    auto normal = [](const std::string& p) {
+      auto n = std::filesystem::absolute(p).lexically_normal().string();
+      while (n.size() > 1 && n.back() == '/') n.pop_back();
+      return n;
+    };
+    auto plan = storage::plan_repair(fs, normal(data_dir), normal(file), position);
     if (!plan) {
       std::fprintf(stderr, "wharf repair: %s\n", plan.error().message().c_str());
       exit_code = 1;

@@ -95,6 +95,14 @@ void AppendErrorReporter::failed(const std::string& topic, std::int32_t partitio
 void AppendErrorReporter::set_disk_full(bool full) {
   disk_full_.store(full);
   full_.set(full ? 1 : 0);
+  // Near full, small appends may fit between large ones that do not: the state can flip on
+  // every request, so the flips are logged at most once per interval too.
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_state_logged_ < kLogInterval) return;
+    last_state_logged_ = now;
+  }
   if (full) {
     WHARF_LOG_ERROR(
         "the disk is full: appends fail with KAFKA_STORAGE_ERROR; /readyz answers 503 until one "

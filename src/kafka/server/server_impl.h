@@ -78,6 +78,7 @@ class AppendErrorReporter {
   void set_disk_full(bool full);
   std::mutex mu_;
   std::chrono::steady_clock::time_point last_logged_{};
+  std::chrono::steady_clock::time_point last_state_logged_{};
   std::uint64_t not_logged_ = 0;
   std::atomic<bool> disk_full_{false};
   metrics::Counter& errors_ =
