@@ -82,6 +82,7 @@ check "/v1/groups answers 200 with a non-UTF-8 group" test "$(curl -s -o /dev/nu
 check "/v1/groups is valid JSON and shows the group" /usr/bin/python3 -c "import json,urllib.request; g=json.load(urllib.request.urlopen('$URL/v1/groups')); assert any(x['group'].startswith('bad') for x in g), g"
 check "/v1/groups/NAME finds it percent-encoded" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/groups/bad%FF%FEgroup%C0")" = "200"
 check "/v1/topics/%FF is 404, not 500" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/topics/%FF")" = "404"
+check "a raw 0xFF byte in the name is 404, not 500" test "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL/v1/topics/$(printf '\xff')")" = "404"
 check "a malformed escape is 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/topics/%F")" = "400"
 curl -s $URL/metrics > "$DATA/metrics2.txt"
 check "promtool still accepts /metrics with the bad group" promtool check metrics < "$DATA/metrics2.txt"
