@@ -1,5 +1,6 @@
 #include "kafka/server/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -197,7 +198,8 @@ KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
       storage_pool_(static_cast<std::size_t>(std::max(1, config_.storage_threads))) {
   // One request of the largest allowed size must always fit the budget.
   config_.request_memory_bytes_max =
-      std::max(config_.request_memory_bytes_max, config_.request_bytes_max);
+      std::max({config_.request_memory_bytes_max, config_.request_bytes_max,
+                config_.request_bytes_max_before_api_versions});
 }
 
 std::string KafkaServer::Impl::advertised_host() const {
@@ -335,7 +337,8 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
 
 asio::awaitable<bool> KafkaServer::Impl::reserve_request_bytes(Connection& conn,
                                                                std::size_t bytes) {
-  // REQUIRES: bytes <= the budget (start() makes the budget at least socket.request.max.bytes).
+  // REQUIRES: bytes <= the budget (the constructor makes the budget at least the largest
+  // request size allowed).
   conn.waiting_for_memory = true;
   while (request_bytes_reserved_ + bytes > config_.request_memory_bytes_max) {
     if (conn.closed || stopping_) {
