@@ -1,5 +1,8 @@
 #include "admin/admin_api.h"
 
+#include <charconv>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "base/metrics.h"
@@ -12,7 +15,29 @@ using nlohmann::json;
 namespace {
 
 HttpResponse json_response(const json& j, int status = 200) {
-  return {status, "application/json", j.dump(2) + "\n"};
+  // Names come from clients (group ids, member ids, client ids) and may be any bytes: invalid
+  // UTF-8 is replaced with U+FFFD here, at the boundary, instead of failing the whole answer.
+  return {status, "application/json", j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
+}
+
+HttpResponse not_found(const std::string& what) { return json_response({{"error", what}}, 404); }
+
+// "%41b" -> "Ab"; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3) return std::nullopt;
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
 }
 
 HttpResponse not_found(const std::string& what) { return json_response({{"error", what}}, 404); }
@@ -132,11 +157,19 @@ HttpResponse AdminApi::handle(const HttpRequest& req) {
   }
   if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
   if (path == "/readyz") {
-    return server_.serving() ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                             : HttpResponse{503, "text/plain; charset=utf-8", "not serving\n"};
+    if (!server_.serving()) return HttpResponse{503, "text/plain; charset=utf-8", "not serving\n"};
+    if (server_.disk_full()) {
+      return HttpResponse{503, "text/plain; charset=utf-8",
+                          "disk full: appends fail with KAFKA_STORAGE_ERROR\n"};
+    }
+    return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
   }
   if (path == "/v1/topics" || path == "/v1/topics/") return topics();
-  if (path.starts_with("/v1/topics/")) return topic(path.substr(11));
+  if (path.starts_with("/v1/topics/") || path.starts_with("/v1/groups/")) {
+    auto name = percent_decode(std::string_view(path).substr(11));
+    if (!name) return json_response({{"error", "malformed percent-escape in the name"}}, 400);
+    return path[4] == 't' ? topic(*name) : group(*name);
+  }
   if (path == "/v1/groups" || path == "/v1/groups/") return groups();
   if (path.starts_with("/v1/groups/")) return group(path.substr(11));
   if (path == "/v1/dead-letters" || path == "/v1/dead-letters/") return dead_letters();

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <thread>
 
 #include <asio.hpp>
@@ -17,13 +19,20 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 std::string reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 }  // namespace
@@ -36,13 +45,17 @@ class HttpServer::Impl {
   Status start() {
     asio::error_code ec;
     auto address = asio::ip::make_address(host_, ec);
-    if (ec) return fail(ErrorCode::kInvalidArgument, "admin listen address '{}': {}", host_, ec.message());
+    if (ec)
+      return fail(ErrorCode::kInvalidArgument, "admin listen address '{}': {}", host_,
+                  ec.message());
     tcp::endpoint ep(address, port_);
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail(ErrorCode::kIoError, "cannot listen on {}:{} for the admin API: {}", host_, port_, ec.message());
+    if (ec)
+      return fail(ErrorCode::kIoError, "cannot listen on {}:{} for the admin API: {}", host_, port_,
+                  ec.message());
     bound_port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] {
@@ -76,9 +89,18 @@ class HttpServer::Impl {
         continue;
       }
       if (open_ >= kConnectionsMax) {
-        asio::error_code ignore;
-        socket.close(ignore);
-        continue;
+        // Full. Connections that have not sent a request yet give way, oldest first, so that
+        // idle or stalled clients can never lock health probes out for the 10 s deadline.
+        if (reading_heads_.empty()) {
+          asio::error_code ignore;
+          socket.close(ignore);
+          continue;
+        }
+        if (auto oldest = reading_heads_.begin()->second.lock()) {
+          asio::error_code ignore;
+          oldest->close(ignore);
+        }
+        reading_heads_.erase(reading_heads_.begin());
       }
       asio::co_spawn(io_, serve(std::make_shared<tcp::socket>(std::move(socket))), asio::detached);
     }
@@ -96,8 +118,11 @@ class HttpServer::Impl {
       }
     });
     std::string head;
-    auto [ec, n] = co_await asio::async_read_until(socket, asio::dynamic_buffer(head, kRequestHeadBytesMax),
-                                                   "\r\n\r\n", use_tuple);
+    const std::uint64_t id = next_id_++;
+    reading_heads_.emplace(id, sock);
+    auto [ec, n] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(head, kRequestHeadBytesMax), "\r\n\r\n", use_tuple);
+    reading_heads_.erase(id);
     HttpResponse resp;
     bool head_only = false;
     if (ec == asio::error::not_found) {
@@ -129,13 +154,15 @@ class HttpServer::Impl {
           try {
             resp = handler_(req);
           } catch (const std::exception& e) {
-            resp = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what() + "\n"};
+            resp = {500, "text/plain; charset=utf-8",
+                    std::string("internal error: ") + e.what() + "\n"};
           }
         }
       }
     }
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reason(resp.status) + "\r\n" +
-                      "Content-Type: " + resp.content_type + "\r\nContent-Length: " + std::to_string(resp.body.size()) +
+    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reason(resp.status) +
+                      "\r\n" + "Content-Type: " + resp.content_type +
+                      "\r\nContent-Length: " + std::to_string(resp.body.size()) +
                       "\r\nConnection: close\r\n\r\n";
     if (!head_only) out += resp.body;
     (void)co_await asio::async_write(socket, asio::buffer(out), use_tuple);
@@ -154,6 +181,9 @@ class HttpServer::Impl {
   std::thread thread_;
   std::atomic<std::uint16_t> bound_port_{0};
   std::size_t open_ = 0;
+  // Connections still reading their request head, oldest first (the I/O thread only).
+  std::map<std::uint64_t, std::weak_ptr<tcp::socket>> reading_heads_;
+  std::uint64_t next_id_ = 0;
 };
 
 HttpServer::HttpServer(std::string host, std::uint16_t port, Handler handler)

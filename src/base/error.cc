@@ -46,6 +46,15 @@ Error errno_error(int err, std::string_view what) {
   if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kNoSpace;
   if (err == ENOENT) code = ErrorCode::kNotFound;
   if (err == EEXIST) code = ErrorCode::kAlreadyExists;
+  if (err == EMFILE || err == ENFILE) {
+    // Said in the message itself (which clients see), not only in the errno text of to_string.
+    // The code stays kIoError: what fails (a roll, a create) is handled like any I/O failure.
+    return Error(code,
+                 fmt::format("{}: too many open files ({} limit reached; docs/limits.md says what each "
+                             "partition and connection costs)",
+                             what, err == EMFILE ? "the process's descriptor" : "the system's file table"),
+                 std::error_code(err, std::generic_category()));
+  }
   return Error(code, std::string(what), std::error_code(err, std::generic_category()));
 }
 

@@ -34,6 +34,14 @@ TEST(Error, ErrnoMapsNoSpaceAndKeepsSystemMessage) {
   EXPECT_NE(e.to_string().find("No space"), std::string::npos);
 }
 
+TEST(Error, OutOfDescriptorsSaysSoInTheMessageClientsSee) {
+  // Issue 9: "open directory .../6613" alone did not say why.
+  Error e = errno_error(EMFILE, "open directory /data/topics/t/6613");
+  EXPECT_EQ(e.code(), ErrorCode::kIoError);
+  EXPECT_NE(e.message().find("/data/topics/t/6613"), std::string::npos);
+  EXPECT_NE(e.message().find("too many open files"), std::string::npos) << e.message();
+}
+
 TEST(Result, AssignOrReturnPropagatesErrors) {
   EXPECT_EQ(doubled(4).value(), 8);
   auto bad = doubled(-1);

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/text.h"
+
 namespace wharf::metrics {
 
 void Gauge::add(double d) {
@@ -38,9 +40,9 @@ std::vector<std::uint64_t> Histogram::cumulative() const {
 }
 
 const std::vector<double>& latency_buckets() {
-  static const std::vector<double> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                               0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
-                                               2.5,     5,      10};
+  static const std::vector<double> kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                               0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                               0.5,     1,      2.5,     5,      10};
   return kBuckets;
 }
 
@@ -49,8 +51,10 @@ T& Family<T>::with(const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = children_[labels];
   if (!slot) {
-    if constexpr (std::is_same_v<T, Histogram>) slot = std::make_unique<T>(bounds_);
-    else slot = std::make_unique<T>();
+    if constexpr (std::is_same_v<T, Histogram>)
+      slot = std::make_unique<T>(bounds_);
+    else
+      slot = std::make_unique<T>();
   }
   return *slot;
 }
@@ -69,18 +73,26 @@ template class Family<Histogram>;
 
 namespace {
 
-std::string escape_label(const std::string& v) {
+std::string escape_label(const std::string& raw) {
+  // Label values come from clients too (group and topic names): the exposition format must be
+  // UTF-8, so one bad name is shown with U+FFFD rather than breaking the scrape.
+  const std::string v = to_valid_utf8(raw);
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
 
-std::string render_labels(const Labels& labels, const std::string& extra_key = "", const std::string& extra_value = "") {
+std::string render_labels(const Labels& labels, const std::string& extra_key = "",
+                          const std::string& extra_value = "") {
   if (labels.empty() && extra_key.empty()) return "";
   std::string out = "{";
   bool first = true;
@@ -145,20 +157,24 @@ std::string Registry::render_prometheus() const {
     std::lock_guard lock(mu_);
     for (const auto& [name, f] : counters_) {
       out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, f->help(), name);
-      for (const auto& [labels, c] : f->children()) out += fmt::format("{}{} {}\n", name, render_labels(labels), c->value());
+      for (const auto& [labels, c] : f->children())
+        out += fmt::format("{}{} {}\n", name, render_labels(labels), c->value());
     }
     for (const auto& [name, f] : gauges_) {
       out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, f->help(), name);
-      for (const auto& [labels, g] : f->children()) out += fmt::format("{}{} {}\n", name, render_labels(labels), number(g->value()));
+      for (const auto& [labels, g] : f->children())
+        out += fmt::format("{}{} {}\n", name, render_labels(labels), number(g->value()));
     }
     for (const auto& [name, f] : histograms_) {
       out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, f->help(), name);
       for (const auto& [labels, h] : f->children()) {
         const auto cum = h->cumulative();
         for (std::size_t i = 0; i < h->bounds().size(); ++i) {
-          out += fmt::format("{}_bucket{} {}\n", name, render_labels(labels, "le", number(h->bounds()[i])), cum[i]);
+          out += fmt::format("{}_bucket{} {}\n", name,
+                             render_labels(labels, "le", number(h->bounds()[i])), cum[i]);
         }
-        out += fmt::format("{}_bucket{} {}\n", name, render_labels(labels, "le", "+Inf"), cum.back());
+        out +=
+            fmt::format("{}_bucket{} {}\n", name, render_labels(labels, "le", "+Inf"), cum.back());
         out += fmt::format("{}_sum{} {}\n", name, render_labels(labels), number(h->sum()));
         out += fmt::format("{}_count{} {}\n", name, render_labels(labels), h->count());
       }
@@ -180,7 +196,8 @@ std::string Registry::render_prometheus() const {
   }
   for (const auto& [name, fam] : merged) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam.help, name, fam.type);
-    for (const auto& s : fam.samples) out += fmt::format("{}{} {}\n", s.name, render_labels(s.labels), number(s.value));
+    for (const auto& s : fam.samples)
+      out += fmt::format("{}{} {}\n", s.name, render_labels(s.labels), number(s.value));
   }
   return out;
 }

@@ -1,6 +1,9 @@
 #include "broker/broker.h"
 
+#include <sys/resource.h>
+
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -18,9 +21,57 @@ Result<std::int64_t> to_int(const std::string& key, const std::string& value) {
   return out;
 }
 
+// Descriptors kept free beyond connections and open files: the admin API's connections
+// (HttpServer::kConnectionsMax = 256), the listeners, snapshot and metadata writes, directory
+// syncs, and the partitions of a few new topics.
+constexpr std::uint64_t kDescriptorsReserve = 256 + 256;
+
+// Raises the soft limit on open files to the hard limit (a broker holds three descriptors per
+// segment and one per connection; distributions default the soft limit to 1024).
+void raise_descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    WHARF_LOG_INFO("raised the open-file limit from {} to {}", before, rl.rlim_cur);
+  }
+}
+
+std::uint64_t open_descriptors() {
+  std::error_code ec;
+  std::uint64_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// Refuses to serve if the descriptor limit cannot hold what is open now (the partitions'
+// files) plus connections.max plus a reserve: better a clear message at start than accept()
+// and open() failing later under load.
+Status check_descriptor_limit(std::size_t connections_max) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return ok();
+  const std::uint64_t open_now = open_descriptors();
+  const std::uint64_t needed = open_now + connections_max + kDescriptorsReserve;
+  if (needed > rl.rlim_cur) {
+    return fail(ErrorCode::kResourceExhausted,
+                "the open-file limit is {} (hard limit {}), but the broker needs {}: {} open now "
+                "(3 per log "
+                "segment), connections.max = {}, and {} in reserve. Raise the limit (ulimit -n, "
+                "LimitNOFILE= in "
+                "a systemd unit) or lower connections.max",
+                rl.rlim_cur, rl.rlim_max, needed, open_now, connections_max, kDescriptorsReserve);
+  }
+  return ok();
+}
+
 // Kafka-style cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
 std::string new_cluster_id() {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::random_device rd;
   std::string out;
   for (int i = 0; i < 22; ++i) out.push_back(kAlphabet[rd() % 64]);
@@ -40,7 +91,8 @@ Result<std::string> load_or_create_cluster_id(io::FileSystem& fs, const std::str
     return text.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
   }
   const std::string id = new_cluster_id();
-  const std::string text = "# written by wharf on first start\nversion=1\nnode.id=0\ncluster.id=" + id + "\n";
+  const std::string text =
+      "# written by wharf on first start\nversion=1\nnode.id=0\ncluster.id=" + id + "\n";
   WHARF_RETURN_IF_ERROR(io::write_file_atomic(fs, path, as_bytes(text)));
   return id;
 }
@@ -53,7 +105,8 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view t
     return fail(ErrorCode::kInvalidArgument, "'{}' is not HOST:PORT", text);
   }
   std::string host(text.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   unsigned port = 0;
   auto digits = text.substr(colon + 1);
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
@@ -81,28 +134,50 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     WHARF_ASSIGN_OR_RETURN(c.topic_defaults.sync, storage::SyncPolicy::parse(value));
   } else if (key == "auto.create.topics.enable") {
     if (value != "true" && value != "false") {
-      return fail(ErrorCode::kInvalidArgument, "auto.create.topics.enable: '{}' is not true or false", value);
+      return fail(ErrorCode::kInvalidArgument,
+                  "auto.create.topics.enable: '{}' is not true or false", value);
     }
     c.server.auto_create_topics = value == "true";
   } else if (key == "num.partitions") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
-    if (n < 1 || n > 10000) return fail(ErrorCode::kInvalidArgument, "num.partitions: {} is outside [1, 10000]", n);
+    if (n < 1 || n > 10000)
+      return fail(ErrorCode::kInvalidArgument, "num.partitions: {} is outside [1, 10000]", n);
     c.server.default_partitions = static_cast<std::int32_t>(n);
   } else if (key == "socket.request.max.bytes") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
-    if (n < 1024 || n > (1ll << 30)) return fail(ErrorCode::kInvalidArgument, "socket.request.max.bytes: {} is outside [1 KiB, 1 GiB]", n);
+    if (n < 1024 || n > (1ll << 30))
+      return fail(ErrorCode::kInvalidArgument,
+                  "socket.request.max.bytes: {} is outside [1 KiB, 1 GiB]", n);
     c.server.request_bytes_max = static_cast<std::size_t>(n);
   } else if (key == "connections.max") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
-    if (n < 1 || n > 100000) return fail(ErrorCode::kInvalidArgument, "connections.max: {} is outside [1, 100000]", n);
+    if (n < 1 || n > 100000)
+      return fail(ErrorCode::kInvalidArgument, "connections.max: {} is outside [1, 100000]", n);
     c.server.connections_max = static_cast<std::size_t>(n);
+  } else if (key == "queued.max.request.bytes") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1024 || n > (16ll << 30))
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1 KiB, 16 GiB]", key, n);
+    c.server.request_memory_bytes_max = static_cast<std::size_t>(n);
+  } else if (key == "connections.max.idle.ms") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1000 || n > 86'400'000)
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1000, 86400000]", key, n);
+    c.server.idle_timeout = std::chrono::milliseconds(n);
+  } else if (key == "request.read.timeout.ms") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 1000 || n > 3'600'000)
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1000, 3600000]", key, n);
+    c.server.request_read_timeout = std::chrono::milliseconds(n);
   } else if (key == "group.initial.rebalance.delay.ms") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
-    if (n < 0 || n > 300'000) return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [0, 300000]", key, n);
+    if (n < 0 || n > 300'000)
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [0, 300000]", key, n);
     c.server.group_initial_rebalance_delay = std::chrono::milliseconds(n);
   } else if (key == "offsets.topic.num.partitions") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
-    if (n < 1 || n > 1000) return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1, 1000]", key, n);
+    if (n < 1 || n > 1000)
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1, 1000]", key, n);
     c.server.offsets_topic_partitions = static_cast<std::int32_t>(n);
   } else {
     // Topic defaults under their log.* broker names map onto the topic config names.
@@ -112,8 +187,10 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
         {"log.retention.bytes", "retention.bytes"},
     };
     auto it = kTopicKeys.find(key);
-    if (it == kTopicKeys.end()) return fail(ErrorCode::kInvalidArgument, "unknown setting '{}'", key);
-    WHARF_ASSIGN_OR_RETURN(c.topic_defaults, storage::TopicConfig::from_map({{it->second, value}}, c.topic_defaults));
+    if (it == kTopicKeys.end())
+      return fail(ErrorCode::kInvalidArgument, "unknown setting '{}'", key);
+    WHARF_ASSIGN_OR_RETURN(c.topic_defaults,
+                           storage::TopicConfig::from_map({{it->second, value}}, c.topic_defaults));
   }
   return ok();
 }
@@ -133,29 +210,36 @@ Status apply_config_file(BrokerConfig& config, const std::string& path) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     auto eq = line.find('=');
-    if (eq == std::string::npos) return fail(ErrorCode::kInvalidArgument, "{}:{}: expected key=value", path, number);
+    if (eq == std::string::npos)
+      return fail(ErrorCode::kInvalidArgument, "{}:{}: expected key=value", path, number);
     auto s = apply_setting(config, trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
     if (!s) return fail(std::move(s).error().with_context(fmt::format("{}:{}", path, number)));
   }
   return ok();
 }
 
-Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSystem& fs, const Clock& clock) {
+Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSystem& fs,
+                                              const Clock& clock) {
   std::unique_ptr<Broker> b(new Broker(std::move(config)));
+  raise_descriptor_limit();
   WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs, b->config_.data_dir));
-  WHARF_ASSIGN_OR_RETURN(b->config_.server.cluster_id, load_or_create_cluster_id(fs, b->config_.data_dir));
-  WHARF_ASSIGN_OR_RETURN(b->producer_ids_, kafka::ProducerIdAllocator::open(fs, b->config_.data_dir));
+  WHARF_ASSIGN_OR_RETURN(b->config_.server.cluster_id,
+                         load_or_create_cluster_id(fs, b->config_.data_dir));
+  WHARF_ASSIGN_OR_RETURN(b->producer_ids_,
+                         kafka::ProducerIdAllocator::open(fs, b->config_.data_dir));
   storage::LogManagerOptions options;
   options.data_dir = b->config_.data_dir;
   options.defaults = b->config_.topic_defaults;
   WHARF_ASSIGN_OR_RETURN(b->log_, storage::LogManager::open(fs, options, clock));
+  WHARF_RETURN_IF_ERROR(check_descriptor_limit(b->config_.server.connections_max));
   b->server_ = std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_);
   WHARF_RETURN_IF_ERROR(b->server_->start());
   if (!b->config_.admin_listen.empty()) {
     WHARF_ASSIGN_OR_RETURN(auto hp, parse_host_port(b->config_.admin_listen));
     b->admin_ = std::make_unique<admin::AdminApi>(*b->log_, *b->server_);
     b->http_ = std::make_unique<admin::HttpServer>(
-        hp.first, hp.second, [api = b->admin_.get()](const admin::HttpRequest& r) { return api->handle(r); });
+        hp.first, hp.second,
+        [api = b->admin_.get()](const admin::HttpRequest& r) { return api->handle(r); });
     WHARF_RETURN_IF_ERROR(b->http_->start());
   }
   return b;

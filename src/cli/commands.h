@@ -17,6 +17,8 @@ const std::string& bootstrap();
 
 // `wharf check-data --data-dir DIR`: offline verification of every file of a data directory.
 void register_check_data(CLI::App& app, int& exit_code);
+// wharf repair --data-dir D --file F --position N: cut a refused partition, keeping the cut bytes.
+void register_repair(CLI::App& app, int& exit_code);
 // `wharf dump-segment FILE`: prints a .log, .index, .timeindex or .snapshot file.
 void register_dump_segment(CLI::App& app, int& exit_code);
 // `wharf serve`: the Kafka-protocol broker.

@@ -12,6 +12,13 @@ namespace wharf::storage {
 // make recovery allocate more than this.
 inline constexpr std::size_t kBatchBytesHardMax = 64 * 1024 * 1024;
 
+// A compressed batch is decompressed on produce to check its records; its records may not
+// expand past this many bytes (a larger expansion is refused as INVALID_RECORD). It equals
+// kBatchBytesHardMax: at Kafka's default max.message.bytes (1 MiB) that allows a 64:1 ratio,
+// beyond what real record data compresses to, and the storage threads (8) together hold at
+// most 512 MiB of decompressed records.
+inline constexpr std::size_t kDecompressedBatchBytesMax = 64 * 1024 * 1024;
+
 // Index entries store 32-bit positions, so a segment must stay below 4 GiB; segment.bytes is
 // capped at 2 GiB like Kafka's (Integer.MAX_VALUE), leaving room for the last batch.
 inline constexpr std::uint64_t kSegmentBytesMax = 2ull * 1024 * 1024 * 1024 - 1;

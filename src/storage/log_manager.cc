@@ -1,17 +1,23 @@
 #include "storage/log_manager.h"
 
+#include <charconv>
 #include <condition_variable>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "storage/limits.h"
 
 namespace wharf::storage {
 namespace {
 
 constexpr std::string_view kTopicMetaFile = "topic.json";
+// Positive markers of a create or delete in progress (empty files). Only a topic directory that
+// carries one of them, or holds nothing at all, is removed at start without topic.json.
+constexpr std::string_view kCreatingMarker = "creating.marker";
+constexpr std::string_view kDeletingMarker = "deleting.marker";
 
 TopicId random_topic_id() {
   std::random_device rd;
@@ -24,7 +30,8 @@ TopicId random_topic_id() {
 
 Result<TopicId> parse_topic_id(const std::string& hex) {
   TopicId id{};
-  if (hex.size() != 32) return fail(ErrorCode::kCorruption, "topic id '{}' is not 32 hex digits", hex);
+  if (hex.size() != 32)
+    return fail(ErrorCode::kCorruption, "topic id '{}' is not 32 hex digits", hex);
   for (std::size_t i = 0; i < 16; ++i) {
     unsigned v = 0;
     if (std::sscanf(hex.c_str() + 2 * i, "%2x", &v) != 1) {
@@ -45,14 +52,15 @@ std::string topic_id_string(const TopicId& id) {
 
 Status validate_topic_name(std::string_view name) {
   if (name.empty() || name.size() > kTopicNameBytesMax || name == "." || name == "..") {
-    return fail(ErrorCode::kInvalidArgument, "topic name '{}' must be 1 to {} characters and not '.' or '..'",
-                name, kTopicNameBytesMax);
+    return fail(ErrorCode::kInvalidArgument,
+                "topic name '{}' must be 1 to {} characters and not '.' or '..'", excerpt(name),
+                kTopicNameBytesMax);
   }
   for (char c : name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
       return fail(ErrorCode::kInvalidArgument,
                   "topic name '{}' has '{}'; only letters, digits, '.', '_' and '-' are allowed",
-                  name, c);
+                  excerpt(name), excerpt(std::string_view(&c, 1)));
     }
   }
   return ok();
@@ -88,12 +96,26 @@ Status LogManager::load() {
     const std::string dir = io::join_path(root, name);
     const std::string meta_path = io::join_path(dir, std::string(kTopicMetaFile));
     WHARF_ASSIGN_OR_RETURN(bool has_meta, fs_.exists(meta_path));
-    if (!has_meta) {
-      // A create that never reached its commit point, or a delete that passed it.
-      WHARF_LOG_WARN("removing {}: no {} (an interrupted create or delete)", dir, kTopicMetaFile);
-      WHARF_RETURN_IF_ERROR(fs_.remove_all(dir));
-      WHARF_RETURN_IF_ERROR(fs_.sync_dir(root));
+    WHARF_ASSIGN_OR_RETURN(bool creating,
+                           fs_.exists(io::join_path(dir, std::string(kCreatingMarker))));
+    WHARF_ASSIGN_OR_RETURN(bool deleting,
+                           fs_.exists(io::join_path(dir, std::string(kDeletingMarker))));
+    WHARF_ASSIGN_OR_RETURN(auto entries, fs_.list_dir(dir));
+    if (deleting || (!has_meta && (creating || entries.empty()))) {
+      // The marker says why: a delete that started, or a create that never reached its commit
+      // point (topic.json). An empty directory holds no data either.
+      WHARF_LOG_WARN("removing {}: {}", dir,
+                     deleting   ? "a topic delete was interrupted; finishing it"
+                     : creating ? "a topic create was interrupted before it was committed"
+                                : "an empty topic directory");
+      WHARF_RETURN_IF_ERROR(remove_topic_dir(dir));
       continue;
+    }
+    if (!has_meta) WHARF_RETURN_IF_ERROR(rebuild_topic_meta(name, entries));
+    if (creating) {
+      // Committed (topic.json is there); only the marker's removal was lost.
+      WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir, std::string(kCreatingMarker))));
+      WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
     }
     WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs_, meta_path));
     auto topic = std::make_shared<Topic>();
@@ -111,7 +133,8 @@ Status LogManager::load() {
       return fail(ErrorCode::kCorruption, "{}: name '{}' or partition count {} is wrong", meta_path,
                   topic->info.name, topic->info.partitions);
     }
-    WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(topic->info.overrides, options_.defaults));
+    WHARF_ASSIGN_OR_RETURN(topic->info.config,
+                           TopicConfig::from_map(topic->info.overrides, options_.defaults));
     for (std::int32_t p = 0; p < topic->info.partitions; ++p) {
       WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
                                                         topic->info.config, clock_));
@@ -122,14 +145,63 @@ Status LogManager::load() {
   return ok();
 }
 
+Status LogManager::rebuild_topic_meta(const std::string& name,
+                                      const std::vector<std::string>& entries) {
+  // Without topic.json and without a marker, the directory is a topic whose metadata was lost
+  // (deleted by hand, or a disk fault): its data is kept. If its partitions are 0..n-1, a new
+  // topic.json is written with n partitions and default configs; otherwise start is refused.
+  const std::string dir = topic_dir(name);
+  std::int32_t partitions = 0;
+  std::vector<bool> seen;
+  for (const auto& e : entries) {
+    std::int32_t p = 0;
+    auto [end, ec] = std::from_chars(e.data(), e.data() + e.size(), p);
+    if (ec != std::errc() || end != e.data() + e.size() || p < 0 || p >= kPartitionsPerTopicMax ||
+        std::to_string(p) != e) {
+      continue;
+    }
+    if (static_cast<std::size_t>(p) >= seen.size())
+      seen.resize(static_cast<std::size_t>(p) + 1, false);
+    seen[static_cast<std::size_t>(p)] = true;
+    ++partitions;
+  }
+  if (partitions == 0 || static_cast<std::size_t>(partitions) != seen.size()) {
+    return fail(
+        ErrorCode::kCorruption,
+        "{}: no {} and no marker of an interrupted create or delete, and its partition directories "
+        "are not 0..n-1; refusing to start rather than delete data. Restore {} (format: "
+        "docs/formats/topic-metadata.md), or move the directory out of {} to drop the topic",
+        dir, kTopicMetaFile, kTopicMetaFile, io::parent_dir(dir));
+  }
+  TopicInfo info;
+  info.name = name;
+  info.id = random_topic_id();
+  info.partitions = partitions;
+  WHARF_LOG_WARN(
+      "{}: {} is missing; rebuilt it with {} partition(s) found on disk, default configs and a new "
+      "topic id (re-apply any config overrides with `wharf topic alter`)",
+      dir, kTopicMetaFile, partitions);
+  return write_topic_meta(info);
+}
+
+Status LogManager::write_marker(const std::string& dir, std::string_view marker) {
+  // An empty file: only its existence matters, so there is nothing to tear.
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        auto file, fs_.open(io::join_path(dir, std::string(marker)), io::OpenMode::kTruncate));
+    WHARF_RETURN_IF_ERROR(file->sync());
+  }
+  return fs_.sync_dir(dir);
+}
+
 Status LogManager::write_topic_meta(const TopicInfo& info) {
   nlohmann::json j = {{"name", info.name},
                       {"id", topic_id_string(info.id)},
                       {"partitions", info.partitions},
                       {"configs", info.overrides}};
   const std::string text = j.dump(2) + "\n";
-  return io::write_file_atomic(fs_, io::join_path(topic_dir(info.name), std::string(kTopicMetaFile)),
-                               as_bytes(text));
+  return io::write_file_atomic(
+      fs_, io::join_path(topic_dir(info.name), std::string(kTopicMetaFile)), as_bytes(text));
 }
 
 Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t partitions,
@@ -143,7 +215,8 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   {
     std::shared_lock lock(mu_);
     if (closed_) return fail(ErrorCode::kShuttingDown, "log manager is closed");
-    if (topics_.contains(name)) return fail(ErrorCode::kAlreadyExists, "topic '{}' already exists", name);
+    if (topics_.contains(name))
+      return fail(ErrorCode::kAlreadyExists, "topic '{}' already exists", name);
   }
   auto topic = std::make_shared<Topic>();
   topic->info.name = name;
@@ -153,6 +226,7 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(overrides, options_.defaults));
   const std::string dir = topic_dir(name);
   WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, dir));
+  WHARF_RETURN_IF_ERROR(write_marker(dir, kCreatingMarker));
   for (std::int32_t p = 0; p < partitions; ++p) {
     WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
                                                       topic->info.config, clock_));
@@ -162,6 +236,12 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   // The commit point: topic.json appears atomically, then the topics directory is synced.
   WHARF_RETURN_IF_ERROR(write_topic_meta(topic->info));
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(io::parent_dir(dir)));
+  // Committed; a marker left behind by a crash here is removed at the next start.
+  // Its removal is synced: a marker that came back after a crash would make a later loss of
+  // topic.json look like an interrupted create.
+  auto removed = fs_.remove(io::join_path(dir, std::string(kCreatingMarker)));
+  if (removed) removed = fs_.sync_dir(dir);
+  if (!removed) WHARF_LOG_WARN("{}: {}", dir, removed.error().to_string());
   std::unique_lock lock(mu_);
   topics_.emplace(name, topic);
   return topic->info;
@@ -182,8 +262,21 @@ Status LogManager::delete_topic(const std::string& name) {
     last_sync_.erase(p.get());
   }
   const std::string dir = topic_dir(name);
-  // The commit point: without topic.json the directory is garbage that open() removes.
+  // The commit point: the deleting marker; open() finishes a delete that carries it.
+  WHARF_RETURN_IF_ERROR(write_marker(dir, kDeletingMarker));
   WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir, std::string(kTopicMetaFile))));
+  WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
+  return remove_topic_dir(dir);
+}
+
+Status LogManager::remove_topic_dir(const std::string& dir) {
+  // The markers go last, and only once the removal of everything else is durable: a crash in
+  // between must leave a directory that still says why it may be removed.
+  WHARF_ASSIGN_OR_RETURN(auto entries, fs_.list_dir(dir));
+  for (const auto& e : entries) {
+    if (e != kCreatingMarker && e != kDeletingMarker)
+      WHARF_RETURN_IF_ERROR(fs_.remove_all(io::join_path(dir, e)));
+  }
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
   WHARF_RETURN_IF_ERROR(fs_.remove_all(dir));
   return fs_.sync_dir(io::parent_dir(dir));
@@ -200,13 +293,15 @@ Status LogManager::add_partitions(const std::string& name, std::int32_t total) {
   }
   const std::int32_t current = topic->info.partitions;
   if (total <= current || total > kPartitionsPerTopicMax) {
-    return fail(ErrorCode::kInvalidArgument, "topic '{}' has {} partitions; the new count {} must be larger (and at most {})",
+    return fail(ErrorCode::kInvalidArgument,
+                "topic '{}' has {} partitions; the new count {} must be larger (and at most {})",
                 name, current, total, kPartitionsPerTopicMax);
   }
   std::vector<std::shared_ptr<Partition>> added;
   for (std::int32_t p = current; p < total; ++p) {
-    WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(topic_dir(name), std::to_string(p)),
-                                                      topic->info.config, clock_));
+    WHARF_ASSIGN_OR_RETURN(auto part,
+                           Partition::open(fs_, io::join_path(topic_dir(name), std::to_string(p)),
+                                           topic->info.config, clock_));
     added.push_back(std::move(part));
   }
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(topic_dir(name)));
@@ -293,12 +388,15 @@ void LogManager::run_retention() {
   std::vector<std::shared_ptr<Partition>> all;
   {
     std::shared_lock lock(mu_);
-    for (const auto& [_, t] : topics_) all.insert(all.end(), t->partitions.begin(), t->partitions.end());
+    for (const auto& [_, t] : topics_)
+      all.insert(all.end(), t->partitions.begin(), t->partitions.end());
   }
   for (auto& p : all) {
     auto removed = p->enforce_retention();
-    if (!removed) WHARF_LOG_ERROR("retention of {}: {}", p->dir(), removed.error().to_string());
-    else if (*removed > 0) WHARF_LOG_INFO("retention removed {} segment(s) of {}", *removed, p->dir());
+    if (!removed)
+      WHARF_LOG_ERROR("retention of {}: {}", p->dir(), removed.error().to_string());
+    else if (*removed > 0)
+      WHARF_LOG_INFO("retention removed {} segment(s) of {}", *removed, p->dir());
   }
 }
 

@@ -58,8 +58,9 @@ class LogManager {
                                                                 const Clock& clock);
   ~LogManager();
 
-  [[nodiscard]] Result<TopicInfo> create_topic(const std::string& name, std::int32_t partitions,
-                                               const std::map<std::string, std::string>& overrides = {});
+  [[nodiscard]] Result<TopicInfo> create_topic(
+      const std::string& name, std::int32_t partitions,
+      const std::map<std::string, std::string>& overrides = {});
   [[nodiscard]] Status delete_topic(const std::string& name);
   [[nodiscard]] Status add_partitions(const std::string& name, std::int32_t total);
   [[nodiscard]] Status alter_config(const std::string& name,
@@ -88,6 +89,14 @@ class LogManager {
   LogManager(io::FileSystem& fs, LogManagerOptions options, const Clock& clock);
   [[nodiscard]] Status load();
   [[nodiscard]] Status write_topic_meta(const TopicInfo& info);
+  // Writes topic.json for a directory that lost it (see load); refuses if it cannot tell the
+  // partition count.
+  [[nodiscard]] Status rebuild_topic_meta(const std::string& name,
+                                          const std::vector<std::string>& entries);
+  // Removes a topic directory, its create/delete marker last.
+  [[nodiscard]] Status remove_topic_dir(const std::string& dir);
+  // Creates an empty marker file in `dir` durably.
+  [[nodiscard]] Status write_marker(const std::string& dir, std::string_view marker);
   std::string topic_dir(const std::string& name) const;
   void background_loop(std::stop_token stop);
 

@@ -81,6 +81,80 @@ TEST_F(LogManagerTest, DeleteIsDurableAndTheNameCanBeReused) {
   EXPECT_EQ((*m->partition("gone", PartitionId(0)))->log_end_offset(), Offset(0));
 }
 
+TEST_F(LogManagerTest, MissingTopicJsonKeepsTheDataAndRebuildsTheMetadata) {
+  // Issue 9, defect 4: a topic directory without topic.json and without a marker of an
+  // interrupted create or delete is a topic whose metadata was lost, not garbage.
+  auto m = open();
+  ASSERT_TRUE(m->create_topic("orders", 3).has_value());
+  ASSERT_TRUE(
+      (*m->partition("orders", PartitionId(2)))->append(test::simple_batch("keep me")).has_value());
+  ASSERT_TRUE(m->close().has_value());
+  m.reset();
+  ASSERT_TRUE(mem_.remove("/data/topics/orders/topic.json").has_value());
+  m = open();
+  ASSERT_NE(m, nullptr);
+  auto t = m->topic("orders");
+  ASSERT_TRUE(t.has_value()) << "the topic's data was deleted";
+  EXPECT_EQ(t->partitions, 3);
+  EXPECT_EQ((*m->partition("orders", PartitionId(2)))->log_end_offset(), Offset(1));
+  EXPECT_TRUE(mem_.exists("/data/topics/orders/topic.json").value());
+}
+
+TEST_F(LogManagerTest, MissingTopicJsonWithUnclearPartitionsRefusesToStart) {
+  auto m = open();
+  ASSERT_TRUE(m->create_topic("orders", 3).has_value());
+  ASSERT_TRUE(
+      (*m->partition("orders", PartitionId(0)))->append(test::simple_batch("keep me")).has_value());
+  ASSERT_TRUE(m->close().has_value());
+  m.reset();
+  ASSERT_TRUE(mem_.remove("/data/topics/orders/topic.json").has_value());
+  ASSERT_TRUE(mem_.remove_all("/data/topics/orders/1").has_value());  // partitions 0 and 2 remain
+  LogManagerOptions o;
+  o.data_dir = "/data";
+  o.background = false;
+  auto refused = LogManager::open(fault_, o, clock_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kCorruption);
+  EXPECT_NE(refused.error().message().find("/data/topics/orders"), std::string::npos);
+  EXPECT_NE(refused.error().message().find("refusing to start"), std::string::npos);
+  EXPECT_TRUE(mem_.exists("/data/topics/orders/0").value()) << "refusing must not delete anything";
+}
+
+TEST_F(LogManagerTest, CrashAtEveryStepOfDeleteLeavesTheTopicOrNone) {
+  for (std::uint64_t n = 1; n <= 30; ++n) {
+    io::MemoryFileSystem mem;
+    io::FaultFileSystem fault(mem);
+    LogManagerOptions o;
+    o.data_dir = "/data";
+    o.background = false;
+    bool acked = false;
+    {
+      auto m = LogManager::open(fault, o, clock_);
+      ASSERT_TRUE(m.has_value());
+      ASSERT_TRUE((*m)->create_topic("orders", 2).has_value());
+      ASSERT_TRUE((*(*m)->partition("orders", PartitionId(1)))
+                      ->append(test::simple_batch("x"))
+                      .has_value());
+      fault.tear_nth_write(n, 0);
+      fault.fail_nth_sync_dir(n);
+      acked = (*m)->delete_topic("orders").has_value();
+    }
+    mem.crash();
+    fault.revive();
+    fault.clear_faults();
+    auto m = LogManager::open(fault, o, clock_);
+    ASSERT_TRUE(m.has_value()) << "n=" << n << ": " << m.error().to_string();
+    auto t = (*m)->topic("orders");
+    if (acked) {
+      EXPECT_FALSE(t.has_value()) << "n=" << n << ": an acknowledged delete came back";
+    }
+    if (t) {
+      EXPECT_EQ((*(*m)->partition("orders", PartitionId(1)))->log_end_offset(), Offset(1))
+          << "n=" << n;
+    }
+  }
+}
+
 TEST_F(LogManagerTest, CrashAtEveryStepOfCreateLeavesNoTopicOrAWholeOne) {
   for (std::uint64_t n = 1; n <= 40; ++n) {
     io::MemoryFileSystem mem;

@@ -13,7 +13,9 @@ namespace {
 
 metrics::Histogram& sync_latency() {
   static auto& h = metrics::registry()
-                       .histogram("wharf_log_sync_duration_seconds", "Time one fdatasync of a partition log took (group commit: one sync covers many appends).")
+                       .histogram("wharf_log_sync_duration_seconds",
+                                  "Time one fdatasync of a partition log took (group commit: one "
+                                  "sync covers many appends).")
                        .with({});
   return h;
 }
@@ -69,7 +71,8 @@ Result<std::unique_ptr<Partition>> Partition::open(io::FileSystem& fs, std::stri
                                                    TopicConfig config, const Clock& clock) {
   std::unique_ptr<Partition> p(new Partition(fs, std::move(dir), std::move(config), clock));
   auto status = p->recover();
-  if (!status) return fail(std::move(status).error().with_context(fmt::format("partition {}", p->dir_)));
+  if (!status)
+    return fail(std::move(status).error().with_context(fmt::format("partition {}", p->dir_)));
   return p;
 }
 
@@ -95,10 +98,14 @@ Status Partition::recover() {
       WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
       continue;
     }
-    if (parsed->second == ".log") logs.push_back(parsed->first);
-    else if (parsed->second == ".snapshot") snapshots.push_back(parsed->first);
-    else if (parsed->second == ".index" || parsed->second == ".timeindex") indexes.push_back(*parsed);
-    else WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
+    if (parsed->second == ".log")
+      logs.push_back(parsed->first);
+    else if (parsed->second == ".snapshot")
+      snapshots.push_back(parsed->first);
+    else if (parsed->second == ".index" || parsed->second == ".timeindex")
+      indexes.push_back(*parsed);
+    else
+      WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
   }
   std::sort(logs.begin(), logs.end());
   std::sort(snapshots.begin(), snapshots.end());
@@ -131,7 +138,8 @@ Status Partition::recover() {
     const bool active = i + 1 == logs.size();
     if (!segments_.empty() && segments_.back()->next_offset() != seg->base_offset()) {
       return fail(ErrorCode::kCorruption, "{} ends at offset {} but the next segment starts at {}",
-                  segments_.back()->log_path(), segments_.back()->next_offset(), seg->base_offset());
+                  segments_.back()->log_path(), segments_.back()->next_offset(),
+                  seg->base_offset());
     }
     const bool trusted_clean = marker && marker->active_base == seg->base_offset() &&
                                marker->active_size == seg->size_bytes();
@@ -147,27 +155,27 @@ Status Partition::recover() {
       recovery_.bytes_scanned += scan.file_bytes;
       if (scan.valid_bytes < scan.file_bytes) {
         // Torn tail or corruption? A torn write leaves nothing valid after it; a complete,
-        // CRC-valid batch right after the bad one means bytes in the middle went bad.
-        bool valid_after = false;
-        std::array<std::byte, batch_layout::kHeaderBytes> raw{};
-        if (scan.file_bytes - scan.valid_bytes >= batch_layout::kHeaderBytes) {
-          WHARF_ASSIGN_OR_RETURN(auto file, fs_.open(seg->log_path(), io::OpenMode::kReadOnly));
-          WHARF_RETURN_IF_ERROR(io::read_exact(*file, FilePosition(scan.valid_bytes), raw));
-          auto bad = parse_header(raw);
-          if (bad && bad->total_bytes() <= kBatchBytesHardMax) {
-            WHARF_ASSIGN_OR_RETURN(valid_after,
-                                   seg->valid_batch_at(FilePosition(scan.valid_bytes + bad->total_bytes()),
-                                                       bad->next_offset()));
-          }
-        }
+        // CRC-valid batch anywhere after the bad one means bytes in the middle went bad. Every
+        // position is tried, not only where the bad batch's length points: that length may be
+        // the damaged field.
+        WHARF_ASSIGN_OR_RETURN(
+            auto valid_after,
+            seg->find_valid_batch_after(FilePosition(scan.valid_bytes), scan.next_offset));
         if (valid_after) {
-          return fail(ErrorCode::kCorruption,
-                      "{} position {}: {}; a valid batch follows it, so this is corruption in the "
-                      "middle of the log, not a torn write. Refusing to serve this partition",
-                      seg->log_path(), scan.valid_bytes, scan.tail_problem);
+          return fail(
+              ErrorCode::kCorruption,
+              "{} position {}: {}; a valid batch follows at position {}, so this is corruption in "
+              "the middle of the log, not a torn write. Refusing to serve this partition: nothing "
+              "was changed on disk. Restore the partition from a backup, or cut the log at the "
+              "damaged batch with `wharf repair --data-dir DIR --file {} --position {}` (which "
+              "keeps "
+              "the cut bytes in a side file); `wharf check-data` lists every problem",
+              seg->log_path(), scan.valid_bytes, scan.tail_problem, valid_after->value(),
+              seg->log_path(), scan.valid_bytes);
         }
-        WHARF_LOG_WARN("{}: truncating a torn tail of {} bytes at position {} ({})", seg->log_path(),
-                       scan.file_bytes - scan.valid_bytes, scan.valid_bytes, scan.tail_problem);
+        WHARF_LOG_WARN("{}: truncating a torn tail of {} bytes at position {} ({})",
+                       seg->log_path(), scan.file_bytes - scan.valid_bytes, scan.valid_bytes,
+                       scan.tail_problem);
         recovery_.torn_bytes_truncated = scan.file_bytes - scan.valid_bytes;
         recovery_.torn_tail_reason = scan.tail_problem;
         WHARF_RETURN_IF_ERROR(seg->truncate_to(scan.valid_bytes, scan.next_offset));
@@ -195,7 +203,8 @@ Status Partition::recover_producer_state(const std::vector<Offset>& snapshots) {
     }
     auto bytes = io::read_file(fs_, path);
     if (!bytes) {
-      WHARF_LOG_WARN("{}: ignoring unreadable producer snapshot: {}", dir_, bytes.error().to_string());
+      WHARF_LOG_WARN("{}: ignoring unreadable producer snapshot: {}", dir_,
+                     bytes.error().to_string());
       continue;
     }
     auto decoded = ProducerStateTable::decode_snapshot(*bytes);
@@ -231,8 +240,10 @@ void Partition::fence_locked(const Error& error) {
   if (!fenced_) {
     WHARF_LOG_ERROR("{}: fenced after a failed sync, refusing writes until reopened: {}", dir_,
                     error.to_string());
-    fenced_ = make_error(ErrorCode::kFenced, "partition {} is fenced after a failed sync ({}); "
-                         "reopen it to recover from what is durable", dir_, error.message());
+    fenced_ = make_error(ErrorCode::kFenced,
+                         "partition {} is fenced after a failed sync ({}); "
+                         "reopen it to recover from what is durable",
+                         dir_, error.message());
   }
   durable_cv_.notify_all();
 }
@@ -251,7 +262,8 @@ Status Partition::wait_durable(std::unique_lock<std::mutex>& lock, Offset target
     lock.unlock();
     const auto started = std::chrono::steady_clock::now();
     Status synced = active->sync();
-    sync_latency().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    sync_latency().observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     lock.lock();
     sync_in_flight_ = false;
     if (!synced) {
@@ -295,17 +307,26 @@ Status Partition::write_snapshot_locked() {
   }
   std::sort(snaps.begin(), snaps.end());
   for (std::size_t i = 0; i + kSnapshotsKept < snaps.size(); ++i) {
-    WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, segment_file_name(snaps[i], ".snapshot"))));
+    WHARF_RETURN_IF_ERROR(
+        fs_.remove(io::join_path(dir_, segment_file_name(snaps[i], ".snapshot"))));
   }
   return ok();
 }
 
 Result<AppendResult> Partition::append(MutableByteView batch) {
+  std::size_t batch_bytes_max = 0;
+  {
+    std::lock_guard config_lock(mu_);
+    if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
+    if (fenced_) return fail(*fenced_);
+    batch_bytes_max = config_.max_message_bytes;
+  }
+  // Validation reads only the batch (and decompresses a compressed one): outside the lock, so
+  // concurrent appends to this partition are not serialised behind a decompression.
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, validate_batch(batch, ValidationLimits{batch_bytes_max}));
   std::unique_lock lock(mu_);
   if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
   if (fenced_) return fail(*fenced_);
-  WHARF_ASSIGN_OR_RETURN(BatchHeader h,
-                         validate_batch(batch, ValidationLimits{config_.max_message_bytes}));
   if (h.is_control()) {
     return fail(ErrorCode::kInvalidRecord, "clients may not write control batches");
   }
@@ -392,12 +413,30 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
   }
   WHARF_ASSIGN_OR_RETURN(result.records, seg->read(position, max_bytes, limit));
   // Bytes below the size seen under the lock are complete; drop any batch at or beyond the
-  // high watermark (written but not yet durable under `always`).
+  // high watermark (written but not yet durable under `always`). Each batch served is checked
+  // first (length and CRC-32C): closed segments are trusted at start without a scan, so damage
+  // there is caught here, and is never sent to a consumer. Served batches stop before a bad one;
+  // a bad first batch is an error naming the file and offset.
   std::size_t keep = 0;
   while (keep + batch_layout::kHeaderBytes <= result.records.size()) {
-    const Offset base(load_be<std::int64_t>(result.records, keep + batch_layout::kBaseOffset));
+    const auto rest = ByteView(result.records).subspan(keep);
+    const Offset base(load_be<std::int64_t>(rest, batch_layout::kBaseOffset));
     if (base >= result.high_watermark) break;
-    keep += static_cast<std::size_t>(load_be<std::int32_t>(result.records, keep + batch_layout::kLength)) + 12;
+    const std::int32_t length = load_be<std::int32_t>(rest, batch_layout::kLength);
+    const bool complete =
+        length >= batch_layout::kLengthMin && static_cast<std::size_t>(length) + 12 <= rest.size();
+    if (!complete && length >= batch_layout::kLengthMin && keep > 0)
+      break;  // a partial batch at the end
+    auto checked =
+        complete ? check_batch_crc(rest.first(static_cast<std::size_t>(length) + 12))
+                 : Result<BatchHeader>(fail(ErrorCode::kCorruption, "length field {}", length));
+    if (!checked) {
+      if (keep > 0) break;
+      return fail(ErrorCode::kCorruption,
+                  "{}: the batch at offset {} (read from offset {}) is damaged: {}",
+                  seg->log_path(), base, from, checked.error().message());
+    }
+    keep += static_cast<std::size_t>(length) + 12;
   }
   result.records.resize(keep);
   return result;
@@ -469,8 +508,9 @@ Result<int> Partition::enforce_retention() {
     const auto& oldest = segments_.front();
     const bool too_old = config_.retention_ms >= 0 && oldest->max_timestamp_ms() >= 0 &&
                          now - oldest->max_timestamp_ms() > config_.retention_ms;
-    const bool too_big = config_.retention_bytes >= 0 &&
-                         total - oldest->size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
+    const bool too_big =
+        config_.retention_bytes >= 0 &&
+        total - oldest->size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
     if (!too_old && !too_big) break;
     // Segments below the high watermark only: never delete what a reader has not been shown.
     if (oldest->next_offset() > high_watermark_locked()) break;

@@ -4,6 +4,7 @@
 
 #include "base/crc32c.h"
 #include "base/varint.h"
+#include "storage/compression.h"
 
 namespace wharf::storage {
 namespace bl = batch_layout;
@@ -41,15 +42,13 @@ Result<BatchHeader> parse_header(ByteView bytes) {
                 h.magic);
   }
   if (h.length < bl::kLengthMin) {
-    return fail(ErrorCode::kCorruptMessage, "record batch length {} below the minimum {}",
-                h.length, bl::kLengthMin);
+    return fail(ErrorCode::kCorruptMessage, "record batch length {} below the minimum {}", h.length,
+                bl::kLengthMin);
   }
   return h;
 }
 
-std::uint32_t compute_crc(ByteView batch) {
-  return crc32c::value(batch.subspan(bl::kAttributes));
-}
+std::uint32_t compute_crc(ByteView batch) { return crc32c::value(batch.subspan(bl::kAttributes)); }
 
 Result<BatchHeader> check_batch_crc(ByteView bytes) {
   WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(bytes));
@@ -59,8 +58,8 @@ Result<BatchHeader> check_batch_crc(ByteView bytes) {
   }
   const std::uint32_t crc = compute_crc(bytes);
   if (crc != h.crc) {
-    return fail(ErrorCode::kCorruptMessage, "record batch CRC-32C mismatch: stored {:#010x}, computed {:#010x}",
-                h.crc, crc);
+    return fail(ErrorCode::kCorruptMessage,
+                "record batch CRC-32C mismatch: stored {:#010x}, computed {:#010x}", h.crc, crc);
   }
   return h;
 }
@@ -78,7 +77,8 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
   bool probe_null = false;
   auto read_varint = [&](const char* what) -> Result<std::int32_t> {
     auto d = varint::decode_varint(body.subspan(pos));
-    if (!d) return fail(ErrorCode::kCorruptMessage, "record {}: malformed varint at byte {}", what, pos);
+    if (!d)
+      return fail(ErrorCode::kCorruptMessage, "record {}: malformed varint at byte {}", what, pos);
     pos += d->size;
     return d->value;
   };
@@ -106,7 +106,8 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
       auto len = varint::decode_varint(rec.subspan(rpos));
       if (!len) return fail(ErrorCode::kCorruptMessage, "record {}: bad field length", i);
       rpos += len->size;
-      if (len->value < -1 || (len->value >= 0 && static_cast<std::size_t>(len->value) > rec.size() - rpos)) {
+      if (len->value < -1 ||
+          (len->value >= 0 && static_cast<std::size_t>(len->value) > rec.size() - rpos)) {
         return fail(ErrorCode::kCorruptMessage, "record {}: field length {} out of bounds", i,
                     len->value);
       }
@@ -145,7 +146,8 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
         return fail(ErrorCode::kCorruptMessage, "record {}: null header key", i);
       }
       WHARF_RETURN_IF_ERROR(field(kBuild ? &value : nullptr));
-      if constexpr (kBuild) record.headers.emplace_back(std::string(as_chars(*name)), std::move(value));
+      if constexpr (kBuild)
+        record.headers.emplace_back(std::string(as_chars(*name)), std::move(value));
     }
     if (rpos != rec.size()) {
       return fail(ErrorCode::kCorruptMessage, "record {}: {} stray bytes after its headers", i,
@@ -165,8 +167,9 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
 
 Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits) {
   if (bytes.size() > limits.batch_bytes_max) {
-    return fail(ErrorCode::kMessageTooLarge, "record batch of {} bytes exceeds max.message.bytes {}",
-                bytes.size(), limits.batch_bytes_max);
+    return fail(ErrorCode::kMessageTooLarge,
+                "record batch of {} bytes exceeds max.message.bytes {}", bytes.size(),
+                limits.batch_bytes_max);
   }
   WHARF_ASSIGN_OR_RETURN(BatchHeader h, check_batch_crc(bytes));
   if (static_cast<std::uint8_t>(h.compression()) > static_cast<std::uint8_t>(Compression::kZstd)) {
@@ -185,8 +188,22 @@ Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limit
                 h.base_sequence);
   }
   if (h.compression() == Compression::kNone) {
-    WHARF_RETURN_IF_ERROR(walk_records<false>(bytes.subspan(bl::kHeaderBytes), h.record_count,
-                                       [](Record&&) {}));
+    WHARF_RETURN_IF_ERROR(
+        walk_records<false>(bytes.subspan(bl::kHeaderBytes), h.record_count, [](Record&&) {}));
+  } else {
+    // As Kafka: a compressed batch is decompressed and its records checked like any others, so
+    // a record count that lies (and would move the log end by it) is refused.
+    auto records =
+        decompress(h.compression(), bytes.subspan(bl::kHeaderBytes), limits.decompressed_bytes_max);
+    if (!records) {
+      const auto code = records.error().code() == ErrorCode::kMessageTooLarge
+                            ? ErrorCode::kInvalidRecord
+                            : records.error().code();
+      return fail(code, "compressed records: {}", records.error().message());
+    }
+    auto walked = walk_records<false>(*records, h.record_count, [](Record&&) {});
+    if (!walked)
+      return fail(walked.error().code(), "compressed records: {}", walked.error().message());
   }
   return h;
 }
@@ -244,8 +261,9 @@ Bytes build_batch(const std::vector<Record>& records, const BatchOptions& option
   out.reserve(bl::kHeaderBytes + body.size());
   out.resize(bl::kHeaderBytes);
   store_be<std::int64_t>(out, bl::kBaseOffset, 0);
-  store_be<std::int32_t>(out, bl::kLength,
-                         static_cast<std::int32_t>(bl::kHeaderBytes - bl::kPartitionLeaderEpoch + body.size()));
+  store_be<std::int32_t>(
+      out, bl::kLength,
+      static_cast<std::int32_t>(bl::kHeaderBytes - bl::kPartitionLeaderEpoch + body.size()));
   store_be<std::int32_t>(out, bl::kPartitionLeaderEpoch, options.partition_leader_epoch);
   store_be<std::int8_t>(out, bl::kMagic, 2);
   std::int16_t attributes = options.transactional ? batch_attributes::kTransactional : 0;
@@ -279,18 +297,19 @@ Result<std::vector<Record>> read_records(ByteView batch) {
   }
   if (h.record_count < 0 ||
       static_cast<std::size_t>(h.record_count) > batch.size() - bl::kHeaderBytes) {
-    return fail(ErrorCode::kCorruptMessage, "record count {} exceeds the batch's bytes", h.record_count);
+    return fail(ErrorCode::kCorruptMessage, "record count {} exceeds the batch's bytes",
+                h.record_count);
   }
   std::vector<Record> out;
   out.reserve(static_cast<std::size_t>(h.record_count));
-  WHARF_RETURN_IF_ERROR(walk_records<true>(batch.subspan(bl::kHeaderBytes), h.record_count,
-                                     [&](Record&& r) {
-                                       // Client-chosen values: add as Kafka's Java longs do,
-                                       // wrapping instead of overflowing (undefined in C++).
-                                       r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
-                                       r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
-                                       out.push_back(std::move(r));
-                                     }));
+  WHARF_RETURN_IF_ERROR(
+      walk_records<true>(batch.subspan(bl::kHeaderBytes), h.record_count, [&](Record&& r) {
+        // Client-chosen values: add as Kafka's Java longs do,
+        // wrapping instead of overflowing (undefined in C++).
+        r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
+        r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
+        out.push_back(std::move(r));
+      }));
   return out;
 }
 

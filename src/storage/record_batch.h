@@ -14,25 +14,26 @@
 #include "base/bytes.h"
 #include "base/ids.h"
 #include "base/result.h"
+#include "storage/limits.h"
 
 namespace wharf::storage {
 
 // Byte positions of the v2 header fields (DefaultRecordBatch.java).
 namespace batch_layout {
-inline constexpr std::size_t kBaseOffset = 0;            // int64
-inline constexpr std::size_t kLength = 8;                // int32: bytes after this field
-inline constexpr std::size_t kPartitionLeaderEpoch = 12; // int32
-inline constexpr std::size_t kMagic = 16;                // int8, = 2
-inline constexpr std::size_t kCrc = 17;                  // uint32, CRC-32C of [kAttributes, end)
-inline constexpr std::size_t kAttributes = 21;           // int16
-inline constexpr std::size_t kLastOffsetDelta = 23;      // int32
-inline constexpr std::size_t kBaseTimestamp = 27;        // int64
-inline constexpr std::size_t kMaxTimestamp = 35;         // int64
-inline constexpr std::size_t kProducerId = 43;           // int64
-inline constexpr std::size_t kProducerEpoch = 51;        // int16
-inline constexpr std::size_t kBaseSequence = 53;         // int32
-inline constexpr std::size_t kRecordCount = 57;          // int32
-inline constexpr std::size_t kHeaderBytes = 61;          // records start here
+inline constexpr std::size_t kBaseOffset = 0;             // int64
+inline constexpr std::size_t kLength = 8;                 // int32: bytes after this field
+inline constexpr std::size_t kPartitionLeaderEpoch = 12;  // int32
+inline constexpr std::size_t kMagic = 16;                 // int8, = 2
+inline constexpr std::size_t kCrc = 17;                   // uint32, CRC-32C of [kAttributes, end)
+inline constexpr std::size_t kAttributes = 21;            // int16
+inline constexpr std::size_t kLastOffsetDelta = 23;       // int32
+inline constexpr std::size_t kBaseTimestamp = 27;         // int64
+inline constexpr std::size_t kMaxTimestamp = 35;          // int64
+inline constexpr std::size_t kProducerId = 43;            // int64
+inline constexpr std::size_t kProducerEpoch = 51;         // int16
+inline constexpr std::size_t kBaseSequence = 53;          // int32
+inline constexpr std::size_t kRecordCount = 57;           // int32
+inline constexpr std::size_t kHeaderBytes = 61;           // records start here
 // `length` counts everything after itself; the smallest legal value is a batch with no records.
 inline constexpr std::int32_t kLengthMin = kHeaderBytes - kPartitionLeaderEpoch;
 }  // namespace batch_layout
@@ -81,12 +82,16 @@ struct BatchHeader {
 
 struct ValidationLimits {
   std::size_t batch_bytes_max = 1'048'588;  // Kafka's max.message.bytes default
+  // Budget for the records of a compressed batch once decompressed (limits.h).
+  std::size_t decompressed_bytes_max = kDecompressedBatchBytesMax;
 };
 
 // Full validation of one batch occupying exactly `bytes`: header fields, length, CRC-32C,
-// record count against last_offset_delta and, for uncompressed batches, the framing of every
-// record (lengths, varints, offset deltas 0..n-1). Errors: kCorruptMessage (framing, CRC),
-// kInvalidRecord (Kafka rules), kMessageTooLarge, kUnsupported (magic, codec).
+// record count against last_offset_delta and the framing of every record (lengths, varints,
+// offset deltas 0..n-1); a compressed batch is decompressed first (within
+// decompressed_bytes_max) and its records checked the same way. Errors: kCorruptMessage
+// (framing, CRC, undecodable compressed data), kInvalidRecord (Kafka rules, or expanding past
+// the budget), kMessageTooLarge, kUnsupported (magic, codec).
 [[nodiscard]] Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits);
 
 // CRC check only (recovery's fast path): header sane, length fits, CRC matches.

@@ -62,7 +62,29 @@ class RecoveryTest : public ::testing::Test {
   io::MemoryFileSystem mem_;
   io::FaultFileSystem fault_{mem_};
   ManualClock clock_;
+
+  friend void expect_damaged_length_refused(RecoveryTest& t, std::size_t length_byte);
 };
+
+void expect_damaged_length_refused(RecoveryTest& t, std::size_t length_byte) {
+  auto p = t.open();
+  std::vector<std::uint64_t> positions;
+  for (int i = 0; i < 6; ++i) {
+    positions.push_back(p->size_bytes());
+    ASSERT_TRUE(p->append(test::deterministic_batch(5, i)).has_value());
+  }
+  const std::uint64_t size = p->size_bytes();
+  t.crash(p);
+  t.flip_byte(t.log_path(), positions[2] + batch_layout::kLength + length_byte);
+  auto reopened = t.try_open();
+  ASSERT_FALSE(reopened.has_value()) << "intact batches 3..5 would have been cut";
+  EXPECT_EQ(reopened.error().code(), ErrorCode::kCorruption);
+  EXPECT_NE(reopened.error().message().find(t.log_path()), std::string::npos);
+  EXPECT_NE(reopened.error().message().find("position " + std::to_string(positions[2])),
+            std::string::npos)
+      << reopened.error().message();
+  EXPECT_EQ(t.mem_.durable_contents(t.log_path())->size(), size);
+}
 
 TEST_F(RecoveryTest, CleanShutdownSkipsTheScanAndKeepsEverything) {
   auto p = open();
@@ -169,9 +191,26 @@ TEST_F(RecoveryTest, CorruptionBeforeTheTailIsRefusedWithFileAndPosition) {
   EXPECT_EQ(mem_.durable_contents(log_path())->size(), size);
 }
 
+// Issue 9, defect 5: a flipped byte in a middle batch's length field hides where the next
+// batch starts; recovery must still find the intact batches after it and refuse.
+void expect_damaged_length_refused(RecoveryTest& t, std::size_t length_byte);
+
+TEST_F(RecoveryTest, DamagedLengthLowByteOfAMiddleBatchIsRefusedNotCutAsATornTail) {
+  expect_damaged_length_refused(*this, 3);
+}
+
+TEST_F(RecoveryTest, DamagedLengthHighByteOfAMiddleBatchIsRefusedNotCutAsATornTail) {
+  expect_damaged_length_refused(*this, 0);
+}
+
+TEST_F(RecoveryTest, DamagedLengthMiddleByteOfAMiddleBatchIsRefusedNotCutAsATornTail) {
+  expect_damaged_length_refused(*this, 2);
+}
+
 TEST_F(RecoveryTest, CorruptionInAnOlderSegmentChainIsRefused) {
   auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}}));
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(p->append(test::deterministic_batch(6, i, 300, 1)).has_value());
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(p->append(test::deterministic_batch(6, i, 300, 1)).has_value());
   ASSERT_GE(p->segment_count(), 3u);
   crash(p);
   // Damage the length field of the second batch of the first segment, and drop its index so
@@ -185,16 +224,19 @@ TEST_F(RecoveryTest, CorruptionInAnOlderSegmentChainIsRefused) {
 }
 
 TEST_F(RecoveryTest, MissingOrGarbledIndexesAreRebuiltFromTheLog) {
-  const auto config = *TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "256"}});
+  const auto config =
+      *TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "256"}});
   auto p = open(config);
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(p->append(test::deterministic_batch(7, i, 300, 1)).has_value());
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(p->append(test::deterministic_batch(7, i, 300, 1)).has_value());
   const Bytes before = all_bytes(*p);
   ASSERT_TRUE(p->close().has_value());
   p.reset();
   // Garble the first segment's index (wrong positions, still increasing) and truncate the
   // second's to a partial entry.
   {
-    auto f = mem_.open(io::join_path(kDir, segment_file_name(Offset(0), ".index")), io::OpenMode::kTruncate);
+    auto f = mem_.open(io::join_path(kDir, segment_file_name(Offset(0), ".index")),
+                       io::OpenMode::kTruncate);
     Bytes junk;
     for (std::uint32_t i = 0; i < 4; ++i) {
       append_be<std::uint32_t>(junk, i);
@@ -290,7 +332,8 @@ TEST_F(RecoveryTest, EveryWriteSyncAndRenamePathSurvivesAnInjectedFailure) {
       {"rename", [](io::FaultFileSystem& f, std::uint64_t n) { f.fail_nth_rename(n); }},
       {"open", [](io::FaultFileSystem& f, std::uint64_t n) { f.fail_nth_open(n); }},
   };
-  const auto config = *TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "512"}});
+  const auto config =
+      *TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "512"}});
   for (const auto& c : cases) {
     for (std::uint64_t n = 1; n <= 60; ++n) {
       io::MemoryFileSystem mem;
@@ -335,7 +378,8 @@ TEST_F(RecoveryTest, EveryWriteSyncAndRenamePathSurvivesAnInjectedFailure) {
                 if (hh.base_offset == at) break;
                 pos += hh.total_bytes();
               }
-              matched = std::equal(a.begin(), a.end(), r->records.begin() + static_cast<std::ptrdiff_t>(pos));
+              matched = std::equal(a.begin(), a.end(),
+                                   r->records.begin() + static_cast<std::ptrdiff_t>(pos));
               if (matched) break;
             }
           }

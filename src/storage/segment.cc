@@ -163,7 +163,8 @@ Status Segment::load_trusted(std::int64_t now_ms) {
     next = hh->next_offset();
   }
   next_offset_ = next;
-  max_timestamp_ms_ = time_index_.entries().empty() ? -1 : time_index_.entries().back().timestamp_ms;
+  max_timestamp_ms_ =
+      time_index_.entries().empty() ? -1 : time_index_.entries().back().timestamp_ms;
   // Batches after the last time-index entry may carry a larger timestamp; read their headers.
   for (pos = last.position; pos < size_;) {
     auto hh = header_at(FilePosition(pos));
@@ -188,16 +189,16 @@ Result<ScanOutcome> Segment::scan(std::int64_t now_ms,
   auto ensure = [&](std::uint64_t need) -> Status {
     // Makes [pos, pos + need) available in `chunk`. REQUIRES pos + need <= file_bytes.
     if (pos >= chunk_start && pos + need <= chunk_start + chunk.size()) return ok();
-    const std::uint64_t want = std::max<std::uint64_t>(need, std::min<std::uint64_t>(
-                                                                 kScanChunkBytes, file_bytes - pos));
+    const std::uint64_t want =
+        std::max<std::uint64_t>(need, std::min<std::uint64_t>(kScanChunkBytes, file_bytes - pos));
     chunk.resize(want);
     chunk_start = pos;
     return io::read_exact(*log_, FilePosition(pos), chunk);
   };
   while (pos < file_bytes) {
     if (file_bytes - pos < bl::kHeaderBytes) {
-      out.tail_problem = fmt::format("{} bytes at the end are too few for a batch header",
-                                     file_bytes - pos);
+      out.tail_problem =
+          fmt::format("{} bytes at the end are too few for a batch header", file_bytes - pos);
       break;
     }
     WHARF_RETURN_IF_ERROR(ensure(bl::kHeaderBytes));
@@ -208,13 +209,13 @@ Result<ScanOutcome> Segment::scan(std::int64_t now_ms,
       break;
     }
     if (h->total_bytes() > kBatchBytesHardMax) {
-      out.tail_problem = fmt::format("batch length {} above the hard limit {}", h->length,
-                                     kBatchBytesHardMax);
+      out.tail_problem =
+          fmt::format("batch length {} above the hard limit {}", h->length, kBatchBytesHardMax);
       break;
     }
     if (pos + h->total_bytes() > file_bytes) {
-      out.tail_problem = fmt::format("batch of {} bytes runs past the end of the file",
-                                     h->total_bytes());
+      out.tail_problem =
+          fmt::format("batch of {} bytes runs past the end of the file", h->total_bytes());
       break;
     }
     WHARF_RETURN_IF_ERROR(ensure(h->total_bytes()));
@@ -225,8 +226,8 @@ Result<ScanOutcome> Segment::scan(std::int64_t now_ms,
       break;
     }
     if (h->base_offset != out.next_offset) {
-      out.tail_problem = fmt::format("batch has base offset {}, expected {}", h->base_offset,
-                                     out.next_offset);
+      out.tail_problem =
+          fmt::format("batch has base offset {}, expected {}", h->base_offset, out.next_offset);
       break;
     }
     if (on_batch) on_batch(*h);
@@ -252,6 +253,35 @@ Result<bool> Segment::valid_batch_at(FilePosition position, Offset expected) {
   Bytes raw(h->total_bytes());
   WHARF_RETURN_IF_ERROR(io::read_exact(*log_, position, raw));
   return check_batch_crc(raw).has_value();
+}
+
+Result<std::optional<FilePosition>> Segment::find_valid_batch_after(FilePosition from,
+                                                                    Offset offset_min) {
+  WHARF_ASSIGN_OR_RETURN(std::uint64_t file_bytes, log_->size());
+  Bytes chunk;
+  std::uint64_t pos = from.value() + 1;
+  while (pos + bl::kHeaderBytes <= file_bytes) {
+    // Each chunk overlaps the next by a header, so that no header is split between two.
+    const std::uint64_t chunk_bytes = std::min<std::uint64_t>(kScanChunkBytes, file_bytes - pos);
+    chunk.resize(chunk_bytes);
+    WHARF_RETURN_IF_ERROR(io::read_exact(*log_, FilePosition(pos), chunk));
+    const std::size_t last_start = chunk.size() - bl::kHeaderBytes;
+    for (std::size_t i = 0; i <= last_start; ++i) {
+      // Cheap filters first: magic, a plausible length, an offset not before the bad batch.
+      if (chunk[i + bl::kMagic] != std::byte{2}) continue;
+      const std::int32_t length = load_be<std::int32_t>(chunk, i + bl::kLength);
+      if (length < bl::kLengthMin) continue;
+      const std::uint64_t total = static_cast<std::uint64_t>(length) + 12;
+      if (total > kBatchBytesHardMax || pos + i + total > file_bytes) continue;
+      const Offset base(load_be<std::int64_t>(chunk, i + bl::kBaseOffset));
+      if (base < offset_min) continue;
+      Bytes raw(total);
+      WHARF_RETURN_IF_ERROR(io::read_exact(*log_, FilePosition(pos + i), raw));
+      if (check_batch_crc(raw)) return FilePosition(pos + i);
+    }
+    pos += last_start + 1;
+  }
+  return std::optional<FilePosition>{};
 }
 
 Status Segment::truncate_to(std::uint64_t valid_bytes, Offset next_offset) {
@@ -305,8 +335,9 @@ Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timest
   std::uint64_t pos = 0;
   Offset expected = base_offset_;
   const auto& t = time_index_.entries();
-  auto it = std::lower_bound(t.begin(), t.end(), timestamp_ms,
-                             [](const TimeIndexEntry& e, std::int64_t ts) { return e.timestamp_ms < ts; });
+  auto it = std::lower_bound(
+      t.begin(), t.end(), timestamp_ms,
+      [](const TimeIndexEntry& e, std::int64_t ts) { return e.timestamp_ms < ts; });
   if (it != t.begin()) {
     const Offset after = base_offset_ + std::prev(it)->relative_offset;
     WHARF_ASSIGN_OR_RETURN(FilePosition p, find_position(after));
@@ -330,13 +361,13 @@ Result<Bytes> Segment::read(FilePosition from, std::size_t max_bytes, std::uint6
   if (from.value() >= limit) return Bytes{};
   const std::uint64_t available = limit - from.value();
   WHARF_ASSIGN_OR_RETURN(BatchHeader first, header_at(from));
-  if (first.total_bytes() > available) {
+  if (first.total_bytes() > available || first.total_bytes() > kBatchBytesHardMax) {
     return fail(ErrorCode::kCorruption, "{}: batch at {} runs past the readable end {}",
                 log_->path(), from, limit);
   }
   // At least the first whole batch, even when it is larger than max_bytes (KIP-74).
-  const std::uint64_t want = std::min<std::uint64_t>(
-      available, std::max<std::uint64_t>(max_bytes, first.total_bytes()));
+  const std::uint64_t want =
+      std::min<std::uint64_t>(available, std::max<std::uint64_t>(max_bytes, first.total_bytes()));
   Bytes out(want);
   WHARF_RETURN_IF_ERROR(io::read_exact(*log_, from, out));
   // Trim a partial trailing batch: clients cope with one, but whole batches are simpler to test.

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/ids.h"
@@ -28,11 +29,11 @@ std::string segment_file_name(Offset base_offset, std::string_view extension);
 
 // What a full scan of a segment found.
 struct ScanOutcome {
-  Offset next_offset;              // one past the last good batch
-  std::uint64_t valid_bytes = 0;   // position just after the last good batch
-  std::uint64_t file_bytes = 0;    // size of the file when scanned
+  Offset next_offset;             // one past the last good batch
+  std::uint64_t valid_bytes = 0;  // position just after the last good batch
+  std::uint64_t file_bytes = 0;   // size of the file when scanned
   std::int64_t batches = 0;
-  std::string tail_problem;        // why the bytes after valid_bytes were rejected, if any
+  std::string tail_problem;  // why the bytes after valid_bytes were rejected, if any
 };
 
 class Segment {
@@ -60,6 +61,12 @@ class Segment {
                                          const std::function<void(const BatchHeader&)>& on_batch);
   // True if a complete, CRC-valid batch with base offset `expected` starts at `position`.
   [[nodiscard]] Result<bool> valid_batch_at(FilePosition position, Offset expected);
+  // The first position after `from` where a complete, CRC-valid batch with base offset at or
+  // above `offset_min` starts, if any. Looks at every byte position, so that a damaged length
+  // field (which hides where the next batch starts) cannot pass for a torn tail. Reads in
+  // kScanChunkBytes chunks: memory is bounded whatever the file's size.
+  [[nodiscard]] Result<std::optional<FilePosition>> find_valid_batch_after(FilePosition from,
+                                                                           Offset offset_min);
   // Cuts the log at `valid_bytes` (after a scan found a torn tail) and syncs it.
   [[nodiscard]] Status truncate_to(std::uint64_t valid_bytes, Offset next_offset);
 

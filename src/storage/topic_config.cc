@@ -3,6 +3,7 @@
 #include <charconv>
 #include <limits>
 
+#include "base/text.h"
 #include "storage/limits.h"
 #include "storage/record_batch.h"
 
@@ -14,7 +15,7 @@ Result<std::int64_t> parse_int(const std::string& key, const std::string& value,
   std::int64_t out = 0;
   auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
   if (ec != std::errc() || ptr != value.data() + value.size()) {
-    return fail(ErrorCode::kInvalidArgument, "{}: '{}' is not an integer", key, value);
+    return fail(ErrorCode::kInvalidArgument, "{}: '{}' is not an integer", key, excerpt(value));
   }
   if (out < lo || out > hi) {
     return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [{}, {}]", key, out, lo, hi);
@@ -29,18 +30,23 @@ Result<SyncPolicy> SyncPolicy::parse(std::string_view text) {
   if (text == "none") return SyncPolicy{Kind::kNone, {}};
   constexpr std::string_view kPrefix = "interval:";
   if (text.starts_with(kPrefix)) {
-    WHARF_ASSIGN_OR_RETURN(std::int64_t ms, parse_int("sync.policy", std::string(text.substr(kPrefix.size())), 1, 3'600'000));
+    WHARF_ASSIGN_OR_RETURN(
+        std::int64_t ms,
+        parse_int("sync.policy", std::string(text.substr(kPrefix.size())), 1, 3'600'000));
     return SyncPolicy{Kind::kInterval, std::chrono::milliseconds(ms)};
   }
   return fail(ErrorCode::kInvalidArgument,
-              "sync.policy: '{}' is not one of always, interval:<ms>, none", text);
+              "sync.policy: '{}' is not one of always, interval:<ms>, none", excerpt(text));
 }
 
 std::string SyncPolicy::to_string() const {
   switch (kind) {
-    case Kind::kAlways: return "always";
-    case Kind::kInterval: return fmt::format("interval:{}", interval.count());
-    case Kind::kNone: return "none";
+    case Kind::kAlways:
+      return "always";
+    case Kind::kInterval:
+      return fmt::format("interval:{}", interval.count());
+    case Kind::kNone:
+      return "none";
   }
   return "always";
 }
@@ -69,18 +75,19 @@ Result<TopicConfig> TopicConfig::from_map(const std::map<std::string, std::strin
     } else if (key == "message.timestamp.type") {
       if (value != "CreateTime" && value != "LogAppendTime") {
         return fail(ErrorCode::kInvalidArgument,
-                    "message.timestamp.type: '{}' is not CreateTime or LogAppendTime", value);
+                    "message.timestamp.type: '{}' is not CreateTime or LogAppendTime",
+                    excerpt(value));
       }
       c.log_append_time = value == "LogAppendTime";
     } else if (key == "cleanup.policy") {
       if (value != "delete") {
         return fail(ErrorCode::kUnsupported,
-                    "cleanup.policy: '{}' is not supported yet (only 'delete')", value);
+                    "cleanup.policy: '{}' is not supported yet (only 'delete')", excerpt(value));
       }
     } else if (key == "sync.policy") {
       WHARF_ASSIGN_OR_RETURN(c.sync, SyncPolicy::parse(value));
     } else {
-      return fail(ErrorCode::kInvalidArgument, "unknown topic config '{}'", key);
+      return fail(ErrorCode::kInvalidArgument, "unknown topic config '{}'", excerpt(key));
     }
   }
   return c;

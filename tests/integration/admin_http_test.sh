@@ -56,6 +56,50 @@ check "/v1/groups/billing shows lag 0 at offset 1000" /usr/bin/python3 -c "impor
 seq 1 250 | kcat -b 127.0.0.1:$KPORT -P -t orders
 check "lag grows with new records" /usr/bin/python3 -c "import json,urllib.request; g=json.load(urllib.request.urlopen('$URL/v1/groups/billing')); assert g['total_lag']==250, g"
 
+# Issue 9, defect 8: a group id that is not UTF-8 must not break /v1/groups or the scrape. Sent
+# by hand (OffsetCommit v2, a "simple" commit with generation -1), as no client library would.
+commit_bad_group() {
+  /usr/bin/python3 - "$KPORT" <<'PY'
+import socket, struct, sys
+def s16(b): return struct.pack('>h', len(b)) + b
+group = b'bad\xff\xfegroup\xc0'
+body = s16(group) + struct.pack('>i', -1) + s16(b'') + struct.pack('>q', -1)
+body += struct.pack('>i', 1) + s16(b'orders') + struct.pack('>i', 1) + struct.pack('>iq', 0, 5) + s16(b'')
+req = struct.pack('>hhi', 8, 2, 77) + s16(b'admin-http-test') + body
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+c.sendall(struct.pack('>i', len(req)) + req)
+size = struct.unpack('>i', c.recv(4, socket.MSG_WAITALL))[0]
+resp = c.recv(size, socket.MSG_WAITALL)
+# correlation id, topics: 1, name, partitions: 1, index, error code
+corr, = struct.unpack_from('>i', resp, 0)
+name_len, = struct.unpack_from('>h', resp, 8)
+err, = struct.unpack_from('>h', resp, 8 + 2 + name_len + 4 + 4)
+sys.exit(0 if corr == 77 and err == 0 else 1)
+PY
+}
+check "a commit for a non-UTF-8 group id is accepted" commit_bad_group
+check "/v1/groups answers 200 with a non-UTF-8 group" test "$(curl -s -o /dev/null -w '%{http_code}' $URL/v1/groups)" = "200"
+check "/v1/groups is valid JSON and shows the group" /usr/bin/python3 -c "import json,urllib.request; g=json.load(urllib.request.urlopen('$URL/v1/groups')); assert any(x['group'].startswith('bad') for x in g), g"
+check "/v1/groups/NAME finds it percent-encoded" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/groups/bad%FF%FEgroup%C0")" = "200"
+check "/v1/topics/%FF is 404, not 500" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/topics/%FF")" = "404"
+check "a raw 0xFF byte in the name is 404, not 500" test "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL/v1/topics/$(printf '\xff')")" = "404"
+check "a malformed escape is 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/topics/%F")" = "400"
+curl -s $URL/metrics > "$DATA/metrics2.txt"
+check "promtool still accepts /metrics with the bad group" promtool check metrics < "$DATA/metrics2.txt"
+check "the bad group's lag is scraped" grep -qE '^wharf_group_committed_offset\{group="bad' "$DATA/metrics2.txt"
+
+# Idle admin connections (more than the 256 allowed) cannot lock out health probes.
+idle_then_probe() {
+  /usr/bin/python3 - "$APORT" <<'PY'
+import socket, sys, urllib.request
+port = int(sys.argv[1])
+idle = [socket.create_connection(('127.0.0.1', port), timeout=5) for _ in range(300)]
+body = urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=8).read()
+sys.exit(0 if body == b'ok\n' else 1)
+PY
+}
+check "healthz answers with 300 idle admin connections open" idle_then_probe
+
 # Dead-letter topics (<topic>.dlq) are listed with their counts; other topics are not.
 seq 1 3 | kcat -b 127.0.0.1:$KPORT -P -t orders.dlq
 DLQ=$(curl -s $URL/v1/dead-letters)

@@ -20,6 +20,8 @@ constexpr std::int16_t kCoordinatorNotAvailable = 15;
 constexpr std::int16_t kIllegalGeneration = 22;
 constexpr std::int16_t kInconsistentGroupProtocol = 23;
 constexpr std::int16_t kInvalidGroupId = 24;
+// How much of a client id goes into a member id (see new_member_id).
+constexpr std::size_t kMemberIdClientIdBytesMax = 128;
 constexpr std::int16_t kUnknownMemberId = 25;
 constexpr std::int16_t kInvalidSessionTimeout = 26;
 constexpr std::int16_t kRebalanceInProgress = 27;
@@ -72,16 +74,22 @@ std::int16_t member_error(const std::map<std::string, std::string>& static_membe
 
 std::string_view state_name(GroupState s) {
   switch (s) {
-    case GroupState::kEmpty: return "Empty";
-    case GroupState::kPreparingRebalance: return "PreparingRebalance";
-    case GroupState::kCompletingRebalance: return "CompletingRebalance";
-    case GroupState::kStable: return "Stable";
-    case GroupState::kDead: return "Dead";
+    case GroupState::kEmpty:
+      return "Empty";
+    case GroupState::kPreparingRebalance:
+      return "PreparingRebalance";
+    case GroupState::kCompletingRebalance:
+      return "CompletingRebalance";
+    case GroupState::kStable:
+      return "Stable";
+    case GroupState::kDead:
+      return "Dead";
   }
   return "Dead";
 }
 
-Coordinator::Coordinator(CoordinatorConfig config, const Clock& clock) : config_(config), clock_(clock) {}
+Coordinator::Coordinator(CoordinatorConfig config, const Clock& clock)
+    : config_(config), clock_(clock) {}
 
 Coordinator::Group* Coordinator::find(const std::string& group_id) {
   auto it = groups_.find(group_id);
@@ -95,16 +103,22 @@ Coordinator::Group& Coordinator::get_or_create(const std::string& group_id) {
 }
 
 std::string Coordinator::new_member_id(const std::string& client_id) {
-  // Kafka's shape: <client id>-<unique suffix>.
-  return fmt::format("{}-{:016x}{:08x}", client_id.empty() ? "member" : client_id,
+  // Kafka's shape: <client id>-<unique suffix>. The client id part is cut to
+  // kMemberIdClientIdBytesMax so that a member id always fits the int16 strings it is sent in.
+  return fmt::format("{}-{:016x}{:08x}",
+                     client_id.empty()
+                         ? std::string_view("member")
+                         : std::string_view(client_id).substr(0, kMemberIdClientIdBytesMax),
                      static_cast<std::uint64_t>(clock_.now_ms()), ++member_counter_);
 }
 
 void Coordinator::load(const OffsetRecord& r) {
   Group& g = get_or_create(r.group);
   const auto key = std::make_pair(r.topic, r.partition);
-  if (r.value) g.offsets[key] = *r.value;
-  else g.offsets.erase(key);
+  if (r.value)
+    g.offsets[key] = *r.value;
+  else
+    g.offsets.erase(key);
   if (g.offsets.empty() && g.members.empty()) groups_.erase(r.group);
 }
 
@@ -168,7 +182,8 @@ void Coordinator::add_member(Group& g, Member m) {
   g.members[id] = std::move(m);
 }
 
-void Coordinator::remove_member(Group& g, const std::string& member_id, std::int16_t error_for_parked) {
+void Coordinator::remove_member(Group& g, const std::string& member_id,
+                                std::int16_t error_for_parked) {
   auto it = g.members.find(member_id);
   if (it == g.members.end()) return;
   Member& m = it->second;
@@ -204,19 +219,21 @@ void Coordinator::prepare_rebalance(Group& g) {
   g.initial_delay = g.state == GroupState::kEmpty && config_.initial_rebalance_delay.count() > 0;
   // An empty group waits a little for more members (group.initial.rebalance.delay.ms), never
   // longer than the rebalance timeout.
-  g.rebalance_deadline = now + (g.initial_delay ? std::min(timeout, config_.initial_rebalance_delay) : timeout);
+  g.rebalance_deadline =
+      now + (g.initial_delay ? std::min(timeout, config_.initial_rebalance_delay) : timeout);
   g.state = GroupState::kPreparingRebalance;
-  WHARF_LOG_DEBUG("group {}: preparing rebalance (generation {}, {} members)", g.group_id, g.generation_id,
-                  g.members.size());
+  WHARF_LOG_DEBUG("group {}: preparing rebalance (generation {}, {} members)", g.group_id,
+                  g.generation_id, g.members.size());
   maybe_complete_join(g, false);
 }
 
 void Coordinator::maybe_complete_join(Group& g, bool deadline_passed) {
   if (g.state != GroupState::kPreparingRebalance) return;
   if (g.initial_delay && !deadline_passed) return;
-  const bool all_joined = g.pending.empty() &&
-                          std::all_of(g.members.begin(), g.members.end(),
-                                      [](const auto& kv) { return static_cast<bool>(kv.second.awaiting_join); });
+  const bool all_joined =
+      g.pending.empty() && std::all_of(g.members.begin(), g.members.end(), [](const auto& kv) {
+        return static_cast<bool>(kv.second.awaiting_join);
+      });
   if (!all_joined && !deadline_passed) return;
   if (deadline_passed) {
     // Members that did not rejoin in time leave the group; pending ids are forgotten.
@@ -238,12 +255,15 @@ void Coordinator::complete_join(Group& g) {
     g.state = GroupState::kEmpty;
     g.protocol.clear();
     g.leader_id.clear();
-    g.last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - g.rebalance_started).count();
+    g.last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              clock_.steady_now() - g.rebalance_started)
+                              .count();
     g.last_rebalance_end_ms = clock_.now_ms();
     return;
   }
   g.protocol = select_protocol(g);
-  if (g.leader_id.empty() || !g.members.contains(g.leader_id)) g.leader_id = g.members.begin()->first;
+  if (g.leader_id.empty() || !g.members.contains(g.leader_id))
+    g.leader_id = g.members.begin()->first;
   g.state = GroupState::kCompletingRebalance;
   // Members get a rebalance timeout to send SyncGroup; the deadline is reused for that.
   std::chrono::milliseconds timeout{0};
@@ -279,8 +299,9 @@ void Coordinator::respond_join(Group& g, Member& m) {
   cb(std::move(r));
 }
 
-void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, const std::string& client_id,
-                       const std::string& client_host, JoinCallback done) {
+void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
+                       const std::string& client_id, const std::string& client_host,
+                       JoinCallback done) {
   const auto session = std::chrono::milliseconds(req.session_timeout_ms);
   if (req.group_id.empty()) return done(join_error(kInvalidGroupId, req.member_id));
   if (session < config_.session_timeout_min || session > config_.session_timeout_max) {
@@ -294,8 +315,10 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
     return done(join_error(kCoordinatorNotAvailable, req.member_id));
   }
   Group& g = get_or_create(req.group_id);
-  if (g.state == GroupState::kDead) return done(join_error(kCoordinatorNotAvailable, req.member_id));
-  if (!g.members.empty() && (req.protocol_type != g.protocol_type || !supports_common_protocol(g, req))) {
+  if (g.state == GroupState::kDead)
+    return done(join_error(kCoordinatorNotAvailable, req.member_id));
+  if (!g.members.empty() &&
+      (req.protocol_type != g.protocol_type || !supports_common_protocol(g, req))) {
     return done(join_error(kInconsistentGroupProtocol, req.member_id));
   }
   auto make_member = [&](std::string id) {
@@ -306,7 +329,9 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
     m.client_host = client_host;
     m.session_timeout = session;
     // v0 has no rebalance timeout: Kafka uses the session timeout.
-    m.rebalance_timeout = req.rebalance_timeout_ms > 0 ? std::chrono::milliseconds(req.rebalance_timeout_ms) : session;
+    m.rebalance_timeout = req.rebalance_timeout_ms > 0
+                              ? std::chrono::milliseconds(req.rebalance_timeout_ms)
+                              : session;
     m.protocol_type = req.protocol_type;
     for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
     return m;
@@ -349,8 +374,10 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
           return done(std::move(r));
         }
         nm.awaiting_join = std::move(done);
-        if (g.state == GroupState::kPreparingRebalance) maybe_complete_join(g, false);
-        else prepare_rebalance(g);
+        if (g.state == GroupState::kPreparingRebalance)
+          maybe_complete_join(g, false);
+        else
+          prepare_rebalance(g);
         return;
       }
       Member m = make_member(new_member_id(client_id));
@@ -379,19 +406,24 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
     Member m = make_member(req.member_id);
     m.awaiting_join = std::move(done);
     add_member(g, std::move(m));
-    if (g.state == GroupState::kPreparingRebalance) maybe_complete_join(g, false);
-    else prepare_rebalance(g);
+    if (g.state == GroupState::kPreparingRebalance)
+      maybe_complete_join(g, false);
+    else
+      prepare_rebalance(g);
     return;
   }
   auto it = g.members.find(req.member_id);
-  if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id, req.group_instance_id)) {
+  if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id,
+                            req.group_instance_id)) {
     return done(join_error(e, req.member_id));
   }
   Member& m = it->second;
   const bool changed = [&] {
     if (m.protocols.size() != req.protocols.size()) return true;
     for (std::size_t i = 0; i < req.protocols.size(); ++i) {
-      if (m.protocols[i].first != req.protocols[i].name || m.protocols[i].second != req.protocols[i].metadata) return true;
+      if (m.protocols[i].first != req.protocols[i].name ||
+          m.protocols[i].second != req.protocols[i].metadata)
+        return true;
     }
     return false;
   }();
@@ -434,11 +466,13 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version, con
   }
 }
 
-void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/, SyncCallback done) {
+void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
+                       SyncCallback done) {
   Group* g = find(req.group_id);
   if (!g) return done(sync_error(kUnknownMemberId));
   auto it = g->members.find(req.member_id);
-  if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id, req.group_instance_id)) {
+  if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
+                            req.group_instance_id)) {
     return done(sync_error(e));
   }
   Member& m = it->second;
@@ -469,10 +503,13 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
   // The leader's assignments complete the rebalance; members it left out get nothing.
   for (auto& [id, member] : g->members) member.assignment.clear();
   for (const auto& a : req.assignments) {
-    if (auto mi = g->members.find(a.member_id); mi != g->members.end()) mi->second.assignment = a.assignment;
+    if (auto mi = g->members.find(a.member_id); mi != g->members.end())
+      mi->second.assignment = a.assignment;
   }
   g->state = GroupState::kStable;
-  g->last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() - g->rebalance_started).count();
+  g->last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() -
+                                                                               g->rebalance_started)
+                             .count();
   g->last_rebalance_end_ms = clock_.now_ms();
   WHARF_LOG_INFO("group {}: stable at generation {} with {} member(s), protocol {}", g->group_id,
                  g->generation_id, g->members.size(), g->protocol);
@@ -494,7 +531,8 @@ p::HeartbeatResponse Coordinator::heartbeat(const p::HeartbeatRequest& req) {
     return r;
   }
   auto it = g->members.find(req.member_id);
-  if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id, req.group_instance_id)) {
+  if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
+                            req.group_instance_id)) {
     r.error_code = e;
     return r;
   }
@@ -524,7 +562,8 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
       r.error_code = kUnknownMemberId;
       return r;
     }
-    for (const auto& id : who) r.members.push_back({id.member_id, id.group_instance_id, kUnknownMemberId});
+    for (const auto& id : who)
+      r.members.push_back({id.member_id, id.group_instance_id, kUnknownMemberId});
     return r;
   }
   bool removed_any = false;
@@ -567,7 +606,8 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
   return r;
 }
 
-Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest& req, std::int16_t version) {
+Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest& req,
+                                                    std::int16_t version) {
   CommitPlan plan;
   plan.group_id = req.group_id;
   std::int16_t group_error = kNone;
@@ -582,10 +622,15 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
     if (g->state != GroupState::kEmpty) group_error = kIllegalGeneration;
   } else {
     auto it = g->members.find(req.member_id);
-    if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id, req.group_instance_id)) group_error = e;
-    else if (generation != g->generation_id) group_error = kIllegalGeneration;
-    else if (g->state == GroupState::kCompletingRebalance) group_error = kRebalanceInProgress;
-    else it->second.last_heartbeat = clock_.steady_now();  // a commit is a sign of life
+    if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
+                              req.group_instance_id))
+      group_error = e;
+    else if (generation != g->generation_id)
+      group_error = kIllegalGeneration;
+    else if (g->state == GroupState::kCompletingRebalance)
+      group_error = kRebalanceInProgress;
+    else
+      it->second.last_heartbeat = clock_.steady_now();  // a commit is a sign of life
   }
   (void)version;
   const std::int64_t now = clock_.now_ms();
@@ -625,14 +670,16 @@ void Coordinator::apply(const std::vector<OffsetRecord>& records) {
   for (const auto& r : records) {
     Group& g = get_or_create(r.group);
     const auto key = std::make_pair(r.topic, r.partition);
-    if (r.value) g.offsets[key] = *r.value;
-    else g.offsets.erase(key);
+    if (r.value)
+      g.offsets[key] = *r.value;
+    else
+      g.offsets.erase(key);
   }
   // Empty groups with no offsets left are gone (DeleteGroups, OffsetDelete of everything).
   for (auto it = groups_.begin(); it != groups_.end();) {
     const Group& g = it->second;
-    if (g.members.empty() && g.pending.empty() && g.offsets.empty() && g.state == GroupState::kEmpty &&
-        g.generation_id == 0) {
+    if (g.members.empty() && g.pending.empty() && g.offsets.empty() &&
+        g.state == GroupState::kEmpty && g.generation_id == 0) {
       it = groups_.erase(it);
     } else {
       ++it;
@@ -640,7 +687,8 @@ void Coordinator::apply(const std::vector<OffsetRecord>& records) {
   }
 }
 
-p::OffsetFetchResponse Coordinator::fetch_offsets(const p::OffsetFetchRequest& req, std::int16_t version) {
+p::OffsetFetchResponse Coordinator::fetch_offsets(const p::OffsetFetchRequest& req,
+                                                  std::int16_t version) {
   p::OffsetFetchResponse r;
   Group* g = find(req.group_id);
   auto lookup = [&](const std::string& topic, std::int32_t partition) {
@@ -661,7 +709,8 @@ p::OffsetFetchResponse Coordinator::fetch_offsets(const p::OffsetFetchRequest& r
   if (!req.topics.has_value() && version >= 2) {  // all of the group's committed offsets
     if (g) {
       for (const auto& [key, c] : g->offsets) {
-        if (r.topics.empty() || r.topics.back().name != key.first) r.topics.push_back({key.first, {}});
+        if (r.topics.empty() || r.topics.back().name != key.first)
+          r.topics.push_back({key.first, {}});
         r.topics.back().partitions.push_back(lookup(key.first, key.second));
       }
     }
@@ -691,7 +740,8 @@ p::DescribeGroupsResponse Coordinator::describe(const p::DescribeGroupsRequest& 
     }
     dg.group_state = std::string(state_name(g->state));
     dg.protocol_type = g->protocol_type;
-    const bool settled = g->state == GroupState::kStable || g->state == GroupState::kCompletingRebalance;
+    const bool settled =
+        g->state == GroupState::kStable || g->state == GroupState::kCompletingRebalance;
     dg.protocol_data = settled ? g->protocol : "";
     for (const auto& [mid, m] : g->members) {
       p::DescribeGroupsResponse::DescribedGroupMember dm;
@@ -716,8 +766,8 @@ p::ListGroupsResponse Coordinator::list(const p::ListGroupsRequest& req) {
   p::ListGroupsResponse r;
   for (const auto& [id, g] : groups_) {
     const std::string state(state_name(g.state));
-    if (!req.states_filter.empty() &&
-        std::find(req.states_filter.begin(), req.states_filter.end(), state) == req.states_filter.end()) {
+    if (!req.states_filter.empty() && std::find(req.states_filter.begin(), req.states_filter.end(),
+                                                state) == req.states_filter.end()) {
       continue;
     }
     r.groups.push_back({id, g.protocol_type, state});
@@ -725,7 +775,8 @@ p::ListGroupsResponse Coordinator::list(const p::ListGroupsRequest& req) {
   return r;
 }
 
-p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroupsRequest& req, DeletePlan& plan) {
+p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroupsRequest& req,
+                                                           DeletePlan& plan) {
   p::DeleteGroupsResponse r;
   for (const auto& id : req.groups_names) {
     p::DeleteGroupsResponse::DeletableGroupResult res;
@@ -736,7 +787,8 @@ p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroups
     } else if (!g->members.empty() || !g->pending.empty()) {
       res.error_code = kNonEmptyGroup;
     } else {
-      for (const auto& [key, _] : g->offsets) plan.tombstones.push_back({id, key.first, key.second, std::nullopt});
+      for (const auto& [key, _] : g->offsets)
+        plan.tombstones.push_back({id, key.first, key.second, std::nullopt});
       g->generation_id = 0;  // lets apply() drop the group once its offsets are gone
     }
     r.results.push_back(std::move(res));
@@ -744,7 +796,8 @@ p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroups
   return r;
 }
 
-p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDeleteRequest& req, DeletePlan& plan) {
+p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDeleteRequest& req,
+                                                           DeletePlan& plan) {
   p::OffsetDeleteResponse r;
   Group* g = find(req.group_id);
   if (!g) {
@@ -759,7 +812,8 @@ p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDelete
         if (meta.size() < 2) continue;
         protocol::Reader reader(ByteView(meta).subspan(2));
         p::ConsumerProtocolSubscription sub;
-        const auto v = std::min<std::int16_t>(load_be<std::int16_t>(meta, 0), p::ConsumerProtocolSubscription::kMaxVersion);
+        const auto v = std::min<std::int16_t>(load_be<std::int16_t>(meta, 0),
+                                              p::ConsumerProtocolSubscription::kMaxVersion);
         if (sub.decode(reader, v)) subscribed.insert(sub.topics.begin(), sub.topics.end());
       }
     }
@@ -787,8 +841,10 @@ void Coordinator::tick() {
   for (auto& [id, g] : groups_) {
     // KIP-394 pending members that never came back.
     for (auto it = g.pending.begin(); it != g.pending.end();) {
-      if (now >= it->second) it = g.pending.erase(it);
-      else ++it;
+      if (now >= it->second)
+        it = g.pending.erase(it);
+      else
+        ++it;
     }
     // Expired sessions. Members parked in a join are waiting on us, not silent.
     std::vector<std::string> expired;
@@ -805,7 +861,8 @@ void Coordinator::tick() {
       } else if (g.state == GroupState::kPreparingRebalance) {
         maybe_complete_join(g, false);
       }
-      if (g.members.empty() && g.state != GroupState::kEmpty && g.state != GroupState::kPreparingRebalance) {
+      if (g.members.empty() && g.state != GroupState::kEmpty &&
+          g.state != GroupState::kPreparingRebalance) {
         g.state = GroupState::kEmpty;
       }
     }
@@ -843,7 +900,8 @@ std::vector<GroupMetrics> Coordinator::metrics() const {
     m.last_rebalance_ms = g.last_rebalance_ms;
     m.last_rebalance_end_ms = g.last_rebalance_end_ms;
     for (const auto& [mid, mem] : g.members) {
-      m.member_list.push_back({mid, mem.group_instance_id, mem.client_id, mem.client_host, mem.assignment});
+      m.member_list.push_back(
+          {mid, mem.group_instance_id, mem.client_id, mem.client_host, mem.assignment});
     }
     m.offsets = g.offsets;
     out.push_back(std::move(m));

@@ -28,8 +28,14 @@ class SampleSource {
   bool one_in(std::uint64_t n) { return next() % n == 0; }
   std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
 
+  // When set, every string is exactly this many bytes (hostile-client tests: the longest string
+  // a non-flexible version can carry is 32767 bytes).
+  void set_string_bytes(std::optional<std::size_t> bytes) { string_bytes_ = bytes; }
+  std::optional<std::size_t> string_bytes() const { return string_bytes_; }
+
  private:
   std::mt19937_64 rng_;
+  std::optional<std::size_t> string_bytes_;
 };
 
 namespace detail {
@@ -52,10 +58,18 @@ void sample_value(T& out, std::int16_t v, SampleSource& s, bool nullable) {
   } else if constexpr (std::is_integral_v<T>) {
     // Small values, negative ones and extremes, as protocols see them.
     switch (s.below(4)) {
-      case 0: out = static_cast<T>(s.below(8)); break;
-      case 1: out = static_cast<T>(-1); break;
-      case 2: out = static_cast<T>(s.next()); break;
-      default: out = std::numeric_limits<T>::max(); break;
+      case 0:
+        out = static_cast<T>(s.below(8));
+        break;
+      case 1:
+        out = static_cast<T>(-1);
+        break;
+      case 2:
+        out = static_cast<T>(s.next());
+        break;
+      default:
+        out = std::numeric_limits<T>::max();
+        break;
     }
   } else if constexpr (std::is_same_v<T, double>) {
     out = static_cast<double>(static_cast<std::int32_t>(s.next())) / 8.0;
@@ -63,7 +77,7 @@ void sample_value(T& out, std::int16_t v, SampleSource& s, bool nullable) {
     for (auto& b : out) b = static_cast<std::uint8_t>(s.next());
   } else if constexpr (std::is_same_v<T, std::string>) {
     out.clear();
-    for (std::size_t i = s.below(9); i > 0; --i) {
+    for (std::size_t i = s.string_bytes().value_or(s.below(9)); i > 0; --i) {
       out.push_back(static_cast<char>('a' + s.below(26)));
     }
   } else if constexpr (std::is_same_v<T, Bytes>) {

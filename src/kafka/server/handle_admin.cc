@@ -1,12 +1,12 @@
 // Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs. Each
 // change is durable (LogManager writes topic metadata atomically) before it is answered.
+#include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/alter_configs.h"
 #include "kafka/protocol/generated/create_partitions.h"
-#include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/delete_topics.h"
 #include "kafka/protocol/generated/describe_configs.h"
-#include "kafka/group/offsets_codec.h"
+#include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/server/handler_util.h"
 #include "storage/limits.h"
 
@@ -69,32 +69,41 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const Req
       } else if (t.replication_factor == 0 || t.replication_factor < -1) {
         // As Kafka: only -1 (the default) or a positive factor.
         reject(KafkaError::kInvalidReplicationFactor,
-               fmt::format("replication factor {} must be larger than 0, or -1 for the default", t.replication_factor));
+               fmt::format("replication factor {} must be larger than 0, or -1 for the default",
+                           t.replication_factor));
       } else if (t.replication_factor > 1) {
         // One node: exactly what a 1-broker Kafka says.
         reject(KafkaError::kInvalidReplicationFactor,
-               fmt::format("replication factor {} is larger than the 1 broker available", t.replication_factor));
+               fmt::format("replication factor {} is larger than the 1 broker available",
+                           t.replication_factor));
       } else if (!t.assignments.empty() &&
-                 std::any_of(t.assignments.begin(), t.assignments.end(),
-                             [&](const auto& a) { return !replicas_are_only(a.broker_ids, node); })) {
-        reject(KafkaError::kInvalidReplicaAssignment, fmt::format("every replica must be broker {}", node));
+                 std::any_of(t.assignments.begin(), t.assignments.end(), [&](const auto& a) {
+                   return !replicas_are_only(a.broker_ids, node);
+                 })) {
+        reject(KafkaError::kInvalidReplicaAssignment,
+               fmt::format("every replica must be broker {}", node));
       } else if (!partitions_are_0_to_n(t.assignments)) {
-        reject(KafkaError::kInvalidReplicaAssignment, "assigned partitions must be 0..n-1, each once");
+        reject(KafkaError::kInvalidReplicaAssignment,
+               "assigned partitions must be 0..n-1, each once");
       } else {
         if (!t.assignments.empty()) partitions = static_cast<std::int32_t>(t.assignments.size());
         if (partitions == -1) partitions = default_partitions;  // kafkajs sends -1 at every version
         if (partitions <= 0 || partitions > storage::kPartitionsPerTopicMax) {
           reject(KafkaError::kInvalidPartitions,
-                 fmt::format("partition count {} is outside [1, {}]", partitions, storage::kPartitionsPerTopicMax));
+                 fmt::format("partition count {} is outside [1, {}]", partitions,
+                             storage::kPartitionsPerTopicMax));
         } else if (log_.topic(t.name)) {
-          reject(KafkaError::kTopicAlreadyExists, fmt::format("topic '{}' already exists", t.name));
+          reject(KafkaError::kTopicAlreadyExists,
+                 fmt::format("topic '{}' already exists", excerpt(t.name)));
         } else if (req.validate_only) {
           auto parsed = storage::TopicConfig::from_map(configs, log_.options().defaults);
           if (!parsed) reject(KafkaError::kInvalidConfig, parsed.error().message());
         } else {
           auto created = log_.create_topic(t.name, partitions, configs);
-          if (!created) reject(create_error(created.error()), created.error().message());
-          else WHARF_LOG_INFO("created topic {} with {} partition(s)", t.name, partitions);
+          if (!created)
+            reject(create_error(created.error()), created.error().message());
+          else
+            WHARF_LOG_INFO("created topic {} with {} partition(s)", t.name, partitions);
         }
       }
       out.topics.push_back(std::move(r));
@@ -126,8 +135,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_topics(const Req
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(const RequestContext& ctx,
-                                                                           p::Reader& body) {
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
+    const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::CreatePartitionsRequest>(ctx, body);
   if (!req) co_return close_connection();
   auto work = [this, req = std::move(*req)] {
@@ -141,11 +150,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(const
         r.error_message = "the partition count of an internal topic cannot change";
       } else if (!info) {
         r.error_code = code(KafkaError::kUnknownTopicOrPartition);
-        r.error_message = fmt::format("topic '{}' does not exist", t.name);
+        r.error_message = fmt::format("topic '{}' does not exist", excerpt(t.name));
       } else if (t.count <= info->partitions || t.count > storage::kPartitionsPerTopicMax) {
         r.error_code = code(KafkaError::kInvalidPartitions);
-        r.error_message = fmt::format("topic '{}' has {} partitions; the new count {} must be larger (at most {})",
-                                      t.name, info->partitions, t.count, storage::kPartitionsPerTopicMax);
+        r.error_message = fmt::format(
+            "topic '{}' has {} partitions; the new count {} must be larger (at most {})",
+            excerpt(t.name), info->partitions, t.count, storage::kPartitionsPerTopicMax);
       } else if (!req.validate_only) {
         auto s = log_.add_partitions(t.name, t.count);
         if (!s) {
@@ -171,7 +181,8 @@ constexpr std::int8_t kTypeBoolean = 1, kTypeString = 2, kTypeInt = 3, kTypeLong
 constexpr std::int8_t kSourceDynamicTopic = 1, kSourceStaticBroker = 4, kSourceDefault = 5;
 
 std::int8_t config_type(const std::string& name) {
-  if (name == "cleanup.policy" || name == "message.timestamp.type" || name == "sync.policy") return kTypeString;
+  if (name == "cleanup.policy" || name == "message.timestamp.type" || name == "sync.policy")
+    return kTypeString;
   if (name == "max.message.bytes" || name == "index.interval.bytes") return kTypeInt;
   if (name == "auto.create.topics.enable") return kTypeBoolean;
   return kTypeLong;
@@ -207,7 +218,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
         const auto& keys = *res.configuration_keys;
         return keys.empty() || std::find(keys.begin(), keys.end(), name) != keys.end();
       };
-      auto add = [&](const std::string& name, const std::string& value, bool is_default, std::int8_t source) {
+      auto add = [&](const std::string& name, const std::string& value, bool is_default,
+                     std::int8_t source) {
         if (!wanted(name)) return;
         p::DescribeConfigsResponse::DescribeConfigsResourceResult c;
         c.name = name;
@@ -225,7 +237,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
         auto info = log_.topic(res.resource_name);
         if (!info) {
           r.error_code = code(KafkaError::kUnknownTopicOrPartition);
-          r.error_message = fmt::format("topic '{}' does not exist", res.resource_name);
+          r.error_message = fmt::format("topic '{}' does not exist", excerpt(res.resource_name));
         } else {
           for (const auto& [name, value] : info->config.to_map()) {
             const bool overridden = info->overrides.contains(name);
@@ -235,9 +247,11 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
       } else if (res.resource_type == 4) {  // BROKER
         if (!res.resource_name.empty() && res.resource_name != node) {
           r.error_code = code(KafkaError::kInvalidRequest);
-          r.error_message = fmt::format("this is broker {}, not {}", node, res.resource_name);
+          r.error_message =
+              fmt::format("this is broker {}, not '{}'", node, excerpt(res.resource_name));
         } else {
-          for (const auto& [name, value] : broker_configs) add(name, value, false, kSourceStaticBroker);
+          for (const auto& [name, value] : broker_configs)
+            add(name, value, false, kSourceStaticBroker);
         }
       } else {
         r.error_code = code(KafkaError::kInvalidRequest);
@@ -256,15 +270,20 @@ namespace {
 // Applies one resource's change to a topic: `apply` edits the override map; the result is
 // validated against the allow-list of topic configs before anything is written.
 template <typename Edit>
-std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogManager& log, std::int8_t type,
-                                                                const std::string& name, bool validate_only,
-                                                                Edit&& edit) {
+std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogManager& log,
+                                                                std::int8_t type,
+                                                                const std::string& name,
+                                                                bool validate_only, Edit&& edit) {
   if (type != 2) {
-    return {code(KafkaError::kInvalidRequest), "only topic configs can be altered (broker configs are read-only)"};
+    return {code(KafkaError::kInvalidRequest),
+            "only topic configs can be altered (broker configs are read-only)"};
   }
-  if (name == group::kOffsetsTopic) return {code(KafkaError::kInvalidTopicException), "internal topic"};
+  if (name == group::kOffsetsTopic)
+    return {code(KafkaError::kInvalidTopicException), "internal topic"};
   auto info = log.topic(name);
-  if (!info) return {code(KafkaError::kUnknownTopicOrPartition), fmt::format("topic '{}' does not exist", name)};
+  if (!info)
+    return {code(KafkaError::kUnknownTopicOrPartition),
+            fmt::format("topic '{}' does not exist", excerpt(name))};
   std::map<std::string, std::string> overrides = info->overrides;
   if (auto err = edit(overrides)) return {code(KafkaError::kInvalidRequest), *err};
   auto parsed = storage::TopicConfig::from_map(overrides, log.options().defaults);
@@ -286,14 +305,15 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const Req
     p::AlterConfigsResponse out;
     for (const auto& res : req.resources) {
       // Non-incremental: the given set replaces every override of the topic.
-      auto [err, message] = alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
-                                        [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
-                                          o.clear();
-                                          for (const auto& c : res.configs) {
-                                            if (c.value) o[c.name] = *c.value;
-                                          }
-                                          return std::nullopt;
-                                        });
+      auto [err, message] =
+          alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
+                      [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+                        o.clear();
+                        for (const auto& c : res.configs) {
+                          if (c.value) o[c.name] = *c.value;
+                        }
+                        return std::nullopt;
+                      });
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;
@@ -302,31 +322,33 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const Req
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_configs(const RequestContext& ctx,
-                                                                                   p::Reader& body) {
+asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_configs(
+    const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::IncrementalAlterConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
   auto work = [this, req = std::move(*req)] {
     p::IncrementalAlterConfigsResponse out;
     for (const auto& res : req.resources) {
-      auto [err, message] = alter_topic(
-          log_, res.resource_type, res.resource_name, req.validate_only,
-          [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
-            for (const auto& c : res.configs) {
-              switch (c.config_operation) {
-                case 0:  // SET
-                  if (!c.value) return fmt::format("SET {} needs a value", c.name);
-                  o[c.name] = *c.value;
-                  break;
-                case 1:  // DELETE: back to the default
-                  o.erase(c.name);
-                  break;
-                default:  // APPEND, SUBTRACT: only for list configs, and Wharf has none
-                  return fmt::format("operation {} is not supported for {}", c.config_operation, c.name);
-              }
-            }
-            return std::nullopt;
-          });
+      auto [err, message] =
+          alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
+                      [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+                        for (const auto& c : res.configs) {
+                          switch (c.config_operation) {
+                            case 0:  // SET
+                              if (!c.value)
+                                return fmt::format("SET {} needs a value", excerpt(c.name));
+                              o[c.name] = *c.value;
+                              break;
+                            case 1:  // DELETE: back to the default
+                              o.erase(c.name);
+                              break;
+                            default:  // APPEND, SUBTRACT: only for list configs, and Wharf has none
+                              return fmt::format("operation {} is not supported for {}",
+                                                 c.config_operation, excerpt(c.name));
+                          }
+                        }
+                        return std::nullopt;
+                      });
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;

@@ -1,9 +1,9 @@
 // Produce and InitProducerId: the write path. Every partition of a request is appended on a
 // storage thread concurrently; the response leaves once each append is durable under its
 // topic's sync policy (or failed).
+#include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/produce.h"
-#include "kafka/group/offsets_codec.h"
 #include "kafka/server/handler_util.h"
 #include "storage/record_batch.h"
 
@@ -43,7 +43,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     set_all(KafkaError::kInvalidRequiredAcks);
   } else if (req->transactional_id.has_value()) {
     WHARF_LOG_WARN("refusing a transactional produce from '{}': transactions are not supported",
-                   ctx.header.client_id.value_or(""));
+                   excerpt(ctx.header.client_id.value_or("")));
     set_all(KafkaError::kInvalidRecord);
   } else {
     // Cheap checks on the network thread; the append validates the batch fully.
@@ -60,14 +60,16 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
       auto header = storage::parse_header(*records);
       if (!header) {
         // Produce v3+ may carry only magic-2 batches: Kafka answers anything else INVALID_RECORD.
-        s.out.error_code = code(header.error().code() == ErrorCode::kUnsupported ? KafkaError::kInvalidRecord
-                                                                                 : to_kafka_error(header.error()));
+        s.out.error_code =
+            code(header.error().code() == ErrorCode::kUnsupported ? KafkaError::kInvalidRecord
+                                                                  : to_kafka_error(header.error()));
         continue;
       }
       if (header->total_bytes() != records->size()) {
         // Produce v3+ carries exactly one batch per partition (Kafka's rule).
-        s.out.error_code = code(header->total_bytes() < records->size() ? KafkaError::kInvalidRecord
-                                                                        : KafkaError::kCorruptMessage);
+        s.out.error_code =
+            code(header->total_bytes() < records->size() ? KafkaError::kInvalidRecord
+                                                         : KafkaError::kCorruptMessage);
         continue;
       }
       if (header->compression() == storage::Compression::kZstd && v < 7) {
@@ -95,10 +97,11 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
         s.out.error_code = code(to_kafka_error(r.error()));
         if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
             r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-          WHARF_LOG_WARN("produce to {}-{}: {}", s.topic, s.out.index, r.error().to_string());
+          append_errors_.failed(s.topic, s.out.index, r.error());
         }
         return;
       }
+      append_errors_.succeeded();
       s.out.error_code = 0;
       s.out.base_offset = r->base_offset.value();
       s.out.log_append_time_ms = r->log_append_time_ms;
@@ -110,13 +113,15 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
       fetch_waiters_.notify(s.topic, s.out.index);
       auto& t = traffic(s.topic, s.out.index);
       t.bytes_in->inc(s.data->records->size());
-      t.records_in->inc(static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
+      t.records_in->inc(
+          static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
     }
   }
   if (req->acks == 0) {
     // acks=0 gets no response at all; a failed write closes the connection instead, as Kafka
     // does, so the producer notices (it reconnects and refreshes its metadata).
-    const bool failed = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.out.error_code != 0; });
+    const bool failed = std::any_of(slots.begin(), slots.end(),
+                                    [](const Slot& s) { return s.out.error_code != 0; });
     co_return HandlerResult{std::nullopt, failed};
   }
 
@@ -136,7 +141,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
 }
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const RequestContext& ctx,
-                                                                         p::Reader& body) {
+                                                                          p::Reader& body) {
   auto req = decode_body<p::InitProducerIdRequest>(ctx, body);
   if (!req) co_return close_connection();
   p::InitProducerIdResponse resp;

@@ -1,10 +1,12 @@
 #include "kafka/server/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "kafka/protocol/header.h"
 #include "kafka/protocol/writer.h"
 #include "kafka/server/server_impl.h"
@@ -57,6 +59,60 @@ const AdvertisedApi* find_advertised(std::int16_t api_key) {
   return nullptr;
 }
 
+namespace {
+// After a failed accept (no descriptors left) the loop waits this long before trying again;
+// failures are logged at most once per interval.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+constexpr std::chrono::seconds kAcceptFailureLogInterval{10};
+}  // namespace
+
+void AppendErrorReporter::failed(const std::string& topic, std::int32_t partition,
+                                 const Error& error) {
+  const bool no_space = error.code() == ErrorCode::kNoSpace;
+  const bool storage = no_space || error.code() == ErrorCode::kIoError ||
+                       error.code() == ErrorCode::kFenced || error.code() == ErrorCode::kCorruption;
+  if (storage) errors_.inc();
+  if (no_space && !disk_full_.load()) set_disk_full(true);
+  std::uint64_t not_logged = 0;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_logged_ < kLogInterval) {
+      ++not_logged_;
+      return;
+    }
+    last_logged_ = now;
+    not_logged = std::exchange(not_logged_, 0);
+  }
+  WHARF_LOG_WARN(
+      "produce to {}-{}: {} ({} more failed append(s) not logged in the last {} s){}",
+      excerpt(topic), partition, error.to_string(), not_logged, kLogInterval.count(),
+      no_space
+          ? "; the disk is full: producers get KAFKA_STORAGE_ERROR and retry, /readyz answers 503 "
+            "until an append succeeds; free space or lower retention"
+          : "");
+}
+
+void AppendErrorReporter::set_disk_full(bool full) {
+  disk_full_.store(full);
+  full_.set(full ? 1 : 0);
+  // Near full, small appends may fit between large ones that do not: the state can flip on
+  // every request, so the flips are logged at most once per interval too.
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_state_logged_ < kLogInterval) return;
+    last_state_logged_ = now;
+  }
+  if (full) {
+    WHARF_LOG_ERROR(
+        "the disk is full: appends fail with KAFKA_STORAGE_ERROR; /readyz answers 503 until one "
+        "succeeds");
+  } else {
+    WHARF_LOG_INFO("appends succeed again: the disk is no longer full");
+  }
+}
+
 void FetchWaiters::remove(const Key& key, asio::steady_timer* timer) {
   auto it = waiting_.find(key);
   if (it == waiting_.end()) return;
@@ -81,9 +137,15 @@ struct KafkaServer::Impl::Connection {
   tcp::socket socket;
   std::string peer;
   std::string host;  // "/ip", as Kafka reports client hosts
+  // Last time bytes moved in either direction (or a request finished).
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
-  bool reading_frame = false;  // a frame has started arriving but is not complete
-  bool busy = false;           // a request is being handled
+  // When the current frame's first byte arrived (or its memory was granted).
+  std::chrono::steady_clock::time_point frame_started = last_activity;
+  bool reading_frame = false;       // a frame has started arriving but is not complete
+  bool waiting_for_memory = false;  // its size is known; waiting for the request-memory budget
+  bool busy = false;                // a request is being handled
+  bool writing = false;             // a response is being written
+  std::size_t request_bytes_reserved = 0;  // this connection's share of the budget
   bool closed = false;
   void close() {
     if (closed) return;
@@ -98,24 +160,33 @@ KafkaServer::Impl::ApiMetrics& KafkaServer::Impl::api_metrics(std::int16_t api_k
   auto it = api_metrics_.find(api_key);
   if (it != api_metrics_.end()) return it->second;
   const auto* info = p::find_api(api_key);
-  const metrics::Labels labels = {{"api", info ? std::string(info->name) : std::to_string(api_key)}};
+  const metrics::Labels labels = {
+      {"api", info ? std::string(info->name) : std::to_string(api_key)}};
   auto& reg = metrics::registry();
   ApiMetrics m{&reg.counter("wharf_requests_total", "Kafka requests handled, by API.").with(labels),
-               &reg.histogram("wharf_request_duration_seconds", "Time from a request's arrival to its response, by API.")
+               &reg.histogram("wharf_request_duration_seconds",
+                              "Time from a request's arrival to its response, by API.")
                     .with(labels)};
   return api_metrics_.emplace(api_key, m).first->second;
 }
 
-KafkaServer::Impl::PartitionTraffic& KafkaServer::Impl::traffic(const std::string& topic, std::int32_t partition) {
+KafkaServer::Impl::PartitionTraffic& KafkaServer::Impl::traffic(const std::string& topic,
+                                                                std::int32_t partition) {
   auto key = std::make_pair(topic, partition);
   auto it = traffic_.find(key);
   if (it != traffic_.end()) return it->second;
   const metrics::Labels labels = {{"topic", topic}, {"partition", std::to_string(partition)}};
   auto& reg = metrics::registry();
-  PartitionTraffic t{&reg.counter("wharf_partition_bytes_in_total", "Record-batch bytes appended by producers.").with(labels),
-                     &reg.counter("wharf_partition_records_in_total", "Records appended by producers.").with(labels),
-                     &reg.counter("wharf_partition_bytes_out_total", "Record-batch bytes sent to consumers.").with(labels),
-                     &reg.counter("wharf_partition_records_out_total", "Records sent to consumers (whole batches).").with(labels)};
+  PartitionTraffic t{
+      &reg.counter("wharf_partition_bytes_in_total", "Record-batch bytes appended by producers.")
+           .with(labels),
+      &reg.counter("wharf_partition_records_in_total", "Records appended by producers.")
+           .with(labels),
+      &reg.counter("wharf_partition_bytes_out_total", "Record-batch bytes sent to consumers.")
+           .with(labels),
+      &reg.counter("wharf_partition_records_out_total",
+                   "Records sent to consumers (whole batches).")
+           .with(labels)};
   return traffic_.emplace(key, t).first->second;
 }
 
@@ -124,7 +195,12 @@ KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
     : config_(std::move(config)),
       log_(log),
       producer_ids_(producer_ids),
-      storage_pool_(static_cast<std::size_t>(std::max(1, config_.storage_threads))) {}
+      storage_pool_(static_cast<std::size_t>(std::max(1, config_.storage_threads))) {
+  // One request of the largest allowed size must always fit the budget.
+  config_.request_memory_bytes_max =
+      std::max({config_.request_memory_bytes_max, config_.request_bytes_max,
+                config_.request_bytes_max_before_api_versions});
+}
 
 std::string KafkaServer::Impl::advertised_host() const {
   if (!config_.advertised_host.empty()) return config_.advertised_host;
@@ -141,8 +217,9 @@ Status KafkaServer::Impl::start() {
   group::CoordinatorConfig group_config;
   group_config.initial_rebalance_delay = config_.group_initial_rebalance_delay;
   coordinator_ = std::make_unique<group::Coordinator>(group_config, SystemClock::instance());
-  WHARF_ASSIGN_OR_RETURN(offsets_log_, group::OffsetsLog::open(log_, config_.offsets_topic_partitions,
-                                                               config_.offsets_compact_bytes));
+  WHARF_ASSIGN_OR_RETURN(offsets_log_,
+                         group::OffsetsLog::open(log_, config_.offsets_topic_partitions,
+                                                 config_.offsets_compact_bytes));
   std::size_t loaded = 0;
   WHARF_RETURN_IF_ERROR(offsets_log_->load([&](const group::OffsetRecord& r) {
     coordinator_->load(r);
@@ -152,7 +229,9 @@ Status KafkaServer::Impl::start() {
 
   asio::error_code ec;
   auto address = asio::ip::make_address(config_.listen_host, ec);
-  if (ec) return fail(ErrorCode::kInvalidArgument, "listen address '{}': {}", config_.listen_host, ec.message());
+  if (ec)
+    return fail(ErrorCode::kInvalidArgument, "listen address '{}': {}", config_.listen_host,
+                ec.message());
   tcp::endpoint endpoint(address, config_.listen_port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -181,7 +260,22 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
-      WHARF_LOG_WARN("accept: {}", ec.message());
+      // Out of descriptors (or memory), the pending connection stays queued and accept fails
+      // again at once: back off instead of spinning, and log once per interval with a count.
+      ++accept_failures_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - accept_failure_logged_ >= kAcceptFailureLogInterval) {
+        WHARF_LOG_WARN("accept: {} ({} failure(s) since the last report; retrying every {} ms){}",
+                       ec.message(), accept_failures_, kAcceptBackoff.count(),
+                       ec == asio::error::no_descriptors
+                           ? "; raise the descriptor limit or lower connections.max"
+                           : "");
+        accept_failure_logged_ = now;
+        accept_failures_ = 0;
+      }
+      accept_errors_.inc();
+      asio::steady_timer backoff(io_, kAcceptBackoff);
+      (void)co_await backoff.async_wait(use_tuple);
       continue;
     }
     if (connections_.size() >= config_.connections_max) {
@@ -222,10 +316,17 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
     timer.expires_after(std::chrono::seconds(1));
     (void)co_await timer.async_wait(use_tuple);
     if (conn->closed) break;
-    const auto idle = std::chrono::steady_clock::now() - conn->last_activity;
-    if (conn->reading_frame && idle > config_.request_read_timeout) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto idle = now - conn->last_activity;
+    if (conn->reading_frame && !conn->waiting_for_memory &&
+        now - conn->frame_started > config_.request_read_timeout) {
       WHARF_LOG_WARN("{}: closing: a request frame was incomplete for {} ms", conn->peer,
                      config_.request_read_timeout.count());
+      conn->close();
+    } else if (conn->writing && idle > config_.idle_timeout) {
+      // A client that stops reading its responses: no byte could be written for this long.
+      WHARF_LOG_WARN("{}: closing: the client read nothing of its response for {} ms", conn->peer,
+                     config_.idle_timeout.count());
       conn->close();
     } else if (!conn->busy && !conn->reading_frame && idle > config_.idle_timeout) {
       WHARF_LOG_INFO("{}: closing idle connection", conn->peer);
@@ -234,17 +335,65 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
   }
 }
 
+asio::awaitable<bool> KafkaServer::Impl::reserve_request_bytes(Connection& conn,
+                                                               std::size_t bytes) {
+  // REQUIRES: bytes <= the budget (the constructor makes the budget at least the largest
+  // request size allowed).
+  conn.waiting_for_memory = true;
+  while (request_bytes_reserved_ + bytes > config_.request_memory_bytes_max) {
+    if (conn.closed || stopping_) {
+      conn.waiting_for_memory = false;
+      co_return false;
+    }
+    // Woken early when another connection releases its share; the period is only a backstop.
+    asio::steady_timer timer(io_, std::chrono::seconds(1));
+    memory_waiters_.insert(&timer);
+    (void)co_await timer.async_wait(use_tuple);
+    memory_waiters_.erase(&timer);
+  }
+  conn.waiting_for_memory = false;
+  request_bytes_reserved_ += bytes;
+  conn.request_bytes_reserved = bytes;
+  request_memory_gauge_.set(static_cast<double>(request_bytes_reserved_));
+  co_return true;
+}
+
+void KafkaServer::Impl::release_request_bytes(Connection& conn) {
+  if (conn.request_bytes_reserved == 0) return;
+  request_bytes_reserved_ -= conn.request_bytes_reserved;
+  conn.request_bytes_reserved = 0;
+  request_memory_gauge_.set(static_cast<double>(request_bytes_reserved_));
+  for (auto* timer : memory_waiters_) timer->cancel();
+}
+
+namespace {
+
+// A frame's buffer starts at this size and doubles as bytes arrive, so memory follows what a
+// client has sent, not what it declared.
+constexpr std::size_t kFrameFirstReadBytes = 64 * 1024;
+// A response is written in slices of this size; each written slice counts as progress.
+constexpr std::size_t kResponseSliceBytes = 1024 * 1024;
+
+}  // namespace
+
 asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn) {
   bool api_versions_seen = false;
   Bytes frame;
   try {
     while (!conn->closed && !stopping_) {
       std::array<std::byte, 4> size_bytes;
-      auto [ec, n] = co_await asio::async_read(conn->socket, asio::buffer(size_bytes),
-                                               use_tuple);
+      // The first byte of the size starts the partial-request clock: a client that sends 3 of
+      // the 4 bytes is cut off like one that stops half-way through a body.
+      auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(size_bytes), use_tuple);
       if (ec) break;
       conn->last_activity = std::chrono::steady_clock::now();
+      conn->frame_started = conn->last_activity;
       conn->reading_frame = true;
+      if (n < size_bytes.size()) {
+        std::tie(ec, n) = co_await asio::async_read(
+            conn->socket, asio::buffer(size_bytes.data() + n, size_bytes.size() - n), use_tuple);
+        if (ec) break;
+      }
       const std::int32_t size = load_be<std::int32_t>(size_bytes, 0);
       const std::size_t limit = api_versions_seen ? config_.request_bytes_max
                                                   : config_.request_bytes_max_before_api_versions;
@@ -254,10 +403,27 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         WHARF_LOG_WARN("{}: closing: request size {} outside [10, {}]", conn->peer, size, limit);
         break;
       }
-      frame.resize(static_cast<std::size_t>(size));
-      std::tie(ec, n) = co_await asio::async_read(conn->socket, asio::buffer(frame),
-                                                  use_tuple);
-      if (ec) break;
+      // Requests being read share one memory budget (queued.max.request.bytes): a connection
+      // waits for its share before reading the body, so N connections declaring large frames
+      // cannot take N times the frame size.
+      if (!co_await reserve_request_bytes(*conn, static_cast<std::size_t>(size))) break;
+      conn->frame_started = std::chrono::steady_clock::now();
+      frame.clear();
+      bool read_failed = false;
+      while (frame.size() < static_cast<std::size_t>(size)) {
+        const std::size_t have = frame.size();
+        const std::size_t next =
+            std::min(static_cast<std::size_t>(size), std::max(kFrameFirstReadBytes, 2 * have));
+        frame.resize(next);
+        std::tie(ec, n) = co_await asio::async_read(
+            conn->socket, asio::buffer(frame.data() + have, next - have), use_tuple);
+        if (ec) {
+          read_failed = true;
+          break;
+        }
+        conn->last_activity = std::chrono::steady_clock::now();
+      }
+      if (read_failed) break;
       conn->reading_frame = false;
       conn->busy = true;
       conn->last_activity = std::chrono::steady_clock::now();
@@ -271,19 +437,40 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       RequestContext ctx{std::move(*header), conn->host};
       const auto started = std::chrono::steady_clock::now();
       HandlerResult result = co_await dispatch(ctx, reader, api_versions_seen);
+      // The request is handled: its frame no longer counts against the budget, and a large
+      // buffer is not kept for the next request.
+      if (frame.capacity() > kFrameFirstReadBytes) Bytes().swap(frame);
+      release_request_bytes(*conn);
       auto& am = api_metrics(ctx.header.request_api_key);
       am.requests->inc();
-      am.latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      am.latency->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (result.close) requests_malformed_.inc();
       if (result.body) {
-        // Size and header in a small buffer, the body as it is: one gathered write, no copy of
-        // the body (a Fetch body is up to 64 MiB of record bytes).
+        // Size and header in a small buffer, the body as it is (a Fetch body is up to 64 MiB of
+        // record bytes): no copy. Written in slices so that progress is seen; a client that
+        // reads nothing for the idle timeout is cut off by the watchdog.
         Bytes head(4);
         p::Writer w(head);
-        p::encode_response_header(w, ctx.header.request_api_key, ctx.version(), ctx.header.correlation_id);
-        store_be<std::int32_t>(head, 0, static_cast<std::int32_t>(head.size() - 4 + result.body->size()));
-        const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(*result.body)};
-        auto [wec, wn] = co_await asio::async_write(conn->socket, buffers, use_tuple);
+        p::encode_response_header(w, ctx.header.request_api_key, ctx.version(),
+                                  ctx.header.correlation_id);
+        store_be<std::int32_t>(head, 0,
+                               static_cast<std::int32_t>(head.size() - 4 + result.body->size()));
+        conn->writing = true;
+        const Bytes& body = *result.body;
+        std::size_t written = std::min(body.size(), kResponseSliceBytes);
+        const std::array<asio::const_buffer, 2> first{asio::buffer(head),
+                                                      asio::buffer(body.data(), written)};
+        auto [wec, wn] = co_await asio::async_write(conn->socket, first, use_tuple);
+        conn->last_activity = std::chrono::steady_clock::now();
+        while (!wec && written < body.size()) {
+          const std::size_t slice = std::min(body.size() - written, kResponseSliceBytes);
+          std::tie(wec, wn) = co_await asio::async_write(
+              conn->socket, asio::buffer(body.data() + written, slice), use_tuple);
+          written += slice;
+          conn->last_activity = std::chrono::steady_clock::now();
+        }
+        conn->writing = false;
         if (wec) break;
       }
       conn->busy = false;
@@ -293,6 +480,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
   } catch (const std::exception& e) {
     WHARF_LOG_ERROR("{}: connection ended by an exception: {}", conn->peer, e.what());
   }
+  release_request_bytes(*conn);
   conn->close();
   connections_.erase(conn);
   connections_gauge_.set(static_cast<double>(connections_.size()));
@@ -307,7 +495,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
   const AdvertisedApi* api = find_advertised(key);
   if (api == nullptr) {
     WHARF_LOG_WARN("closing: unsupported API key {} (client {})", key,
-                   ctx.header.client_id.value_or(""));
+                   excerpt(ctx.header.client_id.value_or("")));
     co_return HandlerResult{std::nullopt, true};
   }
   if (key == 18) {
@@ -321,34 +509,58 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
     co_return HandlerResult{std::nullopt, true};
   }
   switch (key) {
-    case 0: co_return co_await handle_produce(ctx, body);
-    case 1: co_return co_await handle_fetch(ctx, body);
-    case 2: co_return co_await handle_list_offsets(ctx, body);
-    case 3: co_return co_await handle_metadata(ctx, body);
-    case 8: co_return co_await handle_offset_commit(ctx, body);
-    case 9: co_return co_await handle_offset_fetch(ctx, body);
-    case 10: co_return co_await handle_find_coordinator(ctx, body);
-    case 11: co_return co_await handle_join_group(ctx, body);
-    case 12: co_return co_await handle_heartbeat(ctx, body);
-    case 13: co_return co_await handle_leave_group(ctx, body);
-    case 14: co_return co_await handle_sync_group(ctx, body);
-    case 15: co_return co_await handle_describe_groups(ctx, body);
-    case 16: co_return co_await handle_list_groups(ctx, body);
-    case 42: co_return co_await handle_delete_groups(ctx, body);
-    case 47: co_return co_await handle_offset_delete(ctx, body);
-    case 19: co_return co_await handle_create_topics(ctx, body);
-    case 20: co_return co_await handle_delete_topics(ctx, body);
-    case 22: co_return co_await handle_init_producer_id(ctx, body);
-    case 32: co_return co_await handle_describe_configs(ctx, body);
-    case 33: co_return co_await handle_alter_configs(ctx, body);
-    case 44: co_return co_await handle_incremental_alter_configs(ctx, body);
-    case 37: co_return co_await handle_create_partitions(ctx, body);
-    default: break;
+    case 0:
+      co_return co_await handle_produce(ctx, body);
+    case 1:
+      co_return co_await handle_fetch(ctx, body);
+    case 2:
+      co_return co_await handle_list_offsets(ctx, body);
+    case 3:
+      co_return co_await handle_metadata(ctx, body);
+    case 8:
+      co_return co_await handle_offset_commit(ctx, body);
+    case 9:
+      co_return co_await handle_offset_fetch(ctx, body);
+    case 10:
+      co_return co_await handle_find_coordinator(ctx, body);
+    case 11:
+      co_return co_await handle_join_group(ctx, body);
+    case 12:
+      co_return co_await handle_heartbeat(ctx, body);
+    case 13:
+      co_return co_await handle_leave_group(ctx, body);
+    case 14:
+      co_return co_await handle_sync_group(ctx, body);
+    case 15:
+      co_return co_await handle_describe_groups(ctx, body);
+    case 16:
+      co_return co_await handle_list_groups(ctx, body);
+    case 42:
+      co_return co_await handle_delete_groups(ctx, body);
+    case 47:
+      co_return co_await handle_offset_delete(ctx, body);
+    case 19:
+      co_return co_await handle_create_topics(ctx, body);
+    case 20:
+      co_return co_await handle_delete_topics(ctx, body);
+    case 22:
+      co_return co_await handle_init_producer_id(ctx, body);
+    case 32:
+      co_return co_await handle_describe_configs(ctx, body);
+    case 33:
+      co_return co_await handle_alter_configs(ctx, body);
+    case 44:
+      co_return co_await handle_incremental_alter_configs(ctx, body);
+    case 37:
+      co_return co_await handle_create_partitions(ctx, body);
+    default:
+      break;
   }
   co_return HandlerResult{std::nullopt, true};
 }
 
-asio::awaitable<void> KafkaServer::Impl::parallel(std::size_t n, const std::function<void(std::size_t)>& f) {
+asio::awaitable<void> KafkaServer::Impl::parallel(std::size_t n,
+                                                  const std::function<void(std::size_t)>& f) {
   if (n == 0) co_return;
   struct State {
     std::atomic<std::size_t> left;
@@ -395,6 +607,7 @@ void KafkaServer::Impl::stop() {
       asio::error_code ignore;
       acceptor_.close(ignore);
       fetch_waiters_.notify_all();  // parked fetches answer now with what they have
+      for (auto* timer : memory_waiters_) timer->cancel();
       if (coordinator_) coordinator_->abort_parked(code(KafkaError::kCoordinatorNotAvailable));
       // Idle connections are closed at once; busy ones finish their request first (serve()
       // checks stopping_ after each response).
@@ -433,14 +646,19 @@ void KafkaServer::stop() { impl_->stop(); }
 void KafkaServer::wait() { impl_->wait(); }
 std::uint16_t KafkaServer::bound_port() const { return impl_->bound_port(); }
 bool KafkaServer::serving() const { return impl_->serving(); }
+bool KafkaServer::disk_full() const { return impl_->append_errors_view().disk_full(); }
 
-std::vector<group::GroupMetrics> KafkaServer::group_metrics() { return impl_->group_metrics_blocking(); }
+std::vector<group::GroupMetrics> KafkaServer::group_metrics() {
+  return impl_->group_metrics_blocking();
+}
 
 std::vector<group::GroupMetrics> KafkaServer::Impl::group_metrics_blocking() {
   if (!serving()) return {};
   auto promise = std::make_shared<std::promise<std::vector<group::GroupMetrics>>>();
   auto future = promise->get_future();
-  asio::post(io_, [this, promise] { promise->set_value(coordinator_ ? coordinator_->metrics() : std::vector<group::GroupMetrics>{}); });
+  asio::post(io_, [this, promise] {
+    promise->set_value(coordinator_ ? coordinator_->metrics() : std::vector<group::GroupMetrics>{});
+  });
   // The network thread may be stopping: never wait forever.
   if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
   return future.get();

@@ -30,9 +30,9 @@ class ProducerIdAllocator;
 
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
-  std::uint16_t listen_port = 9092;  // 0: pick a free port (tests)
-  std::string advertised_host;       // empty: listen_host (or 127.0.0.1 for 0.0.0.0)
-  std::uint16_t advertised_port = 0; // 0: the bound port
+  std::uint16_t listen_port = 9092;   // 0: pick a free port (tests)
+  std::string advertised_host;        // empty: listen_host (or 127.0.0.1 for 0.0.0.0)
+  std::uint16_t advertised_port = 0;  // 0: the bound port
   std::int32_t node_id = 0;
   std::string cluster_id;
   bool auto_create_topics = true;
@@ -40,6 +40,9 @@ struct ServerConfig {
   // Limits (docs/limits.md has the reasons).
   std::size_t request_bytes_max = 100 * 1024 * 1024;
   std::size_t request_bytes_max_before_api_versions = 1024 * 1024;
+  // Bytes of requests being read or handled, across all connections (Kafka's
+  // queued.max.request.bytes); raised to request_bytes_max if smaller.
+  std::size_t request_memory_bytes_max = 256 * 1024 * 1024;
   std::size_t connections_max = 4096;
   std::size_t fetch_response_bytes_max = 64 * 1024 * 1024;
   std::chrono::milliseconds fetch_wait_max{30'000};
@@ -49,8 +52,9 @@ struct ServerConfig {
   int storage_threads = 8;
   // Consumer groups.
   std::chrono::milliseconds group_initial_rebalance_delay{3'000};
-  std::int32_t offsets_topic_partitions = 50;                 // Kafka's default
-  std::uint64_t offsets_compact_bytes = 64ull * 1024 * 1024;  // copy-forward threshold per partition
+  std::int32_t offsets_topic_partitions = 50;  // Kafka's default
+  std::uint64_t offsets_compact_bytes =
+      64ull * 1024 * 1024;  // copy-forward threshold per partition
 };
 
 class KafkaServer {
@@ -72,6 +76,8 @@ class KafkaServer {
   std::vector<group::GroupMetrics> group_metrics();
   // True between a successful start() and the beginning of stop().
   bool serving() const;
+  // True while appends fail for lack of disk space (until one succeeds again). Any thread.
+  bool disk_full() const;
   const ServerConfig& config() const;
 
  private:

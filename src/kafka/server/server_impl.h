@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -61,6 +62,37 @@ class FetchWaiters {
   std::map<Key, std::set<asio::steady_timer*>> waiting_;
 };
 
+// Failed appends: counted, logged at most once per interval with how many were not logged
+// (a full disk fails every produce, thousands a minute), and a disk-full state that /readyz
+// and the gauge wharf_storage_full show until an append succeeds again. Any thread.
+class AppendErrorReporter {
+ public:
+  static constexpr std::chrono::seconds kLogInterval{10};
+  void failed(const std::string& topic, std::int32_t partition, const Error& error);
+  void succeeded() {
+    if (disk_full_.load(std::memory_order_relaxed)) set_disk_full(false);
+  }
+  bool disk_full() const { return disk_full_.load(); }
+
+ private:
+  void set_disk_full(bool full);
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point last_logged_{};
+  std::chrono::steady_clock::time_point last_state_logged_{};
+  std::uint64_t not_logged_ = 0;
+  std::atomic<bool> disk_full_{false};
+  metrics::Counter& errors_ =
+      metrics::registry()
+          .counter("wharf_append_errors_total",
+                   "Produce appends that failed in storage (bad batches excluded).")
+          .with({});
+  metrics::Gauge& full_ =
+      metrics::registry()
+          .gauge("wharf_storage_full",
+                 "1 while appends fail for lack of disk space (until one succeeds again).")
+          .with({});
+};
+
 class KafkaServer::Impl {
  public:
   Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
@@ -89,34 +121,55 @@ class KafkaServer::Impl {
     co_return std::move(*result);
   }
   // Runs f(0) .. f(n-1) concurrently on storage threads; resumes when all have returned.
-  asio::awaitable<void> parallel(std::size_t n, const std::function<void(std::size_t)>& f);  // f: a named local (see blocking)
+  asio::awaitable<void> parallel(
+      std::size_t n, const std::function<void(std::size_t)>& f);  // f: a named local (see blocking)
 
   // Handlers: decode the body, do the work, encode the response body.
   asio::awaitable<HandlerResult> dispatch(const RequestContext& ctx, protocol::Reader& body,
                                           bool& api_versions_seen);
-  asio::awaitable<HandlerResult> handle_api_versions(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_api_versions(const RequestContext& ctx,
+                                                     protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_metadata(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_produce(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_fetch(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_list_offsets(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_init_producer_id(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_find_coordinator(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_create_topics(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_delete_topics(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_create_partitions(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_describe_configs(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_alter_configs(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_incremental_alter_configs(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_join_group(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_sync_group(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_heartbeat(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_leave_group(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_offset_commit(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_offset_fetch(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_describe_groups(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_list_groups(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_delete_groups(const RequestContext& ctx, protocol::Reader& body);
-  asio::awaitable<HandlerResult> handle_offset_delete(const RequestContext& ctx, protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_list_offsets(const RequestContext& ctx,
+                                                     protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_init_producer_id(const RequestContext& ctx,
+                                                         protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_find_coordinator(const RequestContext& ctx,
+                                                         protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_create_topics(const RequestContext& ctx,
+                                                      protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_topics(const RequestContext& ctx,
+                                                      protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_create_partitions(const RequestContext& ctx,
+                                                          protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_configs(const RequestContext& ctx,
+                                                         protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_alter_configs(const RequestContext& ctx,
+                                                      protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_incremental_alter_configs(const RequestContext& ctx,
+                                                                  protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_join_group(const RequestContext& ctx,
+                                                   protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_sync_group(const RequestContext& ctx,
+                                                   protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_heartbeat(const RequestContext& ctx,
+                                                  protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_leave_group(const RequestContext& ctx,
+                                                    protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_commit(const RequestContext& ctx,
+                                                      protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_fetch(const RequestContext& ctx,
+                                                     protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_groups(const RequestContext& ctx,
+                                                        protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_list_groups(const RequestContext& ctx,
+                                                    protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_groups(const RequestContext& ctx,
+                                                      protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_delete(const RequestContext& ctx,
+                                                      protocol::Reader& body);
 
   // Group metrics with each partition's high watermark, for the admin API (network thread).
   std::vector<group::GroupMetrics> group_metrics() const { return coordinator_->metrics(); }
@@ -129,12 +182,18 @@ class KafkaServer::Impl {
   std::int32_t advertised_port() const;
 
   storage::LogManager& log() { return log_; }
+  AppendErrorReporter& append_errors() { return append_errors_; }
+  const AppendErrorReporter& append_errors_view() const { return append_errors_; }
 
  private:
   struct Connection;
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
   asio::awaitable<void> watchdog(std::shared_ptr<Connection> conn);
+  // The request-memory budget (ServerConfig::request_memory_bytes_max): false if the
+  // connection closed or the server stopped while waiting.
+  asio::awaitable<bool> reserve_request_bytes(Connection& conn, std::size_t bytes);
+  void release_request_bytes(Connection& conn);
   asio::awaitable<void> group_ticker();
   // Auto-creates missing topics (Metadata with auto-creation on); blocking.
   void finish_stop();
@@ -148,7 +207,12 @@ class KafkaServer::Impl {
   std::atomic<std::uint16_t> bound_port_{0};
   std::atomic<bool> serving_{false};
   std::set<std::shared_ptr<Connection>> connections_;
+  std::uint64_t accept_failures_ = 0;  // since the last log line
+  std::chrono::steady_clock::time_point accept_failure_logged_{};
+  std::size_t request_bytes_reserved_ = 0;        // sum of the connections' shares
+  std::set<asio::steady_timer*> memory_waiters_;  // connections waiting for a share
   FetchWaiters fetch_waiters_;
+  AppendErrorReporter append_errors_;
   std::unique_ptr<group::Coordinator> coordinator_;
   // Per-API request metrics, looked up once per API key (network thread only).
   struct ApiMetrics {
@@ -157,13 +221,32 @@ class KafkaServer::Impl {
   };
   std::map<std::int16_t, ApiMetrics> api_metrics_;
   ApiMetrics& api_metrics(std::int16_t api_key);
-  metrics::Gauge& connections_gauge_ = metrics::registry().gauge("wharf_connections", "Open Kafka-protocol connections.").with({});
+  metrics::Gauge& connections_gauge_ =
+      metrics::registry().gauge("wharf_connections", "Open Kafka-protocol connections.").with({});
   metrics::Counter& connections_accepted_ =
-      metrics::registry().counter("wharf_connections_accepted_total", "Kafka-protocol connections accepted.").with({});
-  metrics::Counter& connections_refused_ = metrics::registry()
-      .counter("wharf_connections_refused_total", "Connections closed at accept because connections.max was reached.").with({});
-  metrics::Counter& requests_malformed_ = metrics::registry()
-      .counter("wharf_requests_malformed_total", "Requests that closed their connection: bad size, header, version or body.").with({});
+      metrics::registry()
+          .counter("wharf_connections_accepted_total", "Kafka-protocol connections accepted.")
+          .with({});
+  metrics::Counter& connections_refused_ =
+      metrics::registry()
+          .counter("wharf_connections_refused_total",
+                   "Connections closed at accept because connections.max was reached.")
+          .with({});
+  metrics::Counter& accept_errors_ =
+      metrics::registry()
+          .counter("wharf_accept_errors_total",
+                   "Failed accepts (e.g. out of file descriptors); each is followed by a back-off.")
+          .with({});
+  metrics::Gauge& request_memory_gauge_ =
+      metrics::registry()
+          .gauge("wharf_request_memory_bytes",
+                 "Bytes of requests being read or handled, against queued.max.request.bytes.")
+          .with({});
+  metrics::Counter& requests_malformed_ =
+      metrics::registry()
+          .counter("wharf_requests_malformed_total",
+                   "Requests that closed their connection: bad size, header, version or body.")
+          .with({});
   struct PartitionTraffic {
     metrics::Counter* bytes_in;
     metrics::Counter* records_in;
@@ -171,8 +254,10 @@ class KafkaServer::Impl {
     metrics::Counter* records_out;
   };
   std::map<std::pair<std::string, std::int32_t>, PartitionTraffic> traffic_;
+
  public:
   PartitionTraffic& traffic(const std::string& topic, std::int32_t partition);
+
  private:
   std::unique_ptr<group::OffsetsLog> offsets_log_;
   bool stopping_ = false;
