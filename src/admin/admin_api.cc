@@ -40,8 +40,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-HttpResponse not_found(const std::string& what) { return json_response({{"error", what}}, 404); }
-
 }  // namespace
 
 AdminApi::AdminApi(storage::LogManager& log, kafka::KafkaServer& server)
