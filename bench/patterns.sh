@@ -7,7 +7,8 @@
 #   bash bench/patterns.sh                 # about 3 minutes on a 2-core VM
 #   WHARF_BENCH_EVENTS=300000 bash bench/patterns.sh
 #
-# Settings: WHARF_BENCH_BIN_DIR (build/bin), WHARF_BENCH_EVENTS (1000000: events per
+# Also runs wharf_storage_bench's 100 B append cases (the storage engine alone) as the ceiling of
+# a straight-to-storage embedded path. Settings: WHARF_BENCH_BIN_DIR (build/bin), WHARF_BENCH_EVENTS (1000000: events per
 # throughput run), WHARF_BENCH_LATENCY_SECONDS (10), WHARF_BENCH_DOC (docs/benchmarks.md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,6 +54,18 @@ log "wharf serve at $bootstrap (sync always)"
 "$wharf" -b "$bootstrap" bench consume --topic ref --records "$events" --json -q >"$results/ref-consume.json"
 log "reference produce: $(cat "$results/ref-produce.json")"
 log "reference consume: $(cat "$results/ref-consume.json")"
+
+# --- the storage engine alone: what a straight-to-storage embedded path could reach ------------
+# (decision 0004): 100 B records in 64 KiB batches appended through Partition, no client, no
+# network, no decoding or dispatch; an upper bound for the append side only.
+storage_bench="$bin_dir/wharf_storage_bench"
+if [ -x "$storage_bench" ]; then
+  for policy in none always; do
+    "$storage_bench" --dir "$work/storage-$policy" --seconds 3 --filter "append/$policy/rec=100B/batch=64KiB" \
+      2>/dev/null | tail -1 >"$results/storage-$policy.json"
+    log "storage append ($policy): $(cat "$results/storage-$policy.json")"
+  done
+fi
 
 # --- throughput per transport ------------------------------------------------------------------
 run() {  # name, args...

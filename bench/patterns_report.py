@@ -23,6 +23,20 @@ def fmt_int(v):
     return f"{v:,.0f}"
 
 
+def storage_line(results):
+    parts = []
+    for policy in ("none", "always"):
+        path = os.path.join(results, f"storage-{policy}.json")
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            r = load(results, f"storage-{policy}")
+            parts.append(f"`sync.policy={policy}` {fmt_int(r['records_per_s'])} records/s")
+    if not parts:
+        return "Storage engine alone: not measured (wharf_storage_bench missing)."
+    return ("**Storage engine alone (same run)**, the ceiling of a straight-to-storage embedded path "
+            "(decision 0004): `wharf_storage_bench` appending 100 B records in 64 KiB batches through "
+            "`Partition`, no client, network, decoding or dispatch: " + ", ".join(parts) + ".")
+
+
 def main():
     results, doc, load_before, load_after, cc_before, cc_after = sys.argv[1:7]
     ref_p = load(results, "ref-produce")
@@ -85,6 +99,8 @@ def main():
         "| p50 / p99 / p99.9 ms | p99 ≤ 5 ms |",
         "|---|---:|---:|---|---|---:|---:|---|",
         *rows,
+        "",
+        storage_line(results),
         "",
         f"**Pattern-library targets: {met} of {len(checks)} met.**"
         + ("" if met == len(checks) else " Missed: " + "; ".join(c for c, ok in checks if not ok)

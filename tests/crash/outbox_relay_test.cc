@@ -139,10 +139,14 @@ class OutboxRelayProcessTest : public ::testing::TestWithParam<sql::Dialect> {
       std::printf("kept %s for inspection (relay.log)\n", dir_.c_str());
   }
 
-  std::vector<std::string> relay_args(std::vector<std::string> extra = {}) {
+  // `lease_ms`: 1 s makes a killed leader's successor quick; a test that asserts the standby
+  // does NOT lead while the leader lives needs a lease that a loaded machine (CI, other builds)
+  // cannot starve the renewals of.
+  std::vector<std::string> relay_args(std::vector<std::string> extra = {},
+                                      const char* lease_ms = "1000") {
     std::vector<std::string> a = store_args_;
-    a.insert(a.end(), {"--bootstrap", broker_->bootstrap(), "--lease-ms", "1000", "--poll-ms", "20",
-                       "--batch", "200"});
+    a.insert(a.end(), {"--bootstrap", broker_->bootstrap(), "--lease-ms", lease_ms, "--poll-ms",
+                       "20", "--batch", "200"});
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -349,8 +353,8 @@ TEST_P(OutboxRelayProcessTest, BrokerStoppedTenSecondsRelayBacksOffAndCatchesUp)
 }
 
 TEST_P(OutboxRelayProcessTest, StandbyRelayTakesOverWhenTheLeaderIsKilled) {
-  RelayProcess a(relay_args(), dir_ + "/relay-a.log");
-  RelayProcess b(relay_args(), dir_ + "/relay-b.log");
+  RelayProcess a(relay_args({}, "6000"), dir_ + "/relay-a.log");
+  RelayProcess b(relay_args({}, "6000"), dir_ + "/relay-b.log");
   a.start();
   ASSERT_TRUE(wait_owner(a.pid())) << "lease: " << lease_owner();
   b.start();
