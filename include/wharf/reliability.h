@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -130,7 +131,7 @@ struct DeadLetterFilter {
   bool matches(const DeadLetter& d) const;
 };
 
-// Reads `dlq_topic` from its beginning to its end as of the call (Transport::end_offsets) and
+// Reads `dlq_topic` from its purge cursor to its end as of the call (Transport::end_offsets) and
 // calls visit for each dead letter the filter keeps, in offset order per partition. A record
 // that is not a dead letter is reported to `invalid` (if given) and skipped. Stops at visit's
 // first error and returns it. Uses a consumer group of its own that it leaves uncommitted.
@@ -138,6 +139,19 @@ struct DeadLetterFilter {
     const Bus& bus, const std::string& dlq_topic, const DeadLetterFilter& filter,
     const std::function<Status(const DeadLetter&)>& visit,
     const std::function<void(const Message&, const Error&)>& invalid = {});
+
+// Purging: a dead-letter topic keeps its records (retention removes them in time), but each has
+// a cursor — the committed offsets of the consumer group dead_letter_cursor_group(topic) —
+// below which scan_dead_letters() and replay_dead_letters() (and `wharf dlq`) no longer look.
+std::string dead_letter_cursor_group(const std::string& dlq_topic);
+
+// Moves the cursor of `dlq_topic` to `keep_from` (per partition, the first offset to keep; a
+// partition not named is left as it is), or to the end of every partition as of the call when
+// `keep_from` is nullopt. The cursor never moves back. Returns how many dead letters that
+// purges (or would, with dry_run).
+[[nodiscard]] Result<std::int64_t> purge_dead_letters(const Bus& bus, const std::string& dlq_topic,
+                                                      const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from,
+                                                      bool dry_run = false);
 
 struct ReplayOptions {
   std::string to_topic;   // empty: each dead letter's original topic

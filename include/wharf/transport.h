@@ -86,6 +86,22 @@ class Transport {
   // asked of the log now: what a reader must reach to have read everything published so far.
   [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> end_offsets(
       const std::string& topic) = 0;
+  // A consumer group's committed offsets on `topic` (partitions without one are left out), and
+  // storing offsets for a group without joining it (Kafka's "simple" commit, generation -1;
+  // the group must have no active members). Tools use them for cursors (wharf dlq purge).
+  // Transports that keep no groups answer kUnsupported.
+  [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
+                                                                                         const std::string& topic) {
+    (void)group;
+    (void)topic;
+    return fail(ErrorCode::kUnsupported, "{} keeps no consumer-group offsets", name());
+  }
+  [[nodiscard]] virtual Status commit_offsets(const std::string& group,
+                                              const std::map<TopicPartition, std::int64_t>& offsets) {
+    (void)group;
+    (void)offsets;
+    return fail(ErrorCode::kUnsupported, "{} keeps no consumer-group offsets", name());
+  }
   // Stops background work and releases resources; later calls fail with kShuttingDown.
   virtual Status close() = 0;
   // "memory", "kafka" or "embedded".

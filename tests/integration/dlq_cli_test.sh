@@ -59,4 +59,19 @@ echo "$got" | head -1 | grep -q "wharf-replayed-from=orders.dlq/0/0" || fail "re
 w dlq replay orders.dlq --error-class "invalid argument" --to orders.fixed >/dev/null
 [ "$(kcat -b "$BROKER" -C -t orders.fixed -e -q | wc -l)" -eq 1 ] || fail "replay --to"
 w dlq list no-such-topic.dlq 2>/dev/null && fail "list of a missing topic succeeded"
+
+# purge: a dry run first, then the cursor moves; list and replay skip what is purged.
+out=$(w dlq purge orders.dlq --before 0/2)
+echo "$out"
+echo "$out" | grep -q "would purge 2 dead letter(s) of orders.dlq (dry run" || fail "purge dry run: $out"
+[ "$(w dlq list orders.dlq 2>/dev/null | tail -n +2 | wc -l)" -eq 3 ] || fail "a dry run purged"
+w dlq purge orders.dlq --before 0/2 --execute | grep -q "purged 2 dead letter(s)" || fail "purge --before"
+out=$(w dlq list orders.dlq 2>/dev/null)
+echo "$out"
+[ "$(echo "$out" | tail -n +2 | wc -l)" -eq 1 ] || fail "list after purge: $out"
+echo "$out" | grep -q "payments down again" || fail "the kept dead letter"
+w dlq purge orders.dlq --before 0/1 --execute | grep -q "purged 0 dead letter(s)" || fail "the cursor moved back"
+w dlq purge orders.dlq --all --execute | grep -q "purged 2 dead letter(s)" || fail "purge --all"  # p3 + the junk record
+[ "$(w dlq list orders.dlq 2>/dev/null | tail -n +2 | wc -l)" -eq 0 ] || fail "list after purge --all"
+w dlq purge orders.dlq 2>/dev/null && fail "purge without --all or --before succeeded"
 echo "dlq_cli_test: ok"

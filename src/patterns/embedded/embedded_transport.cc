@@ -69,6 +69,13 @@ class EmbeddedTransport final : public Transport {
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
     return client_->end_offsets(topic);
   }
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
+                                                                   const std::string& topic) override {
+    return client_->committed_offsets(group, topic);
+  }
+  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+    return client_->commit_offsets(group, offsets);
+  }
   Status close() override {
     if (closed_) return ok();
     closed_ = true;

@@ -497,6 +497,38 @@ class KafkaTransport final : public Transport {
     return out;
   }
 
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
+                                                                   const std::string& topic) override {
+    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
+    WHARF_ASSIGN_OR_RETURN(rd_kafka_t * rk, group_handle(group));
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (std::int32_t p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, list, static_cast<int>(options_.timeout.count()));
+    std::map<TopicPartition, std::int64_t> out;
+    for (int i = 0; i < list->cnt && !err; ++i) {
+      if (list->elems[i].offset >= 0) out[{topic, list->elems[i].partition}] = list->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (err) return fail(kafka_error(err, fmt::format("committed offsets of group {}", group)));
+    return out;
+  }
+
+  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+    if (offsets.empty()) return ok();
+    WHARF_ASSIGN_OR_RETURN(rd_kafka_t * rk, group_handle(group));
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+    for (const auto& [tp, off] : offsets) rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = off;
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk, list, /*async=*/0);
+    for (int i = 0; i < list->cnt && !err; ++i) err = list->elems[i].err;
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (err) return fail(kafka_error(err, fmt::format("commit offsets of group {}", group)));
+    return ok();
+  }
+
   Status close() override {
     if (closed_.exchange(true)) return ok();
     Status result = ok();
@@ -519,6 +551,24 @@ class KafkaTransport final : public Transport {
  private:
   KafkaTransport(KafkaOptions options, std::string_view name)
       : options_(std::move(options)), name_(name) {}
+
+  // A consumer handle in `group` that never subscribes: for reading and storing the group's
+  // offsets from outside it. The caller closes and destroys it.
+  Result<rd_kafka_t*> group_handle(const std::string& group) {
+    Properties base = {{"bootstrap.servers", options_.bootstrap},
+                       {"client.id", options_.client_id},
+                       {"group.id", group},
+                       {"enable.auto.commit", "false"}};
+    WHARF_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, make_conf(base, options_.properties));
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+      rd_kafka_conf_destroy(conf);
+      return fail(ErrorCode::kInvalidArgument, "kafka consumer: {}", errstr);
+    }
+    return rk;
+  }
 
   KafkaOptions options_;
   std::string name_;

@@ -281,6 +281,26 @@ class MemoryTransport final : public Transport {
     return out;
   }
 
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
+                                                                   const std::string& topic) override {
+    std::lock_guard lock(state_->mu);
+    std::map<TopicPartition, std::int64_t> out;
+    auto g = state_->groups.find(group);
+    if (g == state_->groups.end()) return out;
+    for (const auto& [tp, off] : g->second.committed) {
+      if (tp.topic == topic) out[tp] = off;
+    }
+    return out;
+  }
+
+  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+    std::lock_guard lock(state_->mu);
+    Group& g = state_->groups[group];
+    if (!g.members.empty()) return fail(ErrorCode::kConflict, "group {} has active members", group);
+    for (const auto& [tp, off] : offsets) g.committed[tp] = off;
+    return ok();
+  }
+
   Status close() override {
     std::lock_guard lock(state_->mu);
     state_->closed = true;

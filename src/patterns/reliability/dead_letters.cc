@@ -59,14 +59,51 @@ bool DeadLetterFilter::matches(const DeadLetter& d) const {
   return true;
 }
 
+std::string dead_letter_cursor_group(const std::string& dlq_topic) { return "wharf-dlq-cursor." + dlq_topic; }
+
+namespace {
+// The purge cursor of a dead-letter topic; empty when none was ever set (or the transport keeps
+// no group offsets).
+Result<std::map<TopicPartition, std::int64_t>> cursor_of(const Bus& bus, const std::string& dlq_topic) {
+  auto c = bus->committed_offsets(dead_letter_cursor_group(dlq_topic), dlq_topic);
+  if (!c && c.error().code() == ErrorCode::kUnsupported) return std::map<TopicPartition, std::int64_t>{};
+  return c;
+}
+}  // namespace
+
+Result<std::int64_t> purge_dead_letters(const Bus& bus, const std::string& dlq_topic,
+                                        const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from,
+                                        bool dry_run) {
+  WHARF_ASSIGN_OR_RETURN(auto ends, bus->end_offsets(dlq_topic));
+  WHARF_ASSIGN_OR_RETURN(auto cursor, cursor_of(bus, dlq_topic));
+  const std::map<TopicPartition, std::int64_t> target = keep_from ? *keep_from : ends;
+  std::map<TopicPartition, std::int64_t> moves;
+  std::int64_t purged = 0;
+  for (const auto& [tp, want] : target) {
+    auto end = ends.find(tp);
+    if (end == ends.end()) return fail(ErrorCode::kNotFound, "{} has no partition {}", dlq_topic, tp.partition);
+    const std::int64_t to = std::min(want, end->second);
+    const std::int64_t from = cursor.contains(tp) ? cursor[tp] : 0;
+    if (to <= from) continue;  // never back
+    moves[tp] = to;
+    purged += to - from;
+  }
+  if (!dry_run && !moves.empty()) {
+    WHARF_RETURN_IF_ERROR(bus->commit_offsets(dead_letter_cursor_group(dlq_topic), moves));
+  }
+  return purged;
+}
+
 Status scan_dead_letters(const Bus& bus, const std::string& dlq_topic,
                          const DeadLetterFilter& filter,
                          const std::function<Status(const DeadLetter&)>& visit,
                          const std::function<void(const Message&, const Error&)>& invalid) {
   WHARF_ASSIGN_OR_RETURN(auto ends, bus->end_offsets(dlq_topic));
+  WHARF_ASSIGN_OR_RETURN(const auto cursor, cursor_of(bus, dlq_topic));
   std::map<TopicPartition, std::int64_t> remaining;  // partitions with records still to read
   for (const auto& [tp, end] : ends) {
-    if (end > 0) remaining[tp] = end;
+    auto c = cursor.find(tp);
+    if (end > (c == cursor.end() ? 0 : c->second)) remaining[tp] = end;
   }
   if (remaining.empty()) return ok();
   WHARF_ASSIGN_OR_RETURN(auto sub, bus->subscribe({.group = "wharf-dlq-scan-" + new_message_id(),
@@ -98,6 +135,9 @@ Status scan_dead_letters(const Bus& bus, const std::string& dlq_topic,
       if (it == remaining.end() || m.offset >= it->second)
         continue;  // published after the scan began
       if (m.offset + 1 >= it->second) remaining.erase(it);
+      if (auto c = cursor.find({m.topic, m.partition}); c != cursor.end() && m.offset < c->second) {
+        continue;  // purged
+      }
       auto d = parse_dead_letter(m);
       if (!d) {
         if (invalid) invalid(m, d.error());

@@ -287,6 +287,40 @@ TEST(RetryTopics, FailuresMoveThroughTheLevelsWithoutHoldingUpThePartition) {
   EXPECT_EQ(router.stats().failed, 0u) << "waiting for a due time is not a failure";
 }
 
+TEST(DeadLetterPurge, ACursorHidesPurgedDeadLettersAndNeverMovesBack) {
+  Bus bus = *Bus::open(MemoryOptions{.default_partitions = 1});
+  ASSERT_TRUE(bus.publish("t", msg("k", "x")));
+  Router router(bus, {.group = "g"});
+  router.use(dead_letter());
+  router.on_message("t", "t", [](const Message&, Context&) -> Status { return fail(ErrorCode::kInternal, "no"); });
+  std::vector<Message> batch;
+  for (int i = 0; i < 4; ++i) batch.push_back(msg("k", std::to_string(i)));
+  ASSERT_TRUE(bus->publish("t", std::move(batch)));
+  run_until(router, [&] { return read_all(bus, "t.dlq").size() == 5; });
+  auto count = [&] {
+    int n = 0;
+    EXPECT_TRUE(scan_dead_letters(bus, "t.dlq", {}, [&](const DeadLetter&) -> Status {
+      ++n;
+      return ok();
+    }));
+    return n;
+  };
+  ASSERT_EQ(count(), 5);
+  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}}, true).value_or(-1), 2);
+  EXPECT_EQ(count(), 5) << "a dry run moved the cursor";
+  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}}).value_or(-1), 2);
+  EXPECT_EQ(count(), 3);
+  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 1}}).value_or(-1), 0)
+      << "the cursor never moves back";
+  EXPECT_EQ(count(), 3);
+  auto replayed = replay_dead_letters(bus, "t.dlq", {}, {.dry_run = true});
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->matched, 3) << "replay skips purged dead letters";
+  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::nullopt).value_or(-1), 3);
+  EXPECT_EQ(count(), 0);
+  EXPECT_FALSE(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 7}, 1}}));
+}
+
 TEST(DeadLetterReplay, ReplaysWhatTheFilterKeepsToTheOriginalTopicWithTheSameIds) {
   Bus bus = *Bus::open(MemoryOptions{.default_partitions = 2});
   ASSERT_TRUE(bus->ensure_topic("orders", 2));
