@@ -64,7 +64,9 @@ class KeyParking {
  public:
   // Applies the migrations of component "wharf_parking". Also registers the gauge
   // wharf_parked_keys{group,topic} (computed from the table at each scrape of the process's
-  // /metrics) for as long as the KeyParking lives.
+  // /metrics) and the admin API endpoint /v1/parked-keys (JSON; served by the process's admin
+  // listener: EmbeddedOptions::admin, `wharf outbox-relay --admin`) for as long as the
+  // KeyParking lives.
   [[nodiscard]] static Result<std::unique_ptr<KeyParking>> open(sql::Database& db,
                                                                 ParkingOptions options = {});
   ~KeyParking();
@@ -90,6 +92,7 @@ class KeyParking {
   sql::Database& db_;
   ParkingOptions options_;
   std::uint64_t collector_id_ = 0;
+  std::uint64_t route_id_ = 0;  // /v1/parked-keys on the process's admin API
 };
 
 }  // namespace wharf

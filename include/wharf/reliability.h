@@ -149,9 +149,9 @@ std::string dead_letter_cursor_group(const std::string& dlq_topic);
 // partition not named is left as it is), or to the end of every partition as of the call when
 // `keep_from` is nullopt. The cursor never moves back. Returns how many dead letters that
 // purges (or would, with dry_run).
-[[nodiscard]] Result<std::int64_t> purge_dead_letters(const Bus& bus, const std::string& dlq_topic,
-                                                      const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from,
-                                                      bool dry_run = false);
+[[nodiscard]] Result<std::int64_t> purge_dead_letters(
+    const Bus& bus, const std::string& dlq_topic,
+    const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from, bool dry_run = false);
 
 struct ReplayOptions {
   std::string to_topic;   // empty: each dead letter's original topic

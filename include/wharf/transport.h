@@ -90,14 +90,14 @@ class Transport {
   // storing offsets for a group without joining it (Kafka's "simple" commit, generation -1;
   // the group must have no active members). Tools use them for cursors (wharf dlq purge).
   // Transports that keep no groups answer kUnsupported.
-  [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
-                                                                                         const std::string& topic) {
+  [[nodiscard]] virtual Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
+      const std::string& group, const std::string& topic) {
     (void)group;
     (void)topic;
     return fail(ErrorCode::kUnsupported, "{} keeps no consumer-group offsets", name());
   }
-  [[nodiscard]] virtual Status commit_offsets(const std::string& group,
-                                              const std::map<TopicPartition, std::int64_t>& offsets) {
+  [[nodiscard]] virtual Status commit_offsets(
+      const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) {
     (void)group;
     (void)offsets;
     return fail(ErrorCode::kUnsupported, "{} keeps no consumer-group offsets", name());
@@ -133,6 +133,9 @@ struct EmbeddedOptions {
   // "127.0.0.1:0" picks a free port (see Transport::kafka_address()).
   std::string listen = "127.0.0.1:0";
   std::string sync_policy = "always";  // always | interval:MS | none
+  // HOST:PORT of the admin HTTP API in this process (/metrics with the library's metrics,
+  // /healthz, /v1/topics, /v1/groups, /v1/dead-letters, /v1/parked-keys); empty: off.
+  std::string admin;
   std::int32_t default_partitions = 12;
   std::vector<std::pair<std::string, std::string>> properties;  // as KafkaOptions::properties
   // Broker settings as `wharf serve --config` takes them: {"group.initial.rebalance.delay.ms",

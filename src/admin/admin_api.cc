@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/admin_routes.h"
 #include "base/metrics.h"
 #include "kafka/group/offsets_codec.h"
 
@@ -171,6 +172,11 @@ HttpResponse AdminApi::handle(const HttpRequest& req) {
   if (path == "/v1/groups" || path == "/v1/groups/") return groups();
   if (path.starts_with("/v1/groups/")) return group(path.substr(11));
   if (path == "/v1/dead-letters" || path == "/v1/dead-letters/") return dead_letters();
+  if (auto extra = admin_routes::find(path)) {
+    auto body = (*extra)();
+    if (!body) return json_response({{"error", body.error().to_string()}}, 500);
+    return {200, "application/json", *body};
+  }
   return not_found(
       "no such endpoint; try /metrics, /healthz, /readyz, /v1/topics, /v1/groups, "
       "/v1/dead-letters");

@@ -189,7 +189,8 @@ struct PurgeArgs {
 
 int run_purge(const std::string& topic, const PurgeArgs& a) {
   if (a.all == !a.before.empty()) {
-    return report_failure("dlq purge", make_error(ErrorCode::kInvalidArgument, "give either --all or --before"));
+    return report_failure("dlq purge",
+                          make_error(ErrorCode::kInvalidArgument, "give either --all or --before"));
   }
   std::optional<std::map<wharf::TopicPartition, std::int64_t>> keep_from;
   if (!a.all) {
@@ -200,7 +201,8 @@ int run_purge(const std::string& topic, const PurgeArgs& a) {
         if (slash == std::string::npos) throw std::invalid_argument("no slash");
         (*keep_from)[{topic, std::stoi(at.substr(0, slash))}] = std::stoll(at.substr(slash + 1));
       } catch (const std::exception&) {
-        return report_failure("dlq purge", make_error(ErrorCode::kInvalidArgument, "'{}' is not PARTITION/OFFSET", at));
+        return report_failure("dlq purge", make_error(ErrorCode::kInvalidArgument,
+                                                      "'{}' is not PARTITION/OFFSET", at));
       }
     }
   }
@@ -209,8 +211,9 @@ int run_purge(const std::string& topic, const PurgeArgs& a) {
   auto n = purge_dead_letters(*bus, topic, keep_from, !a.execute);
   (void)(*bus)->close();
   if (!n) return report_failure("dlq purge", n.error());
-  std::printf("%s %lld dead letter(s) of %s%s\n", a.execute ? "purged" : "would purge", static_cast<long long>(*n),
-              topic.c_str(), a.execute ? "" : " (dry run; --execute to purge)");
+  std::printf("%s %lld dead letter(s) of %s%s\n", a.execute ? "purged" : "would purge",
+              static_cast<long long>(*n), topic.c_str(),
+              a.execute ? "" : " (dry run; --execute to purge)");
   return 0;
 }
 
@@ -261,12 +264,16 @@ void register_dlq(CLI::App& app, int& exit_code) {
 
   static std::string purge_topic;
   static PurgeArgs purge;
-  auto* pg = dlq->add_subcommand(
-      "purge", "Hide dead letters from list, show and replay from now on: moves the topic's purge cursor (the "
-               "records stay until retention removes them). Dry run unless --execute");
+  auto* pg =
+      dlq->add_subcommand("purge",
+                          "Hide dead letters from list, show and replay from now on: moves the "
+                          "topic's purge cursor (the "
+                          "records stay until retention removes them). Dry run unless --execute");
   pg->add_option("topic", purge_topic, "Dead-letter topic")->required();
   pg->add_flag("--all", purge.all, "Everything in the topic now");
-  pg->add_option("--before", purge.before, "PARTITION/OFFSET: purge that partition's dead letters before OFFSET (repeatable)");
+  pg->add_option(
+      "--before", purge.before,
+      "PARTITION/OFFSET: purge that partition's dead letters before OFFSET (repeatable)");
   pg->add_flag("--execute", purge.execute, "Move the cursor (default: say what would be purged)");
   add_client_options(pg);
   pg->callback([&exit_code] { exit_code = run_purge(purge_topic, purge); });

@@ -31,6 +31,7 @@ class EmbeddedTransport final : public Transport {
     config.server.listen_host = host_port.first;
     config.server.listen_port = host_port.second;
     config.server.default_partitions = options.default_partitions;
+    config.admin_listen = options.admin;
     WHARF_RETURN_IF_ERROR(broker::apply_setting(config, "sync.policy", options.sync_policy));
     for (const auto& [k, v] : options.broker_settings)
       WHARF_RETURN_IF_ERROR(broker::apply_setting(config, k, v));
@@ -69,11 +70,12 @@ class EmbeddedTransport final : public Transport {
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
     return client_->end_offsets(topic);
   }
-  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
-                                                                   const std::string& topic) override {
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
+      const std::string& group, const std::string& topic) override {
     return client_->committed_offsets(group, topic);
   }
-  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+  Status commit_offsets(const std::string& group,
+                        const std::map<TopicPartition, std::int64_t>& offsets) override {
     return client_->commit_offsets(group, offsets);
   }
   Status close() override {

@@ -497,16 +497,19 @@ class KafkaTransport final : public Transport {
     return out;
   }
 
-  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
-                                                                   const std::string& topic) override {
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
+      const std::string& group, const std::string& topic) override {
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
     WHARF_ASSIGN_OR_RETURN(rd_kafka_t * rk, group_handle(group));
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (std::int32_t p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk, list, static_cast<int>(options_.timeout.count()));
+    for (std::int32_t p = 0; p < partitions; ++p)
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+    rd_kafka_resp_err_t err =
+        rd_kafka_committed(rk, list, static_cast<int>(options_.timeout.count()));
     std::map<TopicPartition, std::int64_t> out;
     for (int i = 0; i < list->cnt && !err; ++i) {
-      if (list->elems[i].offset >= 0) out[{topic, list->elems[i].partition}] = list->elems[i].offset;
+      if (list->elems[i].offset >= 0)
+        out[{topic, list->elems[i].partition}] = list->elems[i].offset;
     }
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_consumer_close(rk);
@@ -515,11 +518,14 @@ class KafkaTransport final : public Transport {
     return out;
   }
 
-  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+  Status commit_offsets(const std::string& group,
+                        const std::map<TopicPartition, std::int64_t>& offsets) override {
     if (offsets.empty()) return ok();
     WHARF_ASSIGN_OR_RETURN(rd_kafka_t * rk, group_handle(group));
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
-    for (const auto& [tp, off] : offsets) rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = off;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+    for (const auto& [tp, off] : offsets)
+      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = off;
     rd_kafka_resp_err_t err = rd_kafka_commit(rk, list, /*async=*/0);
     for (int i = 0; i < list->cnt && !err; ++i) err = list->elems[i].err;
     rd_kafka_topic_partition_list_destroy(list);

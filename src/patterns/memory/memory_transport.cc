@@ -273,7 +273,8 @@ class MemoryTransport final : public Transport {
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
     std::lock_guard lock(state_->mu);
     auto it = state_->topics.find(topic);
-    if (it == state_->topics.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
+    if (it == state_->topics.end())
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
     std::map<TopicPartition, std::int64_t> out;
     for (std::size_t p = 0; p < it->second.size(); ++p) {
       out[{topic, static_cast<std::int32_t>(p)}] = static_cast<std::int64_t>(it->second[p].size());
@@ -281,8 +282,8 @@ class MemoryTransport final : public Transport {
     return out;
   }
 
-  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(const std::string& group,
-                                                                   const std::string& topic) override {
+  Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
+      const std::string& group, const std::string& topic) override {
     std::lock_guard lock(state_->mu);
     std::map<TopicPartition, std::int64_t> out;
     auto g = state_->groups.find(group);
@@ -293,7 +294,8 @@ class MemoryTransport final : public Transport {
     return out;
   }
 
-  Status commit_offsets(const std::string& group, const std::map<TopicPartition, std::int64_t>& offsets) override {
+  Status commit_offsets(const std::string& group,
+                        const std::map<TopicPartition, std::int64_t>& offsets) override {
     std::lock_guard lock(state_->mu);
     Group& g = state_->groups[group];
     if (!g.members.empty()) return fail(ErrorCode::kConflict, "group {} has active members", group);

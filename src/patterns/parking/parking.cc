@@ -5,6 +5,9 @@
 #include <cstring>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "base/admin_routes.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -146,11 +149,28 @@ Result<std::unique_ptr<KeyParking>> KeyParking::open(sql::Database& db, ParkingO
     }
     return std::vector<metrics::CollectedFamily>{std::move(family)};
   });
+  parking->route_id_ = admin_routes::add("/v1/parked-keys", [self]() -> Result<std::string> {
+    WHARF_ASSIGN_OR_RETURN(auto keys, self->list());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& k : keys) {
+      out.push_back({{"group", k.group},
+                     {"topic", k.topic},
+                     {"key", k.key},
+                     {"state", k.state},
+                     {"parked_at_ms", k.parked_at_ms},
+                     {"reason", k.reason},
+                     {"failed_message_id", k.failed_message_id},
+                     {"waiting", k.messages}});
+    }
+    // Keys are bytes: invalid UTF-8 becomes U+FFFD rather than failing the answer.
+    return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  });
   return parking;
 }
 
 KeyParking::~KeyParking() {
   if (collector_id_ != 0) metrics::registry().remove_collector(collector_id_);
+  if (route_id_ != 0) admin_routes::remove(route_id_);
 }
 
 Status KeyParking::park(const std::string& group, const Message& m, const Error& reason,

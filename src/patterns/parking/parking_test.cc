@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/admin_routes.h"
 #include "base/metrics.h"
 #include "tests/support/postgres_environment.h"
 #include "wharf/reliability.h"
@@ -108,6 +109,12 @@ TEST_P(ParkingTest, AFailedKeyWaitsWhileOthersFlowThenIsReleasedInOrder) {
   EXPECT_EQ(parked[0].state, "parked");
   EXPECT_EQ(parked[0].messages, 2);
   EXPECT_NE(parked[0].reason.find("warehouse offline"), std::string::npos);
+  auto route = admin_routes::find("/v1/parked-keys");
+  ASSERT_TRUE(route) << "KeyParking registers its admin endpoint";
+  auto body = (*route)();
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_NE(body->find("\"key\": \"bad\""), std::string::npos) << *body;
+  EXPECT_NE(body->find("\"waiting\": 2"), std::string::npos) << *body;
   const std::string scrape = metrics::registry().render_prometheus();
   EXPECT_NE(scrape.find("wharf_parked_keys{group=\"inventory\",topic=\"orders\"} 1"),
             std::string::npos)

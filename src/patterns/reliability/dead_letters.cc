@@ -59,21 +59,25 @@ bool DeadLetterFilter::matches(const DeadLetter& d) const {
   return true;
 }
 
-std::string dead_letter_cursor_group(const std::string& dlq_topic) { return "wharf-dlq-cursor." + dlq_topic; }
+std::string dead_letter_cursor_group(const std::string& dlq_topic) {
+  return "wharf-dlq-cursor." + dlq_topic;
+}
 
 namespace {
 // The purge cursor of a dead-letter topic; empty when none was ever set (or the transport keeps
 // no group offsets).
-Result<std::map<TopicPartition, std::int64_t>> cursor_of(const Bus& bus, const std::string& dlq_topic) {
+Result<std::map<TopicPartition, std::int64_t>> cursor_of(const Bus& bus,
+                                                         const std::string& dlq_topic) {
   auto c = bus->committed_offsets(dead_letter_cursor_group(dlq_topic), dlq_topic);
-  if (!c && c.error().code() == ErrorCode::kUnsupported) return std::map<TopicPartition, std::int64_t>{};
+  if (!c && c.error().code() == ErrorCode::kUnsupported)
+    return std::map<TopicPartition, std::int64_t>{};
   return c;
 }
 }  // namespace
 
-Result<std::int64_t> purge_dead_letters(const Bus& bus, const std::string& dlq_topic,
-                                        const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from,
-                                        bool dry_run) {
+Result<std::int64_t> purge_dead_letters(
+    const Bus& bus, const std::string& dlq_topic,
+    const std::optional<std::map<TopicPartition, std::int64_t>>& keep_from, bool dry_run) {
   WHARF_ASSIGN_OR_RETURN(auto ends, bus->end_offsets(dlq_topic));
   WHARF_ASSIGN_OR_RETURN(auto cursor, cursor_of(bus, dlq_topic));
   const std::map<TopicPartition, std::int64_t> target = keep_from ? *keep_from : ends;
@@ -81,7 +85,8 @@ Result<std::int64_t> purge_dead_letters(const Bus& bus, const std::string& dlq_t
   std::int64_t purged = 0;
   for (const auto& [tp, want] : target) {
     auto end = ends.find(tp);
-    if (end == ends.end()) return fail(ErrorCode::kNotFound, "{} has no partition {}", dlq_topic, tp.partition);
+    if (end == ends.end())
+      return fail(ErrorCode::kNotFound, "{} has no partition {}", dlq_topic, tp.partition);
     const std::int64_t to = std::min(want, end->second);
     const std::int64_t from = cursor.contains(tp) ? cursor[tp] : 0;
     if (to <= from) continue;  // never back

@@ -292,7 +292,9 @@ TEST(DeadLetterPurge, ACursorHidesPurgedDeadLettersAndNeverMovesBack) {
   ASSERT_TRUE(bus.publish("t", msg("k", "x")));
   Router router(bus, {.group = "g"});
   router.use(dead_letter());
-  router.on_message("t", "t", [](const Message&, Context&) -> Status { return fail(ErrorCode::kInternal, "no"); });
+  router.on_message("t", "t", [](const Message&, Context&) -> Status {
+    return fail(ErrorCode::kInternal, "no");
+  });
   std::vector<Message> batch;
   for (int i = 0; i < 4; ++i) batch.push_back(msg("k", std::to_string(i)));
   ASSERT_TRUE(bus->publish("t", std::move(batch)));
@@ -306,11 +308,20 @@ TEST(DeadLetterPurge, ACursorHidesPurgedDeadLettersAndNeverMovesBack) {
     return n;
   };
   ASSERT_EQ(count(), 5);
-  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}}, true).value_or(-1), 2);
+  EXPECT_EQ(purge_dead_letters(bus, "t.dlq",
+                               std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}}, true)
+                .value_or(-1),
+            2);
   EXPECT_EQ(count(), 5) << "a dry run moved the cursor";
-  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}}).value_or(-1), 2);
+  EXPECT_EQ(
+      purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 2}})
+          .value_or(-1),
+      2);
   EXPECT_EQ(count(), 3);
-  EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 1}}).value_or(-1), 0)
+  EXPECT_EQ(
+      purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 0}, 1}})
+          .value_or(-1),
+      0)
       << "the cursor never moves back";
   EXPECT_EQ(count(), 3);
   auto replayed = replay_dead_letters(bus, "t.dlq", {}, {.dry_run = true});
@@ -318,7 +329,8 @@ TEST(DeadLetterPurge, ACursorHidesPurgedDeadLettersAndNeverMovesBack) {
   EXPECT_EQ(replayed->matched, 3) << "replay skips purged dead letters";
   EXPECT_EQ(purge_dead_letters(bus, "t.dlq", std::nullopt).value_or(-1), 3);
   EXPECT_EQ(count(), 0);
-  EXPECT_FALSE(purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 7}, 1}}));
+  EXPECT_FALSE(
+      purge_dead_letters(bus, "t.dlq", std::map<TopicPartition, std::int64_t>{{{"t.dlq", 7}, 1}}));
 }
 
 TEST(DeadLetterReplay, ReplaysWhatTheFilterKeepsToTheOriginalTopicWithTheSameIds) {
