@@ -2,6 +2,11 @@
 // while other keys flow, and a release hands them over in order before anything newer.
 #include "wharf/parking.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <mutex>
@@ -155,6 +160,67 @@ TEST_P(ParkingTest, AFailedKeyWaitsWhileOthersFlowThenIsReleasedInOrder) {
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ(dead->front().payload, "bad-1");
+}
+
+// The endpoint end to end: a service on the embedded transport with an admin listener serves
+// the keys its KeyParking holds at /v1/parked-keys.
+std::string http_get(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)::write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST_P(ParkingTest, TheServicesAdminApiListsParkedKeys) {
+  if (GetParam() != "sqlite")
+    GTEST_SKIP() << "the endpoint does not depend on the store; checked once, on SQLite";
+  const int port = free_port();
+  EmbeddedOptions o;
+  o.data_dir = dir_ + "/log";
+  o.admin = "127.0.0.1:" + std::to_string(port);
+  auto bus = Bus::open(o);
+  ASSERT_TRUE(bus) << bus.error().to_string();
+  Message m = keyed("order-42", "x");
+  m.topic = "orders";
+  m.partition = 0;
+  m.offset = 7;
+  m.id = new_message_id();
+  Context ctx(m, *bus, "inventory", {});
+  Handler failing = [](const Message&, Context&) -> Status {
+    return fail(ErrorCode::kUnavailable, "stock service down");
+  };
+  EXPECT_FALSE(parking_->middleware()(failing)(m, ctx));
+  const std::string response = http_get(port, "/v1/parked-keys");
+  EXPECT_NE(response.find("200 OK"), std::string::npos) << response;
+  EXPECT_NE(response.find("\"key\": \"order-42\""), std::string::npos) << response;
+  EXPECT_NE(response.find("stock service down"), std::string::npos) << response;
+  ASSERT_TRUE((*bus)->close());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, ParkingTest, ::testing::Values("sqlite", "postgres"),

@@ -115,15 +115,22 @@ Status Database::migrate(std::string_view component, std::span<const Migration> 
     previous = m.version;
   }
 
-  // CREATE TABLE IF NOT EXISTS can race with another process doing the same on PostgreSQL (a
-  // unique violation in the catalog); the second attempt then finds the table.
+  // CREATE TABLE IF NOT EXISTS races with another migrator doing the same on PostgreSQL (a
+  // unique violation or "type already exists" in the catalog): creators take a transaction-
+  // scoped advisory lock first, so the second one waits and then finds the table. The retry
+  // below stays for a migrator of an older version that does not take the lock.
   auto create_table = [&](Transaction& tx) -> Status {
+    if (tx.dialect() == Dialect::kPostgres) {
+      WHARF_RETURN_IF_ERROR(
+          tx.query("SELECT pg_advisory_xact_lock(hashtext('wharf_schema_migrations'))"));
+    }
     WHARF_ASSIGN_OR_RETURN(bool exists, migrations_table_exists(tx));
     if (exists) return ok();
     return tx.exec_script(migrations_table_sql(dialect()));
   };
   Status created = transaction(create_table);
-  if (!created && created.error().code() == ErrorCode::kConstraint)
+  if (!created && (created.error().code() == ErrorCode::kConstraint ||
+                   created.error().code() == ErrorCode::kInvalidArgument))
     created = transaction(create_table);
   if (!created)
     return fail(std::move(created).error().with_context("create wharf_schema_migrations"));
