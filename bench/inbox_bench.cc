@@ -1,6 +1,6 @@
 // The inbox's cost against raw inserts of the same rows, on SQLite and PostgreSQL, in one run.
 //
-//   wharf_inbox_bench [--events N] [--batch N] [--single N] [--json]
+//   wharf_inbox_bench [--events N] [--batch N] [--single N] [--only sqlite|postgresql] [--json]
 //
 // For each store (a SQLite file in a temporary directory with the library's settings: WAL,
 // synchronous=FULL; and a PostgreSQL server this program starts with initdb, as the tests do):
@@ -28,6 +28,7 @@ struct Args {
   std::int64_t events = 200'000;
   std::int64_t batch = 500;
   std::int64_t single = 5'000;
+  std::string only;  // "sqlite" or "postgresql": one store (for profiling)
   bool json = false;
 };
 
@@ -129,8 +130,11 @@ int main(int argc, char** argv) {
       a.batch = std::stoll(argv[++i]);
     } else if (i + 1 < argc && k == "--single") {
       a.single = std::stoll(argv[++i]);
+    } else if (i + 1 < argc && k == "--only") {
+      a.only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--events N] [--batch N] [--single N] [--json]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--events N] [--batch N] [--single N] [--only sqlite|postgresql] [--json]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -152,6 +156,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   for (const Store& s :
        {Store{"sqlite", "sqlite:" + dir + "/bench.db"}, Store{"postgresql", *pg_url}}) {
+    if (!a.only.empty() && a.only != s.name) continue;
     std::fprintf(stderr, "%s: %lld events in batches of %lld, %lld one by one...\n", s.name,
                  static_cast<long long>(a.events), static_cast<long long>(a.batch),
                  static_cast<long long>(a.single));
