@@ -75,19 +75,28 @@ void visit_kafka_headers(const Message& message,
                          const std::function<void(std::string_view, std::string_view)>& visit);
 Headers to_kafka_headers(const Message& message);
 
-// A Message from a Kafka record. Records published by other clients without the CloudEvents
-// headers are accepted: the type is then empty, the id is derived from topic/partition/offset
-// ("kafka:orders/3/1042", stable across redeliveries), and every header is kept in `headers`.
-// Fails (kInvalidArgument) only on headers that are present but malformed (a version that is
-// not a number).
-[[nodiscard]] Result<Message> from_kafka_record(std::string topic, std::int32_t partition,
-                                                std::int64_t offset, std::int64_t timestamp_ms,
-                                                std::string key, std::string value,
-                                                std::span<const HeaderView> headers);
-[[nodiscard]] Result<Message> from_kafka_record(std::string topic, std::int32_t partition,
-                                                std::int64_t offset, std::int64_t timestamp_ms,
-                                                std::string key, std::string value,
-                                                const Headers& headers);
+// A Message from a Kafka record; every record becomes a message, none is dropped. Records
+// published by other clients without the CloudEvents headers are accepted: the type is then
+// empty, the id is derived from topic/partition/offset ("kafka:orders/3/1042", stable across
+// redeliveries), and every header is kept in `headers`. Envelope headers that are present but
+// unusable are kept raw in `headers`, with a `wharf-envelope-error` header saying what is wrong:
+// a version that is not a positive number makes the version 0 (a typed decode then fails with
+// kUnsupported); an id that is empty, longer than kMessageIdBytesMax or not UTF-8 (it could not
+// be a key in the SQL stores) is replaced by the derived id, the raw one kept as
+// `wharf-original-ce-id`.
+Message from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
+                          std::int64_t timestamp_ms, std::string key, std::string value,
+                          std::span<const HeaderView> headers);
+Message from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
+                          std::int64_t timestamp_ms, std::string key, std::string value,
+                          const Headers& headers);
+
+// The longest message id taken from a record (UUIDv7 text is 36 bytes); longer ids are
+// replaced (see from_kafka_record) so that SQL stores can key on every id: PostgreSQL's B-tree
+// rows hold at most about 2,700 bytes.
+inline constexpr std::size_t kMessageIdBytesMax = 128;
+inline constexpr std::string_view kHeaderEnvelopeError = "wharf-envelope-error";
+inline constexpr std::string_view kHeaderOriginalId = "wharf-original-ce-id";
 
 // Keys map to partitions as the Java client does: murmur2 of the key bytes, positive, modulo
 // the partition count. An empty key returns nullopt (the transport spreads those).

@@ -81,6 +81,9 @@ TEST(Events, EveryBadInputIsAClassifiedErrorNeverACrash) {
   Message other = m;
   other.type = "test.Other";
   EXPECT_EQ(decode_event<OrderPlaced>(other).error().code(), ErrorCode::kNotFound);
+  Message malformed_version = m;  // from_kafka_record's version 0
+  malformed_version.version = 0;
+  EXPECT_EQ(decode_event<OrderPlaced>(malformed_version).error().code(), ErrorCode::kUnsupported);
   Message newer = m;
   newer.version = 4;
   EXPECT_EQ(decode_event<OrderPlaced>(newer).error().code(), ErrorCode::kUnsupported);

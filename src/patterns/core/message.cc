@@ -9,6 +9,7 @@
 
 #include "base/bytes.h"
 #include "base/murmur2.h"
+#include "base/text.h"
 
 namespace wharf {
 namespace {
@@ -111,7 +112,8 @@ Result<std::int64_t> message_id_time_ms(std::string_view id) {
   return static_cast<std::int64_t>(ms);
 }
 
-void visit_kafka_headers(const Message& m, const std::function<void(std::string_view, std::string_view)>& visit) {
+void visit_kafka_headers(const Message& m,
+                         const std::function<void(std::string_view, std::string_view)>& visit) {
   visit(kHeaderSpecVersion, kSpecVersion);
   visit(kHeaderId, m.id);
   visit(kHeaderSource, m.source.empty() ? std::string_view("wharf") : std::string_view(m.source));
@@ -139,19 +141,19 @@ Headers to_kafka_headers(const Message& m) {
   return h;
 }
 
-Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
-                                  std::int64_t timestamp_ms, std::string key, std::string value,
-                                  const Headers& headers) {
+Message from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
+                          std::int64_t timestamp_ms, std::string key, std::string value,
+                          const Headers& headers) {
   std::vector<HeaderView> views;
   views.reserve(headers.size());
   for (const auto& [k, v] : headers) views.emplace_back(k, v);
-  return from_kafka_record(std::move(topic), partition, offset, timestamp_ms, std::move(key), std::move(value),
-                           views);
+  return from_kafka_record(std::move(topic), partition, offset, timestamp_ms, std::move(key),
+                           std::move(value), views);
 }
 
-Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
-                                  std::int64_t timestamp_ms, std::string key, std::string value,
-                                  std::span<const HeaderView> headers) {
+Message from_kafka_record(std::string topic, std::int32_t partition, std::int64_t offset,
+                          std::int64_t timestamp_ms, std::string key, std::string value,
+                          std::span<const HeaderView> headers) {
   Message m;
   m.topic = std::move(topic);
   m.partition = partition;
@@ -165,7 +167,16 @@ Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std
     if (name == kHeaderSpecVersion) {
       // CloudEvents 1.0 is the only version written; a reader takes the attributes it knows.
     } else if (name == kHeaderId) {
-      m.id = v;
+      if (v.empty() || v.size() > kMessageIdBytesMax || !is_valid_utf8(v)) {
+        // Ids are keys in SQL stores (inbox, parking): one that could not be stored gets the
+        // derived id below; the raw value stays with the message.
+        m.headers.emplace_back(std::string(kHeaderOriginalId), std::string(v));
+        m.headers.emplace_back(std::string(kHeaderEnvelopeError),
+                               fmt::format("{} is empty, longer than {} bytes or not UTF-8",
+                                           kHeaderId, kMessageIdBytesMax));
+      } else {
+        m.id = v;
+      }
     } else if (name == kHeaderType) {
       m.type = v;
     } else if (name == kHeaderSource) {
@@ -178,11 +189,16 @@ Result<Message> from_kafka_record(std::string topic, std::int32_t partition, std
       std::int32_t version = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
       if (ec != std::errc() || p != v.data() + v.size() || version < 1) {
-        return fail(ErrorCode::kInvalidArgument,
-                    "{}/{}/{}: header {} is '{}', not a version number", m.topic, partition, offset,
-                    kHeaderVersion, v.substr(0, 32));
+        // Delivered, not dropped: version 0 makes a typed decode fail with kUnsupported (no
+        // upcaster from 0), which the handler's middleware classifies (dead letter).
+        m.version = 0;
+        m.headers.emplace_back(std::string(name), std::string(v));
+        m.headers.emplace_back(
+            std::string(kHeaderEnvelopeError),
+            fmt::format("{} is '{}', not a version number", kHeaderVersion, excerpt(v, 32)));
+      } else {
+        m.version = version;
       }
-      m.version = version;
     } else if (name == kHeaderAggregate) {
       m.aggregate_id = v;
     } else if (name == kHeaderCorrelation) {

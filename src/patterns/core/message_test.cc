@@ -46,24 +46,23 @@ TEST(KafkaHeaders, RoundTripEveryEnvelopeField) {
   m.headers = {{"wharf-attempt", "2"}, {"x-custom", "\xff\x00"}};
   const Headers h = to_kafka_headers(m);
   EXPECT_EQ(h.front(), (std::pair<std::string, std::string>{"ce_specversion", "1.0"}));
-  auto back = from_kafka_record("orders", 3, 42, m.timestamp_ms, m.key, m.payload, h);
-  ASSERT_TRUE(back) << back.error().to_string();
-  EXPECT_EQ(back->id, m.id);
-  EXPECT_EQ(back->type, m.type);
-  EXPECT_EQ(back->version, 3);
-  EXPECT_EQ(back->key, m.key);
-  EXPECT_EQ(back->aggregate_id, m.aggregate_id);
-  EXPECT_EQ(back->correlation_id, m.correlation_id);
-  EXPECT_EQ(back->causation_id, m.causation_id);
-  EXPECT_EQ(back->traceparent, m.traceparent);
-  EXPECT_EQ(back->timestamp_ms, m.timestamp_ms);
-  EXPECT_EQ(back->content_type, m.content_type);
-  EXPECT_EQ(back->source, m.source);
-  EXPECT_EQ(back->payload, m.payload);
-  EXPECT_EQ(back->headers, m.headers);
-  EXPECT_EQ(back->topic, "orders");
-  EXPECT_EQ(back->partition, 3);
-  EXPECT_EQ(back->offset, 42);
+  const Message back = from_kafka_record("orders", 3, 42, m.timestamp_ms, m.key, m.payload, h);
+  EXPECT_EQ(back.id, m.id);
+  EXPECT_EQ(back.type, m.type);
+  EXPECT_EQ(back.version, 3);
+  EXPECT_EQ(back.key, m.key);
+  EXPECT_EQ(back.aggregate_id, m.aggregate_id);
+  EXPECT_EQ(back.correlation_id, m.correlation_id);
+  EXPECT_EQ(back.causation_id, m.causation_id);
+  EXPECT_EQ(back.traceparent, m.traceparent);
+  EXPECT_EQ(back.timestamp_ms, m.timestamp_ms);
+  EXPECT_EQ(back.content_type, m.content_type);
+  EXPECT_EQ(back.source, m.source);
+  EXPECT_EQ(back.payload, m.payload);
+  EXPECT_EQ(back.headers, m.headers);
+  EXPECT_EQ(back.topic, "orders");
+  EXPECT_EQ(back.partition, 3);
+  EXPECT_EQ(back.offset, 42);
 }
 
 TEST(KafkaHeaders, TimeHeaderIsRfc3339Utc) {
@@ -81,19 +80,33 @@ TEST(KafkaHeaders, TimeHeaderIsRfc3339Utc) {
 }
 
 TEST(KafkaHeaders, PlainRecordsFromOtherClientsGetAStableId) {
-  auto m = from_kafka_record("orders", 1, 7, 5, "k", "v", {{"h", "1"}});
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->id, "kafka:orders/1/7");
-  EXPECT_TRUE(m->type.empty());
-  EXPECT_EQ(m->header("h"), "1");
+  const Message m = from_kafka_record("orders", 1, 7, 5, "k", "v", {{"h", "1"}});
+  EXPECT_EQ(m.id, "kafka:orders/1/7");
+  EXPECT_TRUE(m.type.empty());
+  EXPECT_EQ(m.header("h"), "1");
 }
 
-TEST(KafkaHeaders, MalformedVersionIsAClassifiedError) {
+TEST(KafkaHeaders, AMalformedVersionIsDeliveredAndFailsTypedDecodingWithAClass) {
   for (const char* bad : {"", "x", "0", "-1", "1x", "99999999999"}) {
-    auto m = from_kafka_record("t", 0, 0, 0, "", "",
-                               {{"ce_specversion", "1.0"}, {"ce_schemaversion", bad}});
-    ASSERT_FALSE(m) << bad;
-    EXPECT_EQ(m.error().code(), ErrorCode::kInvalidArgument);
+    const Message m =
+        from_kafka_record("t", 0, 3, 0, "", "{}",
+                          {{"ce_specversion", "1.0"}, {"ce_type", "t"}, {"ce_schemaversion", bad}});
+    EXPECT_EQ(m.version, 0) << bad;
+    EXPECT_EQ(m.header("ce_schemaversion"), bad) << "the raw header is kept";
+    EXPECT_TRUE(m.header(kHeaderEnvelopeError)) << bad;
+  }
+}
+
+TEST(KafkaHeaders, IdsThatNoStoreCouldKeyOnAreReplacedAndKept) {
+  const std::string longest(kMessageIdBytesMax, 'a');
+  const std::string too_long(32 * 1024, 'a');
+  const std::string not_utf8 = "id-\xff\xfe";
+  EXPECT_EQ(from_kafka_record("t", 0, 1, 0, "", "", {{"ce_id", longest}}).id, longest);
+  for (const std::string& bad : {too_long, not_utf8, std::string()}) {
+    const Message m = from_kafka_record("t", 2, 9, 0, "", "", {{"ce_id", bad}});
+    EXPECT_EQ(m.id, "kafka:t/2/9");
+    EXPECT_EQ(m.header(kHeaderOriginalId), bad);
+    EXPECT_TRUE(m.header(kHeaderEnvelopeError));
   }
 }
 

@@ -184,19 +184,13 @@ class KafkaSubscription final : public Subscription {
         if (out.empty() && std::chrono::steady_clock::now() >= deadline) break;
         continue;
       }
-      auto message = convert(m);
+      Message message = convert(m);
       rd_kafka_message_destroy(m);
-      if (!message) {
-        // A record whose Wharf headers are malformed: hand it on with the raw bytes so that the
-        // handler (and its dead-letter middleware) decides; never drop it silently.
-        log(LogLevel::kWarn, "kafka consumer {}: {}", options_.group, message.error().to_string());
-        continue;
-      }
       if (max_messages == 0) {
-        stash_ = std::move(*message);
+        stash_ = std::move(message);
         break;
       }
-      out.push_back(std::move(*message));
+      out.push_back(std::move(message));
     }
     return out;
   }
@@ -259,7 +253,7 @@ class KafkaSubscription final : public Subscription {
  private:
   explicit KafkaSubscription(SubscribeOptions options) : options_(std::move(options)) {}
 
-  static Result<Message> convert(rd_kafka_message_t* m) {
+  static Message convert(rd_kafka_message_t* m) {
     Headers headers;
     rd_kafka_headers_t* hdrs = nullptr;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {

@@ -10,6 +10,7 @@
 #include "base/admin_routes.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/text.h"
 
 namespace wharf {
 namespace {
@@ -177,7 +178,9 @@ Status KeyParking::park(const std::string& group, const Message& m, const Error&
                         bool store_message) {
   const Clock& clock = options_.clock ? *options_.clock : SystemClock::instance();
   return db_.transaction([&](sql::Transaction& tx) -> Status {
-    const std::string why = reason.to_string().substr(0, 4096);
+    // Stored as TEXT, which PostgreSQL accepts only as valid UTF-8; error messages may quote
+    // any bytes (a trailing sequence cut at the bound becomes U+FFFD).
+    const std::string why = to_valid_utf8(std::string_view(reason.to_string()).substr(0, 4096));
     // A key already parked (or releasing) stays with its first reason; it becomes `parked`.
     WHARF_RETURN_IF_ERROR(
         tx.exec("INSERT INTO wharf_parked_keys (consumer_group, topic, message_key, state, "

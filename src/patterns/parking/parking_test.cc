@@ -162,6 +162,25 @@ TEST_P(ParkingTest, AFailedKeyWaitsWhileOthersFlowThenIsReleasedInOrder) {
   EXPECT_EQ(dead->front().payload, "bad-1");
 }
 
+TEST_P(ParkingTest, ReasonsWithAnyBytesAreStored) {
+  Bus bus = *Bus::open(MemoryOptions{.default_partitions = 1});
+  Message m = keyed("\xff key", "x");
+  m.topic = "orders";
+  m.id = new_message_id();
+  Context ctx(m, bus, "g", {});
+  const std::string reason = std::string("bad bytes \xff\xfe ") + std::string(32 * 1024, 'r');
+  Handler failing = [&](const Message&, Context&) -> Status {
+    return fail(ErrorCode::kInternal, "{}", reason);
+  };
+  EXPECT_FALSE(parking_->middleware()(failing)(m, ctx));
+  auto keys = parking_->list("g");
+  ASSERT_TRUE(keys) << keys.error().to_string();
+  ASSERT_EQ(keys->size(), 1u) << "the key was not parked";
+  // Bounded at 4,096 bytes before repair; each of the two invalid bytes becomes U+FFFD (3 bytes).
+  EXPECT_EQ((*keys)[0].reason.size(), 4096u + 2 * 2);
+  EXPECT_NE((*keys)[0].reason.find("bad bytes"), std::string::npos);
+}
+
 // The endpoint end to end: a service on the embedded transport with an admin listener serves
 // the keys its KeyParking holds at /v1/parked-keys.
 std::string http_get(int port, const std::string& path) {
