@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -142,6 +143,9 @@ struct RouterOptions {
   bool ack_unknown_types = true;  // a message no handler takes is done (else: an error)
   std::string client_id = "wharf";
   const Clock* clock = nullptr;  // nullptr: the system clock
+  // Called on the poller thread after the transport acknowledged a commit, with the next
+  // offsets it stored (for audit logs and crash tests). It must not block.
+  std::function<void(const std::map<TopicPartition, std::int64_t>&)> on_commit;
 };
 
 struct RouterStats {

@@ -103,6 +103,7 @@ TEST(DeadLetterCrash, KilledConsumersLoseNeitherGoodMessagesNorDeadLetters) {
   run_child(std::nullopt);
   const std::set<std::string> handled = read_lines(out_tmpl);
   std::filesystem::remove(out_tmpl);
+  std::filesystem::remove(std::string(out_tmpl) + ".commits");
   for (const auto& g : good) EXPECT_TRUE(handled.contains(g)) << g << " was never handled";
   EXPECT_EQ(handled.size(), good.size()) << "something other than a good message was handled";
 

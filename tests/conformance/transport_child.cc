@@ -1,11 +1,14 @@
 // The consumer the conformance suite kills with SIGKILL: a Router in group GROUP on TOPIC that
 // appends each handled message's payload and a newline to OUT (unbuffered write, so what the
-// kernel has survives the kill). Usage: transport_child embedded|kafka DATA_DIR|BOOTSTRAP GROUP
-// TOPIC OUT
+// kernel has survives the kill), and each commit the transport acknowledged to OUT.commits as
+// "PARTITION=NEXT_OFFSET ..." lines. Usage: transport_child embedded|kafka DATA_DIR|BOOTSTRAP
+// GROUP TOPIC OUT
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -38,7 +41,21 @@ int main(int argc, char** argv) {
   }
   const int fd = ::open(argv[5], O_WRONLY | O_APPEND);
   if (fd < 0) return 1;
-  wharf::Router router(*bus, {.group = argv[3], .commit_interval = std::chrono::milliseconds(50)});
+  const int commits_fd =
+      ::open((std::string(argv[5]) + ".commits").c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+  if (commits_fd < 0) return 1;
+  wharf::RouterOptions options{.group = argv[3], .commit_interval = std::chrono::milliseconds(50)};
+  options.on_commit = [commits_fd](const std::map<wharf::TopicPartition, std::int64_t>& offsets) {
+    std::string line;
+    for (const auto& [tp, next] : offsets) {
+      line += std::to_string(tp.partition) + "=" + std::to_string(next) + " ";
+    }
+    line += "\n";
+    if (::write(commits_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::abort();  // the test could not tell what was acknowledged
+    }
+  };
+  wharf::Router router(*bus, std::move(options));
   const bool dlq = argc == 7;
   if (dlq) router.use(wharf::dead_letter());
   router.on_message(

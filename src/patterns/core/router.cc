@@ -7,7 +7,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "base/check.h"
@@ -35,9 +34,12 @@ struct Lane {
   TopicPartition partition;
   std::deque<Message> queue;  // references stay valid across push_back (std::deque)
   bool busy = false;          // a worker is handling its front messages
-  SteadyTime not_before{};    // redelivery delay after an error
-  bool failed = false;        // its front message failed and waits to be handed again
-  SteadyTime last_logged{};   // failures are logged once per kFailureLogInterval per lane
+  // While busy: how many front messages the worker has finished but not yet taken off the
+  // queue (they leave it when its chunk ends). Lets commits move during a long chunk.
+  std::atomic<std::size_t> progress{0};
+  SteadyTime not_before{};   // redelivery delay after an error
+  bool failed = false;       // its front message failed and waits to be handed again
+  SteadyTime last_logged{};  // failures are logged once per kFailureLogInterval per lane
 };
 
 // A message that keeps failing is logged at its first failure and then at most this often
@@ -48,15 +50,24 @@ constexpr std::chrono::seconds kFailureLogInterval{10};
 constexpr std::chrono::milliseconds kDelayCheckInterval{10};
 
 struct PartitionState {
-  std::vector<std::unique_ptr<Lane>> lanes;  // key buckets
-  std::set<std::int64_t> in_flight;          // offsets taken from the subscription, not done
+  std::vector<std::unique_ptr<Lane>> lanes;  // key buckets; each queue in offset order
   std::int64_t next_offset = -1;             // highest offset taken + 1
+  std::size_t messages = 0;                  // in the lanes' queues
   std::int64_t committed = -1;               // last next-offset committed
   std::size_t bytes = 0;
   bool paused = false;
   bool revoking = false;
 
-  std::int64_t commit_point() const { return in_flight.empty() ? next_offset : *in_flight.begin(); }
+  // REQUIRES: the router's mu held. The lowest offset taken and not done (next_offset when
+  // everything taken is done): the messages in flight are exactly the lanes' queues.
+  std::int64_t commit_point() const {
+    std::int64_t point = next_offset;
+    for (const auto& lane : lanes) {
+      const std::size_t done = lane->busy ? lane->progress.load(std::memory_order_acquire) : 0;
+      if (done < lane->queue.size()) point = std::min(point, lane->queue[done].offset);
+    }
+    return point;
+  }
 };
 
 struct RouterMetrics {
@@ -233,6 +244,7 @@ struct Router::Impl {
         std::lock_guard lock(mu);
         ++stats.unknown;
         ++done;
+        lane.progress.store(done, std::memory_order_release);
         continue;
       }
       ctx.set_message(*m);
@@ -243,6 +255,7 @@ struct Router::Impl {
       metrics->latency->observe(
           std::chrono::duration<double>(clock.steady_now() - started).count());
       ++done;
+      lane.progress.store(done, std::memory_order_release);
     }
     return {done, std::nullopt, std::nullopt};
   }
@@ -273,7 +286,7 @@ struct Router::Impl {
       PartitionState& ps = partitions.at(lane->partition);
       for (std::size_t i = 0; i < done; ++i) {
         const Message& m = lane->queue.front();
-        ps.in_flight.erase(m.offset);
+        --ps.messages;
         ps.bytes -= m.size_bytes();
         in_flight_bytes -= m.size_bytes();
         --in_flight;
@@ -302,6 +315,7 @@ struct Router::Impl {
         lane->failed = false;
       }
       lane->busy = false;
+      lane->progress.store(0, std::memory_order_relaxed);
       metrics->in_flight->set(static_cast<double>(in_flight));
       drain_cv.notify_all();
       work_cv.notify_all();
@@ -332,8 +346,8 @@ struct Router::Impl {
       if (options.key_concurrency > 1 && !m.key.empty()) {
         bucket = (murmur2(as_bytes(m.key)) & 0x7fffffffu) % options.key_concurrency;
       }
-      ps.in_flight.insert(m.offset);
       ps.next_offset = m.offset + 1;
+      ++ps.messages;
       ps.bytes += m.size_bytes();
       in_flight_bytes += m.size_bytes();
       ++in_flight;
@@ -354,7 +368,7 @@ struct Router::Impl {
       const bool total_low = in_flight <= options.in_flight_max / 2 &&
                              in_flight_bytes <= options.in_flight_bytes_max / 2;
       for (auto& [tp, ps] : partitions) {
-        const std::size_t count = ps.in_flight.size();
+        const std::size_t count = ps.messages;
         const bool partition_full = count >= options.partition_in_flight_max ||
                                     ps.bytes >= options.partition_in_flight_bytes_max;
         const bool partition_low = count <= options.partition_in_flight_max / 2 &&
@@ -390,11 +404,14 @@ struct Router::Impl {
     if (offsets.empty()) return ok();
     Status s = sub.commit(offsets);
     if (!s) return s;
-    std::lock_guard lock(mu);
-    ++stats.commits;
-    for (auto& [tp, off] : offsets) {
-      if (auto it = partitions.find(tp); it != partitions.end()) it->second.committed = off;
+    {
+      std::lock_guard lock(mu);
+      ++stats.commits;
+      for (auto& [tp, off] : offsets) {
+        if (auto it = partitions.find(tp); it != partitions.end()) it->second.committed = off;
+      }
     }
+    if (options.on_commit) options.on_commit(offsets);
     return ok();
   }
 
@@ -584,13 +601,17 @@ Status Router::run(std::stop_token stop) {
     }
     // With no room, poll for nothing: it still serves the group (heartbeats, rebalances).
     // While partitions are paused, poll briefly so that they resume as soon as they drain.
-    std::chrono::milliseconds wait(100);
+    // An idle poll never outlasts the next commit: commit_interval holds while workers run.
+    const auto until_commit = std::chrono::ceil<std::chrono::milliseconds>(
+        last_commit + d.options.commit_interval - std::chrono::steady_clock::now());
+    std::chrono::milliseconds wait =
+        std::clamp(until_commit, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
     {
       std::lock_guard lock(d.mu);
       if (room == 0) {
         wait = std::chrono::milliseconds(0);
       } else if (d.stats.paused_partitions > 0) {
-        wait = std::chrono::milliseconds(2);
+        wait = std::min(wait, std::chrono::milliseconds(2));
       }
     }
     auto polled = sub->poll(std::min(room, d.options.poll_batch_max), wait);

@@ -3,6 +3,7 @@
 // same contracts on the real transports are in tests/conformance/.
 #include "wharf/router.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -152,6 +153,43 @@ TEST(Router, AFailingMessageStopsOnlyItsLaneAndIsNeverCommittedPast) {
   });
   ASSERT_TRUE(run_until(second, [&] { return handled.load() >= 51; }));
   EXPECT_EQ(handled.load(), 51) << "at least once: everything after the last commit comes again";
+}
+
+// Commits keep coming while a worker is busy (the poller does not sleep past commit_interval),
+// on_commit reports each acknowledged one, and none passes the message still being handled.
+TEST(Router, CommitsWhileAHandlerIsBusyAndReportsEachOne) {
+  Bus bus = memory_bus();
+  ASSERT_TRUE(bus->ensure_topic("orders", 1));
+  std::vector<Message> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(msg("k", std::to_string(i)));
+  ASSERT_TRUE(bus->publish("orders", std::move(batch)));
+  std::atomic<bool> release{false};
+  std::mutex mu;
+  std::vector<std::int64_t> reported;
+  RouterOptions options{.group = "g", .commit_interval = 5ms};
+  options.on_commit = [&](const std::map<TopicPartition, std::int64_t>& offsets) {
+    std::lock_guard lock(mu);
+    for (const auto& [tp, next] : offsets) reported.push_back(next);
+  };
+  Router router(bus, std::move(options));
+  router.on_message("orders", "t", [&](const Message& m, Context&) -> Status {
+    while (m.payload == "6" && !release) std::this_thread::sleep_for(1ms);
+    return ok();
+  });
+  std::stop_source stop;
+  std::thread t([&] { EXPECT_TRUE(router.run(stop.get_token())); });
+  auto last = [&] {
+    std::lock_guard lock(mu);
+    return reported.empty() ? std::int64_t{-1} : reported.back();
+  };
+  for (int i = 0; i < 4000 && last() < 6; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(last(), 6) << "the six handled messages were not committed while the seventh ran";
+  release = true;
+  stop.request_stop();
+  t.join();
+  EXPECT_EQ(last(), 10) << "a clean stop commits everything handled";
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
 }
 
 TEST(Router, BackpressureHoldsTheInFlightBound) {
