@@ -5,14 +5,6 @@
 # files" when a create fails, and keeps serving the connections it has.
 set -uo pipefail
 WHARF=${WHARF_BIN:?set WHARF_BIN to the wharf binary}
-if [ "${WHARF_SANITIZED:-0}" = "1" ]; then
-  # Known finding, open: under UBSan a CreateTopics that runs out of descriptors inside
-  # Segment::create (src/storage/segment.cc, the early return after a failed open) reports a
-  # shared_ptr control block with an invalid vptr, and the broker exits. The plain build passes
-  # this test; the sanitizer build skips it until that path is fixed.
-  echo "fd-limit: skipped in the sanitizer build (known UBSan finding in Segment::create on EMFILE)"
-  exit 77
-fi
 free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 DIR=$(mktemp -d /tmp/wharf-fd-limit.XXXXXX)
 PID=
