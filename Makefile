@@ -1,5 +1,6 @@
 # Wharf's front door. Every target installs what it needs (Debian 12 packages) first.
-#   make demo   build, then run the walk-through on a fresh data directory
+#   make demo   build, then run the checkout reference system (about a minute)
+#   make broker-demo  the broker walk-through with kcat and the Kafka AdminClient
 #   make test   build and run every test through ctest
 #   make asan   ASan+UBSan build and its tests
 #   make bench  storage and broker benchmarks with fio and NATS references -> docs/benchmarks.md
@@ -16,9 +17,9 @@ DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   librdkafka-dev kcat python3-confluent-kafka \
   prometheus curl \
   clang libclang-rt-14-dev fio nats-server libnats-dev \
-  libsqlite3-dev libpq-dev postgresql
+  libsqlite3-dev libpq-dev postgresql libboost-dev
 
-.PHONY: deps configure build test asan bench demo format clean
+.PHONY: deps configure build test asan bench demo broker-demo format clean
 
 deps:
 	@bash scripts/install-deps.sh $(DEB_PACKAGES)
@@ -42,7 +43,12 @@ asan: deps
 bench: build
 	bash bench/run.sh
 
+DEMO_DIR ?= ./checkout-data
 demo: build
+	$(BUILD_DIR)/bin/wharf-checkout run --mode both --rate 4000 --duration 25 --slow email=50ms \
+	  --data-dir $(DEMO_DIR)
+
+broker-demo: build
 	bash scripts/demo.sh $(BUILD_DIR)/bin/wharf
 
 format:

@@ -51,6 +51,17 @@ while IFS= read -r file; do
     fi
   done < <(grep -E '^[[:space:]]*#include "' "$file" || true)
 done < <(git ls-files 'src/*.h' 'src/*.cc'; git ls-files --others --exclude-standard 'src/*.h' 'src/*.cc')
+# Applications (apps/) use the library as its users do: public headers only (<wharf/...>), never
+# the broker's or the library's internals under src/.
+while IFS= read -r file; do
+  while IFS= read -r line; do
+    inc=$(echo "$line" | sed -E 's/^[[:space:]]*#include [<"]([^">]+)[">].*/\1/')
+    case "$inc" in
+      base/*|io/*|kafka/*|storage/*|admin/*|broker/*|patterns/*|cli/*)
+        echo "$file: an application includes the internal header $inc"; bad=1 ;;
+    esac
+  done < <(grep -E '^[[:space:]]*#include' "$file" || true)
+done < <(git ls-files 'apps/*.h' 'apps/*.cc'; git ls-files --others --exclude-standard 'apps/*.h' 'apps/*.cc')
 if [ "$bad" -ne 0 ]; then
   echo "check-layering: upward includes found (see ARCHITECTURE.md, Layers)" >&2
   exit 1

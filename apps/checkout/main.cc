@@ -1,0 +1,443 @@
+// wharf-checkout: the reference system. One command runs checkout, its six consumer groups and
+// the load generator, prints a status line every second and a report at the end.
+//
+//   wharf-checkout run                          # event-driven, embedded log, 10,000 orders/s, 60 s
+//   wharf-checkout run --mode both --slow email=20ms --duration 20
+//   wharf-checkout run --bootstrap 127.0.0.1:9092   # the same against a broker
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "consumers.h"
+#include "http.h"
+#include "load.h"
+#include "model.h"
+#include "order_store.h"
+#include "report.h"
+
+namespace fs = std::filesystem;
+using namespace wharf;
+using namespace wharf::checkout;
+
+namespace {
+
+struct Settings {
+  std::string mode = "events";  // events | convoy | both
+  double rate = 10'000;
+  double duration_s = 60;
+  std::string data_dir = "./checkout-data";
+  std::string bootstrap;  // empty: the embedded log
+  std::string sync_policy = "always";
+  std::vector<std::string> slow;     // GROUP=DURATION: that dependency's latency
+  std::vector<std::string> latency;  // GROUP=DURATION for the others (default 0)
+  double fail_rate = 0.001;
+  double poison_rate = 0.0001;
+  std::size_t connections = 1024;
+  double catch_up_s = 60;  // after the load, how long consumers may take to reach the end
+  std::string report_dir;  // default: <data-dir>/report
+  std::string log_level = "error";
+};
+
+// "20ms", "500us", "1s", or a bare number of milliseconds.
+Result<std::chrono::microseconds> parse_duration(const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(text, &used);
+    const std::string unit = text.substr(used);
+    double us = 0;
+    if (unit.empty() || unit == "ms")
+      us = v * 1000;
+    else if (unit == "us")
+      us = v;
+    else if (unit == "s")
+      us = v * 1e6;
+    else
+      return fail(ErrorCode::kInvalidArgument, "unknown unit in '{}' (us, ms, s)", text);
+    if (us < 0) return fail(ErrorCode::kInvalidArgument, "negative duration '{}'", text);
+    return std::chrono::microseconds(static_cast<std::int64_t>(us));
+  } catch (const std::exception&) {
+    return fail(ErrorCode::kInvalidArgument, "'{}' is not a duration", text);
+  }
+}
+
+Status apply_latencies(const std::vector<std::string>& specs, std::vector<GroupSpec>& groups) {
+  for (const auto& spec : specs) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos)
+      return fail(ErrorCode::kInvalidArgument, "'{}' is not GROUP=DURATION", spec);
+    const std::string name = spec.substr(0, eq);
+    WHARF_ASSIGN_OR_RETURN(auto d, parse_duration(spec.substr(eq + 1)));
+    bool found = false;
+    for (auto& g : groups) {
+      if (g.name == name) {
+        g.work.latency = d;
+        found = true;
+      }
+    }
+    if (!found) return fail(ErrorCode::kInvalidArgument, "no consumer group '{}'", name);
+  }
+  return ok();
+}
+
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+// A scratch directory of this program's: created when missing, emptied when it carries our
+// marker, refused when it holds anything else.
+Status fresh_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    if (!fs::exists(dir / ".wharf-checkout", ec))
+      return fail(ErrorCode::kAlreadyExists,
+                  "{} exists and was not made by wharf-checkout: choose another --data-dir",
+                  dir.string());
+    fs::remove_all(dir, ec);
+    if (ec) return fail(ErrorCode::kIoError, "cannot empty {}: {}", dir.string(), ec.message());
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot create {}: {}", dir.string(), ec.message());
+  std::ofstream(dir / ".wharf-checkout") << "scratch directory of wharf-checkout\n";
+  return ok();
+}
+
+struct Lag {
+  std::int64_t total = 0;
+  double skew = 0;  // largest partition lag / mean partition lag (1 = even)
+};
+
+Lag lag_of(const GroupStats& st, const std::map<TopicPartition, std::int64_t>& end) {
+  Lag out;
+  std::int64_t max = 0;
+  int n = 0;
+  for (const auto& [tp, e] : end) {
+    if (tp.partition < 0 || tp.partition >= kOrdersPartitions) continue;
+    const std::int64_t done = st.done_offsets[static_cast<std::size_t>(tp.partition)].load();
+    const std::int64_t l = std::max<std::int64_t>(0, e - done);
+    out.total += l;
+    max = std::max(max, l);
+    ++n;
+  }
+  if (out.total > 0 && n > 0)
+    out.skew = static_cast<double>(max) / (static_cast<double>(out.total) / n);
+  return out;
+}
+
+// One run of one mode. Returns the report; prints a status line every second.
+Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
+  const fs::path dir = fs::path(s.data_dir) / mode;
+  WHARF_RETURN_IF_ERROR(fresh_dir(dir));
+  std::vector<GroupSpec> groups = default_groups();
+  for (auto& g : groups) g.work.fail_rate = s.fail_rate;
+  WHARF_RETURN_IF_ERROR(apply_latencies(s.latency, groups));
+  WHARF_RETURN_IF_ERROR(apply_latencies(s.slow, groups));
+
+  std::vector<std::unique_ptr<GroupStats>> stats;
+  for (const auto& g : groups) {
+    stats.push_back(std::make_unique<GroupStats>());
+    stats.back()->name = g.name;
+  }
+
+  RunReport report;
+  report.mode = mode;
+  report.transport = mode == "convoy" ? "http" : (s.bootstrap.empty() ? "embedded" : "kafka");
+  report.target_rate = s.rate;
+  report.settings["fail rate"] = fmt::format("{}", s.fail_rate);
+  report.settings["poison rate"] = fmt::format("{}", s.poison_rate);
+  for (const auto& g : groups) {
+    if (g.work.latency.count() > 0)
+      report.settings[g.name + " latency"] = fmt::format("{} us", g.work.latency.count());
+  }
+
+  std::optional<Bus> bus;
+  std::unique_ptr<OrderStore> store;
+  std::unique_ptr<OutboxRelay> relay;
+  std::vector<std::unique_ptr<ConsumerGroup>> consumers;
+  std::unique_ptr<DependencyService> dependencies;
+  std::unique_ptr<CheckoutService> checkout;
+
+  if (mode == "events") {
+    Result<Bus> opened = fail(ErrorCode::kInternal, "unset");
+    if (s.bootstrap.empty()) {
+      EmbeddedOptions o;
+      o.data_dir = (dir / "log").string();
+      o.sync_policy = s.sync_policy;
+      o.default_partitions = kOrdersPartitions;
+      o.broker_settings = {{"group.initial.rebalance.delay.ms", "0"}};
+      opened = Bus::open(o);
+    } else {
+      KafkaOptions o;
+      o.bootstrap = s.bootstrap;
+      opened = Bus::open(o);
+    }
+    if (!opened) return fail(opened.error());
+    bus = *opened;
+    WHARF_RETURN_IF_ERROR((*bus)->ensure_topic(kOrdersTopic, kOrdersPartitions));
+    WHARF_ASSIGN_OR_RETURN(store, OrderStore::open((dir / "checkout.db").string(), true));
+    OutboxRelayOptions ro;
+    ro.name = "checkout";
+    ro.batch_max = 5000;
+    relay = std::make_unique<OutboxRelay>(store->db(), *bus, ro);
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      WHARF_ASSIGN_OR_RETURN(auto c,
+                             ConsumerGroup::start(*bus, groups[i], dir.string(), *stats[i]));
+      consumers.push_back(std::move(c));
+    }
+    WHARF_ASSIGN_OR_RETURN(checkout, CheckoutService::start(*store, {}));
+  } else {
+    WHARF_ASSIGN_OR_RETURN(store, OrderStore::open((dir / "checkout.db").string(), false));
+    std::map<std::string, std::chrono::microseconds> latency;
+    for (const auto& g : groups) latency[g.name] = g.work.latency;
+    WHARF_ASSIGN_OR_RETURN(dependencies, DependencyService::start("127.0.0.1:0", latency));
+    CheckoutServiceOptions co;
+    co.dependencies = dependencies->address();
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      co.groups.push_back(groups[i].name);
+      co.stats.push_back(stats[i].get());
+    }
+    WHARF_ASSIGN_OR_RETURN(checkout, CheckoutService::start(*store, co));
+  }
+
+  std::printf("\n== %s mode: %.0f orders/s for %.0f s; checkout at http://%s/orders ==\n",
+              mode.c_str(), s.rate, s.duration_s, checkout->address().c_str());
+  std::fflush(stdout);
+
+  LoadOptions lo;
+  lo.target = checkout->address();
+  lo.rate = s.rate;
+  lo.duration = std::chrono::duration<double>(s.duration_s);
+  lo.poison_rate = s.poison_rate;
+  lo.connections_max = s.connections;
+  lo.drain = std::chrono::seconds(30);
+  LoadStats load;
+  Status load_status = ok();
+  std::jthread load_thread([&](std::stop_token st) { load_status = run_load(lo, load, st); });
+
+  // Status line every second, through the load and then until the consumers caught up.
+  const auto start = std::chrono::steady_clock::now();
+  auto prev_accept = load.accept.snapshot();
+  std::vector<LatencyHistogram::Snapshot> prev_e2e;
+  for (auto& st : stats) prev_e2e.push_back(st->e2e.snapshot());
+  std::uint64_t prev_offered = 0, prev_accepted = 0;
+  std::vector<std::int64_t> max_lag(groups.size(), 0);
+  std::vector<double> max_skew(groups.size(), 0);
+  std::vector<std::int64_t> final_lag(groups.size(), 0);
+  bool load_done = false;
+  std::optional<std::chrono::steady_clock::time_point> caught_up_deadline;
+  for (int second = 1;; ++second) {
+    std::this_thread::sleep_until(start + std::chrono::seconds(second));
+    load_done = load.scheduling_done.load() &&
+                (load.accepted + load.rejected + load.unfinished >= load.offered ||
+                 load_thread.get_stop_token().stop_requested());
+    SecondSample sample;
+    sample.t_s = second;
+    const std::uint64_t offered = load.offered.load(), accepted = load.accepted.load();
+    sample.offered_per_s = static_cast<double>(offered - prev_offered);
+    sample.accepted_per_s = static_cast<double>(accepted - prev_accepted);
+    prev_offered = offered;
+    prev_accepted = accepted;
+    auto now_accept = load.accept.snapshot();
+    sample.accept_p99_ms =
+        static_cast<double>(now_accept.delta(prev_accept).percentile(99)) / 1000.0;
+    prev_accept = now_accept;
+    std::map<TopicPartition, std::int64_t> end;
+    if (bus) {
+      if (auto e = (*bus)->end_offsets(kOrdersTopic)) end = *e;
+    }
+    std::string groups_line;
+    std::uint64_t retries = 0, dead = 0;
+    bool all_caught_up = true;
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      auto snap = stats[i]->e2e.snapshot();
+      sample.e2e_p99_ms[groups[i].name] =
+          static_cast<double>(snap.delta(prev_e2e[i]).percentile(99)) / 1000.0;
+      prev_e2e[i] = snap;
+      std::int64_t lag = 0;
+      if (bus) {
+        Lag l = lag_of(*stats[i], end);
+        lag = l.total;
+        max_skew[i] = std::max(max_skew[i], l.skew);
+      }
+      sample.lag[groups[i].name] = lag;
+      max_lag[i] = std::max(max_lag[i], lag);
+      final_lag[i] = lag;
+      if (lag > 0) all_caught_up = false;
+      retries += stats[i]->retries.load();
+      dead += stats[i]->dead_letters.load();
+      groups_line += fmt::format(" {}={}", groups[i].name.substr(0, 3), lag);
+    }
+    report.series.push_back(sample);
+    std::printf(
+        "[%3ds] offered %6.0f/s accepted %6.0f/s p99 %7.1f ms | lag%s | retries %llu dlq %llu\n",
+        second, sample.offered_per_s, sample.accepted_per_s, sample.accept_p99_ms,
+        groups_line.c_str(), static_cast<unsigned long long>(retries),
+        static_cast<unsigned long long>(dead));
+    std::fflush(stdout);
+    if (load_done) {
+      if (!bus) break;
+      if (!caught_up_deadline)
+        caught_up_deadline =
+            std::chrono::steady_clock::now() +
+            std::chrono::milliseconds(static_cast<std::int64_t>(s.catch_up_s * 1000));
+      // Caught up: every group reached the end offsets, and the outbox is empty.
+      const bool outbox_empty = relay && relay->status().pending_rows == 0;
+      if ((all_caught_up && outbox_empty) ||
+          std::chrono::steady_clock::now() >= *caught_up_deadline)
+        break;
+    }
+  }
+  load_thread.join();
+  WHARF_RETURN_IF_ERROR(load_status);
+
+  checkout.reset();
+  for (std::size_t i = 0; i < consumers.size(); ++i) {
+    if (Status st = consumers[i]->stop(); !st)
+      std::fprintf(stderr, "%s: %s\n", groups[i].name.c_str(), st.error().to_string().c_str());
+  }
+  // Throughput is over the span the service actually took the load: when it cannot keep up,
+  // answers go on after the schedule ended, and the asked duration would flatter it.
+  const std::int64_t first = load.first_scheduled_us.load(), last = load.last_answer_us.load();
+  report.duration_s =
+      std::max(s.duration_s, last > first ? static_cast<double>(last - first) / 1e6 : 0.0);
+  report.settings["load phase"] = fmt::format("{} s asked", s.duration_s);
+  report.offered = load.offered.load();
+  report.accepted = load.accepted.load();
+  report.rejected = load.rejected.load() + load.unfinished.load();
+  report.accept = load.accept.snapshot();
+  if (load.unfinished.load() > 0)
+    report.note += fmt::format("{} orders were still unanswered when the drain time ran out. ",
+                               load.unfinished.load());
+  if (!load.first_error.empty()) report.note += "First failed order: " + load.first_error + ". ";
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    GroupReport g;
+    g.name = groups[i].name;
+    g.handled = stats[i]->handled.load();
+    g.retries = stats[i]->retries.load();
+    g.dead_letters = stats[i]->dead_letters.load();
+    g.duplicates = i < consumers.size() ? consumers[i]->duplicates() : 0;
+    g.e2e = stats[i]->e2e.snapshot();
+    g.max_lag = max_lag[i];
+    g.final_lag = final_lag[i];
+    g.max_skew = max_skew[i];
+    report.groups.push_back(std::move(g));
+  }
+  // Every accepted order took effect exactly once in every group (or is a dead letter).
+  if (mode == "events") {
+    for (std::size_t i = 0; i < consumers.size(); ++i) {
+      auto effects = consumers[i]->effects();
+      if (!effects) return fail(effects.error());
+      const auto expected = static_cast<std::int64_t>(report.accepted) -
+                            static_cast<std::int64_t>(report.groups[i].dead_letters);
+      if (*effects != expected || report.groups[i].final_lag != 0) {
+        report.note +=
+            fmt::format("{}: {} effects for {} accepted orders less {} dead letters{}. ",
+                        groups[i].name, *effects, report.accepted, report.groups[i].dead_letters,
+                        report.groups[i].final_lag ? " (not caught up)" : "");
+      }
+    }
+  }
+  relay.reset();
+  consumers.clear();
+  store.reset();
+  if (bus) (void)(*bus)->close();
+  return report;
+}
+
+int run(const Settings& s) {
+  raise_fd_limit();
+  std::vector<std::string> modes;
+  if (s.mode == "both")
+    modes = {"events", "convoy"};
+  else if (s.mode == "events" || s.mode == "convoy")
+    modes = {s.mode};
+  else {
+    std::fprintf(stderr, "--mode must be events, convoy or both\n");
+    return 2;
+  }
+  std::vector<RunReport> reports;
+  for (const auto& mode : modes) {
+    auto r = run_mode(s, mode);
+    if (!r) {
+      std::fprintf(stderr, "wharf-checkout: %s mode failed: %s\n", mode.c_str(),
+                   r.error().to_string().c_str());
+      return 1;
+    }
+    reports.push_back(std::move(*r));
+  }
+  const fs::path report_dir =
+      s.report_dir.empty() ? fs::path(s.data_dir) / "report" : fs::path(s.report_dir);
+  std::error_code ec;
+  fs::create_directories(report_dir, ec);
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& r : reports) {
+    std::printf("\n%s", report_text(r).c_str());
+    all.push_back(report_json(r));
+  }
+  std::ofstream(report_dir / "report.json")
+      << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::ofstream(report_dir / "report.html") << report_html(reports);
+  std::printf("\nreport: %s/report.json and %s/report.html\n", report_dir.c_str(),
+              report_dir.c_str());
+  bool clean = true;
+  for (const auto& r : reports) clean = clean && r.note.empty();
+  return clean ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wharf-checkout: the checkout reference system and its load generator"};
+  app.require_subcommand(1);
+  Settings s;
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run checkout, its six consumer groups and the load, then print the report");
+  run_cmd
+      ->add_option("--mode", s.mode,
+                   "events (outbox + consumer groups), convoy (a synchronous "
+                   "HTTP chain) or both, one after the other")
+      ->capture_default_str();
+  run_cmd->add_option("--rate", s.rate, "Orders per second (open loop)")->capture_default_str();
+  run_cmd->add_option("--duration", s.duration_s, "Seconds of load")->capture_default_str();
+  run_cmd
+      ->add_option("--data-dir", s.data_dir,
+                   "Scratch directory (emptied at start if wharf-checkout made it)")
+      ->capture_default_str();
+  run_cmd->add_option("--bootstrap", s.bootstrap,
+                      "HOST:PORT of a broker (wharf serve, Kafka); default: the embedded log");
+  run_cmd->add_option("--sync-policy", s.sync_policy, "Embedded log: always | interval:MS | none")
+      ->capture_default_str();
+  run_cmd->add_option("--slow", s.slow,
+                      "GROUP=DURATION: that dependency's latency (e.g. email=20ms); repeatable");
+  run_cmd->add_option("--latency", s.latency, "GROUP=DURATION for any group; repeatable");
+  run_cmd->add_option("--fail-rate", s.fail_rate, "Share of first attempts failing transiently")
+      ->capture_default_str();
+  run_cmd->add_option("--poison-rate", s.poison_rate, "Share of orders no consumer can handle")
+      ->capture_default_str();
+  run_cmd->add_option("--connections", s.connections, "Load generator connections at most")
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--catch-up", s.catch_up_s,
+                   "Seconds the consumers may take to catch up after the load")
+      ->capture_default_str();
+  run_cmd->add_option("--report-dir", s.report_dir,
+                      "Where report.json and report.html go "
+                      "(default: DATA_DIR/report)");
+  run_cmd
+      ->add_option("--log-level", s.log_level,
+                   "The library's and the embedded broker's log level (debug, info, warn, "
+                   "error); dead letters and retries are counted in the status line either way")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  // Read by the library's logger when it first logs (WHARF_LOG_LEVEL in the environment wins).
+  ::setenv("WHARF_LOG_LEVEL", s.log_level.c_str(), /*overwrite=*/0);
+  return run(s);
+}
