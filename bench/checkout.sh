@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The checkout reference system as the end-to-end benchmark (docs/benchmarks.md, "Checkout"):
 # the event-driven run at the target rate (10,000 orders/s for 60 s on the embedded log), then
-# both modes at the same rate with one dependency slowed, and a markdown summary of each run's
-# report.json. Usage: bench/checkout.sh [BUILD_DIR] [RATE] [SECONDS]
+# both modes at the same rate with one dependency slowed, then the separate-process deployment,
+# and a markdown summary of each run's report.json. Usage: bench/checkout.sh [BUILD_DIR] [RATE] [SECONDS]
 set -euo pipefail
 BUILD=${1:-build}
 RATE=${2:-10000}
@@ -36,7 +36,11 @@ echo "== checkout: events at $RATE orders/s for $SECONDS_ s"
 echo "== checkout: both modes at $RATE orders/s for 20 s, email slowed to 50 ms"
 "$BIN" run --mode both --rate "$RATE" --duration 20 --slow email=50ms --catch-up 120 \
   --data-dir "$OUT/convoy" --report-dir "$OUT/convoy-report" | grep -E '^==' || true
+echo "== checkout: separate processes (wharf serve + service + six consumers + load) at $RATE orders/s for 20 s"
+bash "$(dirname "$0")/../apps/checkout/run-processes.sh" --build "$BUILD" --rate "$RATE" --duration 20 \
+  --data-dir "$OUT/processes" | grep -E '^==' || true
 echo
 echo "## results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
 summary "$OUT/target-report/report.json"
 summary "$OUT/convoy-report/report.json"
+summary "$OUT/processes/report/report.json"

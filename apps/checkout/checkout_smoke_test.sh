@@ -35,6 +35,8 @@ for g in groups.values():
     # Every accepted order was handled (a dead-lettered one is handled by going to the
     # dead-letter topic); the run's own check compared the store's rows with handled - dead.
     assert g["handled"] == r["accepted"], g
+    # Each accepted poison order is a dead letter in every group, and nothing else is.
+    assert g["dead_letters"] == int(r["settings"]["poison orders accepted"]), (g, r["settings"])
 PY
 check "report.html written with charts" grep -q '<svg' "$DIR/data/report/report.html"
 

@@ -54,6 +54,14 @@ void LatencyHistogram::record(std::int64_t micros) {
   raise_max(max_, v);
 }
 
+void LatencyHistogram::record(std::int64_t micros, std::uint64_t n) {
+  if (n == 0) return;
+  const std::int64_t v = clamp_micros(micros);
+  buckets_[bucket_index(v)].fetch_add(n, std::memory_order_relaxed);
+  sum_.fetch_add(static_cast<std::uint64_t>(v) * n, std::memory_order_relaxed);
+  raise_max(max_, v);
+}
+
 std::uint64_t LatencyHistogram::count() const {
   std::uint64_t n = 0;
   for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);

@@ -64,6 +64,8 @@ class LatencyHistogram {
 
   // Any thread; lock-free and allocation-free.
   void record(std::int64_t micros);
+  // `n` values of `micros` at once (rebuilding a histogram another process saved).
+  void record(std::int64_t micros, std::uint64_t n);
 
   // Readers see each bucket's latest value, not one consistent cut across buckets while
   // record() runs concurrently; count() is the sum of the buckets.

@@ -100,10 +100,11 @@ class Generator {
     }
   }
 
-  std::string body(const Job& job) {
+  std::string body(const Job& job, bool& poison_out) {
     std::uniform_int_distribution<int> customer(1, 100'000), cents(100, 100'000), items(1, 5);
     std::uniform_real_distribution<double> unit(0, 1);
     const bool poison = unit(rng_) < options_.poison_rate;
+    poison_out = poison;
     return fmt::format(
         "{{\"customer_id\":\"c{}\",\"total_cents\":{},\"items\":{},\"poison\":{},"
         "\"scheduled_us\":{}}}",
@@ -152,7 +153,8 @@ class Generator {
       req.set(http::field::host, "checkout");
       req.set(http::field::content_type, "application/json");
       req.keep_alive(true);
-      req.body() = body(job);
+      bool poison = false;
+      req.body() = body(job, poison);
       req.prepare_payload();
       co_await http::async_write(stream, req, nothrow(ec));
       if (ec) {
@@ -169,6 +171,7 @@ class Generator {
       if (res.result() == http::status::created) {
         stats_.accept.record(now_us() - job.scheduled_us);
         stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+        if (poison) stats_.poison_accepted.fetch_add(1, std::memory_order_relaxed);
       } else {
         failed(fmt::format("HTTP {}: {}", res.result_int(), res.body().substr(0, 200)));
       }

@@ -31,6 +31,8 @@ struct LoadOptions {
 struct LoadStats {
   std::atomic<std::uint64_t> offered{0};     // scheduled so far
   std::atomic<std::uint64_t> accepted{0};    // answered 201
+  // Accepted poison orders: each must end as a dead letter in every group, never an effect.
+  std::atomic<std::uint64_t> poison_accepted{0};
   std::atomic<std::uint64_t> rejected{0};    // answered otherwise, or the connection failed
   std::atomic<std::uint64_t> unfinished{0};  // still outstanding when the drain time ran out
   std::atomic<bool> scheduling_done{false};
