@@ -100,6 +100,16 @@ Status add_histogram_json(const nlohmann::json& j, LatencyHistogram& into) {
   return ok();
 }
 
+Result<std::int64_t> query_count(sql::Database& db, std::string_view query) {
+  std::int64_t n = 0;
+  WHARF_RETURN_IF_ERROR(db.transaction([&](sql::Transaction& tx) -> Status {
+    WHARF_ASSIGN_OR_RETURN(auto rows, tx.query(query));
+    WHARF_ASSIGN_OR_RETURN(n, rows.scalar<std::int64_t>());
+    return ok();
+  }));
+  return n;
+}
+
 Status write_file_atomically(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
   {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <wharf/result.h>
+#include <wharf/sql.h>
 #include <nlohmann/json.hpp>
 
 #include "histogram.h"
@@ -27,6 +28,8 @@ Status fresh_dir(const std::filesystem::path& dir);
 // The non-empty buckets as [[index, count], ...], and back (added to `into`).
 nlohmann::json histogram_json(const LatencyHistogram::Snapshot& s);
 Status add_histogram_json(const nlohmann::json& j, LatencyHistogram& into);
+// The single integer a query like "SELECT count(*) FROM t" returns, in its own transaction.
+Result<std::int64_t> query_count(sql::Database& db, std::string_view query);
 // Writes `text` to `path` through a temporary file and a rename (readers never see half).
 Status write_file_atomically(const std::filesystem::path& path, const std::string& text);
 

@@ -5,6 +5,8 @@
 
 #include <wharf/sql/sqlite.h>
 
+#include "common.h"
+
 namespace wharf::checkout {
 namespace {
 
@@ -139,13 +141,7 @@ Status ConsumerGroup::stop() {
 std::uint64_t ConsumerGroup::duplicates() const { return inbox_ ? inbox_->duplicates() : 0; }
 
 Result<std::int64_t> ConsumerGroup::effects() {
-  std::int64_t n = 0;
-  WHARF_RETURN_IF_ERROR(db_->transaction([&](sql::Transaction& tx) -> Status {
-    WHARF_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT count(*) FROM checkout_effects"));
-    WHARF_ASSIGN_OR_RETURN(n, rows.scalar<std::int64_t>());
-    return ok();
-  }));
-  return n;
+  return query_count(*db_, "SELECT count(*) FROM checkout_effects");
 }
 
 std::vector<GroupSpec> default_groups() {

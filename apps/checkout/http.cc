@@ -1,27 +1,20 @@
 #include "http.h"
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
+
+#include "net.h"
 
 namespace wharf::checkout {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-using net::awaitable;
+using namespace net_detail;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 using Route = std::function<awaitable<Response>(Request&)>;
 
 // Requests are small JSON documents; anything larger is refused by the parser.
 constexpr std::size_t kRequestBodyMax = 64 * 1024;
-
-auto nothrow(boost::system::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 
 Response reply(http::status status, std::string body) {
   Response res{status, 11};

@@ -1,26 +1,19 @@
 #include "load.h"
 
 #include <fmt/format.h>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+
 #include <deque>
 #include <random>
 #include <thread>
 
 #include "http.h"
 #include "model.h"
+#include "net.h"
 
 namespace wharf::checkout {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-using net::awaitable;
-
-auto nothrow(boost::system::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+using namespace net_detail;
 
 struct Job {
   std::int64_t scheduled_us = 0;

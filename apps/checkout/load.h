@@ -29,8 +29,8 @@ struct LoadOptions {
 };
 
 struct LoadStats {
-  std::atomic<std::uint64_t> offered{0};     // scheduled so far
-  std::atomic<std::uint64_t> accepted{0};    // answered 201
+  std::atomic<std::uint64_t> offered{0};   // scheduled so far
+  std::atomic<std::uint64_t> accepted{0};  // answered 201
   // Accepted poison orders: each must end as a dead letter in every group, never an effect.
   std::atomic<std::uint64_t> poison_accepted{0};
   std::atomic<std::uint64_t> rejected{0};    // answered otherwise, or the connection failed

@@ -246,6 +246,9 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
   report.accepted = load.accepted.load();
   report.rejected = load.rejected.load() + load.unfinished.load();
   report.accept = load.accept.snapshot();
+  if (const auto tx = store->transactions(); tx > 0)
+    report.settings["orders per group commit"] =
+        fmt::format("{:.1f}", static_cast<double>(report.accepted) / static_cast<double>(tx));
   if (load.unfinished.load() > 0)
     report.note += fmt::format("{} orders were still unanswered when the drain time ran out. ",
                                load.unfinished.load());

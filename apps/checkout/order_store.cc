@@ -78,14 +78,5 @@ void OrderStore::writer_loop() {
   }
 }
 
-Result<std::int64_t> OrderStore::count_orders() {
-  std::int64_t n = 0;
-  WHARF_RETURN_IF_ERROR(db_->transaction([&](sql::Transaction& tx) -> Status {
-    WHARF_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT count(*) FROM checkout_orders"));
-    WHARF_ASSIGN_OR_RETURN(n, rows.scalar<std::int64_t>());
-    return ok();
-  }));
-  return n;
-}
 
 }  // namespace wharf::checkout

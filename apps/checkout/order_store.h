@@ -45,7 +45,6 @@ class OrderStore {
 
   sql::Database& db() { return *db_; }
   std::uint64_t transactions() const { return transactions_.load(); }
-  Result<std::int64_t> count_orders();
 
  private:
   OrderStore() = default;
