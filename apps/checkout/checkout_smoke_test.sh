@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end, small: the event-driven checkout on the embedded log at 300 orders/s for 3 s with
 # transient failures and poison orders, then the synchronous chain. wharf-checkout exits 0 only
-# when every group caught up and took effect exactly once per accepted order (its SQLite store
+# when every group caught up and took effect exactly once per committed order (its SQLite store
 # holds one row per order; poison orders are dead letters), so this test fails on a lost,
 # duplicated or stuck order.
 set -uo pipefail
@@ -32,11 +32,11 @@ for g in groups.values():
     # 5% of first attempts fail and are retried; 1% of orders are poison and dead-lettered.
     assert g["retries"] > 0, g
     assert g["dead_letters"] > 0, g
-    # Every accepted order was handled (a dead-lettered one is handled by going to the
-    # dead-letter topic); the run's own check compared the store's rows with handled - dead.
-    assert g["handled"] == r["accepted"], g
-    # Each accepted poison order is a dead letter in every group, and nothing else is.
-    assert g["dead_letters"] == int(r["settings"]["poison orders accepted"]), (g, r["settings"])
+    # Every committed order was handled (a dead-lettered one by going to the dead-letter
+    # topic); the run's own check compared each store's rows with committed - poison.
+    assert g["handled"] == int(r["settings"]["orders committed"]), (g, r["settings"])
+    # Each committed poison order is a dead letter in every group, and nothing else is.
+    assert g["dead_letters"] == int(r["settings"]["poison orders committed"]), (g, r["settings"])
 PY
 check "report.html written with charts" grep -q '<svg' "$DIR/data/report/report.html"
 

@@ -266,18 +266,20 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
     g.max_skew = max_skew[i];
     report.groups.push_back(std::move(g));
   }
-  // Every accepted order took effect exactly once in every group, except the poison ones,
-  // which must be dead letters: checked against the stores themselves, not the counters.
+  // Every order checkout committed took effect exactly once in every group, except the poison
+  // ones, which must be dead letters: checked against the stores themselves, not the counters
+  // (and not the client's acknowledgements: an order can commit after its client gave up).
+  WHARF_ASSIGN_OR_RETURN(const CommittedOrders committed, store->committed());
+  report.settings["orders committed"] = std::to_string(committed.orders);
+  report.settings["poison orders committed"] = std::to_string(committed.poison);
   if (mode == "events") {
-    const auto poison = static_cast<std::int64_t>(load.poison_accepted.load());
-    report.settings["poison orders accepted"] = std::to_string(poison);
     for (std::size_t i = 0; i < consumers.size(); ++i) {
       auto effects = consumers[i]->effects();
       if (!effects) return fail(effects.error());
-      const auto expected = static_cast<std::int64_t>(report.accepted) - poison;
+      const auto expected = committed.orders - committed.poison;
       if (*effects != expected || report.groups[i].final_lag != 0) {
-        report.note += fmt::format("{}: {} effects for {} accepted orders less {} poison ones{}. ",
-                                   groups[i].name, *effects, report.accepted, poison,
+        report.note += fmt::format("{}: {} effects for {} committed orders less {} poison ones{}. ",
+                                   groups[i].name, *effects, committed.orders, committed.poison,
                                    report.groups[i].final_lag ? " (not caught up)" : "");
       }
     }
@@ -421,6 +423,10 @@ int main(int argc, char** argv) {
       "report", "Merge load.json and the groups' saved counters into the report");
   report_cmd->add_option("--load", report.load, "load.json")->required();
   report_cmd->add_option("--data-dir", report.data_dir, "Where the groups' stats are")->required();
+  report_cmd
+      ->add_option("--service-dir", report.service_dir,
+                   "The service's --data-dir (what it committed)")
+      ->required();
   report_cmd->add_option("--report-dir", report.report_dir, "Where report.json and report.html go")
       ->required();
   CLI11_PARSE(app, argc, argv);

@@ -2,13 +2,16 @@
 
 #include <wharf/sql/sqlite.h>
 
+#include "common.h"
+
 namespace wharf::checkout {
 namespace {
 
 const sql::Migration kOrders{
     1,
     "CREATE TABLE checkout_orders(order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
-    "total_cents INTEGER NOT NULL, items INTEGER NOT NULL, scheduled_us INTEGER NOT NULL)"};
+    "total_cents INTEGER NOT NULL, items INTEGER NOT NULL, scheduled_us INTEGER NOT NULL, "
+    "poison INTEGER NOT NULL)"};
 
 // Orders per transaction at most: bounds one commit's latency and memory.
 constexpr std::size_t kGroupCommitMax = 2000;
@@ -60,8 +63,8 @@ void OrderStore::writer_loop() {
       for (const auto& [o, done] : batch) {
         WHARF_RETURN_IF_ERROR(
             tx.exec("INSERT INTO checkout_orders(order_id, customer_id, total_cents, items, "
-                    "scheduled_us) VALUES(?, ?, ?, ?, ?)",
-                    o.order_id, o.customer_id, o.total_cents, o.items, o.scheduled_us));
+                    "scheduled_us, poison) VALUES(?, ?, ?, ?, ?, ?)",
+                    o.order_id, o.customer_id, o.total_cents, o.items, o.scheduled_us, o.poison));
         if (!with_outbox_) continue;
         OrderPlaced event{o.order_id, o.customer_id, o.total_cents, o.items, o.poison};
         WHARF_RETURN_IF_ERROR(outbox(tx).publish(
@@ -78,5 +81,12 @@ void OrderStore::writer_loop() {
   }
 }
 
+Result<CommittedOrders> OrderStore::committed() {
+  CommittedOrders out;
+  WHARF_ASSIGN_OR_RETURN(out.orders, query_count(*db_, "SELECT count(*) FROM checkout_orders"));
+  WHARF_ASSIGN_OR_RETURN(
+      out.poison, query_count(*db_, "SELECT count(*) FROM checkout_orders WHERE poison <> 0"));
+  return out;
+}
 
 }  // namespace wharf::checkout

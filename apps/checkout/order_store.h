@@ -26,6 +26,13 @@ struct Order {
   std::int64_t scheduled_us = 0;
 };
 
+// What the store committed: the truth the consumers' effects are checked against (an order can
+// commit while its acknowledgement never reaches the client).
+struct CommittedOrders {
+  std::int64_t orders = 0;
+  std::int64_t poison = 0;
+};
+
 class OrderStore {
  public:
   // Called on the writer thread once the order's transaction committed (ok: durable, and with
@@ -45,6 +52,7 @@ class OrderStore {
 
   sql::Database& db() { return *db_; }
   std::uint64_t transactions() const { return transactions_.load(); }
+  Result<CommittedOrders> committed();
 
  private:
   OrderStore() = default;

@@ -44,8 +44,9 @@ struct LoadSettings {
 int run_load_process(const LoadSettings& s);
 
 struct ReportSettings {
-  std::string load;      // load.json
-  std::string data_dir;  // the consumers' <group>.stats.json
+  std::string load;         // load.json
+  std::string data_dir;     // the consumers' <group>.stats.json
+  std::string service_dir;  // the service's service.stats.json (what it committed)
   std::string report_dir;
 };
 // Merges load.json and the groups' stats into the report (text, JSON, HTML); exit 0 only when

@@ -5,8 +5,8 @@
 #   kill-consumer  SIGKILL the email group's process, start it again 5 s later
 #   stop-broker    SIGKILL the broker, start it again 10 s later (orders keep being accepted
 #                  into the outbox meanwhile)
-# Exits with the report's code: 0 only when every accepted order took effect exactly once in
-# every group (poison orders: never) and every group caught up.
+# Exits with the report's code: 0 only when every order checkout committed took effect exactly
+# once in every group (poison orders: never) and every group caught up.
 #
 #   apps/checkout/run-processes.sh [--rate N] [--duration S] [--drill none|kill-consumer|stop-broker]
 #                                  [--data-dir DIR] [--build DIR]
@@ -87,4 +87,5 @@ for g in "${GROUPS_[@]}" service; do wait "${PIDS[$g]}" 2>/dev/null; unset "PIDS
 kill -TERM "${PIDS[broker]}"; wait "${PIDS[broker]}" 2>/dev/null; unset 'PIDS[broker]'
 [ "$load_status" -eq 0 ] || { echo "the load generator failed ($load_status)" >&2; exit 1; }
 echo
-"$CHECKOUT" report --load "$DIR/load.json" --data-dir "$DIR/groups" --report-dir "$DIR/report"
+"$CHECKOUT" report --load "$DIR/load.json" --data-dir "$DIR/groups" --service-dir "$DIR/service" \
+  --report-dir "$DIR/report"
