@@ -2,7 +2,8 @@
 // consume events. Finer headers: message.h (the envelope), event.h (typed events, upcasters),
 // transport.h (Bus and the transports' options), router.h (consumer groups and handlers),
 // middleware.h, reliability.h (retry, retry topics, dead letters), inbox.h (idempotent
-// consumers), parking.h (per-key parking), outbox.h (transactional outbox and its relay), sql.h.
+// consumers), parking.h (per-key parking), outbox.h (transactional outbox and its relay),
+// event_store.h (event sourcing, aggregates, projections), sql.h.
 // Link wharf_patterns_core plus the transports you open (wharf_patterns_memory,
 // wharf_patterns_kafka, wharf_patterns_embedded) and the leaves you use; or Wharf::wharf for
 // all of them. docs/library.md is the tutorial.
@@ -11,6 +12,7 @@
 #include "wharf/clock.h"        // IWYU pragma: export
 #include "wharf/error.h"        // IWYU pragma: export
 #include "wharf/event.h"        // IWYU pragma: export
+#include "wharf/event_store.h"  // IWYU pragma: export
 #include "wharf/inbox.h"        // IWYU pragma: export
 #include "wharf/message.h"      // IWYU pragma: export
 #include "wharf/middleware.h"   // IWYU pragma: export

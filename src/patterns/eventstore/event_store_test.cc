@@ -1,0 +1,375 @@
+// The event store and projections on SQLite and on a real PostgreSQL server (started once for
+// the binary): stream versions and optimistic concurrency, positions in commit order, aggregates
+// from snapshots equal to a full replay, upcasting on read, publishing through the outbox, and
+// projections whose checkpoint commits with the read model.
+#include "wharf/event_store.h"
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/postgres_environment.h"
+#include "wharf/outbox.h"
+#include "wharf/sql/open.h"
+#include "wharf/transport.h"
+
+namespace wharf {
+namespace {
+
+using namespace std::chrono_literals;
+
+auto* const g_postgres = test::register_postgres_environment();
+
+struct PointsEarned {
+  std::string customer;
+  std::int64_t points = 0;
+};
+WHARF_EVENT(PointsEarned, "loyalty.PointsEarned", 2, customer, points);
+// Version 1 counted points in tens.
+WHARF_UPCAST("loyalty.PointsEarned", 1, [](json& e) {
+  e["points"] = e["tens"].get<std::int64_t>() * 10;
+  e.erase("tens");
+});
+
+struct Ledger {
+  std::int64_t balance = 0;
+  std::int64_t entries = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Ledger, balance, entries);
+
+Status apply(Ledger& l, const StoredEvent& e) {
+  WHARF_ASSIGN_OR_RETURN(auto ev, decode_event<PointsEarned>(e.message));
+  l.balance += ev.points;
+  ++l.entries;
+  return ok();
+}
+
+Message earned(std::int64_t points, const std::string& customer = "c1") {
+  return make_message(PointsEarned{customer, points});
+}
+
+class EventStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      std::string pattern = (std::filesystem::temp_directory_path() / "wharf-es-XXXXXX").string();
+      ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+      dir_ = pattern;
+      url_ = "sqlite:" + dir_ + "/events.db";
+    } else {
+      ASSERT_NE(g_postgres->server(), nullptr)
+          << "PostgreSQL did not start: " << g_postgres->error();
+      auto db_url = g_postgres->server()->create_database();
+      ASSERT_TRUE(db_url) << db_url.error().to_string();
+      url_ = *db_url;
+    }
+    auto db = sql::open(url_);
+    ASSERT_TRUE(db) << db.error().to_string();
+    db_ = std::move(*db);
+    auto store = EventStore::open(*db_);
+    ASSERT_TRUE(store) << store.error().to_string();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    db_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::int64_t count(const std::string& query) {
+    std::int64_t n = -1;
+    EXPECT_TRUE(db_->transaction([&](sql::Transaction& tx) -> Status {
+      WHARF_ASSIGN_OR_RETURN(auto rows, tx.query(query));
+      WHARF_ASSIGN_OR_RETURN(n, rows.scalar<std::int64_t>());
+      return ok();
+    }));
+    return n;
+  }
+
+  std::string dir_, url_;
+  std::unique_ptr<sql::Database> db_;
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_P(EventStoreTest, StreamsHaveVersionsAndReadBothWays) {
+  auto r = store_->append("loyalty-c1", kNoStream, {earned(1), earned(2), earned(3)});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->version, 3);
+  auto forward = store_->read_stream("loyalty-c1");
+  ASSERT_TRUE(forward);
+  ASSERT_EQ(forward->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*forward)[i].version, i + 1);
+    EXPECT_EQ((*forward)[i].stream, "loyalty-c1");
+    EXPECT_EQ(decode_event<PointsEarned>((*forward)[i].message)->points, i + 1);
+  }
+  EXPECT_LT((*forward)[0].position, (*forward)[2].position);
+  auto backward = store_->read_stream("loyalty-c1", 0, 2, ReadDirection::kBackward);
+  ASSERT_TRUE(backward);
+  ASSERT_EQ(backward->size(), 2u);
+  EXPECT_EQ((*backward)[0].version, 3);
+  EXPECT_EQ((*backward)[1].version, 2);
+  auto from2 = store_->read_stream("loyalty-c1", 2);
+  ASSERT_EQ(from2->size(), 2u);
+  EXPECT_EQ(from2->front().version, 2);
+  EXPECT_EQ(*store_->stream_version("loyalty-c1"), 3);
+  EXPECT_EQ(*store_->stream_version("loyalty-none"), 0);
+  EXPECT_TRUE(store_->read_stream("loyalty-none")->empty());
+}
+
+TEST_P(EventStoreTest, ExpectedVersionIsEnforcedAsARetryableConflict) {
+  ASSERT_TRUE(store_->append("s-1", kNoStream, {earned(1)}));
+  auto again = store_->append("s-1", kNoStream, {earned(1)});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kConflict);
+  EXPECT_TRUE(is_retryable(again.error().code()));
+  auto stale = store_->append("s-1", 5, {earned(1)});
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code(), ErrorCode::kConflict);
+  auto missing = store_->append("s-2", 1, {earned(1)});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kConflict);
+  auto right = store_->append("s-1", 1, {earned(1)});
+  ASSERT_TRUE(right) << right.error().to_string();
+  EXPECT_EQ(right->version, 2);
+  auto any = store_->append("s-1", kAnyVersion, {earned(1)});
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->version, 3);
+  EXPECT_EQ(count("SELECT count(*) FROM wharf_events"), 3) << "a refused append wrote events";
+}
+
+// Writers that load, decide and append with the version they loaded: every append either lands
+// on the version it expected or is refused; none is lost, none overwrites another.
+TEST_P(EventStoreTest, ConcurrentWritersNeverLoseAnAppend) {
+  constexpr int kWriters = 4, kEach = 25;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        while (true) {
+          auto v = store_->stream_version("hot-1");
+          ASSERT_TRUE(v);
+          auto r = store_->append("hot-1", *v == 0 ? kNoStream : *v, {earned(1)});
+          if (r) break;
+          ASSERT_EQ(r.error().code(), ErrorCode::kConflict) << r.error().to_string();
+          ++conflicts;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(*store_->stream_version("hot-1"), kWriters * kEach);
+  auto events = store_->read_stream("hot-1", 1, 1000);
+  ASSERT_EQ(events->size(), static_cast<std::size_t>(kWriters * kEach));
+  for (std::size_t i = 0; i < events->size(); ++i)
+    EXPECT_EQ((*events)[i].version, static_cast<std::int64_t>(i + 1));
+}
+
+TEST_P(EventStoreTest, ReadAllFollowsPositionsAndCategories) {
+  ASSERT_TRUE(store_->append("order-1", kAnyVersion, {earned(1)}));
+  ASSERT_TRUE(store_->append("loyalty-1", kAnyVersion, {earned(2)}));
+  ASSERT_TRUE(store_->append("order-2", kAnyVersion, {earned(3), earned(4)}));
+  ASSERT_TRUE(store_->append("orders_x-1", kAnyVersion, {earned(5)}));  // not category "order"
+  auto all = store_->read_all(0, 100);
+  ASSERT_EQ(all->size(), 5u);
+  for (std::size_t i = 1; i < all->size(); ++i)
+    EXPECT_LT((*all)[i - 1].position, (*all)[i].position);
+  auto orders = store_->read_all(0, 100, "order");
+  ASSERT_TRUE(orders) << orders.error().to_string();
+  ASSERT_EQ(orders->size(), 3u);
+  for (const auto& e : *orders) EXPECT_EQ(e.stream.rfind("order-", 0), 0u) << e.stream;
+  auto after = store_->read_all((*all)[1].position, 100);
+  EXPECT_EQ(after->size(), 3u);
+  EXPECT_EQ(*store_->head_position(), all->back().position);
+}
+
+// A reader that follows positions must never skip an event whose transaction committed after a
+// later-positioned one: appends are ordered (PostgreSQL: advisory lock; SQLite: one writer).
+TEST_P(EventStoreTest, APositionReaderNeverSkipsALateCommit) {
+  auto tx = db_->begin();
+  ASSERT_TRUE(tx) << tx.error().to_string();
+  ASSERT_TRUE(store_->append(**tx, "a-1", kAnyVersion, {earned(1)}));  // not committed yet
+  std::atomic<bool> b_done{false};
+  std::thread b([&] {
+    auto r = store_->append("b-1", kAnyVersion, {earned(2)});
+    EXPECT_TRUE(r) << r.error().to_string();
+    b_done = true;
+  });
+  // Give B every chance to commit first if it could (no timing is asserted: only what is read).
+  for (int i = 0; i < 50 && !b_done; ++i) std::this_thread::sleep_for(10ms);
+  auto first = store_->read_all(0, 100);
+  ASSERT_TRUE(first) << first.error().to_string();
+  std::set<std::string> seen;
+  std::int64_t last = 0;
+  for (const auto& e : *first) {
+    seen.insert(e.stream);
+    last = e.position;
+  }
+  ASSERT_TRUE((*tx)->commit());
+  b.join();
+  auto second = store_->read_all(last, 100);
+  ASSERT_TRUE(second);
+  for (const auto& e : *second) seen.insert(e.stream);
+  EXPECT_EQ(seen, (std::set<std::string>{"a-1", "b-1"}))
+      << "an event committed late behind a reader's position was skipped";
+}
+
+TEST_P(EventStoreTest, AggregateFromSnapshotEqualsFullReplay) {
+  for (int i = 1; i <= 250; ++i)
+    ASSERT_TRUE(store_->append("loyalty-c9", kAnyVersion, {earned(i)}));
+  auto full = load_aggregate<Ledger>(*store_, "loyalty-c9", apply);
+  ASSERT_TRUE(full) << full.error().to_string();
+  EXPECT_EQ(full->state.balance, 250 * 251 / 2);
+  EXPECT_EQ(full->version, 250);
+  EXPECT_FALSE(full->from_snapshot);
+  // A load that replays 100 or more events saves a snapshot; the next load starts from it.
+  auto snapped = load_aggregate<Ledger>(*store_, "loyalty-c9", apply, {.snapshot_every = 100});
+  ASSERT_TRUE(snapped);
+  for (int i = 251; i <= 260; ++i)
+    ASSERT_TRUE(store_->append("loyalty-c9", kAnyVersion, {earned(i)}));
+  auto fast = load_aggregate<Ledger>(*store_, "loyalty-c9", apply, {.snapshot_every = 100});
+  ASSERT_TRUE(fast);
+  EXPECT_TRUE(fast->from_snapshot);
+  EXPECT_EQ(fast->replayed, 10);
+  auto replay = load_aggregate<Ledger>(*store_, "loyalty-c9", apply,
+                                       {.snapshot_schema_version = 2});  // ignores the snapshot
+  ASSERT_TRUE(replay);
+  EXPECT_FALSE(replay->from_snapshot);
+  EXPECT_EQ(replay->replayed, 260);
+  EXPECT_EQ(fast->state.balance, replay->state.balance);
+  EXPECT_EQ(fast->state.entries, replay->state.entries);
+  EXPECT_EQ(fast->version, replay->version);
+}
+
+TEST_P(EventStoreTest, OldEventsAreUpcastOnRead) {
+  Message v1;
+  v1.type = "loyalty.PointsEarned";
+  v1.version = 1;
+  v1.payload = R"({"customer":"c1","tens":7})";
+  ASSERT_TRUE(store_->append("loyalty-old", kNoStream, {v1, earned(5)}));
+  auto loaded = load_aggregate<Ledger>(*store_, "loyalty-old", apply);
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  EXPECT_EQ(loaded->state.balance, 75);
+  auto events = store_->read_stream("loyalty-old");
+  EXPECT_EQ((*events)[0].message.version, 1) << "the stored event keeps its schema version";
+}
+
+TEST_P(EventStoreTest, AppendedEventsArePublishedThroughTheOutbox) {
+  auto r = store_->append("loyalty-c5", kNoStream, {earned(10, "c5"), earned(20, "c5")},
+                          {.publish_topic = "loyalty"});
+  ASSERT_TRUE(r);
+  auto refused =
+      store_->append("loyalty-c5", kNoStream, {earned(30, "c5")}, {.publish_topic = "loyalty"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(count("SELECT count(*) FROM wharf_outbox"), 2) << "a refused append left outbox rows";
+  auto bus = Bus::open(MemoryOptions{.default_partitions = 1});
+  ASSERT_TRUE(bus);
+  {
+    OutboxRelay relay(*db_, *bus, {.poll_interval = 10ms});
+    for (int i = 0; i < 500 && relay.status().published < 2; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(relay.status().published, 2u);
+  }
+  auto sub = (*bus)->subscribe({.group = "g", .topics = {"loyalty"}});
+  ASSERT_TRUE(sub);
+  auto got = (*sub)->poll(10, 1s);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 2u);
+  auto stored = store_->read_stream("loyalty-c5");
+  EXPECT_EQ((*got)[0].id, (*stored)[0].message.id) << "published with the event's own id";
+  EXPECT_EQ((*got)[0].key, "loyalty-c5");
+  EXPECT_EQ(decode_event<PointsEarned>((*got)[1])->points, 20);
+}
+
+TEST_P(EventStoreTest, DeletedStreamsReadEmptyAndTruncationHidesOldVersions) {
+  ASSERT_TRUE(store_->append("t-1", kNoStream, {earned(1), earned(2), earned(3)}));
+  ASSERT_TRUE(store_->truncate_before("t-1", 3));
+  auto rest = store_->read_stream("t-1");
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ(rest->front().version, 3);
+  ASSERT_TRUE(store_->delete_stream("t-1"));
+  EXPECT_TRUE(store_->read_stream("t-1")->empty());
+  EXPECT_EQ(*store_->stream_version("t-1"), 0);
+  EXPECT_EQ(store_->delete_stream("t-none").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(count("SELECT count(*) FROM wharf_events WHERE stream = 't-1'"), 3)
+      << "a soft delete keeps the history";
+}
+
+// The checkpoint commits with the read model: a batch that fails leaves both as they were, and
+// the next run applies every event exactly once.
+TEST_P(EventStoreTest, ProjectionCheckpointNeverDriftsFromTheReadModel) {
+  ASSERT_TRUE(db_->transaction([](sql::Transaction& tx) -> Status {
+    return tx.exec("CREATE TABLE balances (customer TEXT PRIMARY KEY, points BIGINT NOT NULL)")
+        .map([](auto) {});
+  }));
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(store_->append("loyalty-c" + std::to_string(i % 3), kAnyVersion,
+                               {earned(i, "c" + std::to_string(i % 3))}));
+  std::atomic<bool> failing{true};
+  auto handler = [&](sql::Transaction& tx, const StoredEvent& e) -> Status {
+    WHARF_ASSIGN_OR_RETURN(auto ev, decode_event<PointsEarned>(e.message));
+    // The 17th event fails until the fault is cleared (after the read model was written for
+    // the 16 before it, so the failed batch has something to roll back).
+    if (ev.points == 16 && failing) return fail(ErrorCode::kInvalidArgument, "simulated failure");
+    WHARF_ASSIGN_OR_RETURN(
+        auto n, tx.exec("UPDATE balances SET points = points + ? WHERE customer = ?", ev.points,
+                        ev.customer));
+    if (n == 0) {
+      WHARF_RETURN_IF_ERROR(
+          tx.exec("INSERT INTO balances(customer, points) VALUES(?, ?)", ev.customer, ev.points)
+              .map([](auto) {}));
+    }
+    return ok();
+  };
+  Projection projection(*store_, *db_, {.name = "balances", .catch_up = {.batch_max = 10}},
+                        handler);
+  auto first = projection.run_once();
+  ASSERT_FALSE(first) << "the 17th event fails";
+  EXPECT_EQ(*projection.checkpoint(), (*store_->read_all(0, 100))[9].position)
+      << "only the first batch of 10 committed";
+  EXPECT_EQ(count("SELECT COALESCE(SUM(points), 0) FROM balances"), 45) << "0+1+...+9";
+  EXPECT_EQ(*projection.lag(), 20);
+  failing = false;
+  auto second = projection.run_once();
+  ASSERT_TRUE(second) << second.error().to_string();
+  EXPECT_EQ(*second, *store_->head_position());
+  EXPECT_EQ(count("SELECT SUM(points) FROM balances"), 29 * 30 / 2) << "each event applied once";
+  EXPECT_EQ(*projection.lag(), 0);
+}
+
+TEST_P(EventStoreTest, CatchUpHandsHistoryThenLiveEventsInOrder) {
+  ASSERT_TRUE(store_->append("live-1", kAnyVersion, {earned(1), earned(2)}));
+  std::mutex mu;
+  std::vector<std::int64_t> points;
+  std::stop_source stop;
+  std::thread t([&] {
+    auto r = catch_up(*store_, 0,
+                      [&](const std::vector<StoredEvent>& batch) -> Status {
+                        std::lock_guard lock(mu);
+                        for (const auto& e : batch)
+                          points.push_back(decode_event<PointsEarned>(e.message)->points);
+                        return ok();
+                      },
+                      stop.get_token(), {.poll_interval = 5ms});
+    EXPECT_TRUE(r);
+  });
+  for (int i = 3; i <= 20; ++i) ASSERT_TRUE(store_->append("live-1", kAnyVersion, {earned(i)}));
+  auto size = [&] {
+    std::lock_guard lock(mu);
+    return points.size();
+  };
+  for (int i = 0; i < 1000 && size() < 20; ++i) std::this_thread::sleep_for(5ms);
+  stop.request_stop();
+  t.join();
+  ASSERT_EQ(points.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(points[i], i + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, EventStoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace wharf
