@@ -188,6 +188,7 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
     }
     std::string groups_line;
     std::uint64_t retries = 0, dead = 0;
+    double skew = 0;  // this second's largest, over the groups
     bool all_caught_up = true;
     for (std::size_t i = 0; i < groups.size(); ++i) {
       auto snap = stats[i]->e2e.snapshot();
@@ -199,6 +200,7 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
         Lag l = lag_of(*stats[i], end);
         lag = l.total;
         max_skew[i] = std::max(max_skew[i], l.skew);
+        skew = std::max(skew, l.skew);
       }
       sample.lag[groups[i].name] = lag;
       max_lag[i] = std::max(max_lag[i], lag);
@@ -210,9 +212,10 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
     }
     report.series.push_back(sample);
     std::printf(
-        "[%3ds] offered %6.0f/s accepted %6.0f/s p99 %7.1f ms | lag%s | retries %llu dlq %llu\n",
+        "[%3ds] offered %6.0f/s accepted %6.0f/s p99 %7.1f ms | lag%s skew %.1f | retries %llu "
+        "dlq %llu\n",
         second, sample.offered_per_s, sample.accepted_per_s, sample.accept_p99_ms,
-        groups_line.c_str(), static_cast<unsigned long long>(retries),
+        groups_line.c_str(), skew, static_cast<unsigned long long>(retries),
         static_cast<unsigned long long>(dead));
     std::fflush(stdout);
     if (load_done) {
