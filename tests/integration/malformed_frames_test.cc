@@ -52,8 +52,8 @@ constexpr std::int16_t kUnsupportedVersion = 35;
 constexpr std::int16_t kCorruptMessage = 2;
 constexpr std::int16_t kMessageTooLarge = 10;
 constexpr std::int16_t kInvalidRecord = 87;
-// The broker's frame limit until a connection has sent ApiVersions (ServerConfig).
-constexpr std::size_t kPreApiVersionsLimit = 1024 * 1024;
+// The limit Wharf once applied until a connection had sent ApiVersions; Kafka has none.
+constexpr std::size_t kOneMiB = 1024 * 1024;
 
 const std::string kTopic = "kept";
 constexpr int kPartitions = 2;
@@ -464,39 +464,27 @@ class MalformedFramesTest : public ::testing::Test {
     expect_served();
   }
 
-  void above_pre_api_versions_limit() {
-    // A Produce just over 1 MiB. Before ApiVersions the size alone closes the connection, and
-    // the broker must not wait for (or allocate) the body.
+  void above_one_mib_before_api_versions() {
+    // A Produce just over 1 MiB as the very first request on a connection, as a client that
+    // never sends ApiVersions (old sarama, many tools) sends it. socket.request.max.bytes
+    // (100 MiB) applies from the first request, as in Kafka: the frame is read and answered; its
+    // batch is above max.message.bytes (1048588), so the partition gets MESSAGE_TOO_LARGE and
+    // nothing is appended.
     std::vector<storage::Record> records(1);
-    records[0].value = Bytes(kPreApiVersionsLimit + 1024, std::byte{'b'});
+    records[0].value = Bytes(kOneMiB + 1024, std::byte{'b'});
     const Bytes big = request_frame(produce_request(0, storage::build_batch(records)), 7, 7);
-    ASSERT_GT(big.size() - 4, kPreApiVersionsLimit);
-    {
-      SCOPED_TRACE("size prefix only, before ApiVersions");
-      Connection conn(port());
-      ASSERT_TRUE(conn.send(ByteView(big).first(4)));
-      EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
-    }
-    expect_closed_after(size_only(static_cast<std::int32_t>(kPreApiVersionsLimit + 1)),
-                        "1 MiB + 1");
-    {
-      // After ApiVersions the 100 MiB limit applies: the same frame is read and answered; its
-      // batch is above max.message.bytes (1048588), so the partition gets MESSAGE_TOO_LARGE.
-      SCOPED_TRACE("the same frame after ApiVersions");
-      Connection conn(port());
-      std::string error;
-      ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error))
-          << error;
-      ASSERT_TRUE(conn.send(big));
-      auto frame = conn.read_frame();
-      ASSERT_TRUE(frame.has_value()) << conn.error();
-      auto resp = parse_response<p::ProduceResponse>(*frame, 7, 7, 7, error);
-      ASSERT_TRUE(resp.has_value()) << error;
-      ASSERT_EQ(resp->responses.size(), 1u);
-      ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
-      EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kMessageTooLarge);
-      EXPECT_EQ(resp->responses[0].partition_responses[0].base_offset, -1);
-    }
+    ASSERT_GT(big.size() - 4, kOneMiB);
+    Connection conn(port());
+    ASSERT_TRUE(conn.send(big)) << conn.error();
+    auto frame = conn.read_frame();
+    ASSERT_TRUE(frame.has_value()) << conn.error();
+    std::string error;
+    auto resp = parse_response<p::ProduceResponse>(*frame, 7, 7, 7, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    ASSERT_EQ(resp->responses.size(), 1u);
+    ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kMessageTooLarge);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].base_offset, -1);
     expect_served();
   }
 
@@ -817,8 +805,53 @@ TEST_F(MalformedFramesTest, SizeZeroAndSizesBelowTheSmallestHeaderCloseTheConnec
 TEST_F(MalformedFramesTest, SizeTwoToThe31MinusOneClosesTheConnectionBeforeAndAfterApiVersions) {
   maximum_size();
 }
-TEST_F(MalformedFramesTest, SizeAboveThePreApiVersionsLimitClosesTheConnectionUntilApiVersions) {
-  above_pre_api_versions_limit();
+TEST_F(MalformedFramesTest, ProduceAboveOneMibAsTheFirstRequestIsAnsweredWithoutApiVersions) {
+  above_one_mib_before_api_versions();
+}
+
+// Many small records in two partitions, 1.2 MiB in one Produce, as a sarama async producer
+// batches them, sent before (and without) ApiVersions: both batches are appended and readable.
+TEST_F(MalformedFramesTest, ProduceOfManySmallRecordsAboveOneMibIsAppendedWithoutApiVersions) {
+  constexpr int kRecords = 600;  // 1 KiB values: 600 KiB per partition
+  p::ProduceRequest request;
+  request.transactional_id = std::nullopt;
+  request.acks = -1;
+  request.timeout_ms = 10'000;
+  request.topic_data.push_back({kTopic, {}});
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    std::vector<storage::Record> records(kRecords);
+    for (int i = 0; i < kRecords; ++i) {
+      records[static_cast<std::size_t>(i)].value =
+          Bytes(1024, static_cast<std::byte>('a' + (i + partition) % 26));
+    }
+    request.topic_data[0].partition_data.push_back({partition, storage::build_batch(records)});
+  }
+  const Bytes frame = request_frame(request, 7, 5);
+  ASSERT_GT(frame.size() - 4, kOneMiB);
+
+  Connection conn(port());
+  ASSERT_TRUE(conn.send(frame)) << conn.error();
+  auto response = conn.read_frame();
+  ASSERT_TRUE(response.has_value()) << conn.error();
+  std::string error;
+  auto resp = parse_response<p::ProduceResponse>(*response, 7, 7, 5, error);
+  ASSERT_TRUE(resp.has_value()) << error;
+  ASSERT_EQ(resp->responses.size(), 1u);
+  ASSERT_EQ(resp->responses[0].partition_responses.size(), static_cast<std::size_t>(kPartitions));
+  for (const auto& pr : resp->responses[0].partition_responses) {
+    EXPECT_EQ(pr.error_code, 0) << "partition " << pr.index;
+    EXPECT_EQ(pr.base_offset, 0) << "partition " << pr.index;
+  }
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    SCOPED_TRACE(fmt::format("partition {}", partition));
+    std::int64_t high_watermark = -1;
+    auto records = read_partition(partition, &high_watermark);
+    EXPECT_EQ(high_watermark, kRecords);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(kRecords));
+    ASSERT_TRUE(records.back().value.has_value());
+    EXPECT_EQ(*records.back().value,
+              Bytes(1024, static_cast<std::byte>('a' + (kRecords - 1 + partition) % 26)));
+  }
 }
 TEST_F(MalformedFramesTest, TruncatedBodyThenCloseLeavesTheBrokerServing) {
   truncated_body_then_close();
@@ -867,7 +900,7 @@ TEST_F(MalformedFramesTest, RecordsAckedBeforeEveryAttackAreStillReadableAfterTh
   negative_sizes();
   tiny_sizes();
   maximum_size();
-  above_pre_api_versions_limit();
+  above_one_mib_before_api_versions();
   truncated_body_then_close();
   truncated_body_then_wait();
   unknown_api_keys();
