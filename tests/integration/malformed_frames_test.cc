@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -880,6 +881,86 @@ TEST_F(MalformedFramesTest, ArrayCountAboveTheBytesLeftClosesTheConnection) { ly
 TEST_F(MalformedFramesTest, TimestampsThatOverflowWhenReadBackKeepListOffsetsWorking) {
   extreme_timestamps_then_list_offsets();
 }
+// Some clients leave a batch's max_timestamp at -1. As Kafka, the broker computes it from the
+// records on produce and rewrites the header (and the CRC it covers), so ListOffsets by time,
+// the time index and time retention see the records' times.
+TEST_F(MalformedFramesTest, MaxTimestampMinusOneIsComputedFromTheRecordsOnProduce) {
+  const std::string topic = "max-timestamp";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  auto produce = [&](Bytes batch, std::int32_t correlation_id) {
+    p::ProduceRequest request;
+    request.transactional_id = std::nullopt;
+    request.acks = -1;
+    request.timeout_ms = 10'000;
+    request.topic_data.push_back({topic, {{0, std::move(batch)}}});
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(conn, request, 7, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    if (!resp || resp->responses.size() != 1 || resp->responses[0].partition_responses.size() != 1)
+      return std::int64_t{-100};
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, 0);
+    return resp->responses[0].partition_responses[0].base_offset;
+  };
+  std::vector<storage::Record> first(1);
+  first[0].value = to_bytes("first");
+  first[0].timestamp_ms = 1000;
+  ASSERT_EQ(produce(storage::build_batch(first), 60), 0);
+  // Records at 5000, 7000 and 6000 (out of order), max_timestamp -1 with a valid CRC.
+  std::vector<storage::Record> records(3);
+  const std::int64_t times[] = {5000, 7000, 6000};
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].value = to_bytes(fmt::format("r{}", i));
+    records[i].timestamp_ms = times[i];
+  }
+  Bytes batch = storage::build_batch(records);
+  store_be<std::int64_t>(batch, storage::batch_layout::kMaxTimestamp, -1);
+  store_be<std::uint32_t>(batch, storage::batch_layout::kCrc, storage::compute_crc(batch));
+  ASSERT_EQ(produce(batch, 61), 1);
+
+  // timestamp -> (offset, timestamp) ListOffsets v4 answers.
+  const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> cases = {
+      {1001, 1, 5000}, {5000, 1, 5000}, {6500, 2, 7000}, {7000, 2, 7000}, {7001, -1, -1}};
+  for (const auto& [timestamp, offset, found] : cases) {
+    SCOPED_TRACE(fmt::format("ListOffsets timestamp {}", timestamp));
+    p::ListOffsetsRequest list;
+    list.replica_id = -1;
+    list.topics.push_back({topic, {{0, -1, timestamp, 1}}});
+    std::string error;
+    auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 4, 62, error);
+    ASSERT_TRUE(listed.has_value()) << error;
+    ASSERT_EQ(listed->topics.size(), 1u);
+    ASSERT_EQ(listed->topics[0].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[0].partitions[0].error_code, 0);
+    EXPECT_EQ(listed->topics[0].partitions[0].offset, offset);
+    EXPECT_EQ(listed->topics[0].partitions[0].timestamp, found);
+  }
+
+  // The stored batch, as a consumer fetches it: max_timestamp 7000 under a valid CRC-32C.
+  p::FetchRequest fetch;
+  fetch.max_wait_ms = 0;
+  fetch.min_bytes = 0;
+  fetch.max_bytes = 1 << 20;
+  fetch.topics.push_back({topic, {{0, -1, 1, -1, 1 << 20}}});
+  std::string error;
+  auto fetched = round_trip<p::FetchResponse>(conn, fetch, 11, 63, error);
+  ASSERT_TRUE(fetched.has_value()) << error;
+  ASSERT_EQ(fetched->responses.size(), 1u);
+  ASSERT_EQ(fetched->responses[0].partitions.size(), 1u);
+  const auto& records_bytes = fetched->responses[0].partitions[0].records;
+  ASSERT_TRUE(records_bytes && !records_bytes->empty());
+  auto stored = storage::check_batch_crc(*records_bytes);
+  ASSERT_TRUE(stored.has_value()) << stored.error().to_string();
+  EXPECT_EQ(stored->base_offset.value(), 1);
+  EXPECT_EQ(stored->base_timestamp, 5000);
+  EXPECT_EQ(stored->max_timestamp, 7000);
+  auto read_back = storage::read_records(*records_bytes);
+  ASSERT_TRUE(read_back.has_value()) << read_back.error().to_string();
+  ASSERT_EQ(read_back->size(), 3u);
+  EXPECT_EQ((*read_back)[1].timestamp_ms, 7000);
+  EXPECT_EQ(as_chars(*(*read_back)[2].value), "r2");
+}
+
 TEST_F(MalformedFramesTest, CreateTopicsWithImpossibleReplicationOrAssignmentGetsKafkasErrors) {
   create_topics_with_impossible_arguments();
 }
