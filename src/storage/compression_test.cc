@@ -59,6 +59,19 @@ TEST(Compression, ValidBatchOfEachCodecValidates) {
   }
 }
 
+TEST(Compression, MaxTimestampOfACompressedBatchIsComputedFromItsRecords) {
+  for (auto codec : kCodecs) {
+    SCOPED_TRACE(static_cast<int>(codec));
+    Bytes b = test::compress_batch(three_records(), codec);
+    store_be<std::int64_t>(b, bl::kMaxTimestamp, -1);
+    store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+    auto v = validate_batch_records(b, {});
+    ASSERT_TRUE(v.has_value()) << v.error().to_string();
+    EXPECT_EQ(v->header.max_timestamp, -1);
+    EXPECT_EQ(v->records_max_timestamp, 1002);
+  }
+}
+
 TEST(Compression, BatchDeclaringMoreRecordsThanItHoldsIsRefused) {
   for (auto codec : kCodecs) {
     for (std::int32_t lie : {1000, 0x7fffffff, 2}) {

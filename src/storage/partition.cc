@@ -323,7 +323,9 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
   }
   // Validation reads only the batch (and decompresses a compressed one): outside the lock, so
   // concurrent appends to this partition are not serialised behind a decompression.
-  WHARF_ASSIGN_OR_RETURN(BatchHeader h, validate_batch(batch, ValidationLimits{batch_bytes_max}));
+  WHARF_ASSIGN_OR_RETURN(ValidatedBatch validated,
+                         validate_batch_records(batch, ValidationLimits{batch_bytes_max}));
+  BatchHeader h = validated.header;
   std::unique_lock lock(mu_);
   if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
   if (fenced_) return fail(*fenced_);
@@ -359,6 +361,11 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
     apply_log_append_time(batch, now);
     h.max_timestamp = now;
     result.log_append_time_ms = now;
+  } else if (h.max_timestamp != validated.records_max_timestamp) {
+    // As Kafka: a CreateTime batch's max_timestamp is what its records say, not what the client
+    // wrote (some write -1); the time index, ListOffsets by time and retention all read it.
+    set_max_timestamp(batch, validated.records_max_timestamp);
+    h.max_timestamp = validated.records_max_timestamp;
   }
   // A failed write (ENOSPC, EIO) leaves log_end_ where it was, so the next append overwrites
   // whatever part of this one reached the file; recovery would cut it as a torn tail.

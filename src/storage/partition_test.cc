@@ -213,6 +213,40 @@ TEST_F(PartitionTest, OffsetForTimestampFindsTheFirstBatchAtOrAfter) {
   EXPECT_EQ(p->offset_for_timestamp(1491).value(), std::nullopt);
 }
 
+TEST_F(PartitionTest, AppendStoresTheMaxTimestampOfTheRecordsWhateverTheClientWrote) {
+  auto p = open();
+  ASSERT_TRUE(put(*p, test::simple_batch("first", 1000)).has_value());
+  // A client that leaves max_timestamp at -1 (as some do): records at 2000..2002.
+  std::vector<Record> in(3);
+  for (int i = 0; i < 3; ++i) {
+    in[static_cast<std::size_t>(i)].value = to_bytes("v");
+    in[static_cast<std::size_t>(i)].timestamp_ms = 2000 + i;
+  }
+  Bytes b = build_batch(in);
+  store_be<std::int64_t>(b, batch_layout::kMaxTimestamp, -1);
+  store_be<std::uint32_t>(b, batch_layout::kCrc, compute_crc(b));
+  auto r = put(*p, b);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(r->base_offset, Offset(1));
+  EXPECT_EQ(r->log_append_time_ms, -1);
+
+  EXPECT_EQ(p->offset_for_timestamp(1500).value(), Offset(1));
+  EXPECT_EQ(p->offset_for_timestamp(2002).value(), Offset(1));
+  EXPECT_EQ(p->offset_for_timestamp(2003).value(), std::nullopt);
+  auto read = p->read(Offset(1), 1 << 20);
+  ASSERT_TRUE(read.has_value()) << read.error().to_string();
+  auto stored = check_batch_crc(read->records);
+  ASSERT_TRUE(stored.has_value()) << stored.error().to_string();
+  EXPECT_EQ(stored->max_timestamp, 2002);
+  EXPECT_EQ(stored->base_timestamp, 2000);
+
+  // The time index rebuilt from the file at reopening sees the same.
+  ASSERT_TRUE(p->close().has_value());
+  p.reset();
+  auto reopened = open();
+  EXPECT_EQ(reopened->offset_for_timestamp(1500).value(), Offset(1));
+}
+
 TEST_F(PartitionTest, IdempotentRetryReturnsOriginalOffsetsAndGapsAreRefused) {
   auto p = open();
   BatchOptions o{ProducerId(9), ProducerEpoch(0), 0};

@@ -1,5 +1,6 @@
 #include "storage/record_batch.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "base/crc32c.h"
@@ -66,6 +67,12 @@ Result<BatchHeader> check_batch_crc(ByteView bytes) {
 
 namespace {
 
+// Client-chosen values: add as Kafka's Java longs do, wrapping instead of overflowing
+// (undefined in C++).
+std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
 // Walks `count` uncompressed records in `body`, calling on_record for each. Every length is
 // checked against the bytes left before it is used. With kBuild false nothing is copied: the
 // append path only needs the framing checked (copying keys and values cost ~12% of a 100-byte
@@ -121,11 +128,11 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
       }
       return ok();
     };
+    // Deltas are cheap to pass on (validation computes the batch's max timestamp from them);
+    // keys, values and headers are copied only with kBuild.
     Record record;
-    if constexpr (kBuild) {
-      record.timestamp_ms = ts->value;
-      record.offset = Offset(od->value);
-    }
+    record.timestamp_ms = ts->value;
+    record.offset = Offset(od->value);
     WHARF_RETURN_IF_ERROR(field(kBuild ? &record.key : nullptr));
     WHARF_RETURN_IF_ERROR(field(kBuild ? &record.value : nullptr));
     auto header_count = varint::decode_varint(rec.subspan(rpos));
@@ -166,6 +173,11 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
 }  // namespace
 
 Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits) {
+  WHARF_ASSIGN_OR_RETURN(ValidatedBatch v, validate_batch_records(bytes, limits));
+  return v.header;
+}
+
+Result<ValidatedBatch> validate_batch_records(ByteView bytes, const ValidationLimits& limits) {
   if (bytes.size() > limits.batch_bytes_max) {
     return fail(ErrorCode::kMessageTooLarge,
                 "record batch of {} bytes exceeds max.message.bytes {}", bytes.size(),
@@ -187,9 +199,14 @@ Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limit
     return fail(ErrorCode::kInvalidRecord, "idempotent batch with negative base sequence {}",
                 h.base_sequence);
   }
+  ValidatedBatch v{h, std::numeric_limits<std::int64_t>::min()};
+  auto on_record = [&](Record&& r) {
+    v.records_max_timestamp =
+        std::max(v.records_max_timestamp, wrapping_add(h.base_timestamp, r.timestamp_ms));
+  };
   if (h.compression() == Compression::kNone) {
     WHARF_RETURN_IF_ERROR(
-        walk_records<false>(bytes.subspan(bl::kHeaderBytes), h.record_count, [](Record&&) {}));
+        walk_records<false>(bytes.subspan(bl::kHeaderBytes), h.record_count, on_record));
   } else {
     // As Kafka: a compressed batch is decompressed and its records checked like any others, so
     // a record count that lies (and would move the log end by it) is refused.
@@ -201,11 +218,11 @@ Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limit
                             : records.error().code();
       return fail(code, "compressed records: {}", records.error().message());
     }
-    auto walked = walk_records<false>(*records, h.record_count, [](Record&&) {});
+    auto walked = walk_records<false>(*records, h.record_count, on_record);
     if (!walked)
       return fail(walked.error().code(), "compressed records: {}", walked.error().message());
   }
-  return h;
+  return v;
 }
 
 void patch_base_offset(MutableByteView batch, Offset base_offset) {
@@ -216,6 +233,13 @@ void patch_base_offset(MutableByteView batch, Offset base_offset) {
 void patch_partition_leader_epoch(MutableByteView batch, std::int32_t epoch) {
   WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
   store_be<std::int32_t>(batch, bl::kPartitionLeaderEpoch, epoch);
+}
+
+void set_max_timestamp(MutableByteView batch, std::int64_t max_timestamp) {
+  WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
+  if (load_be<std::int64_t>(batch, bl::kMaxTimestamp) == max_timestamp) return;
+  store_be<std::int64_t>(batch, bl::kMaxTimestamp, max_timestamp);
+  store_be<std::uint32_t>(batch, bl::kCrc, compute_crc(batch));
 }
 
 void apply_log_append_time(MutableByteView batch, std::int64_t timestamp_ms) {
@@ -280,12 +304,6 @@ Bytes build_batch(const std::vector<Record>& records, const BatchOptions& option
   return out;
 }
 
-namespace {
-std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
-  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
-}
-}  // namespace
-
 Result<std::vector<Record>> read_records(ByteView batch) {
   WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(batch));
   if (h.total_bytes() != batch.size()) {
@@ -304,8 +322,6 @@ Result<std::vector<Record>> read_records(ByteView batch) {
   out.reserve(static_cast<std::size_t>(h.record_count));
   WHARF_RETURN_IF_ERROR(
       walk_records<true>(batch.subspan(bl::kHeaderBytes), h.record_count, [&](Record&& r) {
-        // Client-chosen values: add as Kafka's Java longs do,
-        // wrapping instead of overflowing (undefined in C++).
         r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
         r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
         out.push_back(std::move(r));

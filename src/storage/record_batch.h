@@ -1,9 +1,11 @@
 // Kafka record batch v2: parsing, validation, in-place patching and building.
 //
-// The broker stores the bytes a producer sent, unchanged except for the header fields the CRC
-// does not cover (base_offset, partition_leader_epoch), which are patched on append. So the bytes
-// on disk are the bytes on the wire and a fetch sends file bytes without re-encoding
-// (docs/formats/record-batch-v2.md has the layout). Pure functions; no I/O, no threads.
+// The broker stores the bytes a producer sent, unchanged except for header fields: base_offset
+// and partition_leader_epoch (outside the CRC), and max_timestamp (and, for LogAppendTime
+// topics, the timestamp-type bit), which are rewritten on append with a recomputed CRC, as
+// Kafka does. So the records on disk are the records on the wire and a fetch sends file bytes
+// without re-encoding (docs/formats/record-batch-v2.md has the layout). Pure functions; no I/O,
+// no threads.
 #pragma once
 
 #include <cstdint>
@@ -94,6 +96,17 @@ struct ValidationLimits {
 // the budget), kMessageTooLarge, kUnsupported (magic, codec).
 [[nodiscard]] Result<BatchHeader> validate_batch(ByteView bytes, const ValidationLimits& limits);
 
+// validate_batch and what its walk over the records learned.
+struct ValidatedBatch {
+  BatchHeader header;  // as stored in the bytes
+  // The largest record timestamp (base_timestamp + each record's delta, wrapping as Java longs
+  // do): what Kafka makes a CreateTime batch's max_timestamp on produce, whatever the client
+  // wrote there (some leave -1).
+  std::int64_t records_max_timestamp = 0;
+};
+[[nodiscard]] Result<ValidatedBatch> validate_batch_records(ByteView bytes,
+                                                            const ValidationLimits& limits);
+
 // CRC check only (recovery's fast path): header sane, length fits, CRC matches.
 [[nodiscard]] Result<BatchHeader> check_batch_crc(ByteView bytes);
 
@@ -102,6 +115,9 @@ std::uint32_t compute_crc(ByteView batch);
 // Patch fields the CRC does not cover.
 void patch_base_offset(MutableByteView batch, Offset base_offset);
 void patch_partition_leader_epoch(MutableByteView batch, std::int32_t epoch);
+// Sets max_timestamp and recomputes the CRC (which covers it); leaves the bytes alone if the
+// field already holds that value.
+void set_max_timestamp(MutableByteView batch, std::int64_t max_timestamp);
 // Switches a batch to LogAppendTime: sets the attribute bit and max_timestamp, then recomputes
 // the CRC (both fields are covered by it).
 void apply_log_append_time(MutableByteView batch, std::int64_t timestamp_ms);

@@ -1,5 +1,7 @@
 #include "storage/record_batch.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "base/crc32c.h"
@@ -118,6 +120,55 @@ TEST(RecordBatch, LogAppendTimeSetsAttributeAndTimestampAndKeepsCrcValid) {
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(h->max_timestamp, 123456);
   EXPECT_TRUE(h->attributes & batch_attributes::kLogAppendTime);
+}
+
+// Records out of time order, and a client that wrote -1 as the batch's max_timestamp.
+Bytes batch_with_max_timestamp_minus_one() {
+  std::vector<Record> in(3);
+  in[0].timestamp_ms = 5000;
+  in[1].timestamp_ms = 7000;
+  in[2].timestamp_ms = 6000;
+  for (auto& r : in) r.value = to_bytes("v");
+  Bytes b = build_batch(in);
+  store_be<std::int64_t>(b, bl::kMaxTimestamp, -1);
+  store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+  return b;
+}
+
+TEST(RecordBatch, ValidationComputesTheMaxTimestampFromTheRecordsNotTheHeader) {
+  const Bytes b = batch_with_max_timestamp_minus_one();
+  auto v = validate_batch_records(b, {});
+  ASSERT_TRUE(v.has_value()) << v.error().to_string();
+  EXPECT_EQ(v->header.max_timestamp, -1) << "the header as the client wrote it";
+  EXPECT_EQ(v->records_max_timestamp, 7000);
+}
+
+TEST(RecordBatch, RecordsMaxTimestampWrapsAsJavaLongsDo) {
+  std::vector<Record> in(2);
+  in[0].timestamp_ms = 0;
+  in[1].timestamp_ms = 1;
+  Bytes b = build_batch(in);
+  store_be<std::int64_t>(b, bl::kBaseTimestamp, std::numeric_limits<std::int64_t>::max());
+  store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+  auto v = validate_batch_records(b, {});
+  ASSERT_TRUE(v.has_value()) << v.error().to_string();
+  // The second record's time wraps to INT64_MIN; the first is the largest.
+  EXPECT_EQ(v->records_max_timestamp, std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(RecordBatch, SetMaxTimestampRewritesTheFieldAndKeepsTheCrcValid) {
+  Bytes b = batch_with_max_timestamp_minus_one();
+  const Bytes before = b;
+  set_max_timestamp(b, -1);
+  EXPECT_EQ(b, before) << "the same value leaves the bytes alone";
+  set_max_timestamp(b, 7000);
+  auto h = validate_batch(b, {});
+  ASSERT_TRUE(h.has_value()) << h.error().to_string();
+  EXPECT_EQ(h->max_timestamp, 7000);
+  EXPECT_EQ(h->attributes & batch_attributes::kLogAppendTime, 0);
+  EXPECT_EQ(Bytes(b.begin() + bl::kHeaderBytes, b.end()),
+            Bytes(before.begin() + bl::kHeaderBytes, before.end()))
+      << "records unchanged";
 }
 
 TEST(RecordBatch, LastSequenceWrapsAtInt32Max) {

@@ -55,6 +55,7 @@
 #include "kafka/protocol/generated/join_group.h"
 #include "kafka/protocol/generated/leave_group.h"
 #include "kafka/protocol/generated/offset_commit.h"
+#include "kafka/protocol/generated/offset_fetch.h"
 #include "kafka/protocol/generated/sync_group.h"
 #include "kafka/protocol/header.h"
 #include "kafka/protocol/reader.h"
@@ -69,6 +70,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 // Kafka error codes (Errors.java) the tests expect.
+constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kIllegalGeneration = 22;
 constexpr std::int16_t kInconsistentGroupProtocol = 23;
 constexpr std::int16_t kUnknownMemberId = 25;
@@ -1340,6 +1342,7 @@ TEST_F(GroupTest, RawRequestsGetTheCoordinatorsErrorCodes) {
   EXPECT_EQ(deleted->results[0].error_code, kNonEmptyGroup);
 
   // OffsetCommit with generation -1 (an admin or assign() commit) to an active group.
+  create_topic(broker_->bootstrap(), "some-topic", 1);
   p::OffsetCommitRequest commit;
   commit.group_id = group;
   commit.generation_id_or_member_epoch = -1;
@@ -1359,6 +1362,33 @@ TEST_F(GroupTest, RawRequestsGetTheCoordinatorsErrorCodes) {
   auto inside = c.call<p::OffsetCommitResponse>(commit, 7);
   ASSERT_TRUE(inside.has_value());
   EXPECT_EQ(inside->topics.at(0).partitions.at(0).error_code, 0);
+  // A topic the broker does not have, and a partition beyond some-topic's one: error 3 for
+  // each, and the member's commit of some-topic/0 in the same request still goes through.
+  {
+    p::OffsetCommitRequest mixed = commit;
+    p::OffsetCommitRequest::OffsetCommitRequestPartition beyond = part;
+    beyond.partition_index = 1;
+    mixed.topics[0].partitions.push_back(beyond);
+    mixed.topics.push_back({"no-such-topic", {part}});
+    auto answered = c.call<p::OffsetCommitResponse>(mixed, 7);
+    ASSERT_TRUE(answered.has_value());
+    ASSERT_EQ(answered->topics.size(), 2u);
+    ASSERT_EQ(answered->topics[0].partitions.size(), 2u);
+    EXPECT_EQ(answered->topics[0].partitions[0].error_code, 0);
+    EXPECT_EQ(answered->topics[0].partitions[1].error_code, kUnknownTopicOrPartition);
+    ASSERT_EQ(answered->topics[1].partitions.size(), 1u);
+    EXPECT_EQ(answered->topics[1].partitions[0].error_code, kUnknownTopicOrPartition);
+    p::OffsetFetchRequest fetch;
+    fetch.group_id = group;
+    fetch.topics.reset();  // everything the group has committed
+    auto fetched = c.call<p::OffsetFetchResponse>(fetch, 5);
+    ASSERT_TRUE(fetched.has_value());
+    ASSERT_EQ(fetched->topics.size(), 1u) << "nothing stored for no-such-topic";
+    EXPECT_EQ(fetched->topics[0].name, "some-topic");
+    ASSERT_EQ(fetched->topics[0].partitions.size(), 1u);
+    EXPECT_EQ(fetched->topics[0].partitions[0].partition_index, 0);
+    EXPECT_EQ(fetched->topics[0].partitions[0].committed_offset, 5);
+  }
 
   // A malformed JoinGroup body: the broker closes that connection and keeps serving others.
   {

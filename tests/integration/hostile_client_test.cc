@@ -411,7 +411,11 @@ TEST_F(HostileClientTest, DeclaredFrameSizesDoNotReserveMemory) {
   for (int i = 0; i < 20; ++i) {
     auto conn = std::make_unique<Connection>(port());
     std::string error;
-    ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(*conn, av, 3, 1, error).has_value()) << error;
+    // Half of them never send ApiVersions: the 100 MiB limit applies from the first request
+    // (as Kafka), so the bound must come from the shared budget, not from being identified.
+    if (i % 2 == 0) {
+      ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(*conn, av, 3, 1, error).has_value()) << error;
+    }
     Bytes declared = size_only(100 * 1024 * 1024 - 1);
     append(declared, header_bytes(3, 8, 2));  // a start of a frame, then nothing more
     ASSERT_TRUE(conn->send(declared));

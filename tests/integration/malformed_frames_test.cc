@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -52,8 +53,8 @@ constexpr std::int16_t kUnsupportedVersion = 35;
 constexpr std::int16_t kCorruptMessage = 2;
 constexpr std::int16_t kMessageTooLarge = 10;
 constexpr std::int16_t kInvalidRecord = 87;
-// The broker's frame limit until a connection has sent ApiVersions (ServerConfig).
-constexpr std::size_t kPreApiVersionsLimit = 1024 * 1024;
+// The limit Wharf once applied until a connection had sent ApiVersions; Kafka has none.
+constexpr std::size_t kOneMiB = 1024 * 1024;
 
 const std::string kTopic = "kept";
 constexpr int kPartitions = 2;
@@ -464,39 +465,27 @@ class MalformedFramesTest : public ::testing::Test {
     expect_served();
   }
 
-  void above_pre_api_versions_limit() {
-    // A Produce just over 1 MiB. Before ApiVersions the size alone closes the connection, and
-    // the broker must not wait for (or allocate) the body.
+  void above_one_mib_before_api_versions() {
+    // A Produce just over 1 MiB as the very first request on a connection, as a client that
+    // never sends ApiVersions (old sarama, many tools) sends it. socket.request.max.bytes
+    // (100 MiB) applies from the first request, as in Kafka: the frame is read and answered; its
+    // batch is above max.message.bytes (1048588), so the partition gets MESSAGE_TOO_LARGE and
+    // nothing is appended.
     std::vector<storage::Record> records(1);
-    records[0].value = Bytes(kPreApiVersionsLimit + 1024, std::byte{'b'});
+    records[0].value = Bytes(kOneMiB + 1024, std::byte{'b'});
     const Bytes big = request_frame(produce_request(0, storage::build_batch(records)), 7, 7);
-    ASSERT_GT(big.size() - 4, kPreApiVersionsLimit);
-    {
-      SCOPED_TRACE("size prefix only, before ApiVersions");
-      Connection conn(port());
-      ASSERT_TRUE(conn.send(ByteView(big).first(4)));
-      EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
-    }
-    expect_closed_after(size_only(static_cast<std::int32_t>(kPreApiVersionsLimit + 1)),
-                        "1 MiB + 1");
-    {
-      // After ApiVersions the 100 MiB limit applies: the same frame is read and answered; its
-      // batch is above max.message.bytes (1048588), so the partition gets MESSAGE_TOO_LARGE.
-      SCOPED_TRACE("the same frame after ApiVersions");
-      Connection conn(port());
-      std::string error;
-      ASSERT_TRUE(round_trip<p::ApiVersionsResponse>(conn, api_versions_request(), 3, 1, error))
-          << error;
-      ASSERT_TRUE(conn.send(big));
-      auto frame = conn.read_frame();
-      ASSERT_TRUE(frame.has_value()) << conn.error();
-      auto resp = parse_response<p::ProduceResponse>(*frame, 7, 7, 7, error);
-      ASSERT_TRUE(resp.has_value()) << error;
-      ASSERT_EQ(resp->responses.size(), 1u);
-      ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
-      EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kMessageTooLarge);
-      EXPECT_EQ(resp->responses[0].partition_responses[0].base_offset, -1);
-    }
+    ASSERT_GT(big.size() - 4, kOneMiB);
+    Connection conn(port());
+    ASSERT_TRUE(conn.send(big)) << conn.error();
+    auto frame = conn.read_frame();
+    ASSERT_TRUE(frame.has_value()) << conn.error();
+    std::string error;
+    auto resp = parse_response<p::ProduceResponse>(*frame, 7, 7, 7, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    ASSERT_EQ(resp->responses.size(), 1u);
+    ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kMessageTooLarge);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].base_offset, -1);
     expect_served();
   }
 
@@ -817,8 +806,53 @@ TEST_F(MalformedFramesTest, SizeZeroAndSizesBelowTheSmallestHeaderCloseTheConnec
 TEST_F(MalformedFramesTest, SizeTwoToThe31MinusOneClosesTheConnectionBeforeAndAfterApiVersions) {
   maximum_size();
 }
-TEST_F(MalformedFramesTest, SizeAboveThePreApiVersionsLimitClosesTheConnectionUntilApiVersions) {
-  above_pre_api_versions_limit();
+TEST_F(MalformedFramesTest, ProduceAboveOneMibAsTheFirstRequestIsAnsweredWithoutApiVersions) {
+  above_one_mib_before_api_versions();
+}
+
+// Many small records in two partitions, 1.2 MiB in one Produce, as a sarama async producer
+// batches them, sent before (and without) ApiVersions: both batches are appended and readable.
+TEST_F(MalformedFramesTest, ProduceOfManySmallRecordsAboveOneMibIsAppendedWithoutApiVersions) {
+  constexpr int kRecords = 600;  // 1 KiB values: 600 KiB per partition
+  p::ProduceRequest request;
+  request.transactional_id = std::nullopt;
+  request.acks = -1;
+  request.timeout_ms = 10'000;
+  request.topic_data.push_back({kTopic, {}});
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    std::vector<storage::Record> records(kRecords);
+    for (int i = 0; i < kRecords; ++i) {
+      records[static_cast<std::size_t>(i)].value =
+          Bytes(1024, static_cast<std::byte>('a' + (i + partition) % 26));
+    }
+    request.topic_data[0].partition_data.push_back({partition, storage::build_batch(records)});
+  }
+  const Bytes frame = request_frame(request, 7, 5);
+  ASSERT_GT(frame.size() - 4, kOneMiB);
+
+  Connection conn(port());
+  ASSERT_TRUE(conn.send(frame)) << conn.error();
+  auto response = conn.read_frame();
+  ASSERT_TRUE(response.has_value()) << conn.error();
+  std::string error;
+  auto resp = parse_response<p::ProduceResponse>(*response, 7, 7, 5, error);
+  ASSERT_TRUE(resp.has_value()) << error;
+  ASSERT_EQ(resp->responses.size(), 1u);
+  ASSERT_EQ(resp->responses[0].partition_responses.size(), static_cast<std::size_t>(kPartitions));
+  for (const auto& pr : resp->responses[0].partition_responses) {
+    EXPECT_EQ(pr.error_code, 0) << "partition " << pr.index;
+    EXPECT_EQ(pr.base_offset, 0) << "partition " << pr.index;
+  }
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    SCOPED_TRACE(fmt::format("partition {}", partition));
+    std::int64_t high_watermark = -1;
+    auto records = read_partition(partition, &high_watermark);
+    EXPECT_EQ(high_watermark, kRecords);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(kRecords));
+    ASSERT_TRUE(records.back().value.has_value());
+    EXPECT_EQ(*records.back().value,
+              Bytes(1024, static_cast<std::byte>('a' + (kRecords - 1 + partition) % 26)));
+  }
 }
 TEST_F(MalformedFramesTest, TruncatedBodyThenCloseLeavesTheBrokerServing) {
   truncated_body_then_close();
@@ -847,6 +881,86 @@ TEST_F(MalformedFramesTest, ArrayCountAboveTheBytesLeftClosesTheConnection) { ly
 TEST_F(MalformedFramesTest, TimestampsThatOverflowWhenReadBackKeepListOffsetsWorking) {
   extreme_timestamps_then_list_offsets();
 }
+// Some clients leave a batch's max_timestamp at -1. As Kafka, the broker computes it from the
+// records on produce and rewrites the header (and the CRC it covers), so ListOffsets by time,
+// the time index and time retention see the records' times.
+TEST_F(MalformedFramesTest, MaxTimestampMinusOneIsComputedFromTheRecordsOnProduce) {
+  const std::string topic = "max-timestamp";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  auto produce = [&](Bytes batch, std::int32_t correlation_id) {
+    p::ProduceRequest request;
+    request.transactional_id = std::nullopt;
+    request.acks = -1;
+    request.timeout_ms = 10'000;
+    request.topic_data.push_back({topic, {{0, std::move(batch)}}});
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(conn, request, 7, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    if (!resp || resp->responses.size() != 1 || resp->responses[0].partition_responses.size() != 1)
+      return std::int64_t{-100};
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, 0);
+    return resp->responses[0].partition_responses[0].base_offset;
+  };
+  std::vector<storage::Record> first(1);
+  first[0].value = to_bytes("first");
+  first[0].timestamp_ms = 1000;
+  ASSERT_EQ(produce(storage::build_batch(first), 60), 0);
+  // Records at 5000, 7000 and 6000 (out of order), max_timestamp -1 with a valid CRC.
+  std::vector<storage::Record> records(3);
+  const std::int64_t times[] = {5000, 7000, 6000};
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].value = to_bytes(fmt::format("r{}", i));
+    records[i].timestamp_ms = times[i];
+  }
+  Bytes batch = storage::build_batch(records);
+  store_be<std::int64_t>(batch, storage::batch_layout::kMaxTimestamp, -1);
+  store_be<std::uint32_t>(batch, storage::batch_layout::kCrc, storage::compute_crc(batch));
+  ASSERT_EQ(produce(batch, 61), 1);
+
+  // timestamp -> (offset, timestamp) ListOffsets v4 answers.
+  const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> cases = {
+      {1001, 1, 5000}, {5000, 1, 5000}, {6500, 2, 7000}, {7000, 2, 7000}, {7001, -1, -1}};
+  for (const auto& [timestamp, offset, found] : cases) {
+    SCOPED_TRACE(fmt::format("ListOffsets timestamp {}", timestamp));
+    p::ListOffsetsRequest list;
+    list.replica_id = -1;
+    list.topics.push_back({topic, {{0, -1, timestamp, 1}}});
+    std::string error;
+    auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 4, 62, error);
+    ASSERT_TRUE(listed.has_value()) << error;
+    ASSERT_EQ(listed->topics.size(), 1u);
+    ASSERT_EQ(listed->topics[0].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[0].partitions[0].error_code, 0);
+    EXPECT_EQ(listed->topics[0].partitions[0].offset, offset);
+    EXPECT_EQ(listed->topics[0].partitions[0].timestamp, found);
+  }
+
+  // The stored batch, as a consumer fetches it: max_timestamp 7000 under a valid CRC-32C.
+  p::FetchRequest fetch;
+  fetch.max_wait_ms = 0;
+  fetch.min_bytes = 0;
+  fetch.max_bytes = 1 << 20;
+  fetch.topics.push_back({topic, {{0, -1, 1, -1, 1 << 20}}});
+  std::string error;
+  auto fetched = round_trip<p::FetchResponse>(conn, fetch, 11, 63, error);
+  ASSERT_TRUE(fetched.has_value()) << error;
+  ASSERT_EQ(fetched->responses.size(), 1u);
+  ASSERT_EQ(fetched->responses[0].partitions.size(), 1u);
+  const auto& records_bytes = fetched->responses[0].partitions[0].records;
+  ASSERT_TRUE(records_bytes && !records_bytes->empty());
+  auto stored = storage::check_batch_crc(*records_bytes);
+  ASSERT_TRUE(stored.has_value()) << stored.error().to_string();
+  EXPECT_EQ(stored->base_offset.value(), 1);
+  EXPECT_EQ(stored->base_timestamp, 5000);
+  EXPECT_EQ(stored->max_timestamp, 7000);
+  auto read_back = storage::read_records(*records_bytes);
+  ASSERT_TRUE(read_back.has_value()) << read_back.error().to_string();
+  ASSERT_EQ(read_back->size(), 3u);
+  EXPECT_EQ((*read_back)[1].timestamp_ms, 7000);
+  EXPECT_EQ(as_chars(*(*read_back)[2].value), "r2");
+}
+
 TEST_F(MalformedFramesTest, CreateTopicsWithImpossibleReplicationOrAssignmentGetsKafkasErrors) {
   create_topics_with_impossible_arguments();
 }
@@ -867,7 +981,7 @@ TEST_F(MalformedFramesTest, RecordsAckedBeforeEveryAttackAreStillReadableAfterTh
   negative_sizes();
   tiny_sizes();
   maximum_size();
-  above_pre_api_versions_limit();
+  above_one_mib_before_api_versions();
   truncated_body_then_close();
   truncated_body_then_wait();
   unknown_api_keys();

@@ -15,6 +15,7 @@ namespace {
 
 // Kafka error codes used by the coordinator (Errors.java).
 constexpr std::int16_t kNone = 0;
+constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kOffsetMetadataTooLarge = 12;
 constexpr std::int16_t kCoordinatorNotAvailable = 15;
 constexpr std::int16_t kIllegalGeneration = 22;
@@ -607,7 +608,8 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
 }
 
 Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest& req,
-                                                    std::int16_t version) {
+                                                    std::int16_t version,
+                                                    const PartitionExists& partition_exists) {
   CommitPlan plan;
   plan.group_id = req.group_id;
   std::int16_t group_error = kNone;
@@ -641,7 +643,9 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
       p::OffsetCommitResponse::OffsetCommitResponsePartition rp;
       rp.partition_index = part.partition_index;
       const std::string metadata = part.committed_metadata.value_or("");
-      if (group_error != kNone) {
+      if (!partition_exists(t.name, part.partition_index)) {
+        rp.error_code = kUnknownTopicOrPartition;
+      } else if (group_error != kNone) {
         rp.error_code = group_error;
       } else if (metadata.size() > config_.offset_metadata_bytes_max) {
         rp.error_code = kOffsetMetadataTooLarge;

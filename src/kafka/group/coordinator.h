@@ -89,13 +89,17 @@ class Coordinator {
   protocol::LeaveGroupResponse leave(const protocol::LeaveGroupRequest& req, std::int16_t version);
 
   // OffsetCommit, step 1: validate and build the records to persist. `response` holds the
-  // per-partition errors; partitions without an error are in `records`.
+  // per-partition errors; partitions without an error are in `records`. A partition for which
+  // partition_exists is false gets UNKNOWN_TOPIC_OR_PARTITION and nothing is stored for it, as
+  // Kafka checks its metadata before the group (the coordinator knows no topics itself).
   struct CommitPlan {
     protocol::OffsetCommitResponse response;
     std::vector<OffsetRecord> records;
     std::string group_id;
   };
-  CommitPlan prepare_commit(const protocol::OffsetCommitRequest& req, std::int16_t version);
+  using PartitionExists = std::function<bool(const std::string& topic, std::int32_t partition)>;
+  CommitPlan prepare_commit(const protocol::OffsetCommitRequest& req, std::int16_t version,
+                            const PartitionExists& partition_exists);
   // Step 3, after the records are durable: update the cache.
   void apply(const std::vector<OffsetRecord>& records);
   // If persisting failed: every partition of the plan gets `error`.

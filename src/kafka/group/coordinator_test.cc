@@ -360,13 +360,60 @@ TEST_F(CoordinatorTest, InitialRebalanceDelayCollectsMembersOfANewGroup) {
   EXPECT_EQ(std::max(a->resp.members.size(), b->resp.members.size()), 2u);
 }
 
+// The broker's topic table as prepare_commit sees it: every partition exists.
+const Coordinator::PartitionExists kAllExist = [](const std::string&, std::int32_t) {
+  return true;
+};
+
+TEST_F(CoordinatorTest, OffsetCommitForAnUnknownTopicOrPartitionGetsError3AndStoresNothing) {
+  // "orders" has 2 partitions; "nosuch" does not exist.
+  auto exists = [](const std::string& topic, std::int32_t partition) {
+    return topic == "orders" && partition >= 0 && partition < 2;
+  };
+  p::OffsetCommitRequest req;
+  req.group_id = "g";
+  req.generation_id_or_member_epoch = -1;
+  req.topics.push_back(
+      {"orders", {{0, 42, -1, -1, std::string("m")}, {2, 7, -1, -1, std::nullopt}}});
+  req.topics.push_back({"nosuch", {{0, 5, -1, -1, std::nullopt}}});
+  auto plan = coord_.prepare_commit(req, 7, exists);
+  ASSERT_EQ(plan.records.size(), 1u) << "only orders/0 is stored";
+  EXPECT_EQ(plan.records[0].topic, "orders");
+  EXPECT_EQ(plan.records[0].partition, 0);
+  ASSERT_EQ(plan.response.topics.size(), 2u);
+  ASSERT_EQ(plan.response.topics[0].partitions.size(), 2u);
+  EXPECT_EQ(plan.response.topics[0].partitions[0].error_code, 0);
+  EXPECT_EQ(plan.response.topics[0].partitions[1].error_code, 3) << "UNKNOWN_TOPIC_OR_PARTITION";
+  EXPECT_EQ(plan.response.topics[1].name, "nosuch");
+  ASSERT_EQ(plan.response.topics[1].partitions.size(), 1u);
+  EXPECT_EQ(plan.response.topics[1].partitions[0].error_code, 3);
+  coord_.apply(plan.records);
+
+  p::OffsetFetchRequest fetch;
+  fetch.group_id = "g";
+  fetch.topics.reset();  // every committed offset of the group
+  auto got = coord_.fetch_offsets(fetch, 7);
+  ASSERT_EQ(got.topics.size(), 1u);
+  EXPECT_EQ(got.topics[0].name, "orders");
+  ASSERT_EQ(got.topics[0].partitions.size(), 1u);
+  EXPECT_EQ(got.topics[0].partitions[0].partition_index, 0);
+
+  // Kafka checks the topic before the group: a bad generation does not hide error 3.
+  req.group_id = "other";
+  req.generation_id_or_member_epoch = 5;
+  plan = coord_.prepare_commit(req, 7, exists);
+  EXPECT_TRUE(plan.records.empty());
+  EXPECT_EQ(plan.response.topics[0].partitions[0].error_code, 22);
+  EXPECT_EQ(plan.response.topics[1].partitions[0].error_code, 3);
+}
+
 TEST_F(CoordinatorTest, OffsetCommitsAreValidatedAndFetchedBack) {
   // Outside any group (assign() consumers, admin tools): generation -1.
   p::OffsetCommitRequest req;
   req.group_id = "g";
   req.generation_id_or_member_epoch = -1;
   req.topics.push_back({"orders", {{0, 42, -1, -1, std::string("m")}, {1, 7, -1, -1, std::string(5000, 'x')}}});
-  auto plan = coord_.prepare_commit(req, 7);
+  auto plan = coord_.prepare_commit(req, 7, kAllExist);
   ASSERT_EQ(plan.records.size(), 1u);
   EXPECT_EQ(plan.response.topics[0].partitions[0].error_code, 0);
   EXPECT_EQ(plan.response.topics[0].partitions[1].error_code, 12) << "OFFSET_METADATA_TOO_LARGE";
@@ -385,17 +432,18 @@ TEST_F(CoordinatorTest, OffsetCommitsAreValidatedAndFetchedBack) {
   // Inside a group: member and generation must match.
   auto [a, ja] = join_new();
   req.topics[0].partitions.resize(1);
+  auto first_error = [&] {
+    return coord_.prepare_commit(req, 7, kAllExist).response.topics[0].partitions[0].error_code;
+  };
   req.generation_id_or_member_epoch = -1;
-  EXPECT_EQ(coord_.prepare_commit(req, 7).response.topics[0].partitions[0].error_code, 22)
-      << "generation -1 is only for Empty groups";
+  EXPECT_EQ(first_error(), 22) << "generation -1 is only for Empty groups";
   req.member_id = a;
   req.generation_id_or_member_epoch = 1;
-  EXPECT_EQ(coord_.prepare_commit(req, 7).response.topics[0].partitions[0].error_code, 27)
-      << "REBALANCE_IN_PROGRESS while CompletingRebalance";
+  EXPECT_EQ(first_error(), 27) << "REBALANCE_IN_PROGRESS while CompletingRebalance";
   ASSERT_TRUE(sync(a, 1, {})->done);
-  EXPECT_EQ(coord_.prepare_commit(req, 7).response.topics[0].partitions[0].error_code, 0);
+  EXPECT_EQ(first_error(), 0);
   req.generation_id_or_member_epoch = 0;
-  EXPECT_EQ(coord_.prepare_commit(req, 7).response.topics[0].partitions[0].error_code, 22);
+  EXPECT_EQ(first_error(), 22);
 }
 
 TEST_F(CoordinatorTest, DescribeListAndDeleteGroups) {

@@ -66,7 +66,19 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_leave_group(const Reque
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::OffsetCommitRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto plan = coordinator_->prepare_commit(*req, ctx.version());
+  // As Kafka: a partition this broker does not have gets UNKNOWN_TOPIC_OR_PARTITION and no
+  // committed offset (a typo'd topic would otherwise hold an offset forever). The topic table
+  // is in memory, so this lookup does not block.
+  std::map<std::string, std::int32_t, std::less<>> partitions_of;
+  auto partition_exists = [&](const std::string& topic, std::int32_t partition) {
+    auto it = partitions_of.find(topic);
+    if (it == partitions_of.end()) {
+      auto info = log_.topic(topic);
+      it = partitions_of.emplace(topic, info ? info->partitions : 0).first;
+    }
+    return partition >= 0 && partition < it->second;
+  };
+  auto plan = coordinator_->prepare_commit(*req, ctx.version(), partition_exists);
   if (!plan.records.empty()) {
     auto persist = [this, &plan]() -> Status {
       WHARF_RETURN_IF_ERROR(offsets_log_->append(plan.records));

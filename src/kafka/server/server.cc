@@ -198,8 +198,7 @@ KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
       storage_pool_(static_cast<std::size_t>(std::max(1, config_.storage_threads))) {
   // One request of the largest allowed size must always fit the budget.
   config_.request_memory_bytes_max =
-      std::max({config_.request_memory_bytes_max, config_.request_bytes_max,
-                config_.request_bytes_max_before_api_versions});
+      std::max(config_.request_memory_bytes_max, config_.request_bytes_max);
 }
 
 std::string KafkaServer::Impl::advertised_host() const {
@@ -377,7 +376,6 @@ constexpr std::size_t kResponseSliceBytes = 1024 * 1024;
 }  // namespace
 
 asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn) {
-  bool api_versions_seen = false;
   Bytes frame;
   try {
     while (!conn->closed && !stopping_) {
@@ -395,10 +393,11 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         if (ec) break;
       }
       const std::int32_t size = load_be<std::int32_t>(size_bytes, 0);
-      const std::size_t limit = api_versions_seen ? config_.request_bytes_max
-                                                  : config_.request_bytes_max_before_api_versions;
-      // The smallest request header is 10 bytes (v1 with a null client id). The size is checked
-      // before anything is allocated for it.
+      // Kafka's socket.request.max.bytes applies from the first request: many clients (old
+      // sarama, tools) never send ApiVersions. The smallest request header is 10 bytes (v1 with
+      // a null client id). The size is checked before anything is allocated for it; memory is
+      // bounded by the shared budget below, not per connection.
+      const std::size_t limit = config_.request_bytes_max;
       if (size < 10 || static_cast<std::size_t>(size) > limit) {
         WHARF_LOG_WARN("{}: closing: request size {} outside [10, {}]", conn->peer, size, limit);
         break;
@@ -436,7 +435,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       }
       RequestContext ctx{std::move(*header), conn->host};
       const auto started = std::chrono::steady_clock::now();
-      HandlerResult result = co_await dispatch(ctx, reader, api_versions_seen);
+      HandlerResult result = co_await dispatch(ctx, reader);
       // The request is handled: its frame no longer counts against the budget, and a large
       // buffer is not kept for the next request.
       if (frame.capacity() > kFrameFirstReadBytes) Bytes().swap(frame);
@@ -488,8 +487,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
 }
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext& ctx,
-                                                           p::Reader& body,
-                                                           bool& api_versions_seen) {
+                                                           p::Reader& body) {
   const auto key = ctx.header.request_api_key;
   const auto version = ctx.version();
   const AdvertisedApi* api = find_advertised(key);
@@ -498,10 +496,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
                    excerpt(ctx.header.client_id.value_or("")));
     co_return HandlerResult{std::nullopt, true};
   }
-  if (key == 18) {
-    api_versions_seen = true;
-    co_return co_await handle_api_versions(ctx, body);
-  }
+  if (key == 18) co_return co_await handle_api_versions(ctx, body);
   if (version < api->min_version || version > api->max_version) {
     // Kafka and Redpanda close the connection; the client picked a version we never offered.
     WHARF_LOG_WARN("closing: API {} version {} is outside the advertised {}..{}", key, version,

@@ -39,7 +39,6 @@ struct ServerConfig {
   std::int32_t default_partitions = 1;
   // Limits (docs/limits.md has the reasons).
   std::size_t request_bytes_max = 100 * 1024 * 1024;
-  std::size_t request_bytes_max_before_api_versions = 1024 * 1024;
   // Bytes of requests being read or handled, across all connections (Kafka's
   // queued.max.request.bytes); raised to request_bytes_max if smaller.
   std::size_t request_memory_bytes_max = 256 * 1024 * 1024;

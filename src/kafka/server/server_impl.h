@@ -125,8 +125,7 @@ class KafkaServer::Impl {
       std::size_t n, const std::function<void(std::size_t)>& f);  // f: a named local (see blocking)
 
   // Handlers: decode the body, do the work, encode the response body.
-  asio::awaitable<HandlerResult> dispatch(const RequestContext& ctx, protocol::Reader& body,
-                                          bool& api_versions_seen);
+  asio::awaitable<HandlerResult> dispatch(const RequestContext& ctx, protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_api_versions(const RequestContext& ctx,
                                                      protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_metadata(const RequestContext& ctx, protocol::Reader& body);
