@@ -10,7 +10,10 @@
 // that reason while the SQLite tests still run; nothing is skipped silently.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -45,6 +48,25 @@ class PostgresEnvironment : public ::testing::Environment {
 inline PostgresEnvironment* register_postgres_environment() {
   return static_cast<PostgresEnvironment*>(
       ::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
+}
+
+// A fresh database for a test parameterized over the stores: "sqlite" gives a file in a new
+// temporary directory (its path in *dir, for the test to remove), "postgres" a new database on
+// the binary's server (an error saying why when the server did not start).
+inline Result<std::string> fresh_database_url(const std::string& kind,
+                                              const PostgresEnvironment& pg,
+                                              const std::string& name, std::string* dir) {
+  if (kind == "sqlite") {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / ("wharf-" + name + "-XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr)
+      return fail(ErrorCode::kIoError, "mkdtemp {} failed", pattern);
+    *dir = pattern;
+    return "sqlite:" + pattern + "/" + name + ".db";
+  }
+  if (pg.server() == nullptr)
+    return fail(ErrorCode::kUnavailable, "PostgreSQL did not start: {}", pg.error());
+  return pg.server()->create_database();
 }
 
 }  // namespace wharf::test

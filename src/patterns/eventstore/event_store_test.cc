@@ -54,18 +54,9 @@ Message earned(std::int64_t points, const std::string& customer = "c1") {
 class EventStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "sqlite") {
-      std::string pattern = (std::filesystem::temp_directory_path() / "wharf-es-XXXXXX").string();
-      ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-      dir_ = pattern;
-      url_ = "sqlite:" + dir_ + "/events.db";
-    } else {
-      ASSERT_NE(g_postgres->server(), nullptr)
-          << "PostgreSQL did not start: " << g_postgres->error();
-      auto db_url = g_postgres->server()->create_database();
-      ASSERT_TRUE(db_url) << db_url.error().to_string();
-      url_ = *db_url;
-    }
+    auto url = test::fresh_database_url(GetParam(), *g_postgres, "events", &dir_);
+    ASSERT_TRUE(url) << url.error().to_string();
+    url_ = *url;
     auto db = sql::open(url_);
     ASSERT_TRUE(db) << db.error().to_string();
     db_ = std::move(*db);

@@ -30,21 +30,9 @@ auto* const g_postgres = test::register_postgres_environment();
 class ParkingTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string url;
-    if (GetParam() == "sqlite") {
-      std::string pattern =
-          (std::filesystem::temp_directory_path() / "wharf-parking-XXXXXX").string();
-      ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-      dir_ = pattern;
-      url = "sqlite:" + dir_ + "/parking.db";
-    } else {
-      ASSERT_NE(g_postgres->server(), nullptr)
-          << "PostgreSQL did not start: " << g_postgres->error();
-      auto db_url = g_postgres->server()->create_database();
-      ASSERT_TRUE(db_url) << db_url.error().to_string();
-      url = *db_url;
-    }
-    auto db = sql::open(url);
+    auto url = test::fresh_database_url(GetParam(), *g_postgres, "parking", &dir_);
+    ASSERT_TRUE(url) << url.error().to_string();
+    auto db = sql::open(*url);
     ASSERT_TRUE(db) << db.error().to_string();
     db_ = std::move(*db);
     auto parking = KeyParking::open(*db_);
