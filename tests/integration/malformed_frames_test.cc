@@ -1018,5 +1018,52 @@ TEST_F(MalformedFramesTest, RecordsAckedBeforeEveryAttackAreStillReadableAfterTh
   }
 }
 
+// ListOffsets v0 (Burrow 1.2.1 and other sarama-era clients send only v0; Kafka served it
+// through 3.9): the answer is the OldStyleOffsets array, one offset for latest and earliest.
+TEST_F(MalformedFramesTest, ListOffsetsV0AnswersOldStyleOffsets) {
+  const std::string topic = "list-offsets-v0";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  auto versions = advertised();
+  ASSERT_TRUE(versions.contains(2));
+  EXPECT_EQ(versions.at(2).first, 0) << "ListOffsets must be advertised from v0";
+  std::vector<storage::Record> records(3);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].value = to_bytes(fmt::format("r{}", i));
+    records[i].timestamp_ms = 1000 * static_cast<std::int64_t>(i + 1);  // 1000, 2000, 3000
+  }
+  p::ProduceRequest produce;
+  produce.transactional_id = std::nullopt;
+  produce.acks = -1;
+  produce.timeout_ms = 10'000;
+  produce.topic_data.push_back({topic, {{0, storage::build_batch(records)}}});
+  std::string error;
+  auto produced = round_trip<p::ProduceResponse>(conn, produce, 7, 70, error);
+  ASSERT_TRUE(produced.has_value()) << error;
+  ASSERT_EQ(produced->responses[0].partition_responses[0].error_code, 0);
+
+  // (timestamp, max_num_offsets) -> the offsets Kafka 3.x answered.
+  const std::vector<std::tuple<std::int64_t, std::int32_t, std::vector<std::int64_t>>> cases = {
+      {-1, 1, {3}}, {-2, 1, {0}}, {-1, 0, {}}, {2000, 1, {1}}, {9000, 1, {3}}};
+  std::int32_t correlation_id = 71;
+  for (const auto& [timestamp, max_num_offsets, offsets] : cases) {
+    SCOPED_TRACE(fmt::format("ListOffsets v0 timestamp {} max {}", timestamp, max_num_offsets));
+    p::ListOffsetsRequest list;
+    list.replica_id = -1;
+    list.topics.push_back({topic, {{0, -1, timestamp, max_num_offsets}}});
+    list.topics.push_back({"no-such-topic", {{0, -1, -1, 1}}});
+    auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 0, correlation_id++, error);
+    ASSERT_TRUE(listed.has_value()) << error;
+    ASSERT_EQ(listed->topics.size(), 2u);
+    ASSERT_EQ(listed->topics[0].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[0].partitions[0].error_code, 0);
+    EXPECT_EQ(listed->topics[0].partitions[0].old_style_offsets, offsets);
+    ASSERT_EQ(listed->topics[1].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[1].partitions[0].error_code, 3);
+    EXPECT_TRUE(listed->topics[1].partitions[0].old_style_offsets.empty());
+  }
+  expect_served();
+}
+
 }  // namespace
 }  // namespace wharf::test
