@@ -1065,5 +1065,59 @@ TEST_F(MalformedFramesTest, ListOffsetsV0AnswersOldStyleOffsets) {
   expect_served();
 }
 
+// IncrementalAlterConfigs sets and deletes the Kafka topic configs Wharf only stores, as it does
+// the applied ones; DescribeConfigs v3 reports them with their source and Kafka's type.
+TEST_F(MalformedFramesTest, IncrementalAlterConfigsSetsAndDeletesStoredOnlyKafkaConfigs) {
+  const std::string topic = "incremental-configs";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  std::int32_t correlation_id = 80;
+  auto alter = [&](std::vector<p::IncrementalAlterConfigsRequest::AlterableConfig> configs) {
+    p::IncrementalAlterConfigsRequest request;
+    request.resources.push_back({2, topic, std::move(configs)});
+    std::string error;
+    auto resp =
+        round_trip<p::IncrementalAlterConfigsResponse>(conn, request, 1, correlation_id++, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    return resp && resp->responses.size() == 1 ? resp->responses[0].error_code : std::int16_t{-100};
+  };
+  // name -> (value, source, type)
+  auto describe = [&] {
+    p::DescribeConfigsRequest request;
+    request.resources.push_back({2, topic, std::nullopt});
+    std::string error;
+    auto resp = round_trip<p::DescribeConfigsResponse>(conn, request, 3, correlation_id++, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    std::map<std::string, std::tuple<std::string, int, int>> out;
+    if (resp && resp->results.size() == 1) {
+      for (const auto& c : resp->results[0].configs)
+        out[c.name] = {c.value.value_or("<null>"), c.config_source, c.config_type};
+    }
+    return out;
+  };
+  using Entry = std::tuple<std::string, int, int>;
+  constexpr int kDynamicTopic = 1, kDefault = 5, kBoolean = 1, kString = 2, kInt = 3;
+  EXPECT_EQ(alter({{"compression.type", 0, "zstd"},
+                   {"min.insync.replicas", 0, "2"},
+                   {"preallocate", 0, "true"}}),
+            0);
+  auto configs = describe();
+  EXPECT_EQ(configs["compression.type"], (Entry{"zstd", kDynamicTopic, kString}));
+  EXPECT_EQ(configs["min.insync.replicas"], (Entry{"2", kDynamicTopic, kInt}));
+  EXPECT_EQ(configs["preallocate"], (Entry{"true", kDynamicTopic, kBoolean}));
+  EXPECT_EQ(configs["segment.index.bytes"], (Entry{"10485760", kDefault, kInt}));
+
+  // A bad value or an unknown name fails the whole resource and changes nothing.
+  EXPECT_EQ(alter({{"compression.type", 1, std::nullopt}, {"min.insync.replicas", 0, "two"}}), 40);
+  EXPECT_EQ(alter({{"min.insync.replica", 0, "1"}}), 40);
+  EXPECT_EQ(describe()["compression.type"], (Entry{"zstd", kDynamicTopic, kString}));
+
+  EXPECT_EQ(alter({{"compression.type", 1, std::nullopt}}), 0);  // DELETE: back to Kafka's default
+  configs = describe();
+  EXPECT_EQ(configs["compression.type"], (Entry{"producer", kDefault, kString}));
+  EXPECT_EQ(configs["min.insync.replicas"], (Entry{"2", kDynamicTopic, kInt}));
+  expect_served();
+}
+
 }  // namespace
 }  // namespace wharf::test
