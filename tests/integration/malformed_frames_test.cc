@@ -1119,5 +1119,37 @@ TEST_F(MalformedFramesTest, IncrementalAlterConfigsSetsAndDeletesStoredOnlyKafka
   expect_served();
 }
 
+// Produce v0-2 carry message formats v0/v1, which Kafka 4.0 removed (KIP-896) and Wharf does not
+// serve (docs/broker.md): every partition gets UNSUPPORTED_VERSION and nothing is appended.
+TEST_F(MalformedFramesTest, ProduceV0ToV2GetUnsupportedVersionAndAppendNothing) {
+  const std::string topic = "old-produce";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  std::vector<storage::Record> records(1);
+  records[0].value = to_bytes("old");
+  std::int32_t correlation_id = 90;
+  for (std::int16_t version = 0; version <= 2; ++version) {
+    SCOPED_TRACE(fmt::format("Produce v{}", version));
+    p::ProduceRequest produce;
+    produce.acks = 1;
+    produce.timeout_ms = 10'000;
+    produce.topic_data.push_back({topic, {{0, storage::build_batch(records)}}});
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(conn, produce, version, correlation_id++, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    ASSERT_EQ(resp->responses.size(), 1u);
+    ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kUnsupportedVersion);
+  }
+  p::ListOffsetsRequest list;
+  list.replica_id = -1;
+  list.topics.push_back({topic, {{0, -1, -1, 1}}});
+  std::string error;
+  auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 1, correlation_id++, error);
+  ASSERT_TRUE(listed.has_value()) << error;
+  EXPECT_EQ(listed->topics[0].partitions[0].offset, 0) << "nothing may be appended";
+  expect_served();
+}
+
 }  // namespace
 }  // namespace wharf::test
