@@ -10,12 +10,18 @@
 //   message.timestamp.type  CreateTime | LogAppendTime                    (default CreateTime)
 //   cleanup.policy          delete (compact is refused until implemented)
 //   sync.policy             always | interval:<ms> | none                 (default always)
+//
+// Every other Kafka topic config (compression.type, min.insync.replicas, flush.ms, ...) is
+// accepted, type-checked as Kafka checks it, stored and reported, but changes nothing in the
+// log: `stored` holds them, each at its Kafka default unless set (see docs/broker.md).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -32,6 +38,15 @@ struct SyncPolicy {
   bool operator==(const SyncPolicy&) const = default;
 };
 
+// The value types of Kafka's ConfigDef, which DescribeConfigs v3+ reports.
+enum class ConfigValueType { kBoolean, kString, kInt, kLong, kDouble, kList };
+
+// The type of a topic config Wharf accepts, or nullopt for a name Kafka does not know either.
+[[nodiscard]] std::optional<ConfigValueType> topic_config_type(std::string_view name);
+
+// The stored-only topic configs at their Kafka defaults.
+std::map<std::string, std::string> stored_topic_config_defaults();
+
 struct TopicConfig {
   std::uint64_t segment_bytes = 1024ull * 1024 * 1024;
   std::int64_t segment_ms = 7LL * 24 * 3600 * 1000;
@@ -41,12 +56,15 @@ struct TopicConfig {
   std::uint32_t index_interval_bytes = 4096;
   bool log_append_time = false;
   SyncPolicy sync;
+  // Kafka topic configs Wharf keeps and reports without applying, name -> value.
+  std::map<std::string, std::string> stored = stored_topic_config_defaults();
 
   // Applies `overrides` (Kafka names above) on top of `base`; unknown names and bad values are
   // kInvalidArgument naming the key.
-  [[nodiscard]] static Result<TopicConfig> from_map(const std::map<std::string, std::string>& overrides,
-                                                    const TopicConfig& base);
-  [[nodiscard]] static Result<TopicConfig> from_map(const std::map<std::string, std::string>& overrides);
+  [[nodiscard]] static Result<TopicConfig> from_map(
+      const std::map<std::string, std::string>& overrides, const TopicConfig& base);
+  [[nodiscard]] static Result<TopicConfig> from_map(
+      const std::map<std::string, std::string>& overrides);
   std::map<std::string, std::string> to_map() const;
   bool operator==(const TopicConfig&) const = default;
 };

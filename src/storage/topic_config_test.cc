@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace wharf::storage {
 namespace {
 
@@ -31,6 +35,56 @@ TEST(TopicConfig, BadValuesNameTheKey) {
   EXPECT_FALSE(TopicConfig::from_map({{"sync.policy", "interval:0"}}).has_value());
   EXPECT_EQ(TopicConfig::from_map({{"cleanup.policy", "compact"}}).error().code(),
             ErrorCode::kUnsupported);
+}
+
+TEST(TopicConfig, StoredOnlyKafkaConfigsAreCheckedKeptAndReportedWithTheirDefaults) {
+  auto c = TopicConfig::from_map({{"compression.type", "zstd"},
+                                  {"min.insync.replicas", " 2 "},
+                                  {"unclean.leader.election.enable", "TRUE"},
+                                  {"min.cleanable.dirty.ratio", "0.25"},
+                                  {"leader.replication.throttled.replicas", "0:0,1:0"},
+                                  {"message.format.version", "2.8-IV1"}});
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  auto map = c->to_map();
+  EXPECT_EQ(map["compression.type"], "zstd");
+  EXPECT_EQ(map["min.insync.replicas"], "2");
+  EXPECT_EQ(map["unclean.leader.election.enable"], "true");
+  EXPECT_EQ(map["min.cleanable.dirty.ratio"], "0.25");
+  EXPECT_EQ(map["leader.replication.throttled.replicas"], "0:0,1:0");
+  EXPECT_EQ(map["message.format.version"], "2.8-IV1");
+  // Unset ones are reported at Kafka's defaults, beside the applied configs.
+  EXPECT_EQ(map["flush.ms"], "9223372036854775807");
+  EXPECT_EQ(map["local.retention.ms"], "-2");
+  EXPECT_EQ(map["segment.index.bytes"], "10485760");
+  EXPECT_EQ(map["segment.bytes"], "1073741824");
+  auto again = TopicConfig::from_map(map);
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_EQ(*again, *c);
+  EXPECT_EQ(topic_config_type("preallocate"), ConfigValueType::kBoolean);
+  EXPECT_EQ(topic_config_type("segment.bytes"), ConfigValueType::kInt);
+  EXPECT_EQ(topic_config_type("no.such.key"), std::nullopt);
+}
+
+TEST(TopicConfig, StoredOnlyConfigsRefuseValuesKafkaRefuses) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"compression.type", "brotli"},
+           {"min.insync.replicas", "0"},
+           {"min.insync.replicas", "two"},
+           {"min.insync.replicas", "2147483648"},
+           {"flush.messages", "0"},
+           {"delete.retention.ms", "1.5"},
+           {"preallocate", "yes"},
+           {"min.cleanable.dirty.ratio", "1.5"},
+           {"min.cleanable.dirty.ratio", "half"},
+           {"compression.gzip.level", "0"},
+           {"local.retention.ms", "-3"},
+           {"follower.replication.throttled.replicas", "0-0"},
+           {"message.format.version", "latest"}}) {
+    auto bad = TopicConfig::from_map({{key, value}});
+    ASSERT_FALSE(bad.has_value()) << key << "=" << value;
+    EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument) << key;
+    EXPECT_NE(bad.error().message().find(key), std::string::npos) << bad.error().message();
+  }
 }
 
 }  // namespace

@@ -297,6 +297,69 @@ class DescribeTest(BrokerTestCase):
         self.assertError(errors["nowhere"], KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
+class KafkaTopicConfigsTest(BrokerTestCase):
+    """Every Kafka topic config name is accepted: Wharf applies some and stores the rest
+    (docs/broker.md lists which); values are type-checked as Kafka checks them."""
+
+    SET = {"compression.type": "zstd", "min.insync.replicas": "2", "flush.ms": "1000",
+           "delete.retention.ms": "3600000", "unclean.leader.election.enable": "true",
+           "min.cleanable.dirty.ratio": "0.25", "message.timestamp.after.max.ms": "60000",
+           "local.retention.ms": "-2", "segment.index.bytes": "1048576", "preallocate": "false",
+           "retention.ms": "3600000"}
+
+    def alter(self, name, configs):
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, set_config=configs)
+        return results(self.admin.alter_configs([resource], request_timeout=TIMEOUT_S))
+
+    def test_created_with_kafka_configs_described_with_values_and_sources(self):
+        self.assertEqual(self.create(NewTopic("kafka-configs", 1, 1, config=self.SET)),
+                         {"kafka-configs": None})
+        configs = self.topic_configs("kafka-configs")
+        for name, value in self.SET.items():
+            with self.subTest(name=name):
+                self.assertEqual(configs[name].value, value)
+                self.assertFalse(configs[name].is_default)
+                self.assertEqual(configs[name].source, ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+        for name, value in [("flush.messages", "9223372036854775807"), ("segment.jitter.ms", "0"),
+                            ("message.downconversion.enable", "true"), ("remote.storage.enable", "false"),
+                            ("leader.replication.throttled.replicas", ""),
+                            ("max.compaction.lag.ms", "9223372036854775807")]:
+            with self.subTest(name=name):
+                self.assertEqual(configs[name].value, value)
+                self.assertTrue(configs[name].is_default)
+                self.assertEqual(configs[name].source, ConfigSource.DEFAULT_CONFIG.value)
+
+    def test_alter_replaces_kafka_configs(self):
+        self.assertEqual(self.create(NewTopic("altered", 1, 1, config={"compression.type": "gzip"})),
+                         {"altered": None})
+        self.assertEqual(self.alter("altered", {"compression.type": "lz4", "min.insync.replicas": "1",
+                                                "flush.messages": "500"}), {"altered": None})
+        configs = self.topic_configs("altered")
+        self.assertEqual(configs["compression.type"].value, "lz4")
+        self.assertEqual(configs["flush.messages"].value, "500")
+        self.assertEqual(configs["flush.messages"].source, ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+        # AlterConfigs replaces the set: what is not given goes back to its default.
+        self.assertEqual(self.alter("altered", {"flush.messages": "10"}), {"altered": None})
+        configs = self.topic_configs("altered")
+        self.assertEqual(configs["compression.type"].value, "producer")
+        self.assertEqual(configs["compression.type"].source, ConfigSource.DEFAULT_CONFIG.value)
+
+    def test_bad_values_and_unknown_names_still_get_invalid_config(self):
+        errors = self.create(NewTopic("bad-codec", 1, 1, config={"compression.type": "brotli"}),
+                             NewTopic("bad-int", 1, 1, config={"min.insync.replicas": "two"}),
+                             NewTopic("bad-bool", 1, 1, config={"preallocate": "maybe"}),
+                             NewTopic("bad-name", 1, 1, config={"flush.mss": "1"}))
+        for name in errors:
+            with self.subTest(name=name):
+                self.assertError(errors[name], KafkaError.INVALID_CONFIG)
+                self.assertIsNone(self.partition_count(name))
+        self.assertEqual(self.create(NewTopic("kept", 1, 1, config={"flush.ms": "5"})), {"kept": None})
+        for bad in [{"segment.jitter.ms": "soon"}, {"no.such.config": "1"}]:
+            with self.subTest(bad=bad):
+                self.assertError(self.alter("kept", bad)["kept"], KafkaError.INVALID_CONFIG)
+        self.assertEqual(self.topic_configs("kept")["flush.ms"].value, "5", "a failed alter changes nothing")
+
+
 class CreatePartitionsTest(BrokerTestCase):
     def test_grow_then_refuse_to_shrink(self):
         self.assertEqual(self.create(NewTopic("growing", 2, 1)), {"growing": None})

@@ -1018,5 +1018,138 @@ TEST_F(MalformedFramesTest, RecordsAckedBeforeEveryAttackAreStillReadableAfterTh
   }
 }
 
+// ListOffsets v0 (Burrow 1.2.1 and other sarama-era clients send only v0; Kafka served it
+// through 3.9): the answer is the OldStyleOffsets array, one offset for latest and earliest.
+TEST_F(MalformedFramesTest, ListOffsetsV0AnswersOldStyleOffsets) {
+  const std::string topic = "list-offsets-v0";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  auto versions = advertised();
+  ASSERT_TRUE(versions.contains(2));
+  EXPECT_EQ(versions.at(2).first, 0) << "ListOffsets must be advertised from v0";
+  std::vector<storage::Record> records(3);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].value = to_bytes(fmt::format("r{}", i));
+    records[i].timestamp_ms = 1000 * static_cast<std::int64_t>(i + 1);  // 1000, 2000, 3000
+  }
+  p::ProduceRequest produce;
+  produce.transactional_id = std::nullopt;
+  produce.acks = -1;
+  produce.timeout_ms = 10'000;
+  produce.topic_data.push_back({topic, {{0, storage::build_batch(records)}}});
+  std::string error;
+  auto produced = round_trip<p::ProduceResponse>(conn, produce, 7, 70, error);
+  ASSERT_TRUE(produced.has_value()) << error;
+  ASSERT_EQ(produced->responses[0].partition_responses[0].error_code, 0);
+
+  // (timestamp, max_num_offsets) -> the offsets Kafka 3.x answered.
+  const std::vector<std::tuple<std::int64_t, std::int32_t, std::vector<std::int64_t>>> cases = {
+      {-1, 1, {3}}, {-2, 1, {0}}, {-1, 0, {}}, {2000, 1, {1}}, {9000, 1, {3}}};
+  std::int32_t correlation_id = 71;
+  for (const auto& [timestamp, max_num_offsets, offsets] : cases) {
+    SCOPED_TRACE(fmt::format("ListOffsets v0 timestamp {} max {}", timestamp, max_num_offsets));
+    p::ListOffsetsRequest list;
+    list.replica_id = -1;
+    list.topics.push_back({topic, {{0, -1, timestamp, max_num_offsets}}});
+    list.topics.push_back({"no-such-topic", {{0, -1, -1, 1}}});
+    auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 0, correlation_id++, error);
+    ASSERT_TRUE(listed.has_value()) << error;
+    ASSERT_EQ(listed->topics.size(), 2u);
+    ASSERT_EQ(listed->topics[0].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[0].partitions[0].error_code, 0);
+    EXPECT_EQ(listed->topics[0].partitions[0].old_style_offsets, offsets);
+    ASSERT_EQ(listed->topics[1].partitions.size(), 1u);
+    EXPECT_EQ(listed->topics[1].partitions[0].error_code, 3);
+    EXPECT_TRUE(listed->topics[1].partitions[0].old_style_offsets.empty());
+  }
+  expect_served();
+}
+
+// IncrementalAlterConfigs sets and deletes the Kafka topic configs Wharf only stores, as it does
+// the applied ones; DescribeConfigs v3 reports them with their source and Kafka's type.
+TEST_F(MalformedFramesTest, IncrementalAlterConfigsSetsAndDeletesStoredOnlyKafkaConfigs) {
+  const std::string topic = "incremental-configs";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  std::int32_t correlation_id = 80;
+  auto alter = [&](std::vector<p::IncrementalAlterConfigsRequest::AlterableConfig> configs) {
+    p::IncrementalAlterConfigsRequest request;
+    request.resources.push_back({2, topic, std::move(configs)});
+    std::string error;
+    auto resp =
+        round_trip<p::IncrementalAlterConfigsResponse>(conn, request, 1, correlation_id++, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    return resp && resp->responses.size() == 1 ? resp->responses[0].error_code : std::int16_t{-100};
+  };
+  // name -> (value, source, type)
+  auto describe = [&] {
+    p::DescribeConfigsRequest request;
+    request.resources.push_back({2, topic, std::nullopt});
+    std::string error;
+    auto resp = round_trip<p::DescribeConfigsResponse>(conn, request, 3, correlation_id++, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    std::map<std::string, std::tuple<std::string, int, int>> out;
+    if (resp && resp->results.size() == 1) {
+      for (const auto& c : resp->results[0].configs)
+        out[c.name] = {c.value.value_or("<null>"), c.config_source, c.config_type};
+    }
+    return out;
+  };
+  using Entry = std::tuple<std::string, int, int>;
+  constexpr int kDynamicTopic = 1, kDefault = 5, kBoolean = 1, kString = 2, kInt = 3;
+  EXPECT_EQ(alter({{"compression.type", 0, "zstd"},
+                   {"min.insync.replicas", 0, "2"},
+                   {"preallocate", 0, "true"}}),
+            0);
+  auto configs = describe();
+  EXPECT_EQ(configs["compression.type"], (Entry{"zstd", kDynamicTopic, kString}));
+  EXPECT_EQ(configs["min.insync.replicas"], (Entry{"2", kDynamicTopic, kInt}));
+  EXPECT_EQ(configs["preallocate"], (Entry{"true", kDynamicTopic, kBoolean}));
+  EXPECT_EQ(configs["segment.index.bytes"], (Entry{"10485760", kDefault, kInt}));
+
+  // A bad value or an unknown name fails the whole resource and changes nothing.
+  EXPECT_EQ(alter({{"compression.type", 1, std::nullopt}, {"min.insync.replicas", 0, "two"}}), 40);
+  EXPECT_EQ(alter({{"min.insync.replica", 0, "1"}}), 40);
+  EXPECT_EQ(describe()["compression.type"], (Entry{"zstd", kDynamicTopic, kString}));
+
+  EXPECT_EQ(alter({{"compression.type", 1, std::nullopt}}), 0);  // DELETE: back to Kafka's default
+  configs = describe();
+  EXPECT_EQ(configs["compression.type"], (Entry{"producer", kDefault, kString}));
+  EXPECT_EQ(configs["min.insync.replicas"], (Entry{"2", kDynamicTopic, kInt}));
+  expect_served();
+}
+
+// Produce v0-2 carry message formats v0/v1, which Kafka 4.0 removed (KIP-896) and Wharf does not
+// serve (docs/broker.md): every partition gets UNSUPPORTED_VERSION and nothing is appended.
+TEST_F(MalformedFramesTest, ProduceV0ToV2GetUnsupportedVersionAndAppendNothing) {
+  const std::string topic = "old-produce";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  std::vector<storage::Record> records(1);
+  records[0].value = to_bytes("old");
+  std::int32_t correlation_id = 90;
+  for (std::int16_t version = 0; version <= 2; ++version) {
+    SCOPED_TRACE(fmt::format("Produce v{}", version));
+    p::ProduceRequest produce;
+    produce.acks = 1;
+    produce.timeout_ms = 10'000;
+    produce.topic_data.push_back({topic, {{0, storage::build_batch(records)}}});
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(conn, produce, version, correlation_id++, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    ASSERT_EQ(resp->responses.size(), 1u);
+    ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, kUnsupportedVersion);
+  }
+  p::ListOffsetsRequest list;
+  list.replica_id = -1;
+  list.topics.push_back({topic, {{0, -1, -1, 1}}});
+  std::string error;
+  auto listed = round_trip<p::ListOffsetsResponse>(conn, list, 1, correlation_id++, error);
+  ASSERT_TRUE(listed.has_value()) << error;
+  EXPECT_EQ(listed->topics[0].partitions[0].offset, 0) << "nothing may be appended";
+  expect_served();
+}
+
 }  // namespace
 }  // namespace wharf::test

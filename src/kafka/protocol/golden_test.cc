@@ -339,6 +339,30 @@ TEST(GoldenFetch, V11AddsSessionsEpochsRackAndPreferredReplica) {
 // ------------------------------------------------------------------------------------------
 // ListOffsets (2)
 
+TEST(GoldenListOffsets, V0HasMaxNumOffsetsAndOldStyleOffsets) {
+  ListOffsetsRequest req;
+  req.replica_id = -1;
+  req.topics = {{.name = "t",
+                 .partitions = {{.partition_index = 0, .timestamp = -1, .max_num_offsets = 1}}}};
+  auto req_golden = WireBuilder()
+                        .i32(-1)                           // replica_id
+                        .array(1).str("t")
+                        .array(1).i32(0).i64(-1).i32(1)    // partition_index, timestamp,
+                        .build();                          // max_num_offsets (v0 only)
+  EXPECT_EQ(golden_mismatch(req, 0, req_golden), "");
+
+  ListOffsetsResponse resp;
+  resp.topics = {{.name = "t",
+                  .partitions = {{.partition_index = 0, .error_code = 0,
+                                  .old_style_offsets = {7, 3}}}}};
+  auto resp_golden = WireBuilder()
+                         .array(1).str("t")
+                         .array(1).i32(0).i16(0)           // partition_index, error_code
+                         .array(2).i64(7).i64(3)           // old_style_offsets (v0 only)
+                         .build();                         // (no timestamp or offset)
+  EXPECT_EQ(golden_mismatch(resp, 0, resp_golden), "");
+}
+
 TEST(GoldenListOffsets, V1) {
   ListOffsetsRequest req;
   req.replica_id = -1;

@@ -9,6 +9,7 @@
 #include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/server/handler_util.h"
 #include "storage/limits.h"
+#include "storage/topic_config.h"
 
 namespace wharf::kafka {
 namespace p = protocol;
@@ -176,16 +177,34 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
 namespace {
 
 // Kafka's ConfigEntry types (DescribeConfigs v3+).
-constexpr std::int8_t kTypeBoolean = 1, kTypeString = 2, kTypeInt = 3, kTypeLong = 5;
+constexpr std::int8_t kTypeBoolean = 1, kTypeString = 2, kTypeInt = 3, kTypeLong = 5,
+                      kTypeDouble = 6, kTypeList = 7;
 // Config sources (v1+).
 constexpr std::int8_t kSourceDynamicTopic = 1, kSourceStaticBroker = 4, kSourceDefault = 5;
 
 std::int8_t config_type(const std::string& name) {
-  if (name == "cleanup.policy" || name == "message.timestamp.type" || name == "sync.policy")
-    return kTypeString;
-  if (name == "max.message.bytes" || name == "index.interval.bytes") return kTypeInt;
   if (name == "auto.create.topics.enable") return kTypeBoolean;
-  return kTypeLong;
+  if (name == "num.partitions" || name == "message.max.bytes" ||
+      name == "socket.request.max.bytes" || name == "log.segment.bytes")
+    return kTypeInt;
+  if (name == "log.retention.ms" || name == "log.retention.bytes") return kTypeLong;
+  const auto type = storage::topic_config_type(name);
+  if (!type) return kTypeString;  // broker-only names such as sync.policy
+  switch (*type) {
+    case storage::ConfigValueType::kBoolean:
+      return kTypeBoolean;
+    case storage::ConfigValueType::kString:
+      return kTypeString;
+    case storage::ConfigValueType::kInt:
+      return kTypeInt;
+    case storage::ConfigValueType::kLong:
+      return kTypeLong;
+    case storage::ConfigValueType::kDouble:
+      return kTypeDouble;
+    case storage::ConfigValueType::kList:
+      return kTypeList;
+  }
+  return kTypeString;
 }
 
 }  // namespace

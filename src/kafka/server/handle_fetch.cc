@@ -40,9 +40,9 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
   }
   // Only consumers fetch here: a replica id >= 0 is a broker-only request (CVE-2018-1288).
   const bool from_replica = req->replica_id >= 0;
-  const std::size_t max_bytes = std::min<std::size_t>(
-      config_.fetch_response_bytes_max,
-      static_cast<std::size_t>(std::max<std::int32_t>(req->max_bytes, 1)));
+  const std::size_t max_bytes =
+      std::min<std::size_t>(config_.fetch_response_bytes_max,
+                            static_cast<std::size_t>(std::max<std::int32_t>(req->max_bytes, 1)));
   const auto wait = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(std::max(0, req->max_wait_ms)), config_.fetch_wait_max);
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -95,7 +95,9 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       total += r.records.size();
       any_error |= r.error != KafkaError::kNone;
     }
-    if (total >= min_bytes || any_error || stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+    if (total >= min_bytes || any_error || stopping_ ||
+        std::chrono::steady_clock::now() >= deadline)
+      break;
     // Park until a produce touches one of our partitions, or the deadline.
     asio::steady_timer timer(io_, deadline);
     for (const auto& t : targets) fetch_waiters_.add({t.topic, t.partition}, &timer);
@@ -124,8 +126,11 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
       for (std::size_t pos = 0; pos + storage::batch_layout::kHeaderBytes <= r.records.size();) {
-        records += static_cast<std::uint64_t>(load_be<std::int32_t>(r.records, pos + storage::batch_layout::kRecordCount));
-        pos += static_cast<std::size_t>(load_be<std::int32_t>(r.records, pos + storage::batch_layout::kLength)) + 12;
+        records += static_cast<std::uint64_t>(
+            load_be<std::int32_t>(r.records, pos + storage::batch_layout::kRecordCount));
+        pos += static_cast<std::size_t>(
+                   load_be<std::int32_t>(r.records, pos + storage::batch_layout::kLength)) +
+               12;
       }
       traffic_counters.records_out->inc(records);
     }
@@ -135,11 +140,49 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
   co_return respond(resp, v);
 }
 
+namespace {
+
+// ListOffsets v0's OldStyleOffsets, at most `max_num_offsets` of them. Kafka 3.x answered
+// latest with the high watermark and earliest with the log start offset; for a time it listed
+// the base offsets of segments whose files were last modified before it. Wharf answers a time
+// with one offset: the first record at or after it (where the records before it end), or the
+// high watermark when every record is older.
+Result<std::vector<std::int64_t>> old_style_offsets(storage::Partition& part,
+                                                    std::int64_t timestamp,
+                                                    std::int32_t max_num_offsets) {
+  using Offsets = std::vector<std::int64_t>;
+  if (max_num_offsets <= 0) return Offsets{};
+  if (timestamp == -1) return Offsets{part.high_watermark().value()};
+  if (timestamp == -2) return Offsets{part.log_start_offset().value()};
+  if (timestamp < 0) return Offsets{};
+  WHARF_ASSIGN_OR_RETURN(std::optional<Offset> found, part.offset_for_timestamp(timestamp));
+  if (!found) return Offsets{part.high_watermark().value()};
+  std::int64_t offset = found->value();
+  auto batch = part.read(*found, 1);
+  if (batch && !batch->records.empty()) {
+    if (auto h = storage::parse_header(batch->records)) {
+      ByteView one = ByteView(batch->records).first(h->total_bytes());
+      if (auto records = storage::read_records(one)) {
+        for (const auto& rec : *records) {
+          if (rec.timestamp_ms >= timestamp) {
+            offset = rec.offset.value();
+            break;
+          }
+        }
+      }
+    }
+  }
+  return Offsets{offset};
+}
+
+}  // namespace
+
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const RequestContext& ctx,
                                                                       p::Reader& body) {
   auto req = decode_body<p::ListOffsetsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  const std::int16_t v = ctx.version();
+  auto work = [this, req = std::move(*req), v] {
     p::ListOffsetsResponse out;
     for (const auto& t : req.topics) {
       p::ListOffsetsResponse::ListOffsetsTopicResponse tr;
@@ -156,6 +199,15 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const Requ
           continue;
         }
         pr.leader_epoch = 0;
+        if (v == 0) {
+          auto offsets = old_style_offsets(**part, pt.timestamp, pt.max_num_offsets);
+          if (offsets)
+            pr.old_style_offsets = std::move(*offsets);
+          else
+            pr.error_code = code(to_kafka_error(offsets.error()));
+          tr.partitions.push_back(pr);
+          continue;
+        }
         if (pt.timestamp == -1) {  // latest: the high watermark (= LSO without transactions)
           pr.offset = (*part)->high_watermark().value();
         } else if (pt.timestamp == -2) {  // earliest
@@ -196,7 +248,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const Requ
     return out;
   };
   auto resp = co_await blocking(work);
-  co_return respond(resp, ctx.version());
+  co_return respond(resp, v);
 }
 
 }  // namespace wharf::kafka

@@ -25,7 +25,7 @@ namespace {
 constexpr AdvertisedApi kAdvertised[] = {
     {0, 0, 7},   // Produce (serves 3-7)
     {1, 4, 11},  // Fetch
-    {2, 1, 4},   // ListOffsets
+    {2, 0, 4},   // ListOffsets (v0: Burrow 1.2.1)
     {3, 0, 8},   // Metadata (never exactly 9: platformatic)
     {8, 0, 7},   // OffsetCommit (v7: group.instance.id)
     {9, 0, 7},   // OffsetFetch (6-7 flexible)
