@@ -29,7 +29,6 @@ Result<std::int64_t> parse_int(const std::string& key, const std::string& value,
 
 constexpr std::int64_t kLongMax = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kIntMax = std::numeric_limits<std::int32_t>::max();
-constexpr std::int64_t kIntMin = std::numeric_limits<std::int32_t>::min();
 
 // A Kafka topic config Wharf stores without applying: its type, Kafka's default (3.9), and for
 // integers the range Kafka's validator allows.
