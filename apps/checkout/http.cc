@@ -13,8 +13,13 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 using Route = std::function<awaitable<Response>(Request&)>;
 
-// Requests are small JSON documents; anything larger is refused by the parser.
+// Requests are small JSON documents; anything larger is refused by the parser (headers are
+// bounded by Beast's default of 8 KiB).
 constexpr std::size_t kRequestBodyMax = 64 * 1024;
+// A connection that sends nothing for this long (between or inside requests) is closed...
+constexpr std::chrono::minutes kIdleTimeout{10};
+// ...and so is one that stops reading its response.
+constexpr std::chrono::seconds kWriteTimeout{30};
 
 Response reply(http::status status, std::string body) {
   Response res{status, 11};
@@ -35,6 +40,7 @@ awaitable<void> session(tcp::socket socket, const Route& route) {
   while (true) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kRequestBodyMax);
+    stream.expires_after(kIdleTimeout);
     co_await http::async_read(stream, buffer, parser, nothrow(ec));
     if (ec) break;
     Request req = parser.release();
@@ -42,6 +48,7 @@ awaitable<void> session(tcp::socket socket, const Route& route) {
     res.version(req.version());
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
+    stream.expires_after(kWriteTimeout);
     co_await http::async_write(stream, res, nothrow(ec));
     if (ec || !res.keep_alive()) break;
   }
@@ -240,7 +247,8 @@ Result<std::unique_ptr<CheckoutService>> CheckoutService::start(OrderStore& stor
 }
 
 CheckoutService::CheckoutService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-CheckoutService::~CheckoutService() { impl_->server.stop(); }
+CheckoutService::~CheckoutService() { stop(); }
+void CheckoutService::stop() { impl_->server.stop(); }
 std::string CheckoutService::address() const { return impl_->server.address(); }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ class CheckoutService {
   static Result<std::unique_ptr<CheckoutService>> start(OrderStore& store,
                                                         CheckoutServiceOptions options);
   ~CheckoutService();
+  // Stops serving (idempotent). The I/O context stays alive until destruction, so the store's
+  // writer may still complete orders queued before: stop, then destroy the OrderStore, then
+  // this.
+  void stop();
   std::string address() const;  // HOST:PORT it listens on
 
   struct Impl;

@@ -92,11 +92,19 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
   }
 
   std::optional<Bus> bus;
+  // Declared before the store so that it outlives it: the store's writer completes orders on
+  // the service's I/O context (the guard below stops serving first on every return).
+  std::unique_ptr<CheckoutService> checkout;
   std::unique_ptr<OrderStore> store;
   std::unique_ptr<OutboxRelay> relay;
   std::vector<std::unique_ptr<ConsumerGroup>> consumers;
   std::unique_ptr<DependencyService> dependencies;
-  std::unique_ptr<CheckoutService> checkout;
+  struct StopServingFirst {
+    std::unique_ptr<CheckoutService>& service;
+    ~StopServingFirst() {
+      if (service) service->stop();
+    }
+  } stop_serving_first{checkout};
 
   if (mode == "events") {
     Result<Bus> opened = fail(ErrorCode::kInternal, "unset");
@@ -234,7 +242,9 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
   load_thread.join();
   WHARF_RETURN_IF_ERROR(load_status);
 
-  checkout.reset();
+  // Stop serving, then commit what is still queued, before anything is counted.
+  checkout->stop();
+  store->stop();
   for (std::size_t i = 0; i < consumers.size(); ++i) {
     if (Status st = consumers[i]->stop(); !st)
       std::fprintf(stderr, "%s: %s\n", groups[i].name.c_str(), st.error().to_string().c_str());

@@ -30,7 +30,9 @@ Result<std::unique_ptr<OrderStore>> OrderStore::open(const std::string& path, bo
   return s;
 }
 
-OrderStore::~OrderStore() {
+OrderStore::~OrderStore() { stop(); }
+
+void OrderStore::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -41,10 +43,15 @@ OrderStore::~OrderStore() {
 
 void OrderStore::submit(Order order, Done done) {
   {
-    std::lock_guard lock(mu_);
-    pending_.emplace_back(std::move(order), std::move(done));
+    std::unique_lock lock(mu_);
+    if (!stopping_) {
+      pending_.emplace_back(std::move(order), std::move(done));
+      lock.unlock();
+      cv_.notify_one();
+      return;
+    }
   }
-  cv_.notify_one();
+  done(fail(ErrorCode::kShuttingDown, "checkout is stopping"));
 }
 
 void OrderStore::writer_loop() {

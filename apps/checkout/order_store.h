@@ -47,8 +47,12 @@ class OrderStore {
   OrderStore(const OrderStore&) = delete;
   OrderStore& operator=(const OrderStore&) = delete;
 
-  // Thread-safe. Queues the order for the next group commit.
+  // Thread-safe. Queues the order for the next group commit; after stop(), fails it at once
+  // with kShuttingDown.
   void submit(Order order, Done done);
+  // Commits what is queued and stops the writer (idempotent; the destructor calls it). The
+  // database stays open: committed() counts everything that will ever commit.
+  void stop();
 
   sql::Database& db() { return *db_; }
   std::uint64_t transactions() const { return transactions_.load(); }

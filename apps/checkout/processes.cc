@@ -70,7 +70,10 @@ int run_service(const ServiceSettings& s) {
   std::fflush(stdout);
   std::stop_token stop = stop_on_signal();
   while (!stop.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  service->reset();
+  // Stop serving, then commit what is queued (its completions go to the stopped, still
+  // existing I/O context), and only then count.
+  (*service)->stop();
+  (*store)->stop();
   // What was committed, for the report's exactness check (orders whose acknowledgement never
   // reached the client count too: they are in the outbox all the same).
   auto committed = (*store)->committed();

@@ -34,6 +34,7 @@
 // Threads: thread-safe (the Database's pool). Calls block.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -55,6 +56,8 @@ namespace wharf {
 
 inline constexpr std::int64_t kAnyVersion = -1;  // append whatever the stream's version
 inline constexpr std::int64_t kNoStream = 0;     // append only to a stream that does not exist
+// Events one read returns at most, whatever `max` asks (bounds a read's memory).
+inline constexpr std::size_t kEventStoreReadMax = 10'000;
 
 struct StoredEvent {
   std::int64_t position = 0;  // global, increasing in commit order
@@ -97,13 +100,14 @@ class EventStore {
                                             std::vector<Message> events,
                                             const AppendOptions& options = {});
 
-  // At most `max` events of `stream` from version `from` (inclusive) forwards, or from `from`
-  // backwards (kBackward; from <= 0 means the last). A deleted stream reads empty.
+  // At most `max` (and kEventStoreReadMax) events of `stream` from version `from` (inclusive)
+  // forwards, or from `from` backwards (kBackward; from <= 0 means the last). A deleted stream
+  // reads empty.
   [[nodiscard]] Result<std::vector<StoredEvent>> read_stream(
       const std::string& stream, std::int64_t from = 1, std::size_t max = 1000,
       ReadDirection direction = ReadDirection::kForward);
-  // At most `max` events after global position `after` (0: from the start), in position order;
-  // with `category`, only streams named "<category>-...".
+  // At most `max` (and kEventStoreReadMax) events after global position `after` (0: from the
+  // start), in position order; with `category`, only streams named "<category>-...".
   [[nodiscard]] Result<std::vector<StoredEvent>> read_all(std::int64_t after, std::size_t max,
                                                           const std::string& category = {});
   // The stream's version (0: it does not exist or was deleted).
@@ -161,20 +165,22 @@ Result<Loaded<State>> load_aggregate(EventStore& store, const std::string& strea
       out = Loaded<State>{};  // an unreadable snapshot costs a full replay, nothing more
     }
   }
+  const std::size_t batch = std::clamp<std::size_t>(options.read_batch, 1, kEventStoreReadMax);
   while (true) {
-    WHARF_ASSIGN_OR_RETURN(auto events,
-                           store.read_stream(stream, out.version + 1, options.read_batch));
+    WHARF_ASSIGN_OR_RETURN(auto events, store.read_stream(stream, out.version + 1, batch));
     for (const auto& e : events) {
       WHARF_RETURN_IF_ERROR(apply(out.state, e));
       out.version = e.version;
       ++out.replayed;
     }
-    if (events.size() < options.read_batch) break;
+    if (events.size() < batch) break;
   }
   if (options.snapshot_every > 0 && out.replayed >= options.snapshot_every) {
     nlohmann::json j = out.state;
+    // Invalid UTF-8 in the state is replaced, never thrown: a snapshot is only a cache.
     WHARF_RETURN_IF_ERROR(store.save_snapshot(
-        stream, Snapshot{out.version, options.snapshot_schema_version, j.dump()}));
+        stream, Snapshot{out.version, options.snapshot_schema_version,
+                         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}));
   }
   return out;
 }

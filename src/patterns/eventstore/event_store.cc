@@ -1,5 +1,6 @@
 #include "wharf/event_store.h"
 
+#include <algorithm>
 #include <array>
 
 #include "base/log.h"
@@ -245,7 +246,7 @@ Result<std::vector<StoredEvent>> EventStore::read_stream(const std::string& stre
         WHARF_ASSIGN_OR_RETURN(std::int64_t deleted, meta[0].get<std::int64_t>(0));
         WHARF_ASSIGN_OR_RETURN(std::int64_t truncated, meta[0].get<std::int64_t>(1));
         if (deleted) return ok();
-        const auto limit = static_cast<std::int64_t>(max);
+        const auto limit = static_cast<std::int64_t>(std::min(max, kEventStoreReadMax));
         sql::Rows rows;
         if (direction == ReadDirection::kForward) {
           WHARF_ASSIGN_OR_RETURN(rows,
@@ -273,7 +274,7 @@ Result<std::vector<StoredEvent>> EventStore::read_all(std::int64_t after, std::s
   std::vector<StoredEvent> out;
   WHARF_RETURN_IF_ERROR(db_.transaction(
       [&](sql::Transaction& tx) -> Status {
-        const auto limit = static_cast<std::int64_t>(max);
+        const auto limit = static_cast<std::int64_t>(std::min(max, kEventStoreReadMax));
         sql::Rows rows;
         if (category.empty()) {
           WHARF_ASSIGN_OR_RETURN(rows, tx.query(std::string(kSelectColumns) +
@@ -394,7 +395,8 @@ Result<std::int64_t> catch_up(EventStore& store, std::int64_t after,
                               const std::function<Status(const std::vector<StoredEvent>&)>& handler,
                               std::stop_token stop, const CatchUpOptions& options) {
   while (!stop.stop_requested()) {
-    auto batch = store.read_all(after, options.batch_max, options.category);
+    auto batch =
+        store.read_all(after, std::max<std::size_t>(options.batch_max, 1), options.category);
     if (!batch) {
       WHARF_LOG_WARN("event store catch-up: read after {} failed (trying again): {}", after,
                      batch.error().to_string());
@@ -480,7 +482,8 @@ Result<std::int64_t> Projection::run_once() {
   WHARF_ASSIGN_OR_RETURN(std::int64_t at, checkpoint());
   while (true) {
     WHARF_ASSIGN_OR_RETURN(
-        auto batch, store_.read_all(at, options_.catch_up.batch_max, options_.catch_up.category));
+        auto batch, store_.read_all(at, std::max<std::size_t>(options_.catch_up.batch_max, 1),
+                                    options_.catch_up.category));
     if (batch.empty()) return at;
     WHARF_RETURN_IF_ERROR(handle(batch));
     at = batch.back().position;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -234,6 +235,24 @@ TEST_P(EventStoreTest, AggregateFromSnapshotEqualsFullReplay) {
   EXPECT_EQ(fast->state.balance, replay->state.balance);
   EXPECT_EQ(fast->state.entries, replay->state.entries);
   EXPECT_EQ(fast->version, replay->version);
+}
+
+// A read returns at most kEventStoreReadMax events whatever it asks for, and an aggregate load
+// asking for larger batches still reads the whole stream.
+TEST_P(EventStoreTest, ReadsAreBoundedAndLoadsStillReadEverything) {
+  const std::int64_t total = static_cast<std::int64_t>(kEventStoreReadMax) + 50;
+  for (std::int64_t done = 0; done < total;) {
+    std::vector<Message> batch;
+    for (int i = 0; i < 1000 && done < total; ++i, ++done) batch.push_back(earned(1));
+    ASSERT_TRUE(store_->append("big-1", kAnyVersion, std::move(batch)));
+  }
+  auto all = store_->read_all(0, std::numeric_limits<std::size_t>::max());
+  ASSERT_TRUE(all) << all.error().to_string();
+  EXPECT_EQ(all->size(), kEventStoreReadMax);
+  auto loaded = load_aggregate<Ledger>(*store_, "big-1", apply, {.read_batch = 50'000});
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  EXPECT_EQ(loaded->version, total);
+  EXPECT_EQ(loaded->state.balance, total);
 }
 
 TEST_P(EventStoreTest, OldEventsAreUpcastOnRead) {
