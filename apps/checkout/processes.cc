@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include <wharf/wharf.h>
@@ -169,10 +171,55 @@ int run_consumer(const ConsumerSettings& s) {
   return effects ? 0 : failed("consumer", effects.error());
 }
 
+namespace {
+
+// One look at the groups' progress: end offsets and each group's committed offsets.
+struct Probe {
+  std::uint64_t accepted_before = 0;        // orders accepted when the look began
+  std::int64_t published = -1;              // -1: the broker did not answer
+  std::map<std::string, std::int64_t> lag;  // -1: unknown
+  std::map<std::string, double> skew;
+  std::chrono::steady_clock::time_point at;
+};
+
+Probe probe_groups(Bus& bus, const std::vector<std::string>& groups, std::uint64_t accepted) {
+  Probe p;
+  p.accepted_before = accepted;
+  std::map<TopicPartition, std::int64_t> end;
+  if (auto e = bus->end_offsets(kOrdersTopic)) {
+    end = *e;
+    p.published = 0;
+    for (auto& [tp, o] : end) p.published += o;
+  }
+  for (const auto& g : groups) {
+    p.lag[g] = -1;
+    if (end.empty()) continue;
+    auto committed = bus->committed_offsets(g, kOrdersTopic);
+    if (!committed) continue;
+    std::int64_t lag = 0, mx = 0;
+    for (auto& [tp, e] : end) {
+      auto it = committed->find(tp);
+      const std::int64_t l =
+          std::max<std::int64_t>(0, e - (it == committed->end() ? 0 : it->second));
+      lag += l;
+      mx = std::max(mx, l);
+    }
+    p.lag[g] = lag;
+    if (lag > 0)
+      p.skew[g] =
+          static_cast<double>(mx) * static_cast<double>(end.size()) / static_cast<double>(lag);
+  }
+  p.at = std::chrono::steady_clock::now();
+  return p;
+}
+
+}  // namespace
+
 int run_load_process(const LoadSettings& s) {
   raise_fd_limit();
-  // Lag queries answer within a second or show "?": the status line keeps its pace while the
-  // broker is away (the stop-broker drill).
+  // Lag queries answer within a second or show "?". They run on their own thread, so the
+  // status line and the per-second series keep wall-clock time while the broker is away (the
+  // stop-broker drill): a second's sample is always that second's orders.
   auto bus = kafka_bus(s.bootstrap, std::chrono::seconds(1));
   if (!bus) return failed("load", bus.error());
   LoadOptions lo;
@@ -185,6 +232,19 @@ int run_load_process(const LoadSettings& s) {
   Status load_status = ok();
   std::jthread load_thread([&](std::stop_token st) { load_status = run_load(lo, load, st); });
 
+  std::mutex probe_mu;
+  std::optional<Probe> latest;
+  std::jthread prober([&](std::stop_token st) {
+    while (!st.stop_requested()) {
+      Probe p = probe_groups(*bus, s.groups, load.accepted.load());
+      {
+        std::lock_guard lock(probe_mu);
+        latest = std::move(p);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
+
   nlohmann::json series = nlohmann::json::array();
   std::map<std::string, std::int64_t> max_lag, final_lag;
   std::map<std::string, double> max_skew;
@@ -192,61 +252,60 @@ int run_load_process(const LoadSettings& s) {
   auto prev_accept = load.accept.snapshot();
   std::uint64_t prev_offered = 0, prev_accepted = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  auto prev_tick = start;
   for (int second = 1;; ++second) {
     std::this_thread::sleep_until(start + std::chrono::seconds(second));
+    const auto now = std::chrono::steady_clock::now();
+    // A late tick (a stalled machine) is still labelled with the second it ends in.
+    const int t_s =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(now - start).count());
+    second = std::max(second, t_s);
+    const double span_s = std::max(1e-3, std::chrono::duration<double>(now - prev_tick).count());
+    prev_tick = now;
     const std::uint64_t offered = load.offered.load(), accepted = load.accepted.load();
     auto snap = load.accept.snapshot();
     const double p99 = static_cast<double>(snap.delta(prev_accept).percentile(99)) / 1000.0;
     prev_accept = snap;
-    std::int64_t published = -1;
-    std::map<TopicPartition, std::int64_t> end;
-    if (auto e = (*bus)->end_offsets(kOrdersTopic)) {
-      end = *e;
-      published = 0;
-      for (auto& [tp, o] : end) published += o;
+    std::optional<Probe> p;
+    {
+      std::lock_guard lock(probe_mu);
+      p = latest;
     }
+    // A look older than two seconds is not this second's: its lag shows as unknown.
+    const bool fresh = p && now - p->at < std::chrono::seconds(2);
     nlohmann::json lag_json = nlohmann::json::object();
     std::string line;
     double second_skew = 0;  // this second's largest, over the groups
-    bool caught_up = published >= 0 && static_cast<std::uint64_t>(published) >= accepted;
+    bool caught_up = fresh && p->published >= 0 &&
+                     static_cast<std::uint64_t>(p->published) >= accepted &&
+                     p->accepted_before == accepted;
     for (const auto& g : s.groups) {
-      auto committed = (*bus)->committed_offsets(g, kOrdersTopic);
-      std::int64_t lag = -1;
-      if (committed && !end.empty()) {
-        lag = 0;
-        std::int64_t mx = 0;
-        for (auto& [tp, e] : end) {
-          auto it = committed->find(tp);
-          const std::int64_t l =
-              std::max<std::int64_t>(0, e - (it == committed->end() ? 0 : it->second));
-          lag += l;
-          mx = std::max(mx, l);
-        }
-        if (lag > 0) {
-          const double skew =
-              static_cast<double>(mx) * static_cast<double>(end.size()) / static_cast<double>(lag);
-          max_skew[g] = std::max(max_skew[g], skew);
-          second_skew = std::max(second_skew, skew);
-        }
+      const std::int64_t lag = fresh ? p->lag.at(g) : -1;
+      if (lag >= 0) {
         max_lag[g] = std::max(max_lag[g], lag);
         final_lag[g] = lag;
+        if (auto it = p->skew.find(g); it != p->skew.end()) {
+          max_skew[g] = std::max(max_skew[g], it->second);
+          second_skew = std::max(second_skew, it->second);
+        }
       }
       if (lag != 0) caught_up = false;
       lag_json[g] = lag;
       line +=
           fmt::format(" {}={}", g.substr(0, 3), lag < 0 ? std::string("?") : std::to_string(lag));
     }
+    const double offered_per_s = static_cast<double>(offered - prev_offered) / span_s;
+    const double accepted_per_s = static_cast<double>(accepted - prev_accepted) / span_s;
     series.push_back({{"t_s", second},
-                      {"offered_per_s", offered - prev_offered},
-                      {"accepted_per_s", accepted - prev_accepted},
+                      {"offered_per_s", offered_per_s},
+                      {"accepted_per_s", accepted_per_s},
                       {"accept_p99_ms", p99},
                       {"lag", lag_json}});
     std::printf(
-        "[%3ds] offered %6llu/s accepted %6llu/s p99 %7.1f ms | published %lld | committed lag%s "
+        "[%3ds] offered %6.0f/s accepted %6.0f/s p99 %7.1f ms | published %lld | committed lag%s "
         "skew %.1f\n",
-        second, static_cast<unsigned long long>(offered - prev_offered),
-        static_cast<unsigned long long>(accepted - prev_accepted), p99,
-        static_cast<long long>(published), line.c_str(), second_skew);
+        second, offered_per_s, accepted_per_s, p99,
+        static_cast<long long>(fresh ? p->published : -1), line.c_str(), second_skew);
     std::fflush(stdout);
     prev_offered = offered;
     prev_accepted = accepted;
@@ -259,6 +318,8 @@ int run_load_process(const LoadSettings& s) {
       if (caught_up || std::chrono::steady_clock::now() >= *deadline) break;
     }
   }
+  prober.request_stop();
+  prober.join();
   load_thread.join();
   if (!load_status) return failed("load", load_status.error());
   const std::int64_t first = load.first_scheduled_us.load(), last = load.last_answer_us.load();
