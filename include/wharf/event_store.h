@@ -204,33 +204,130 @@ Result<std::int64_t> catch_up(EventStore& store, std::int64_t after,
 // A read model built from the event store. Its checkpoint (table wharf_projections) lives in
 // the read model's database and is written in the same transaction as the read-model changes
 // of each batch, so the two never drift: after a crash the projection resumes exactly after
-// the last batch that committed.
+// the last batch that committed. Each batch also checks, under the checkpoint row's lock, that
+// the checkpoint is where this runner left it: a second runner of the same projection, or a
+// rebuild that swapped in, makes the batch roll back and the runner continue from the stored
+// checkpoint, so no event is applied twice or skipped.
+//
+// Rebuild without downtime: a projection that declares its tables (ProjectionTables) keeps
+// each copy of them under a generation ("order_history_g3") behind a view with the logical
+// name ("order_history") that readers query. rebuild() replays every event into the next
+// generation while the live copy keeps serving and the runner keeps applying; then, in one
+// transaction, it applies the last events, points the views at the new tables, moves the
+// checkpoint and drops the old copy. A rebuild interrupted by a crash or a stop resumes where
+// it left off. Schema: docs/formats/event-store.md.
+class ProjectionContext {
+ public:
+  ProjectionContext(sql::Transaction& tx, const std::vector<std::string>& names,
+                    std::int64_t generation);
+  sql::Transaction& tx;
+  // The physical name of logical table `name` in the copy being written: "name_g<generation>"
+  // (generation 0, or a projection that declares no tables: the name itself). Unknown names
+  // are returned unchanged.
+  std::string table(std::string_view name) const;
+  std::int64_t generation() const { return generation_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> tables_;
+  std::int64_t generation_ = 0;
+};
+
+struct ProjectionTables {
+  std::vector<std::string> names;  // logical names: readers query these
+  // Creates one copy's tables, each as ctx.table(name); derive index names from the table
+  // names ("CREATE INDEX " + ctx.table("t") + "_by_x ...") so copies never collide.
+  std::function<Status(ProjectionContext&)> create;
+};
+
 struct ProjectionOptions {
   std::string name;  // required; the checkpoint's key
   CatchUpOptions catch_up;
+  ProjectionTables tables;  // needed for rebuild(); empty: the handler names its own tables
+  // How often run() looks for a rebuild requested from outside (request_projection_rebuild,
+  // `wharf projection rebuild`); it then rebuilds on a thread of its own.
+  std::chrono::milliseconds rebuild_check_interval{1000};
 };
 using ProjectionHandler = std::function<Status(sql::Transaction&, const StoredEvent&)>;
+using ProjectionTableHandler = std::function<Status(ProjectionContext&, const StoredEvent&)>;
+
+struct RebuildProgress {
+  std::int64_t generation = 0;  // the copy being built
+  std::int64_t position = 0;    // its checkpoint
+  std::int64_t head = 0;        // the store's head when measured
+  std::int64_t events = 0;      // replayed so far by this rebuild (this process)
+  double events_per_s = 0;
+  double eta_s = -1;  // -1: unknown
+  double elapsed_s = 0;
+  bool swapped = false;  // the last report: the new copy is live
+};
+
+struct RebuildOptions {
+  std::function<void(const RebuildProgress&)> on_progress;  // after each batch
+  std::size_t batch_max = 1000;
+};
+
+struct RebuildReport {
+  std::int64_t generation = 0;  // the new live copy
+  std::int64_t position = 0;    // its checkpoint at the swap
+  std::int64_t events = 0;      // replayed
+  double replay_s = 0;          // from start (or resume) to swap
+};
 
 class Projection {
  public:
   // `read_model` may be the event store's own database or another one.
   Projection(EventStore& store, sql::Database& read_model, ProjectionOptions options,
              ProjectionHandler handler);
-  // Runs until `stop`: catch up from the checkpoint, then follow. Errors only on setup failure.
+  Projection(EventStore& store, sql::Database& read_model, ProjectionOptions options,
+             ProjectionTableHandler handler);
+  ~Projection();
+  Projection(const Projection&) = delete;
+  Projection& operator=(const Projection&) = delete;
+
+  // Runs until `stop`: catch up from the checkpoint, then follow; performs requested rebuilds.
+  // Errors only on setup failure.
   Status run(std::stop_token stop);
   // Handles what is there now and returns (tests, batch jobs).
   Result<std::int64_t> run_once();
+  // Rebuilds into a new generation beside the live one, then swaps (see above). kShuttingDown
+  // when `stop` is requested first (the next rebuild resumes); kUnsupported without tables.
+  Result<RebuildReport> rebuild(std::stop_token stop, const RebuildOptions& options = {});
   // The checkpoint (0 before the first batch).
   Result<std::int64_t> checkpoint();
   // Events behind the store's head (category filtering aside).
   Result<std::int64_t> lag();
+  const std::string& name() const;
+
+  struct Impl;
 
  private:
-  Status handle(const std::vector<StoredEvent>& batch);
-  EventStore& store_;
-  sql::Database& read_model_;
-  ProjectionOptions options_;
-  ProjectionHandler handler_;
+  std::unique_ptr<Impl> impl_;
 };
+
+// What `wharf projection list|status` shows, read from the read model's database (and the
+// event store for the head): every projection with a checkpoint there.
+struct ProjectionStatus {
+  std::string name;
+  std::int64_t generation = 0;
+  std::int64_t position = 0;
+  std::int64_t head = 0;
+  std::int64_t lag = 0;  // head - position (category filtering aside)
+  std::int64_t updated_ms = 0;
+  std::int64_t rebuilt_ms = 0;  // 0: never rebuilt
+  double last_replay_s = 0;     // the last rebuild's replay time
+  std::int64_t last_replay_events = 0;
+  // A rebuild in progress ("requested" or "running"), else empty.
+  std::string rebuild_state;
+  std::int64_t rebuild_generation = 0;
+  std::int64_t rebuild_position = 0;
+  std::int64_t rebuild_events = 0;
+  double rebuild_elapsed_s = 0;
+  double rebuild_eta_s = -1;
+};
+[[nodiscard]] Result<std::vector<ProjectionStatus>> projection_status(sql::Database& read_model,
+                                                                      EventStore& store);
+// Asks the process running the projection to rebuild it (run() picks the request up).
+// kNotFound when no projection of that name has a checkpoint in `read_model`.
+[[nodiscard]] Status request_projection_rebuild(sql::Database& read_model, const std::string& name);
 
 }  // namespace wharf

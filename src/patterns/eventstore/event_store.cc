@@ -68,14 +68,6 @@ CREATE TABLE wharf_snapshots (
 );
 )sql";
 
-constexpr std::string_view kProjectionsSchemaV1 = R"sql(
-CREATE TABLE wharf_projections (
-  name        TEXT   PRIMARY KEY,
-  position    BIGINT NOT NULL,
-  updated_ms  BIGINT NOT NULL
-)
-)sql";
-
 // pg_advisory_xact_lock(class, id): one lock for every append, so positions follow commit order.
 constexpr std::int32_t kAppendLockClass = 0x57454531;  // "WEE1"
 constexpr std::int32_t kAppendLockId = 1;
@@ -416,84 +408,6 @@ Result<std::int64_t> catch_up(EventStore& store, std::int64_t after,
     after = batch->back().position;
   }
   return after;
-}
-
-Projection::Projection(EventStore& store, sql::Database& read_model, ProjectionOptions options,
-                       ProjectionHandler handler)
-    : store_(store),
-      read_model_(read_model),
-      options_(std::move(options)),
-      handler_(std::move(handler)) {}
-
-namespace {
-Status migrate_projections(sql::Database& db) {
-  const std::array<sql::Migration, 1> migrations{
-      sql::Migration{1, std::string(kProjectionsSchemaV1)}};
-  return db.migrate("wharf_projections", migrations);
-}
-}  // namespace
-
-Result<std::int64_t> Projection::checkpoint() {
-  if (options_.name.empty()) return fail(ErrorCode::kInvalidArgument, "a projection needs a name");
-  WHARF_RETURN_IF_ERROR(migrate_projections(read_model_));
-  std::int64_t position = 0;
-  WHARF_RETURN_IF_ERROR(read_model_.transaction(
-      [&](sql::Transaction& tx) -> Status {
-        WHARF_ASSIGN_OR_RETURN(
-            auto rows,
-            tx.query("SELECT position FROM wharf_projections WHERE name = ?", options_.name));
-        position = 0;
-        if (!rows.empty()) {
-          WHARF_ASSIGN_OR_RETURN(position, rows[0].get<std::int64_t>(0));
-        }
-        return ok();
-      },
-      {.read_only = true}));
-  return position;
-}
-
-Status Projection::handle(const std::vector<StoredEvent>& batch) {
-  // The read-model changes and the checkpoint commit together, or neither does.
-  return read_model_.transaction([&](sql::Transaction& tx) -> Status {
-    for (const auto& e : batch) WHARF_RETURN_IF_ERROR(handler_(tx, e));
-    const std::int64_t now = SystemClock::instance().now_ms();
-    WHARF_ASSIGN_OR_RETURN(
-        auto n, tx.exec("UPDATE wharf_projections SET position = ?, updated_ms = ? WHERE name = ?",
-                        batch.back().position, now, options_.name));
-    if (n == 0) {
-      WHARF_RETURN_IF_ERROR(
-          tx.exec("INSERT INTO wharf_projections(name, position, updated_ms) VALUES(?, ?, ?)",
-                  options_.name, batch.back().position, now)
-              .map([](auto) {}));
-    }
-    return ok();
-  });
-}
-
-Status Projection::run(std::stop_token stop) {
-  WHARF_ASSIGN_OR_RETURN(std::int64_t from, checkpoint());
-  auto done = catch_up(
-      store_, from, [&](const std::vector<StoredEvent>& batch) { return handle(batch); }, stop,
-      options_.catch_up);
-  return done.map([](auto) {});
-}
-
-Result<std::int64_t> Projection::run_once() {
-  WHARF_ASSIGN_OR_RETURN(std::int64_t at, checkpoint());
-  while (true) {
-    WHARF_ASSIGN_OR_RETURN(
-        auto batch, store_.read_all(at, std::max<std::size_t>(options_.catch_up.batch_max, 1),
-                                    options_.catch_up.category));
-    if (batch.empty()) return at;
-    WHARF_RETURN_IF_ERROR(handle(batch));
-    at = batch.back().position;
-  }
-}
-
-Result<std::int64_t> Projection::lag() {
-  WHARF_ASSIGN_OR_RETURN(std::int64_t at, checkpoint());
-  WHARF_ASSIGN_OR_RETURN(std::int64_t head, store_.head_position());
-  return std::max<std::int64_t>(0, head - at);
 }
 
 }  // namespace wharf
