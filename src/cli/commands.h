@@ -33,6 +33,7 @@ void register_group(CLI::App& app, int& exit_code);    // group list|describe|re
 void register_bench(CLI::App& app, int& exit_code);    // bench produce|consume
 void register_dlq(CLI::App& app, int& exit_code);      // dlq list|show|replay
 void register_park(CLI::App& app, int& exit_code);     // park list|show|release
+void register_projection(CLI::App& app, int& exit_code);  // projection list|status|rebuild
 // `wharf local produce|consume|topics`: the embedded log, without a broker.
 void register_local(CLI::App& app, int& exit_code);
 // `wharf outbox-relay --sqlite FILE | --postgres URL`: the transactional outbox's relay.
