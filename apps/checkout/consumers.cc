@@ -49,6 +49,10 @@ Result<std::unique_ptr<ConsumerGroup>> ConsumerGroup::start(Bus bus, GroupSpec s
   const sql::Migration migrations[] = {kEffects};
   WHARF_RETURN_IF_ERROR(g->db_->migrate("checkout_consumer", migrations));
   WHARF_ASSIGN_OR_RETURN(g->inbox_, Inbox::open(*g->db_));
+  if (g->spec_.ledger) {
+    WHARF_ASSIGN_OR_RETURN(g->loyalty_, Loyalty::open(*g->db_));
+  }
+  Loyalty* loyalty = g->loyalty_.get();
 
   RouterOptions options{.group = name, .concurrency = 2, .batch_max = 1000};
   options.commit_interval = std::chrono::milliseconds(200);
@@ -59,7 +63,7 @@ Result<std::unique_ptr<ConsumerGroup>> ConsumerGroup::start(Bus bus, GroupSpec s
   // first attempt of fail_rate of the orders (the in-place retry then succeeds); a poison order
   // fails with a non-retryable error and goes to the dead-letter topic.
   const double fail_rate = g->spec_.work.fail_rate;
-  Handler work = [name, fail_rate](const Message& m, Context& ctx) -> Status {
+  Handler work = [name, fail_rate, loyalty](const Message& m, Context& ctx) -> Status {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     thread_local std::string last_failed;
     WHARF_ASSIGN_OR_RETURN(OrderPlaced e, decode_event<OrderPlaced>(m));
@@ -72,6 +76,7 @@ Result<std::unique_ptr<ConsumerGroup>> ConsumerGroup::start(Bus bus, GroupSpec s
     WHARF_RETURN_IF_ERROR(
         tx.exec("INSERT INTO checkout_effects(order_id, customer_id, value) VALUES(?, ?, ?)",
                 e.order_id, e.customer_id, effect_value(name, e)));
+    if (loyalty) WHARF_RETURN_IF_ERROR(loyalty->record(tx, e));
     return ok();
   };
   GroupStats* st = &g->stats_;
@@ -123,6 +128,7 @@ Result<std::unique_ptr<ConsumerGroup>> ConsumerGroup::start(Bus bus, GroupSpec s
     }
     return results;
   });
+  if (loyalty) loyalty->start_history();
   ConsumerGroup* self = g.get();
   g->thread_ = std::thread([self] { self->result_ = self->router_->run(self->stop_.get_token()); });
   return g;
@@ -135,7 +141,17 @@ Status ConsumerGroup::stop() {
     stop_.request_stop();
     thread_.join();
   }
+  // The view catches up with everything the router committed.
+  if (loyalty_) WHARF_RETURN_IF_ERROR(loyalty_->stop());
   return result_;
+}
+
+Result<std::string> ConsumerGroup::check_ledger() {
+  if (!loyalty_) return std::string();
+  WHARF_ASSIGN_OR_RETURN(std::int64_t orders, effects());
+  WHARF_ASSIGN_OR_RETURN(std::int64_t points,
+                         query_count(*db_, "SELECT COALESCE(SUM(value), 0) FROM checkout_effects"));
+  return loyalty_->verify(orders, points);
 }
 
 std::uint64_t ConsumerGroup::duplicates() const { return inbox_ ? inbox_->duplicates() : 0; }
@@ -157,7 +173,7 @@ std::vector<GroupSpec> default_groups() {
        {}},
       {"search", {.attempts_max = 3, .backoff_initial = milliseconds(1)}, {}},
       {"analytics", {.attempts_max = 2, .backoff_initial = milliseconds(1)}, {}},
-      {"loyalty", {.attempts_max = 5, .backoff_initial = milliseconds(1)}, {}},
+      {"loyalty", {.attempts_max = 5, .backoff_initial = milliseconds(1)}, {}, true},
   };
 }
 

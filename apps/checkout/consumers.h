@@ -10,6 +10,7 @@
 
 #include <wharf/wharf.h>
 
+#include "loyalty.h"
 #include "model.h"
 
 namespace wharf::checkout {
@@ -31,6 +32,9 @@ class ConsumerGroup {
   // the distinct orders handled, however often one was delivered.
   Result<std::int64_t> effects();
   const std::string& name() const { return spec_.name; }
+  // For a group with a ledger, after stop(): Loyalty::verify against the group's effects
+  // (empty when it holds). Empty for the others.
+  Result<std::string> check_ledger();
 
  private:
   ConsumerGroup(GroupSpec spec, GroupStats& stats) : spec_(std::move(spec)), stats_(stats) {}
@@ -38,6 +42,7 @@ class ConsumerGroup {
   GroupStats& stats_;
   std::unique_ptr<sql::Database> db_;
   std::unique_ptr<Inbox> inbox_;
+  std::unique_ptr<Loyalty> loyalty_;
   std::unique_ptr<Router> router_;
   std::stop_source stop_;
   std::thread thread_;

@@ -295,6 +295,12 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
                                    groups[i].name, *effects, committed.orders, committed.poison,
                                    report.groups[i].final_lag ? " (not caught up)" : "");
       }
+      // The loyalty group's event-sourced ledger and its order-history view agree with it.
+      auto ledger = consumers[i]->check_ledger();
+      if (!ledger) return fail(ledger.error());
+      if (!ledger->empty()) report.note += groups[i].name + ": " + *ledger;
+      if (groups[i].ledger && ledger->empty())
+        report.settings["loyalty ledger"] = "equals the order-history view and its effects";
     }
   }
   relay.reset();
@@ -442,6 +448,23 @@ int main(int argc, char** argv) {
       ->required();
   report_cmd->add_option("--report-dir", report.report_dir, "Where report.json and report.html go")
       ->required();
+  std::string history_db;
+  bool history_follow = false;
+  int history_top = 10;
+  auto* history_cmd = app.add_subcommand(
+      "history",
+      "The order-history view (a projection of the loyalty ledger): bring it up to date, print "
+      "the top customers; --follow keeps it live and performs requested rebuilds");
+  history_cmd
+      ->add_option("--db", history_db,
+                   "The loyalty group's store: <data-dir>/events/loyalty.db after `run`, "
+                   "<data-dir>/loyalty.db after the separate processes")
+      ->required()
+      ->check(CLI::ExistingFile);
+  history_cmd->add_flag("--follow", history_follow,
+                        "Keep following the ledger until SIGTERM (and do what "
+                        "`wharf projection rebuild order_history` asks)");
+  history_cmd->add_option("--top", history_top, "Customers to print")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // Read by the library's logger when it first logs (WHARF_LOG_LEVEL in the environment wins).
   ::setenv("WHARF_LOG_LEVEL", s.log_level.c_str(), /*overwrite=*/0);
@@ -453,5 +476,6 @@ int main(int argc, char** argv) {
     return run_load_process(load);
   }
   if (*report_cmd) return run_report(report);
+  if (*history_cmd) return run_history(history_db, history_follow, history_top);
   return run(s);
 }

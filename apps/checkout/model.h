@@ -60,6 +60,8 @@ struct GroupSpec {
   std::string name;
   RetryPolicy retry;
   WorkSpec work;
+  // The group keeps an event-sourced ledger and the order-history view (loyalty.h).
+  bool ledger = false;
 };
 
 // The six groups of the reference system, each with its own policy.

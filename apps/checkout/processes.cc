@@ -140,7 +140,7 @@ int run_consumer(const ConsumerSettings& s) {
   }
   auto group = ConsumerGroup::start(*bus, spec, s.data_dir, stats);
   if (!group) return failed("consumer", group.error());
-  auto save = [&](std::int64_t effects) {
+  auto save = [&](std::int64_t effects, const std::string& ledger = "unchecked") {
     nlohmann::json j{{"group", s.group},
                      {"handled", base_handled + stats.handled.load()},
                      {"retries", base_retries + stats.retries.load()},
@@ -148,6 +148,7 @@ int run_consumer(const ConsumerSettings& s) {
                      {"duplicates", base_duplicates + (*group)->duplicates()},
                      {"restarts", restarts},
                      {"effects", effects},
+                     {"ledger", ledger},
                      {"e2e", histogram_json(stats.e2e.snapshot())}};
     if (auto st = write_file_atomically(path, j.dump()); !st)
       std::fprintf(stderr, "%s\n", st.error().to_string().c_str());
@@ -166,7 +167,11 @@ int run_consumer(const ConsumerSettings& s) {
   }
   Status st = (*group)->stop();
   auto effects = (*group)->effects();
-  save(effects ? *effects : -1);
+  // The ledger (loyalty) is checked after the stop, once the order-history view caught up.
+  auto ledger = st ? (*group)->check_ledger() : Result<std::string>(std::string("not checked"));
+  save(effects ? *effects : -1, !ledger           ? ledger.error().to_string()
+                                : ledger->empty() ? "ok"
+                                                  : *ledger);
   if (!st) return failed("consumer", st.error());
   return effects ? 0 : failed("consumer", effects.error());
 }
@@ -408,12 +413,14 @@ int run_report(const ReportSettings& s) {
     g.name = name.name;
     LatencyHistogram e2e;
     std::int64_t effects = -1, restarts = 0;
+    std::string ledger;
     try {
       g.handled = stats->at("handled").get<std::uint64_t>();
       g.retries = stats->at("retries").get<std::uint64_t>();
       g.dead_letters = stats->at("dead_letters").get<std::uint64_t>();
       g.duplicates = stats->at("duplicates").get<std::uint64_t>();
       effects = stats->at("effects").get<std::int64_t>();
+      ledger = stats->value("ledger", std::string("unchecked"));
       restarts = stats->at("restarts").get<std::int64_t>();
       if (auto st = add_histogram_json(stats->at("e2e"), e2e); !st)
         return failed("report", st.error());
@@ -434,6 +441,15 @@ int run_report(const ReportSettings& s) {
       r.note +=
           fmt::format("{}: {} effects for {} committed orders less {} poison ones{}. ", g.name,
                       effects, orders, poison, g.final_lag != 0 ? " (not caught up)" : "");
+    }
+    if (name.ledger) {
+      // The last process of the group checked its event-sourced ledger against the view.
+      if (ledger != "ok") {
+        exact = false;
+        r.note += fmt::format("{} ledger: {}. ", g.name, ledger);
+      } else {
+        r.settings["loyalty ledger"] = "equals the order-history view and its effects";
+      }
     }
     r.groups.push_back(std::move(g));
   }
