@@ -476,7 +476,9 @@ func check2(name string, ok bool) bool {
 }
 
 // defaultConfig: sarama's defaults (Version V0_8_2_0) send no ApiVersions request and use
-// Metadata v0, Produce v0 (message format v0), ListOffsets v0, OffsetCommit v1, OffsetFetch v1.
+// Metadata v0, Produce v0 (message format v0), Fetch v0, ListOffsets v0, OffsetCommit v1 and
+// OffsetFetch v1. Wharf serves all but Produce v0-2 and Fetch v0-3 (docs/broker.md, "Old
+// message formats stay refused"); these checks pin down what such a client gets.
 func defaultConfig() {
 	fmt.Println("== default config (Version unset = " + sarama.NewConfig().Version.String() + ")")
 	client, err := sarama.NewClient([]string{bootstrap}, config(nil))
@@ -501,6 +503,29 @@ func defaultConfig() {
 		err != nil && strings.Contains(err.Error(), sarama.ErrUnsupportedVersion.Error()), "%v", err)
 	if newest, err := client.GetOffset("sarama-group", 0, sarama.OffsetNewest); noError("ListOffsets v0 again", err) {
 		equal("the refused produce stored nothing", 100, newest)
+	}
+
+	// Fetch v0 is not advertised (Wharf serves Fetch v4+, record batches only), and a request for
+	// a version outside the table closes the connection, as Kafka does: the consumer sees EOF.
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if !noError("default-config consumer", err) {
+		return
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition("sarama-group", 0, sarama.OffsetOldest)
+	if !noError("default-config ConsumePartition (ListOffsets v0)", err) {
+		return
+	}
+	defer pc.AsyncClose()
+	select {
+	case m := <-pc.Messages():
+		check("default-config Fetch v0 is not served: the connection closes (EOF)", false,
+			"got a record at offset %d", m.Offset)
+	case e := <-pc.Errors():
+		check("default-config Fetch v0 is not served: the connection closes (EOF)",
+			strings.Contains(e.Error(), "EOF"), "%v", e)
+	case <-time.After(30 * time.Second):
+		check("default-config Fetch v0 is not served: the connection closes (EOF)", false, "nothing within 30 s")
 	}
 }
 
