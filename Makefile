@@ -15,6 +15,8 @@ DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   libgtest-dev libgmock-dev libbenchmark-dev \
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev \
   librdkafka-dev kcat python3-confluent-kafka \
+  python3-kafka python3-snappy python3-lz4 python3-zstandard \
+  golang-go golang-github-shopify-sarama-dev \
   prometheus curl \
   clang libclang-rt-14-dev fio nats-server libnats-dev \
   libsqlite3-dev libpq-dev postgresql libboost-dev
