@@ -3,6 +3,7 @@
 // runs the projection to rebuild it beside the live copy; --wait follows it to the swap.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -23,7 +24,18 @@ struct Opened {
 };
 
 // The event store may live in another database than the read models (--events).
+// A SQLite path that does not exist is refused rather than created empty (a mistyped path
+// would otherwise list nothing, successfully).
+Status check_exists(const std::string& url) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (url.starts_with(kSqlite) && !std::filesystem::exists(url.substr(kSqlite.size())))
+    return fail(ErrorCode::kNotFound, "{}: no such SQLite file", url.substr(kSqlite.size()));
+  return ok();
+}
+
 Result<Opened> open_stores(const std::string& db, const std::string& events) {
+  WHARF_RETURN_IF_ERROR(check_exists(db));
+  if (!events.empty()) WHARF_RETURN_IF_ERROR(check_exists(events));
   Opened o;
   WHARF_ASSIGN_OR_RETURN(o.read_model, sql::open(db));
   sql::Database* store_db = o.read_model.get();
