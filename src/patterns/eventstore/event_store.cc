@@ -68,6 +68,10 @@ CREATE TABLE wharf_snapshots (
 );
 )sql";
 
+// Events one INSERT statement carries (8 parameters each: well under SQLite's 32,766 and
+// PostgreSQL's 65,535 parameters per statement).
+constexpr std::size_t kAppendChunkRows = 500;
+
 // pg_advisory_xact_lock(class, id): one lock for every append, so positions follow commit order.
 constexpr std::int32_t kAppendLockClass = 0x57454531;  // "WEE1"
 constexpr std::int32_t kAppendLockId = 1;
@@ -188,22 +192,52 @@ Result<AppendResult> EventStore::append(sql::Transaction& tx, const std::string&
     if (m.timestamp_ms == 0) m.timestamp_ms = now_ms;
     if (m.correlation_id.empty()) m.correlation_id = m.id;
     if (m.aggregate_id.empty()) m.aggregate_id = stream;
-    ++result.version;
-    const sql::Blob payload(m.payload.begin(), m.payload.end());
-    auto inserted = tx.query(
+  }
+  // One multi-row INSERT per chunk (a round trip and a statement per chunk, not per event); the
+  // positions come back in RETURNING, the last is the largest.
+  std::vector<sql::Value> values;
+  std::string statement;
+  for (std::size_t first = 0; first < events.size(); first += kAppendChunkRows) {
+    const std::size_t n = std::min(kAppendChunkRows, events.size() - first);
+    values.clear();
+    values.reserve(n * 8);
+    statement =
         "INSERT INTO wharf_events(stream, version, event_id, type, schema_version, metadata, "
-        "payload, recorded_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
-        stream, result.version, m.id, m.type, m.version, encode_metadata(m), payload, now_ms);
+        "payload, recorded_at_ms) VALUES";
+    for (std::size_t i = first; i < first + n; ++i) {
+      const Message& m = events[i];
+      statement += i == first ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
+      values.emplace_back(stream);
+      values.emplace_back(current + static_cast<std::int64_t>(i) + 1);
+      values.emplace_back(m.id);
+      values.emplace_back(m.type);
+      values.emplace_back(m.version);
+      values.emplace_back(encode_metadata(m));
+      values.emplace_back(sql::Blob(m.payload.begin(), m.payload.end()));
+      values.emplace_back(now_ms);
+    }
+    statement += " RETURNING position";
+    auto inserted = tx.query_values(statement, values);
     if (!inserted) {
-      // A concurrent append took the version first (PostgreSQL without the lock's help cannot
-      // happen; kept as the last line of defence), or the event id is not new.
+      // A concurrent append took a version first (PostgreSQL without the lock's help cannot
+      // happen; kept as the last line of defence), or an event id is not new.
       if (inserted.error().code() == ErrorCode::kConstraint)
-        return fail(ErrorCode::kConflict, "append to {} at version {}: {}", stream, result.version,
-                    inserted.error().message());
+        return fail(ErrorCode::kConflict, "append to {} at versions {}..{}: {}", stream,
+                    current + static_cast<std::int64_t>(first) + 1,
+                    current + static_cast<std::int64_t>(first + n), inserted.error().message());
       return fail(std::move(inserted).error());
     }
-    WHARF_ASSIGN_OR_RETURN(result.last_position, inserted->scalar<std::int64_t>());
-    if (!options.publish_topic.empty()) {
+    if (inserted->size() != n)
+      return fail(ErrorCode::kInternal, "append to {}: {} positions for {} events", stream,
+                  inserted->size(), n);
+    for (const auto& row : *inserted) {
+      WHARF_ASSIGN_OR_RETURN(std::int64_t position, row.get<std::int64_t>(0));
+      result.last_position = std::max(result.last_position, position);
+    }
+  }
+  result.version = current + static_cast<std::int64_t>(events.size());
+  if (!options.publish_topic.empty()) {
+    for (auto& m : events) {
       Message published = m;
       published.key = stream;
       WHARF_RETURN_IF_ERROR(

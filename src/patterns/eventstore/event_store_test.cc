@@ -315,6 +315,39 @@ TEST_P(EventStoreTest, DeletedStreamsReadEmptyAndTruncationHidesOldVersions) {
       << "a soft delete keeps the history";
 }
 
+// An append larger than one INSERT statement's chunk (500 rows) keeps versions contiguous and
+// positions increasing, and reports the last position.
+TEST_P(EventStoreTest, ALargeAppendSpansStatementsAndStaysContiguous) {
+  std::vector<Message> many;
+  for (int i = 0; i < 1201; ++i) many.push_back(earned(i));
+  auto r = store_->append("big-1", kNoStream, std::move(many));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->version, 1201);
+  EXPECT_EQ(r->last_position, *store_->head_position());
+  std::int64_t version = 0, position = 0;
+  for (std::int64_t from = 1; from <= 1201;) {
+    auto got = store_->read_stream("big-1", from, 1000);
+    ASSERT_TRUE(got && !got->empty());
+    for (const auto& e : *got) {
+      EXPECT_EQ(e.version, ++version);
+      EXPECT_GT(e.position, position);
+      position = e.position;
+      EXPECT_EQ(decode_event<PointsEarned>(e.message)->points, version - 1);
+    }
+    from = version + 1;
+  }
+  EXPECT_EQ(version, 1201);
+  // A duplicate event id anywhere in a later chunk refuses the whole append.
+  std::vector<Message> again;
+  for (int i = 0; i < 600; ++i) again.push_back(earned(i));
+  again[3].id = "same-id";
+  again[550].id = "same-id";
+  auto dup = store_->append("big-1", 1201, std::move(again));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code(), ErrorCode::kConflict);
+  EXPECT_EQ(*store_->stream_version("big-1"), 1201) << "all or nothing";
+}
+
 // The checkpoint commits with the read model: a batch that fails leaves both as they were, and
 // the next run applies every event exactly once.
 TEST_P(EventStoreTest, ProjectionCheckpointNeverDriftsFromTheReadModel) {
