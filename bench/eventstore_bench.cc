@@ -10,7 +10,8 @@
 // - append: EventStore::append of --batch events to one stream per call (kAnyVersion);
 // - load: load_aggregate of a 1,000-event stream from a snapshot plus 10 later events, --loads
 //   times: p50/p99;
-// - projection: Projection::run_once over every event, inserting one read-model row per event.
+// - projection: Projection::run_once over every event, inserting one read-model row per event;
+//   then Projection::rebuild of the same into a new generation beside it, to the swap.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,7 +40,9 @@ struct Counter {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Counter, n);
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 Message event(std::int64_t i) {
   Message m;
@@ -54,16 +57,14 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
   const bool pg = db->dialect() == sql::Dialect::kPostgres;
   WHARF_RETURN_IF_ERROR(db->transaction([&](sql::Transaction& tx) -> Status {
     WHARF_RETURN_IF_ERROR(
-        tx.exec(std::string("CREATE TABLE raw_events (position ") +
-                (pg ? "BIGSERIAL" : "INTEGER") +
+        tx.exec(std::string("CREATE TABLE raw_events (position ") + (pg ? "BIGSERIAL" : "INTEGER") +
                 " PRIMARY KEY, stream TEXT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT "
                 "NULL UNIQUE, type TEXT NOT NULL, schema_version INTEGER NOT NULL, metadata TEXT "
                 "NOT NULL, payload " +
                 (pg ? "BYTEA" : "BLOB") +
                 " NOT NULL, recorded_at_ms BIGINT NOT NULL, UNIQUE (stream, version))")
             .map([](auto) {}));
-    return tx.exec("CREATE TABLE read_model (position BIGINT PRIMARY KEY, stream TEXT NOT NULL)")
-        .map([](auto) {});
+    return ok();
   }));
   const std::int64_t calls = a.events / a.batch;
 
@@ -91,7 +92,8 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
     batch.reserve(static_cast<std::size_t>(a.batch));
     for (std::int64_t i = 0; i < a.batch; ++i) batch.push_back(event(i));
     WHARF_RETURN_IF_ERROR(
-        store->append("bench-" + std::to_string(c), kAnyVersion, std::move(batch)).map([](auto) {}));
+        store->append("bench-" + std::to_string(c), kAnyVersion, std::move(batch)).map([](auto) {
+        }));
   }
   const double append = static_cast<double>(calls * a.batch) / since(t);
 
@@ -121,23 +123,39 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
   std::sort(load_us.begin(), load_us.end());
   auto pct = [&](double p) { return load_us[static_cast<std::size_t>(p * (load_us.size() - 1))]; };
 
-  Projection projection(*store, *db, {.name = "bench", .catch_up = {.batch_max = 1000}},
-                        [](sql::Transaction& tx, const StoredEvent& e) -> Status {
-                          return tx.exec("INSERT INTO read_model(position, stream) VALUES(?, ?)",
-                                         e.position, e.stream)
-                              .map([](auto) {});
-                        });
+  // The read model: one row per event, in a table the projection owns (a view on its live
+  // generation), first built by catching up from position 0, then rebuilt beside itself.
+  ProjectionOptions po{.name = "bench", .catch_up = {.batch_max = 1000}};
+  po.tables = {{"read_model"}, [](ProjectionContext& ctx) -> Status {
+                 return ctx.tx
+                     .exec("CREATE TABLE " + ctx.table("read_model") +
+                           " (position BIGINT PRIMARY KEY, stream TEXT NOT NULL)")
+                     .map([](auto) {});
+               }};
+  Projection projection(
+      *store, *db, po, [](ProjectionContext& ctx, const StoredEvent& e) -> Status {
+        return ctx.tx
+            .exec("INSERT INTO " + ctx.table("read_model") + "(position, stream) VALUES(?, ?)",
+                  e.position, e.stream)
+            .map([](auto) {});
+      });
   t = Clock::now();
   WHARF_ASSIGN_OR_RETURN(std::int64_t head, projection.run_once());
-  const double rebuild_s = since(t);
+  const double catch_up_s = since(t);
   WHARF_ASSIGN_OR_RETURN(std::int64_t head_position, store->head_position());
   if (head != head_position) return fail(ErrorCode::kInternal, "projection stopped at {}", head);
+  t = Clock::now();
+  WHARF_ASSIGN_OR_RETURN(auto rebuilt, projection.rebuild(std::stop_token{}, {.batch_max = 1000}));
+  const double rebuild_s = since(t);
+  if (rebuilt.position != head_position || rebuilt.generation != 2)
+    return fail(ErrorCode::kInternal, "rebuild ended at {} (generation {})", rebuilt.position,
+                rebuilt.generation);
 
   std::printf(
       "%-10s raw %9.0f rows/s | append %9.0f events/s (%.2fx raw) | load p50 %.0f us p99 %.0f "
-      "us | projection %9.0f events/s\n",
+      "us | projection %9.0f events/s | rebuild %9.0f events/s\n",
       name.c_str(), raw, append, append / raw, pct(0.5), pct(0.99),
-      static_cast<double>(head) / rebuild_s);
+      static_cast<double>(head) / catch_up_s, static_cast<double>(rebuilt.events) / rebuild_s);
   return ok();
 }
 
@@ -147,12 +165,18 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
-    if (i + 1 < argc && k == "--events") a.events = std::stoll(argv[++i]);
-    else if (i + 1 < argc && k == "--batch") a.batch = std::max<std::int64_t>(1, std::stoll(argv[++i]));
-    else if (i + 1 < argc && k == "--loads") a.loads = std::max<std::int64_t>(1, std::stoll(argv[++i]));
-    else if (i + 1 < argc && k == "--only") a.only = argv[++i];
+    if (i + 1 < argc && k == "--events")
+      a.events = std::stoll(argv[++i]);
+    else if (i + 1 < argc && k == "--batch")
+      a.batch = std::max<std::int64_t>(1, std::stoll(argv[++i]));
+    else if (i + 1 < argc && k == "--loads")
+      a.loads = std::max<std::int64_t>(1, std::stoll(argv[++i]));
+    else if (i + 1 < argc && k == "--only")
+      a.only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--events N] [--batch N] [--loads N] [--only sqlite|postgresql]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--events N] [--batch N] [--loads N] [--only sqlite|postgresql]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -172,7 +196,8 @@ int main(int argc, char** argv) {
   if (a.only.empty() || a.only == "postgresql") {
     auto pg = test::PostgresServer::start();
     if (!pg) {
-      std::fprintf(stderr, "postgresql: cannot start a server: %s\n", pg.error().to_string().c_str());
+      std::fprintf(stderr, "postgresql: cannot start a server: %s\n",
+                   pg.error().to_string().c_str());
       return 1;
     }
     auto url = (*pg)->create_database();
