@@ -494,22 +494,54 @@ class KafkaTransport final : public Transport {
   Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
       const std::string& group, const std::string& topic) override {
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
-    WHARF_ASSIGN_OR_RETURN(rd_kafka_t * rk, group_handle(group));
+    // The admin API on the transport's own handle (OffsetFetch through the group coordinator):
+    // no consumer handle, with its threads and connections, per call.
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
     for (std::int32_t p = 0; p < partitions; ++p)
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-    rd_kafka_resp_err_t err =
-        rd_kafka_committed(rk, list, static_cast<int>(options_.timeout.count()));
-    std::map<TopicPartition, std::int64_t> out;
-    for (int i = 0; i < list->cnt && !err; ++i) {
-      if (list->elems[i].offset >= 0)
-        out[{topic, list->elems[i].partition}] = list->elems[i].offset;
-    }
+    rd_kafka_ListConsumerGroupOffsets_t* request =
+        rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), list);
     rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (err) return fail(kafka_error(err, fmt::format("committed offsets of group {}", group)));
-    return out;
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
+    rd_kafka_AdminOptions_t* opts =
+        rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+    char errstr[256];
+    rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(options_.timeout.count()),
+                                              errstr, sizeof errstr);
+    rd_kafka_ListConsumerGroupOffsets(rk_, &request, 1, opts, q);
+    rd_kafka_event_t* ev =
+        rd_kafka_queue_poll(q, static_cast<int>(options_.timeout.count()) + 1000);
+    Result<std::map<TopicPartition, std::int64_t>> result =
+        std::map<TopicPartition, std::int64_t>{};
+    const std::string what = fmt::format("committed offsets of group {}", group);
+    if (!ev) {
+      result = fail(ErrorCode::kTimeout, "{}: no answer", what);
+    } else if (rd_kafka_event_error(ev)) {
+      result = fail(kafka_error(rd_kafka_event_error(ev), what));
+    } else {
+      size_t n = 0;
+      const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
+          rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+      if (n != 1) {
+        result = fail(ErrorCode::kInternal, "{}: {} group results", what, n);
+      } else if (const rd_kafka_error_t* e = rd_kafka_group_result_error(groups[0])) {
+        result = fail(kafka_error(rd_kafka_error_code(e), what));
+      } else if (const rd_kafka_topic_partition_list_t* parts =
+                     rd_kafka_group_result_partitions(groups[0])) {
+        for (int i = 0; i < parts->cnt; ++i) {
+          const auto& el = parts->elems[i];
+          if (el.err) {
+            result = fail(kafka_error(el.err, what));
+            break;
+          }
+          if (el.offset >= 0) (*result)[{topic, el.partition}] = el.offset;
+        }
+      }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    return result;
   }
 
   Status commit_offsets(const std::string& group,
