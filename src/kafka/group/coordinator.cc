@@ -254,6 +254,7 @@ void Coordinator::complete_join(Group& g) {
   g.initial_delay = false;
   if (g.members.empty()) {
     g.state = GroupState::kEmpty;
+    metadata_dirty_.insert(g.group_id);
     g.protocol.clear();
     g.leader_id.clear();
     g.last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -508,6 +509,7 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
       mi->second.assignment = a.assignment;
   }
   g->state = GroupState::kStable;
+  metadata_dirty_.insert(g->group_id);
   g->last_rebalance_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now() -
                                                                                g->rebalance_started)
                              .count();
@@ -794,6 +796,7 @@ p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroups
       for (const auto& [key, _] : g->offsets)
         plan.tombstones.push_back({id, key.first, key.second, std::nullopt});
       g->generation_id = 0;  // lets apply() drop the group once its offsets are gone
+      metadata_dirty_.insert(id);  // its metadata gets a tombstone
     }
     r.results.push_back(std::move(res));
   }
@@ -868,6 +871,7 @@ void Coordinator::tick() {
       if (g.members.empty() && g.state != GroupState::kEmpty &&
           g.state != GroupState::kPreparingRebalance) {
         g.state = GroupState::kEmpty;
+        metadata_dirty_.insert(g.group_id);
       }
     }
     if (g.state == GroupState::kPreparingRebalance) {
@@ -910,6 +914,51 @@ std::vector<GroupMetrics> Coordinator::metrics() const {
     m.offsets = g.offsets;
     out.push_back(std::move(m));
   }
+  return out;
+}
+
+std::vector<GroupMetadataRecord> Coordinator::take_group_metadata() {
+  std::vector<GroupMetadataRecord> out;
+  for (const auto& id : metadata_dirty_) {
+    Group* g = find(id);
+    if (!g || (g->generation_id == 0 && g->members.empty())) {
+      // Deleted: a tombstone, if anything was ever written for it.
+      if (metadata_written_.erase(id) > 0) out.push_back({id, std::nullopt});
+      continue;
+    }
+    if (g->state != GroupState::kStable && g->state != GroupState::kEmpty) continue;
+    GroupMetadata md;
+    md.protocol_type = g->protocol_type;
+    md.generation = g->generation_id;
+    if (g->state == GroupState::kStable) {
+      md.protocol = g->protocol;
+      md.leader = g->leader_id;
+    }
+    md.current_state_timestamp_ms = clock_.now_ms();
+    for (const auto& [mid, m] : g->members) {
+      GroupMember gm;
+      gm.member_id = mid;
+      gm.group_instance_id = m.group_instance_id;
+      gm.client_id = m.client_id;
+      gm.client_host = m.client_host;
+      gm.rebalance_timeout_ms = static_cast<std::int32_t>(m.rebalance_timeout.count());
+      gm.session_timeout_ms = static_cast<std::int32_t>(m.session_timeout.count());
+      for (const auto& [name, metadata] : m.protocols) {
+        if (name == g->protocol) gm.subscription = metadata;
+      }
+      gm.assignment = m.assignment;
+      md.members.push_back(std::move(gm));
+    }
+    auto it = metadata_written_.find(id);
+    if (it != metadata_written_.end()) {
+      GroupMetadata previous = it->second;
+      previous.current_state_timestamp_ms = md.current_state_timestamp_ms;
+      if (previous == md) continue;  // nothing changed but the time
+    }
+    metadata_written_[id] = md;
+    out.push_back({id, std::move(md)});
+  }
+  metadata_dirty_.clear();
   return out;
 }
 

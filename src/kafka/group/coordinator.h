@@ -123,6 +123,12 @@ class Coordinator {
 
   std::vector<GroupMetrics> metrics() const;
 
+  // Group metadata records to append to __consumer_offsets (GroupMetadataKey v2), one per group
+  // whose membership changed since the last call: written when a rebalance completes (Stable,
+  // with every member's assignment) and when a group empties; a tombstone when it is deleted.
+  // Intermediate states are not written, as in Kafka. The server drains this on its timer.
+  std::vector<GroupMetadataRecord> take_group_metadata();
+
  private:
   struct Member {
     std::string member_id;
@@ -173,6 +179,9 @@ class Coordinator {
   CoordinatorConfig config_;
   const Clock& clock_;
   std::map<std::string, Group> groups_;
+  // Groups whose metadata may need writing, and what was last handed out per group.
+  std::set<std::string> metadata_dirty_;
+  std::map<std::string, GroupMetadata> metadata_written_;
   std::uint64_t member_counter_ = 0;
 };
 

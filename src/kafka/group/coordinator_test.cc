@@ -470,5 +470,59 @@ TEST_F(CoordinatorTest, DescribeListAndDeleteGroups) {
   EXPECT_EQ(r.results[1].error_code, 69) << "GROUP_ID_NOT_FOUND";
 }
 
+// Group metadata for __consumer_offsets: one record per completed rebalance (members, their
+// subscription for the chosen protocol and assignments), one when the group empties, and a
+// tombstone when it is deleted; nothing for intermediate states or unchanged groups.
+TEST_F(CoordinatorTest, GroupMetadataIsHandedOutOnRebalanceEmptyAndDelete) {
+  EXPECT_TRUE(coord_.take_group_metadata().empty());
+  auto [a, ja] = join_new();
+  EXPECT_TRUE(coord_.take_group_metadata().empty()) << "CompletingRebalance is not written";
+  ASSERT_TRUE(sync(a, 1, {{a, "p0-p5"}})->done);
+  auto [b, jb] = join_new();
+  ASSERT_TRUE(join(a)->done);
+  auto sb = sync(b, 2);
+  ASSERT_TRUE(sync(a, 2, {{a, "p0-p2"}, {b, "p3-p5"}})->done);
+  auto records = coord_.take_group_metadata();
+  ASSERT_EQ(records.size(), 1u) << "generations 1 and 2 both completed; the latest is handed out";
+  ASSERT_TRUE(records[0].value);
+  const GroupMetadata& md = *records[0].value;
+  EXPECT_EQ(records[0].group, "g");
+  EXPECT_EQ(md.protocol_type, "consumer");
+  EXPECT_EQ(md.generation, 2);
+  EXPECT_EQ(md.protocol, "range");
+  EXPECT_EQ(md.leader, a);
+  ASSERT_EQ(md.members.size(), 2u);
+  for (const auto& m : md.members) {
+    EXPECT_EQ(m.client_id, "client");
+    EXPECT_EQ(m.client_host, "/127.0.0.1");
+    EXPECT_EQ(m.session_timeout_ms, 10'000);
+    EXPECT_EQ(m.rebalance_timeout_ms, 30'000);
+    EXPECT_EQ(as_chars(m.subscription), "meta-range");
+    EXPECT_EQ(as_chars(m.assignment), m.member_id == a ? "p0-p2" : "p3-p5");
+  }
+  EXPECT_TRUE(coord_.take_group_metadata().empty()) << "nothing changed";
+
+  p::LeaveGroupRequest leave;
+  leave.group_id = "g";
+  leave.members.push_back({a, std::nullopt});
+  leave.members.push_back({b, std::nullopt});
+  coord_.leave(leave, 3);
+  records = coord_.take_group_metadata();
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_TRUE(records[0].value);
+  EXPECT_TRUE(records[0].value->members.empty()) << "an Empty group is written without members";
+  EXPECT_FALSE(records[0].value->protocol.has_value());
+
+  Coordinator::DeletePlan plan;
+  p::DeleteGroupsRequest del;
+  del.groups_names = {"g"};
+  ASSERT_EQ(coord_.prepare_delete_groups(del, plan).results[0].error_code, 0);
+  coord_.apply(plan.tombstones);
+  records = coord_.take_group_metadata();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].group, "g");
+  EXPECT_FALSE(records[0].value.has_value()) << "a deleted group's metadata is a tombstone";
+}
+
 }  // namespace
 }  // namespace wharf::kafka::group

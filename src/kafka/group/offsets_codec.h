@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -34,6 +35,41 @@ std::optional<Bytes> encode_offset_value(const OffsetRecord& r);
 // Decodes one record of __consumer_offsets. Returns nullopt for record kinds it does not use
 // (group metadata, key version 2); errors for malformed bytes.
 [[nodiscard]] Result<std::optional<OffsetRecord>> decode_offset_record(
+    ByteView key, const std::optional<ByteView>& value);
+
+// Group metadata (GroupMetadataKey v2, GroupMetadataValue v3): who is in a group, its protocol
+// and each member's assignment, written on every completed rebalance and when a group empties,
+// so that lag tools reading __consumer_offsets see members, owners and client ids.
+struct GroupMember {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  std::int32_t rebalance_timeout_ms = 0;
+  std::int32_t session_timeout_ms = 0;
+  Bytes subscription;  // the member's metadata for the chosen protocol
+  Bytes assignment;
+  bool operator==(const GroupMember&) const = default;
+};
+struct GroupMetadata {
+  std::string protocol_type;
+  std::int32_t generation = 0;
+  std::optional<std::string> protocol;  // none while Empty
+  std::optional<std::string> leader;
+  std::int64_t current_state_timestamp_ms = -1;
+  std::vector<GroupMember> members;
+  bool operator==(const GroupMetadata&) const = default;
+};
+struct GroupMetadataRecord {
+  std::string group;
+  std::optional<GroupMetadata> value;  // nullopt: a tombstone (the group was deleted)
+};
+
+Bytes encode_group_metadata_key(const std::string& group);
+std::optional<Bytes> encode_group_metadata_value(const GroupMetadataRecord& r);
+// Decodes a group metadata record (key version 2, value versions 0-3). nullopt for offset
+// records (key versions 0 and 1); errors for malformed bytes.
+[[nodiscard]] Result<std::optional<GroupMetadataRecord>> decode_group_metadata_record(
     ByteView key, const std::optional<ByteView>& value);
 
 // Kafka's placement: abs(String.hashCode(group)) % partitions. (Computed over UTF-8 bytes,

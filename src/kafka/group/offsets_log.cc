@@ -42,7 +42,8 @@ Result<std::unique_ptr<OffsetsLog>> OffsetsLog::open(storage::LogManager& log, s
   return out;
 }
 
-Status OffsetsLog::read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn) {
+Status OffsetsLog::read_raw(storage::Partition& p,
+                            const std::function<void(const storage::Record&)>& fn) {
   Offset at = p.log_start_offset();
   while (at < p.high_watermark()) {
     WHARF_ASSIGN_OR_RETURN(auto read, p.read(at, 1 << 20));
@@ -56,16 +57,7 @@ Status OffsetsLog::read_all(storage::Partition& p, const std::function<void(cons
                        records.error().to_string());
       } else {
         for (const auto& rec : *records) {
-          if (!rec.key) continue;
-          std::optional<ByteView> value;
-          if (rec.value) value = ByteView(*rec.value);
-          auto decoded = decode_offset_record(*rec.key, value);
-          if (!decoded) {
-            WHARF_LOG_WARN("{}: skipping malformed offset record at {}: {}", p.dir(), rec.offset,
-                           decoded.error().to_string());
-          } else if (*decoded) {
-            fn(**decoded);
-          }
+          if (rec.key) fn(rec);
         }
       }
       pos += h.total_bytes();
@@ -73,6 +65,20 @@ Status OffsetsLog::read_all(storage::Partition& p, const std::function<void(cons
     }
   }
   return ok();
+}
+
+Status OffsetsLog::read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn) {
+  return read_raw(p, [&](const storage::Record& rec) {
+    std::optional<ByteView> value;
+    if (rec.value) value = ByteView(*rec.value);
+    auto decoded = decode_offset_record(*rec.key, value);
+    if (!decoded) {
+      WHARF_LOG_WARN("{}: skipping malformed offset record at {}: {}", p.dir(), rec.offset,
+                     decoded.error().to_string());
+    } else if (*decoded) {
+      fn(**decoded);
+    }
+  });
 }
 
 Status OffsetsLog::load(const std::function<void(const OffsetRecord&)>& fn) {
@@ -89,6 +95,23 @@ Status OffsetsLog::append(const std::vector<OffsetRecord>& records) {
   for (const auto& r : records) {
     by_partition[offsets_partition_for(r.group, partitions())].push_back(to_record(r, now));
   }
+  return append_records(std::move(by_partition));
+}
+
+Status OffsetsLog::append(const std::vector<GroupMetadataRecord>& records) {
+  std::map<std::int32_t, std::vector<storage::Record>> by_partition;
+  const auto now = SystemClock::instance().now_ms();
+  for (const auto& r : records) {
+    storage::Record rec;
+    rec.key = encode_group_metadata_key(r.group);
+    rec.value = encode_group_metadata_value(r);
+    rec.timestamp_ms = now;
+    by_partition[offsets_partition_for(r.group, partitions())].push_back(std::move(rec));
+  }
+  return append_records(std::move(by_partition));
+}
+
+Status OffsetsLog::append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition) {
   for (auto& [index, recs] : by_partition) {
     Part& part = *parts_[static_cast<std::size_t>(index)];
     std::shared_lock lock(part.mu);
@@ -118,6 +141,18 @@ Status OffsetsLog::compact(std::int32_t index) {
     if (r.value) live[key] = r;
     else live.erase(key);
   }));
+  // And the latest group metadata record of each group (raw: it is copied as it is).
+  std::map<std::string, storage::Record> groups;
+  WHARF_RETURN_IF_ERROR(read_raw(p, [&](const storage::Record& rec) {
+    std::optional<ByteView> value;
+    if (rec.value) value = ByteView(*rec.value);
+    auto decoded = decode_group_metadata_record(*rec.key, value);
+    if (!decoded || !*decoded) return;
+    if ((*decoded)->value)
+      groups[(*decoded)->group] = rec;
+    else
+      groups.erase((*decoded)->group);
+  }));
   const std::uint64_t before = p.size_bytes();
   WHARF_RETURN_IF_ERROR(p.roll());
   const Offset copy_start = p.log_end_offset();
@@ -134,6 +169,15 @@ Status OffsetsLog::compact(std::int32_t index) {
   for (const auto& [_, r] : live) {
     batch.push_back(to_record(r, now));
     batch_bytes += batch.back().key->size() + batch.back().value->size() + 16;
+    if (batch_bytes >= kBatchBytesTarget) WHARF_RETURN_IF_ERROR(flush());
+  }
+  for (const auto& [_, rec] : groups) {
+    storage::Record copy;
+    copy.key = rec.key;
+    copy.value = rec.value;
+    copy.timestamp_ms = now;
+    batch_bytes += copy.key->size() + copy.value->size() + 16;
+    batch.push_back(std::move(copy));
     if (batch_bytes >= kBatchBytesTarget) WHARF_RETURN_IF_ERROR(flush());
   }
   WHARF_RETURN_IF_ERROR(flush());

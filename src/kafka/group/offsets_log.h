@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <vector>
@@ -31,6 +32,9 @@ class OffsetsLog {
   [[nodiscard]] Status load(const std::function<void(const OffsetRecord&)>& fn);
   // Appends `records` (one batch per partition touched); returns once they are durable.
   [[nodiscard]] Status append(const std::vector<OffsetRecord>& records);
+  // Appends group metadata records (GroupMetadataKey v2) the same way. Compaction keeps the
+  // latest record of each group; a tombstone removes it.
+  [[nodiscard]] Status append(const std::vector<GroupMetadataRecord>& records);
   // Compacts partitions past their threshold; returns how many were compacted.
   [[nodiscard]] Result<int> compact_if_needed();
   [[nodiscard]] Status compact(std::int32_t partition);
@@ -44,7 +48,11 @@ class OffsetsLog {
     std::uint64_t compact_at_bytes = 0;
   };
   OffsetsLog() = default;
+  // Every record with a key, in log order, as raw key and value.
+  [[nodiscard]] Status read_raw(storage::Partition& p,
+                                const std::function<void(const storage::Record&)>& fn);
   [[nodiscard]] Status read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn);
+  [[nodiscard]] Status append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition);
 
   std::uint64_t compact_bytes_ = 0;
   std::vector<std::unique_ptr<Part>> parts_;

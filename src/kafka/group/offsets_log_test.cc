@@ -75,5 +75,48 @@ TEST_F(OffsetsLogTest, CompactionBoundsGrowthAndKeepsTheLatestOffsets) {
   EXPECT_EQ(replay(*again), got);
 }
 
+// Group metadata records share the partitions and survive compaction: the latest per group is
+// copied forward, a deleted group's (tombstone) is dropped, and offsets are unaffected.
+TEST_F(OffsetsLogTest, CompactionKeepsTheLatestGroupMetadataOfEachGroup) {
+  auto log = open_log();
+  auto offsets = std::move(*OffsetsLog::open(*log, 1, 64 * 1024));
+  auto metadata = [](int generation) {
+    GroupMetadata md{"consumer", generation, "range", "m-1", generation, {}};
+    md.members.push_back(GroupMember{"m-1", std::nullopt, "c", "/127.0.0.1", 1, 2, {}, {}});
+    return md;
+  };
+  ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(1)},
+                                                               {"deleted", metadata(1)}}));
+  ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(2)},
+                                                               {"deleted", std::nullopt}}));
+  ASSERT_TRUE(offsets->append({{"kept", "orders", 0, CommittedOffset{5, -1, "", 1}}}));
+  ASSERT_TRUE(offsets->compact(0));
+  auto part = *log->partition(std::string(kOffsetsTopic), PartitionId(0));
+  std::map<std::string, std::optional<GroupMetadata>> seen;
+  Offset at = part->log_start_offset();
+  auto read = part->read(at, 1 << 20);
+  ASSERT_TRUE(read);
+  std::size_t pos = 0;
+  while (pos < read->records.size()) {
+    auto h = storage::parse_header(ByteView(read->records).subspan(pos));
+    ASSERT_TRUE(h);
+    auto records = storage::read_records(ByteView(read->records).subspan(pos, h->total_bytes()));
+    ASSERT_TRUE(records);
+    for (const auto& rec : *records) {
+      std::optional<ByteView> value;
+      if (rec.value) value = ByteView(*rec.value);
+      auto d = decode_group_metadata_record(*rec.key, value);
+      ASSERT_TRUE(d);
+      if (*d) seen[(*d)->group] = (*d)->value;
+    }
+    pos += h->total_bytes();
+  }
+  ASSERT_EQ(seen.size(), 1u) << "the deleted group's metadata is gone";
+  ASSERT_TRUE(seen["kept"].has_value());
+  EXPECT_EQ(seen["kept"]->generation, 2) << "the latest is kept";
+  auto got = replay(*offsets);
+  EXPECT_EQ((got[{"kept", "orders", 0}]), 5);
+}
+
 }  // namespace
 }  // namespace wharf::kafka::group

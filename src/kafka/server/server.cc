@@ -244,6 +244,7 @@ Status KafkaServer::Impl::start() {
   serving_ = true;
   asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, group_ticker(), asio::detached);
+  asio::co_spawn(io_, group_metadata_writer(), asio::detached);
   network_thread_ = std::thread([this] {
     try {
       io_.run();
@@ -296,6 +297,24 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     connections_gauge_.set(static_cast<double>(connections_.size()));
     asio::co_spawn(io_, serve(conn), asio::detached);
     asio::co_spawn(io_, watchdog(conn), asio::detached);
+  }
+}
+
+asio::awaitable<void> KafkaServer::Impl::group_metadata_writer() {
+  asio::steady_timer timer(io_);
+  std::vector<group::GroupMetadataRecord> pending;
+  while (!stopping_) {
+    timer.expires_after(std::chrono::milliseconds(200));
+    (void)co_await timer.async_wait(use_tuple);
+    for (auto& r : coordinator_->take_group_metadata()) pending.push_back(std::move(r));
+    if (pending.empty()) continue;
+    auto persist = [this, &pending] { return offsets_log_->append(pending); };
+    if (Status s = co_await blocking(persist); !s) {
+      WHARF_LOG_WARN("writing group metadata to {} (trying again): {}", group::kOffsetsTopic,
+                     s.error().to_string());
+      continue;
+    }
+    pending.clear();
   }
 }
 

@@ -194,6 +194,9 @@ class KafkaServer::Impl {
   asio::awaitable<bool> reserve_request_bytes(Connection& conn, std::size_t bytes);
   void release_request_bytes(Connection& conn);
   asio::awaitable<void> group_ticker();
+  // Appends the coordinator's group metadata records (members, assignments) to
+  // __consumer_offsets, a few times a second; a failed append is logged and tried again later.
+  asio::awaitable<void> group_metadata_writer();
   // Auto-creates missing topics (Metadata with auto-creation on); blocking.
   void finish_stop();
 
