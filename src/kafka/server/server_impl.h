@@ -169,6 +169,16 @@ class KafkaServer::Impl {
                                                       protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_offset_delete(const RequestContext& ctx,
                                                       protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_records(const RequestContext& ctx,
+                                                       protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_log_dirs(const RequestContext& ctx,
+                                                          protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_cluster(const RequestContext& ctx,
+                                                         protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_for_leader_epoch(const RequestContext& ctx,
+                                                                protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_producers(const RequestContext& ctx,
+                                                           protocol::Reader& body);
 
   // Group metrics with each partition's high watermark, for the admin API (network thread).
   std::vector<group::GroupMetrics> group_metrics() const { return coordinator_->metrics(); }
