@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -19,12 +20,16 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "kafka/protocol/generated/alter_configs.h"
+#include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/delete_records.h"
 #include "kafka/protocol/generated/describe_cluster.h"
+#include "kafka/protocol/generated/describe_configs.h"
 #include "kafka/protocol/generated/describe_log_dirs.h"
 #include "kafka/protocol/generated/describe_producers.h"
 #include "kafka/protocol/generated/fetch.h"
+#include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/list_offsets.h"
 #include "kafka/protocol/generated/metadata.h"
@@ -500,6 +505,86 @@ TEST_F(AdminApisTest, DescribeProducersListsIdempotentProducersWithTheirLastSequ
   EXPECT_EQ(parts[2].error_code, kUnknownTopicOrPartition);
   ASSERT_EQ(resp->topics[1].partitions.size(), 1u);
   EXPECT_EQ(resp->topics[1].partitions[0].error_code, kUnknownTopicOrPartition);
+}
+
+// log.level is the broker config that changes at run time (IncrementalAlterConfigs and
+// AlterConfigs on the BROKER resource); the others are read-only. The new level takes effect:
+// a debug line appears only while the level is debug.
+TEST_F(AdminApisTest, BrokerLogLevelChangesAtRunTimeAndOtherBrokerConfigsAreReadOnly) {
+  if (std::getenv("WHARF_LOG_LEVEL") != nullptr) {
+    GTEST_SKIP() << "WHARF_LOG_LEVEL is set, so the broker does not start at the default level";
+  }
+  constexpr std::int8_t kBroker = 4;
+  constexpr std::int16_t kInvalidConfig = 40, kInvalidRequest = 42;
+  constexpr int kStaticBroker = 4, kDynamicBroker = 2;
+  auto incremental = [&](const std::string& broker,
+                         std::vector<p::IncrementalAlterConfigsRequest::AlterableConfig> configs) {
+    p::IncrementalAlterConfigsRequest req;
+    req.resources.push_back({kBroker, broker, std::move(configs)});
+    auto resp = call<p::IncrementalAlterConfigsResponse>(req, 1);
+    return resp && resp->responses.size() == 1 ? resp->responses[0].error_code : std::int16_t{-100};
+  };
+  // name -> (value, source, read only)
+  auto describe = [&] {
+    p::DescribeConfigsRequest req;
+    req.resources.push_back({kBroker, "0", std::nullopt});
+    auto resp = call<p::DescribeConfigsResponse>(req, 3);
+    std::map<std::string, std::tuple<std::string, int, bool>> out;
+    if (resp && resp->results.size() == 1) {
+      for (const auto& c : resp->results[0].configs)
+        out[c.name] = {c.value.value_or("<null>"), c.config_source, c.read_only};
+    }
+    return out;
+  };
+  using Entry = std::tuple<std::string, int, bool>;
+  auto configs = describe();
+  EXPECT_EQ(configs["log.level"], (Entry{"info", kStaticBroker, false}));
+  EXPECT_EQ(std::get<2>(configs["log.retention.ms"]), true);
+
+  // A request with stray bytes after its body: the broker logs that at debug level only.
+  auto send_with_trailing_bytes = [&](const std::string& marker) {
+    Connection conn(broker_->port());
+    p::ApiVersionsRequest req;
+    req.client_software_name = "x";
+    req.client_software_version = "1";
+    Bytes frame = raw::header_bytes(p::ApiVersionsRequest::kApiKey, 3, 1, marker);
+    append(frame, raw::body_bytes(req, 3));
+    append(frame, Bytes(3, std::byte{0}));
+    ASSERT_TRUE(conn.send(raw::with_size_prefix(frame)));
+    ASSERT_TRUE(conn.read_frame().has_value()) << conn.error();
+  };
+  send_with_trailing_bytes("before-debug");
+  EXPECT_EQ(incremental("0", {{"log.level", 0, "DEBUG"}}), 0);
+  EXPECT_EQ(describe()["log.level"], (Entry{"debug", kDynamicBroker, false}));
+  send_with_trailing_bytes("while-debug");
+  EXPECT_EQ(incremental("", {{"log.level", 1, std::nullopt}}), 0);  // DELETE: the startup level
+  EXPECT_EQ(describe()["log.level"], (Entry{"info", kStaticBroker, false}));
+  send_with_trailing_bytes("after-debug");
+
+  EXPECT_EQ(incremental("0", {{"log.level", 0, "loud"}}), kInvalidConfig);
+  EXPECT_EQ(incremental("0", {{"log.retention.ms", 0, "1000"}}), kInvalidConfig);
+  EXPECT_EQ(incremental("7", {{"log.level", 0, "debug"}}), kInvalidRequest);
+  EXPECT_EQ(describe()["log.level"], (Entry{"info", kStaticBroker, false}));
+
+  // AlterConfigs: the given set replaces the dynamic configs.
+  p::AlterConfigsRequest alter;
+  alter.resources.push_back({kBroker, "0", {{"log.level", "warn"}}});
+  auto altered = call<p::AlterConfigsResponse>(alter, 1);
+  ASSERT_TRUE(altered.has_value());
+  ASSERT_EQ(altered->responses.size(), 1u);
+  EXPECT_EQ(altered->responses[0].error_code, 0);
+  EXPECT_EQ(describe()["log.level"], (Entry{"warn", kDynamicBroker, false}));
+  alter.resources[0].configs.clear();
+  altered = call<p::AlterConfigsResponse>(alter, 1);
+  ASSERT_TRUE(altered.has_value());
+  EXPECT_EQ(altered->responses[0].error_code, 0);
+  EXPECT_EQ(describe()["log.level"], (Entry{"info", kStaticBroker, false}));
+
+  ASSERT_EQ(broker_->stop(), 0);
+  const std::string& out = broker_->last_output();
+  EXPECT_EQ(out.find("client 'before-debug'"), std::string::npos) << out;
+  EXPECT_NE(out.find("client 'while-debug'"), std::string::npos) << out;
+  EXPECT_EQ(out.find("client 'after-debug'"), std::string::npos) << out;
 }
 
 }  // namespace
