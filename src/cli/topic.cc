@@ -34,7 +34,8 @@ std::optional<std::map<std::int32_t, std::int64_t>> sizes_on_disk(Client& client
   std::map<std::int32_t, std::vector<std::int32_t>> by_leader;
   for (const auto& p : t.partitions) by_leader[p.leader].push_back(p.id.value());
   std::map<std::int32_t, std::int64_t> out;
-  for (const auto& [leader, partitions] : by_leader) {
+  for (const auto& [leader_id, partitions] : by_leader) {
+    const std::int32_t leader = leader_id;  // clang 14 cannot capture a structured binding
     auto broker = std::find_if(md.brokers.begin(), md.brokers.end(), [&](const auto& b) { return b.id == leader; });
     if (broker == md.brokers.end()) return std::nullopt;
     auto sizes = partition_sizes(broker->host, broker->port, t.name, partitions, client.timeout_ms());
