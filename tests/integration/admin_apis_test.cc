@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "kafka/protocol/generated/alter_configs.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/create_topics.h"
+#include "kafka/protocol/generated/delete_groups.h"
 #include "kafka/protocol/generated/delete_records.h"
 #include "kafka/protocol/generated/describe_cluster.h"
 #include "kafka/protocol/generated/describe_configs.h"
@@ -31,10 +33,12 @@
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/incremental_alter_configs.h"
 #include "kafka/protocol/generated/init_producer_id.h"
+#include "kafka/protocol/generated/join_group.h"
 #include "kafka/protocol/generated/list_offsets.h"
 #include "kafka/protocol/generated/metadata.h"
 #include "kafka/protocol/generated/offset_for_leader_epoch.h"
 #include "kafka/protocol/generated/produce.h"
+#include "kafka/protocol/generated/sync_group.h"
 #include "storage/record_batch.h"
 #include "tests/integration/broker_process.h"
 #include "tests/integration/raw_client.h"
@@ -585,6 +589,57 @@ TEST_F(AdminApisTest, BrokerLogLevelChangesAtRunTimeAndOtherBrokerConfigsAreRead
   EXPECT_EQ(out.find("client 'before-debug'"), std::string::npos) << out;
   EXPECT_NE(out.find("client 'while-debug'"), std::string::npos) << out;
   EXPECT_EQ(out.find("client 'after-debug'"), std::string::npos) << out;
+}
+
+// A client that waits exactly a member's session timeout and then deletes the group finds it
+// empty: the session ends at its deadline, not at the next periodic tick (raw frames, so the
+// test knows when the member's last heartbeat can have been: before its SyncGroup answer).
+TEST_F(AdminApisTest, DeleteGroupsAfterWaitingExactlyTheSessionTimeoutSucceeds) {
+  constexpr std::int32_t kSessionTimeoutMs = 6'000;  // Kafka's group.min.session.timeout.ms
+  constexpr std::int16_t kMemberIdRequired = 79, kNonEmptyGroup = 68;
+  const std::string group = "expiring";
+  Connection conn(broker_->port());
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  std::string error;
+  p::JoinGroupRequest join;
+  join.group_id = group;
+  join.session_timeout_ms = kSessionTimeoutMs;
+  join.rebalance_timeout_ms = kSessionTimeoutMs;
+  join.group_instance_id = std::nullopt;
+  join.protocol_type = "consumer";
+  join.protocols.push_back({"range", to_bytes("meta")});
+  auto first = round_trip<p::JoinGroupResponse>(conn, join, 4, ++correlation_id_, error);
+  ASSERT_TRUE(first.has_value()) << error;
+  ASSERT_EQ(first->error_code, kMemberIdRequired);
+  join.member_id = first->member_id;
+  // Answered after the broker's initial rebalance delay (3 s by default).
+  auto joined = round_trip<p::JoinGroupResponse>(conn, join, 4, ++correlation_id_, error);
+  ASSERT_TRUE(joined.has_value()) << error;
+  ASSERT_EQ(joined->error_code, 0);
+  p::SyncGroupRequest sync;
+  sync.group_id = group;
+  sync.generation_id = joined->generation_id;
+  sync.member_id = join.member_id;
+  sync.group_instance_id = std::nullopt;
+  sync.assignments.push_back({join.member_id, to_bytes("assignment")});
+  auto synced = round_trip<p::SyncGroupResponse>(conn, sync, 3, ++correlation_id_, error);
+  ASSERT_TRUE(synced.has_value()) << error;
+  ASSERT_EQ(synced->error_code, 0);
+  const auto last_heartbeat_at_most = std::chrono::steady_clock::now();
+
+  p::DeleteGroupsRequest del;
+  del.groups_names = {group};
+  auto early = call<p::DeleteGroupsResponse>(del, 1);
+  ASSERT_TRUE(early.has_value());
+  ASSERT_EQ(early->results.size(), 1u);
+  EXPECT_EQ(early->results[0].error_code, kNonEmptyGroup) << "the member is alive";
+
+  std::this_thread::sleep_until(last_heartbeat_at_most +
+                                std::chrono::milliseconds(kSessionTimeoutMs));
+  auto deleted = call<p::DeleteGroupsResponse>(del, 1);
+  ASSERT_TRUE(deleted.has_value());
+  ASSERT_EQ(deleted->results.size(), 1u);
+  EXPECT_EQ(deleted->results[0].error_code, 0) << "the session ended at its deadline";
 }
 
 }  // namespace
