@@ -1,8 +1,10 @@
 // `wharf topic create|list|describe|delete|alter|add-partitions`: topic administration over the
 // Kafka Admin API (kafka_client.h), usable against any Kafka-compatible cluster. Runs on the main
 // thread; each subcommand makes a few blocking requests and sets the exit code (0 or 1).
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,14 +17,37 @@
 #include "cli/client_args.h"
 #include "cli/commands.h"
 #include "cli/kafka_client.h"
+#include "cli/log_dirs.h"
 #include "cli/table.h"
 
 namespace wharf::cli {
 namespace {
 
-// What `topic describe` prints for the size: librdkafka 2.0.2 has no DescribeLogDirs, the only
-// Kafka API that reports bytes on disk, so the CLI says so rather than estimate.
+// What `topic describe` prints for the size when DescribeLogDirs (the only Kafka API that reports
+// bytes on disk) fails: the CLI says so rather than estimate.
 constexpr const char* kSizeUnavailable = "n/a";
+
+// Bytes on disk per partition, asked of each partition's leader (DescribeLogDirs); nullopt if
+// any leader could not answer.
+std::optional<std::map<std::int32_t, std::int64_t>> sizes_on_disk(Client& client, const ClusterMetadata& md,
+                                                                  const TopicMetadata& t) {
+  std::map<std::int32_t, std::vector<std::int32_t>> by_leader;
+  for (const auto& p : t.partitions) by_leader[p.leader].push_back(p.id.value());
+  std::map<std::int32_t, std::int64_t> out;
+  for (const auto& [leader_id, partitions] : by_leader) {
+    const std::int32_t leader = leader_id;  // clang 14 cannot capture a structured binding
+    auto broker = std::find_if(md.brokers.begin(), md.brokers.end(), [&](const auto& b) { return b.id == leader; });
+    if (broker == md.brokers.end()) return std::nullopt;
+    auto sizes = partition_sizes(broker->host, broker->port, t.name, partitions, client.timeout_ms());
+    if (!sizes) return std::nullopt;
+    for (std::int32_t id : partitions) {
+      auto it = sizes->find(id);
+      if (it == sizes->end()) return std::nullopt;
+      out[id] = it->second;
+    }
+  }
+  return out;
+}
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_configs(const std::vector<std::string>& kvs) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -118,6 +143,13 @@ int describe_one(Client& client, const ClusterMetadata& md, const std::string& n
     }
   }
 
+  const auto sizes = sizes_on_disk(client, md, *t);
+  std::optional<std::int64_t> total_size;
+  if (sizes) {
+    total_size = 0;
+    for (const auto& [_, bytes] : *sizes) *total_size += bytes;
+  }
+
   bool errors = false;
   for (const auto& r : rows) errors = errors || !r.error.empty();
   if (json) {
@@ -127,6 +159,7 @@ int describe_one(Client& client, const ClusterMetadata& md, const std::string& n
                           {"replicas", r.p->replicas}, {"isr", r.p->isrs}};
       j["log_start_offset"] = r.w ? nlohmann::ordered_json(r.w->low.value()) : nlohmann::ordered_json(nullptr);
       j["high_watermark"] = r.w ? nlohmann::ordered_json(r.w->high.value()) : nlohmann::ordered_json(nullptr);
+      j["size_bytes"] = sizes ? nlohmann::ordered_json(sizes->at(r.p->id.value())) : nlohmann::ordered_json(nullptr);
       if (!r.error.empty()) j["error"] = r.error;
       parts.push_back(std::move(j));
       if (!r.error.empty()) std::fprintf(stderr, "wharf %s: %s partition %d: %s\n", cmd, name.c_str(), r.p->id.value(), r.error.c_str());
@@ -143,7 +176,7 @@ int describe_one(Client& client, const ClusterMetadata& md, const std::string& n
                         {"internal", t->internal()},
                         {"replication_factor", replication_factor(*t)},
                         {"records", records},
-                        {"size_bytes", nullptr},
+                        {"size_bytes", total_size ? nlohmann::ordered_json(*total_size) : nlohmann::ordered_json(nullptr)},
                         {"partitions", std::move(parts)},
                         {"configs", std::move(cfgs)}});
     return errors ? 1 : 0;
@@ -154,7 +187,7 @@ int describe_one(Client& client, const ClusterMetadata& md, const std::string& n
   summary.add({"PARTITIONS", std::to_string(t->partitions.size())});
   summary.add({"REPLICATION-FACTOR", std::to_string(replication_factor(*t))});
   summary.add({"RECORDS", std::to_string(records)});
-  summary.add({"SIZE", kSizeUnavailable});
+  summary.add({"SIZE", total_size ? std::to_string(*total_size) : kSizeUnavailable});
   if (t->internal()) summary.add({"INTERNAL", "yes"});
   summary.print(stdout);
 

@@ -24,6 +24,11 @@ constexpr std::string_view kCleanShutdownFile = "clean_shutdown";
 constexpr std::uint32_t kCleanMagic = 0x57435331;  // "WCS1"
 constexpr std::size_t kCleanBytes = 4 + 4 + 8 + 8 + 8;
 constexpr std::size_t kSnapshotsKept = 2;
+// DeleteRecords' log start (docs/formats/log-start-offset.md): magic, CRC-32C of the offset,
+// the offset.
+constexpr std::string_view kLogStartFile = "log_start_offset";
+constexpr std::uint32_t kLogStartMagic = 0x574c5331;  // "WLS1"
+constexpr std::size_t kLogStartBytes = 4 + 4 + 8;
 
 struct CleanMarker {
   Offset log_end;
@@ -49,6 +54,24 @@ std::optional<CleanMarker> decode_marker(ByteView in) {
   }
   return CleanMarker{Offset(load_be<std::int64_t>(in, 8)), Offset(load_be<std::int64_t>(in, 16)),
                      load_be<std::uint64_t>(in, 24)};
+}
+
+Bytes encode_log_start(Offset offset) {
+  Bytes out;
+  append_be<std::uint32_t>(out, kLogStartMagic);
+  append_be<std::uint32_t>(out, 0);
+  append_be<std::int64_t>(out, offset.value());
+  store_be<std::uint32_t>(out, 4, crc32c::value(ByteView(out).subspan(8)));
+  return out;
+}
+
+std::optional<Offset> decode_log_start(ByteView in) {
+  if (in.size() != kLogStartBytes || load_be<std::uint32_t>(in, 0) != kLogStartMagic ||
+      load_be<std::uint32_t>(in, 4) != crc32c::value(in.subspan(8)) ||
+      load_be<std::int64_t>(in, 8) < 0) {
+    return std::nullopt;
+  }
+  return Offset(load_be<std::int64_t>(in, 8));
 }
 
 // "00000000000000000042.log" -> (42, ".log"); nullopt for anything else.
@@ -84,9 +107,14 @@ Status Partition::recover() {
   std::vector<Offset> logs, snapshots;
   std::vector<std::pair<Offset, std::string>> indexes;
   bool has_marker = false;
+  bool has_log_start = false;
   for (const std::string& name : names) {
     if (name == kCleanShutdownFile) {
       has_marker = true;
+      continue;
+    }
+    if (name == kLogStartFile) {
+      has_log_start = true;
       continue;
     }
     if (name.ends_with(".tmp")) {  // an atomic write that never reached its rename
@@ -189,6 +217,19 @@ Status Partition::recover() {
   recovery_.segments = static_cast<std::int64_t>(segments_.size());
   log_end_ = segments_.back()->next_offset();
   durable_end_ = log_end_;
+  if (has_log_start) {
+    const std::string path = io::join_path(dir_, std::string(kLogStartFile));
+    WHARF_ASSIGN_OR_RETURN(Bytes bytes, io::read_file(fs_, path));
+    auto floor = decode_log_start(bytes);
+    if (!floor) {
+      // Written atomically with a CRC, so this is damage: records below it are served again
+      // rather than the partition refused (nothing is lost by ignoring it).
+      WHARF_LOG_WARN("{}: ignoring an unreadable {} file", dir_, kLogStartFile);
+    } else {
+      // Under interval or none a crash can take back records below a DeleteRecords offset.
+      log_start_floor_ = std::min(*floor, log_end_);
+    }
+  }
   return recover_producer_state(snapshots);
 }
 
@@ -341,7 +382,7 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
     if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
       WHARF_RETURN_IF_ERROR(wait_durable(lock, result.last_offset + 1));
     }
-    result.log_start_offset = segments_.front()->base_offset();
+    result.log_start_offset = log_start_locked();
     return result;
   }
 
@@ -374,7 +415,7 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
   producers_.update(h);
   result.base_offset = h.base_offset;
   result.last_offset = h.last_offset();
-  result.log_start_offset = segments_.front()->base_offset();
+  result.log_start_offset = log_start_locked();
   if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
     WHARF_RETURN_IF_ERROR(wait_durable(lock, log_end_));
   }
@@ -385,6 +426,10 @@ Status Partition::sync() {
   std::unique_lock lock(mu_);
   if (fenced_) return fail(*fenced_);
   return wait_durable(lock, log_end_);
+}
+
+Offset Partition::log_start_locked() const {
+  return std::max(segments_.front()->base_offset(), log_start_floor_);
 }
 
 Offset Partition::high_watermark_locked() const {
@@ -406,7 +451,7 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
   {
     std::lock_guard lock(mu_);
     result.high_watermark = high_watermark_locked();
-    result.log_start_offset = segments_.front()->base_offset();
+    result.log_start_offset = log_start_locked();
     if (from < result.log_start_offset || from > result.high_watermark) {
       return fail(ErrorCode::kOutOfRange, "offset {} is outside [{}, {}]", from,
                   result.log_start_offset, result.high_watermark);
@@ -456,12 +501,15 @@ Result<std::optional<Offset>> Partition::offset_for_timestamp(std::int64_t times
     std::lock_guard lock(mu_);
     segs = segments_;
     hwm = high_watermark_locked();
+    const Offset log_start = log_start_locked();
     for (const auto& seg : segs) {
       if (seg->base_offset() >= hwm) break;
+      if (seg->next_offset() <= log_start) continue;
       WHARF_ASSIGN_OR_RETURN(auto found, seg->find_timestamp(timestamp_ms));
       if (found) {
         if (found->second.base_offset >= hwm) return std::nullopt;
-        return std::optional<Offset>(found->second.base_offset);
+        // A batch that straddles the log start: its records below it are gone.
+        return std::optional<Offset>(std::max(found->second.base_offset, log_start));
       }
     }
   }
@@ -470,7 +518,7 @@ Result<std::optional<Offset>> Partition::offset_for_timestamp(std::int64_t times
 
 Offset Partition::log_start_offset() const {
   std::lock_guard lock(mu_);
-  return segments_.front()->base_offset();
+  return log_start_locked();
 }
 Offset Partition::high_watermark() const {
   std::lock_guard lock(mu_);
@@ -548,6 +596,37 @@ Result<int> Partition::delete_segments_before(Offset offset) {
     ++removed;
   }
   return removed;
+}
+
+Status Partition::write_log_start_locked(Offset offset) {
+  return io::write_file_atomic(fs_, io::join_path(dir_, std::string(kLogStartFile)),
+                               encode_log_start(offset));
+}
+
+Result<Offset> Partition::advance_log_start(Offset offset) {
+  std::lock_guard lock(mu_);
+  if (fenced_) return fail(*fenced_);
+  if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
+  const Offset hwm = high_watermark_locked();
+  if (offset > hwm || offset < Offset(0)) {
+    return fail(ErrorCode::kOutOfRange, "offset {} is outside [0, {}] (the high watermark)", offset,
+                hwm);
+  }
+  if (offset <= log_start_locked()) return log_start_locked();
+  // Durable first: a crash after this point keeps the new log start; one before it keeps the
+  // old one and every segment.
+  WHARF_RETURN_IF_ERROR(write_log_start_locked(offset));
+  log_start_floor_ = offset;
+  while (segments_.size() > 1 && segments_.front()->next_offset() <= offset) {
+    WHARF_RETURN_IF_ERROR(segments_.front()->remove_files());
+    segments_.erase(segments_.begin());
+  }
+  return log_start_locked();
+}
+
+ProducerStateTable Partition::producer_state() const {
+  std::lock_guard lock(mu_);
+  return producers_;
 }
 
 Status Partition::close() {

@@ -99,12 +99,22 @@ class Partition {
   // Deletes every whole segment that ends at or below `offset` (never the active one); the log
   // start moves to the first remaining segment. Used to drop records copied forward.
   [[nodiscard]] Result<int> delete_segments_before(Offset offset);
+  // Kafka's DeleteRecords: moves the log start up to `offset` (records below it are no longer
+  // served, even inside a batch that straddles it) and deletes the whole segments below it.
+  // Durable before it returns: the new log start is written to the partition's
+  // `log_start_offset` file (docs/formats/log-start-offset.md) and kept across restarts.
+  // `offset` above the high watermark is kOutOfRange; at or below the log start it changes
+  // nothing. Returns the log start afterwards.
+  [[nodiscard]] Result<Offset> advance_log_start(Offset offset);
   void set_config(const TopicConfig& config);
   TopicConfig config() const;
 
   // Clean shutdown: sync the log and indexes, snapshot producer state, write the clean-shutdown
   // marker. The partition refuses appends afterwards.
   [[nodiscard]] Status close();
+
+  // A copy of the idempotent-producer table (DescribeProducers).
+  ProducerStateTable producer_state() const;
 
   // Tests: the producer table as recovered.
   const ProducerStateTable& producer_state_for_test() const { return producers_; }
@@ -118,6 +128,9 @@ class Partition {
   [[nodiscard]] Status wait_durable(std::unique_lock<std::mutex>& lock, Offset target);
   void fence_locked(const Error& error);
   Offset high_watermark_locked() const;
+  // The first segment's base offset, or the DeleteRecords floor if that is higher.
+  Offset log_start_locked() const;
+  [[nodiscard]] Status write_log_start_locked(Offset offset);
   std::shared_ptr<Segment> segment_for_locked(Offset offset) const;
 
   io::FileSystem& fs_;
@@ -130,6 +143,7 @@ class Partition {
   std::vector<std::shared_ptr<Segment>> segments_;  // ascending base offset; back() is active
   ProducerStateTable producers_;
   Offset log_end_;
+  Offset log_start_floor_{0};  // set by advance_log_start, from the log_start_offset file
   Offset durable_end_;
   bool sync_in_flight_ = false;
   bool closed_ = false;

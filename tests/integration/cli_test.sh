@@ -167,14 +167,16 @@ echo "== topic describe"
 run "$W" topic describe orders
 check "topic describe exits 0" 0 "$RC"
 check "describe shows the record count" 1000 "$(row RECORDS <<<"$OUT")"
-check "describe says size n/a instead of inventing one" "n/a" "$(row SIZE <<<"$OUT")"
+# SIZE comes from DescribeLogDirs: the bytes of the topic's segment files.
+ORDERS_BYTES=$(cat "$BROKER_DATA"/data/topics/orders/*/*.log | wc -c)
+check "describe shows the size on disk" "$ORDERS_BYTES" "$(row SIZE <<<"$OUT")"
 check "describe shows the override and its source" "86400000 DYNAMIC_TOPIC_CONFIG" "$(row retention.ms <<<"$OUT")"
 check "describe lists 6 partitions led by broker 0" 6 "$(grep -cE '^[0-5] +0 +0 +0 +0 ' <<<"$OUT")"
 check "the high watermarks add up to the records produced" 1000 \
   "$(awk '/^PARTITION/ {t=1; next} t && NF==7 {s+=$6} /^$/ {t=0} END {print s}' <<<"$OUT")"
 run "$W" topic describe orders --json
-check "describe --json carries watermarks and a null size" "1000 None 6" \
-  "$(/usr/bin/python3 -c 'import json,sys; t=json.load(sys.stdin)[0]; print(sum(p["high_watermark"] for p in t["partitions"]), t["size_bytes"], len(t["partitions"]))' <<<"$OUT")"
+check "describe --json carries watermarks and sizes" "1000 $ORDERS_BYTES $ORDERS_BYTES 6" \
+  "$(/usr/bin/python3 -c 'import json,sys; t=json.load(sys.stdin)[0]; print(sum(p["high_watermark"] for p in t["partitions"]), t["size_bytes"], sum(p["size_bytes"] for p in t["partitions"]), len(t["partitions"]))' <<<"$OUT")"
 check_fails "describe of an unknown topic fails" "wharf topic describe: topic 'nosuch' does not exist" \
   "$W" topic describe nosuch
 

@@ -54,15 +54,19 @@ APIS = [
     ("ApiVersions", 3),
     ("CreateTopics", 4),
     ("DeleteTopics", 3),
-    ("DeleteRecords", 1),
+    ("DeleteRecords", 2),
     ("InitProducerId", 4),
+    ("OffsetForLeaderEpoch", 4),
     ("DescribeConfigs", 3),
+    ("DescribeLogDirs", 4),
     ("SaslAuthenticate", 1),
     ("CreatePartitions", 1),
     ("DeleteGroups", 1),
     ("OffsetDelete", 0),
     ("AlterConfigs", 1),
     ("IncrementalAlterConfigs", 1),
+    ("DescribeCluster", 1),
+    ("DescribeProducers", 0),
 ]
 
 # Output file stem -> messages that are not requests or responses (all schema versions).

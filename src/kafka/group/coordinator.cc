@@ -533,6 +533,7 @@ p::HeartbeatResponse Coordinator::heartbeat(const p::HeartbeatRequest& req) {
     r.error_code = kUnknownMemberId;
     return r;
   }
+  expire(*g, clock_.steady_now());  // a heartbeat after the session's deadline is too late
   auto it = g->members.find(req.member_id);
   if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
                             req.group_instance_id)) {
@@ -739,6 +740,7 @@ p::DescribeGroupsResponse Coordinator::describe(const p::DescribeGroupsRequest& 
     p::DescribeGroupsResponse::DescribedGroup dg;
     dg.group_id = id;
     Group* g = find(id);
+    if (g) expire(*g, clock_.steady_now());
     if (!g) {
       dg.group_state = "Dead";  // Kafka answers an unknown group as Dead with no error
       r.groups.push_back(std::move(dg));
@@ -769,6 +771,7 @@ p::DescribeGroupsResponse Coordinator::describe(const p::DescribeGroupsRequest& 
 }
 
 p::ListGroupsResponse Coordinator::list(const p::ListGroupsRequest& req) {
+  tick();  // states as of now, not as of the last tick
   p::ListGroupsResponse r;
   for (const auto& [id, g] : groups_) {
     const std::string state(state_name(g.state));
@@ -788,6 +791,9 @@ p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroups
     p::DeleteGroupsResponse::DeletableGroupResult res;
     res.group_id = id;
     Group* g = find(id);
+    // Sessions that ended since the last tick end now: a client that waited exactly the
+    // session timeout finds the group empty.
+    if (g) expire(*g, clock_.steady_now());
     if (!g) {
       res.error_code = kGroupIdNotFound;
     } else if (!g->members.empty() || !g->pending.empty()) {
@@ -807,6 +813,7 @@ p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDelete
                                                            DeletePlan& plan) {
   p::OffsetDeleteResponse r;
   Group* g = find(req.group_id);
+  if (g) expire(*g, clock_.steady_now());
   if (!g) {
     r.error_code = kGroupIdNotFound;
     return r;
@@ -845,46 +852,49 @@ p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDelete
 
 void Coordinator::tick() {
   const auto now = clock_.steady_now();
-  for (auto& [id, g] : groups_) {
-    // KIP-394 pending members that never came back.
-    for (auto it = g.pending.begin(); it != g.pending.end();) {
-      if (now >= it->second)
-        it = g.pending.erase(it);
-      else
-        ++it;
-    }
-    // Expired sessions. Members parked in a join are waiting on us, not silent.
-    std::vector<std::string> expired;
-    for (const auto& [mid, m] : g.members) {
-      if (!m.awaiting_join && now - m.last_heartbeat > m.session_timeout) expired.push_back(mid);
-    }
-    for (const auto& mid : expired) {
-      WHARF_LOG_INFO("group {}: member {} missed its session timeout", g.group_id, mid);
-      remove_member(g, mid, kUnknownMemberId);
-    }
-    if (!expired.empty()) {
-      if (g.state == GroupState::kStable || g.state == GroupState::kCompletingRebalance) {
-        prepare_rebalance(g);
-      } else if (g.state == GroupState::kPreparingRebalance) {
-        maybe_complete_join(g, false);
-      }
-      if (g.members.empty() && g.state != GroupState::kEmpty &&
-          g.state != GroupState::kPreparingRebalance) {
-        g.state = GroupState::kEmpty;
-        metadata_dirty_.insert(g.group_id);
-      }
-    }
-    if (g.state == GroupState::kPreparingRebalance) {
-      maybe_complete_join(g, now >= g.rebalance_deadline);
-    } else if (g.state == GroupState::kCompletingRebalance && now >= g.rebalance_deadline) {
-      // Members that received their join response but never sent SyncGroup are removed.
-      std::vector<std::string> silent;
-      for (const auto& [mid, m] : g.members) {
-        if (!m.synced) silent.push_back(mid);
-      }
-      for (const auto& mid : silent) remove_member(g, mid, kRebalanceInProgress);
+  for (auto& [id, g] : groups_) expire(g, now);
+}
+
+void Coordinator::expire(Group& g, std::chrono::steady_clock::time_point now) {
+  // KIP-394 pending members that never came back.
+  for (auto it = g.pending.begin(); it != g.pending.end();) {
+    if (now >= it->second)
+      it = g.pending.erase(it);
+    else
+      ++it;
+  }
+  // Expired sessions: a session ends at last heartbeat + session timeout, to the
+  // millisecond. Members parked in a join are waiting on us, not silent.
+  std::vector<std::string> expired;
+  for (const auto& [mid, m] : g.members) {
+    if (!m.awaiting_join && now - m.last_heartbeat >= m.session_timeout) expired.push_back(mid);
+  }
+  for (const auto& mid : expired) {
+    WHARF_LOG_INFO("group {}: member {} missed its session timeout", g.group_id, mid);
+    remove_member(g, mid, kUnknownMemberId);
+  }
+  if (!expired.empty()) {
+    if (g.state == GroupState::kStable || g.state == GroupState::kCompletingRebalance) {
       prepare_rebalance(g);
+    } else if (g.state == GroupState::kPreparingRebalance) {
+      maybe_complete_join(g, false);
     }
+    if (g.members.empty() && g.state != GroupState::kEmpty &&
+        g.state != GroupState::kPreparingRebalance) {
+      g.state = GroupState::kEmpty;
+      metadata_dirty_.insert(g.group_id);
+    }
+  }
+  if (g.state == GroupState::kPreparingRebalance) {
+    maybe_complete_join(g, now >= g.rebalance_deadline);
+  } else if (g.state == GroupState::kCompletingRebalance && now >= g.rebalance_deadline) {
+    // Members that received their join response but never sent SyncGroup are removed.
+    std::vector<std::string> silent;
+    for (const auto& [mid, m] : g.members) {
+      if (!m.synced) silent.push_back(mid);
+    }
+    for (const auto& mid : silent) remove_member(g, mid, kRebalanceInProgress);
+    prepare_rebalance(g);
   }
 }
 

@@ -116,7 +116,9 @@ class Coordinator {
   protocol::DeleteGroupsResponse prepare_delete_groups(const protocol::DeleteGroupsRequest& req, DeletePlan& plan);
   protocol::OffsetDeleteResponse prepare_offset_delete(const protocol::OffsetDeleteRequest& req, DeletePlan& plan);
 
-  // Expires sessions, pending members and rebalance deadlines. Call every ~100 ms.
+  // Expires sessions, pending members and rebalance deadlines. Call every ~100 ms. Heartbeat,
+  // DescribeGroups, ListGroups, DeleteGroups and OffsetDelete also expire what is due at the
+  // moment they run, so what a client sees never lags a deadline by a tick.
   void tick();
   // Answers every parked JoinGroup and SyncGroup with `error` (broker shutdown).
   void abort_parked(std::int16_t error);
@@ -170,6 +172,9 @@ class Coordinator {
   // Answers the member's parked JoinGroup and SyncGroup, if any, with `error`.
   void fail_parked(Member& m, std::int16_t error);
   void prepare_rebalance(Group& g);
+  // tick() for one group: removes members whose session or pending deadline is <= now and
+  // moves the rebalance on.
+  void expire(Group& g, std::chrono::steady_clock::time_point now);
   void maybe_complete_join(Group& g, bool deadline_passed);
   void complete_join(Group& g);
   void respond_join(Group& g, Member& m);

@@ -190,6 +190,49 @@ TEST_F(CoordinatorTest, SessionTimeoutRemovesASilentMemberAndTheGroupRebalances)
   EXPECT_EQ(ja3->resp.members.size(), 1u);
 }
 
+// A client that waits exactly a member's session timeout (10 s here) and then deletes the group
+// must not get NON_EMPTY_GROUP because the periodic tick has not run yet.
+TEST_F(CoordinatorTest, ASessionEndsAtItsDeadlineToTheMillisecondWithoutATick) {
+  auto [a, ja] = join_new();
+  ASSERT_TRUE(sync(a, 1, {{a, "x"}})->done);
+  clock_.advance(std::chrono::milliseconds(9'999));
+  EXPECT_EQ(heartbeat(a, 1), 0) << "1 ms before the deadline the member is alive";
+  clock_.advance(std::chrono::milliseconds(9'999));
+  p::DescribeGroupsRequest d;
+  d.groups = {"g"};
+  auto desc = coord_.describe(d);
+  ASSERT_EQ(desc.groups.size(), 1u);
+  EXPECT_EQ(desc.groups[0].group_state, "Stable");
+  EXPECT_EQ(desc.groups[0].members.size(), 1u);
+  clock_.advance(std::chrono::milliseconds(1));  // exactly 10 s after the last heartbeat
+  desc = coord_.describe(d);
+  ASSERT_EQ(desc.groups.size(), 1u);
+  EXPECT_EQ(desc.groups[0].group_state, "Empty");
+  EXPECT_TRUE(desc.groups[0].members.empty());
+  Coordinator::DeletePlan plan;
+  p::DeleteGroupsRequest del;
+  del.groups_names = {"g"};
+  EXPECT_EQ(coord_.prepare_delete_groups(del, plan).results[0].error_code, 0);
+}
+
+// Without a describe first: DeleteGroups itself ends the session that is due.
+TEST_F(CoordinatorTest, DeleteGroupsSeesASessionThatEndedSinceTheLastTick) {
+  auto [a, ja] = join_new();
+  ASSERT_TRUE(sync(a, 1, {{a, "x"}})->done);
+  clock_.advance(std::chrono::milliseconds(10'000));
+  Coordinator::DeletePlan plan;
+  p::DeleteGroupsRequest del;
+  del.groups_names = {"g"};
+  EXPECT_EQ(coord_.prepare_delete_groups(del, plan).results[0].error_code, 0);
+}
+
+TEST_F(CoordinatorTest, AHeartbeatAtTheSessionDeadlineIsTooLate) {
+  auto [a, ja] = join_new();
+  ASSERT_TRUE(sync(a, 1, {{a, "x"}})->done);
+  clock_.advance(std::chrono::milliseconds(10'000));
+  EXPECT_EQ(heartbeat(a, 1), 25) << "UNKNOWN_MEMBER_ID";
+}
+
 TEST_F(CoordinatorTest, APendingMemberThatNeverReturnsHoldsTheRebalanceOnlyUntilItsSessionTimeout) {
   auto [a, ja] = join_new();
   ASSERT_TRUE(sync(a, 1, {})->done);

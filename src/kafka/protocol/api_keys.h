@@ -27,13 +27,17 @@ enum class ApiKey : std::int16_t {
   kDeleteTopics = 20,
   kDeleteRecords = 21,
   kInitProducerId = 22,
+  kOffsetForLeaderEpoch = 23,
   kDescribeConfigs = 32,
   kAlterConfigs = 33,
+  kDescribeLogDirs = 35,
   kSaslAuthenticate = 36,
   kCreatePartitions = 37,
   kDeleteGroups = 42,
   kIncrementalAlterConfigs = 44,
   kOffsetDelete = 47,
+  kDescribeCluster = 60,
+  kDescribeProducers = 61,
 };
 
 constexpr std::int16_t to_int(ApiKey key) { return static_cast<std::int16_t>(key); }

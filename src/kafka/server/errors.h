@@ -41,9 +41,12 @@ enum class KafkaError : std::int16_t {
   kDuplicateSequenceNumber = 46,
   kInvalidProducerEpoch = 47,
   kKafkaStorageError = 56,
+  kUnknownLeaderEpoch = 75,
   kUnsupportedCompressionType = 76,
   kInvalidRecord = 87,
   kThrottlingQuotaExceeded = 89,
+  kMismatchedEndpointType = 114,
+  kUnsupportedEndpointType = 115,
 };
 
 constexpr std::int16_t code(KafkaError e) { return static_cast<std::int16_t>(e); }

@@ -1,5 +1,9 @@
-// Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs. Each
-// change is durable (LogManager writes topic metadata atomically) before it is answered.
+// Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+// AlterConfigs and IncrementalAlterConfigs. Each topic change is durable (LogManager writes topic
+// metadata atomically) before it is answered; the broker's dynamic configs (log.level) live in
+// memory only.
+#include <cctype>
+
 #include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/alter_configs.h"
 #include "kafka/protocol/generated/create_partitions.h"
@@ -176,14 +180,44 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
 
 namespace {
 
+// Kafka's ConfigResource types.
+constexpr std::int8_t kResourceTopic = 2, kResourceBroker = 4;
+
 // Kafka's ConfigEntry types (DescribeConfigs v3+).
 constexpr std::int8_t kTypeBoolean = 1, kTypeString = 2, kTypeInt = 3, kTypeLong = 5,
                       kTypeDouble = 6, kTypeList = 7;
 // Config sources (v1+).
-constexpr std::int8_t kSourceDynamicTopic = 1, kSourceStaticBroker = 4, kSourceDefault = 5;
+constexpr std::int8_t kSourceDynamicTopic = 1, kSourceDynamicBroker = 2, kSourceStaticBroker = 4,
+                      kSourceDefault = 5;
+
+// The one broker config that changes at run time: the log level (Wharf's own name; values as
+// WHARF_LOG_LEVEL). Every other broker config is read-only: set it at start-up (--set).
+constexpr std::string_view kLogLevelConfig = "log.level";
+constexpr std::pair<LogLevel, std::string_view> kLogLevels[] = {
+    {LogLevel::kTrace, "trace"}, {LogLevel::kDebug, "debug"}, {LogLevel::kInfo, "info"},
+    {LogLevel::kWarn, "warn"},   {LogLevel::kError, "error"}, {LogLevel::kOff, "off"}};
+
+std::optional<LogLevel> parse_log_level(std::string_view value) {
+  for (const auto& [level, name] : kLogLevels) {
+    if (value.size() == name.size() &&
+        std::equal(value.begin(), value.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+      return level;
+  }
+  return std::nullopt;
+}
+
+// The level now in force, by its name.
+std::string current_log_level() {
+  for (const auto& [level, name] : kLogLevels) {
+    if (level != LogLevel::kOff && log_enabled(level)) return std::string(name);
+  }
+  return "off";
+}
 
 std::int8_t config_type(const std::string& name) {
   if (name == "auto.create.topics.enable") return kTypeBoolean;
+  if (name == kLogLevelConfig) return kTypeString;
   if (name == "num.partitions" || name == "message.max.bytes" ||
       name == "socket.request.max.bytes" || name == "log.segment.bytes")
     return kTypeInt;
@@ -225,6 +259,11 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
       {"log.retention.bytes", std::to_string(log_.options().defaults.retention_bytes)},
       {"sync.policy", log_.options().defaults.sync.to_string()},
   };
+  {
+    auto& dynamic = dynamic_broker_configs();
+    std::lock_guard lock(dynamic.mu);
+    broker_configs[std::string(kLogLevelConfig)] = current_log_level();
+  }
   auto work = [this, req = std::move(*req), v, node, broker_configs] {
     p::DescribeConfigsResponse out;
     for (const auto& res : req.resources) {
@@ -243,7 +282,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
         p::DescribeConfigsResponse::DescribeConfigsResourceResult c;
         c.name = name;
         c.value = value;
-        c.read_only = source == kSourceStaticBroker;
+        c.read_only = source == kSourceStaticBroker && name != kLogLevelConfig;
         c.is_default = is_default;
         c.config_source = source;
         c.is_sensitive = false;
@@ -269,8 +308,16 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
           r.error_message =
               fmt::format("this is broker {}, not '{}'", node, excerpt(res.resource_name));
         } else {
-          for (const auto& [name, value] : broker_configs)
-            add(name, value, false, kSourceStaticBroker);
+          bool log_level_dynamic = false;
+          {
+            auto& dynamic = dynamic_broker_configs();
+            std::lock_guard lock(dynamic.mu);
+            log_level_dynamic = dynamic.log_level.has_value();
+          }
+          for (const auto& [name, value] : broker_configs) {
+            const bool dynamic = name == kLogLevelConfig && log_level_dynamic;
+            add(name, value, false, dynamic ? kSourceDynamicBroker : kSourceStaticBroker);
+          }
         }
       } else {
         r.error_code = code(KafkaError::kInvalidRequest);
@@ -293,9 +340,9 @@ std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogMana
                                                                 std::int8_t type,
                                                                 const std::string& name,
                                                                 bool validate_only, Edit&& edit) {
-  if (type != 2) {
+  if (type != kResourceTopic) {
     return {code(KafkaError::kInvalidRequest),
-            "only topic configs can be altered (broker configs are read-only)"};
+            fmt::format("resource type {} cannot be altered (only topics and the broker)", type)};
   }
   if (name == group::kOffsetsTopic)
     return {code(KafkaError::kInvalidTopicException), "internal topic"};
@@ -314,25 +361,74 @@ std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogMana
   return {0, std::nullopt};
 }
 
+// The BROKER resource: `edit` changes the map of dynamic broker configs; only log.level may be
+// in it. `read_only_names` are the broker configs DescribeConfigs shows as read-only.
+template <typename Edit>
+std::pair<std::int16_t, std::optional<std::string>> alter_broker(DynamicBrokerConfigs& dynamic,
+                                                                 const std::string& node,
+                                                                 const std::string& name,
+                                                                 bool validate_only, Edit&& edit) {
+  if (!name.empty() && name != node) {
+    return {code(KafkaError::kInvalidRequest),
+            fmt::format("this is broker {}, not '{}'", node, excerpt(name))};
+  }
+  std::lock_guard lock(dynamic.mu);
+  std::map<std::string, std::string> configs;
+  if (dynamic.log_level) configs[std::string(kLogLevelConfig)] = *dynamic.log_level;
+  if (auto err = edit(configs)) return {code(KafkaError::kInvalidRequest), *err};
+  std::optional<LogLevel> level;
+  for (const auto& [key, value] : configs) {
+    if (key != kLogLevelConfig) {
+      return {code(KafkaError::kInvalidConfig),
+              fmt::format("broker config '{}' cannot change at run time (only {} can); set it at "
+                          "start-up with --set",
+                          excerpt(key), kLogLevelConfig)};
+    }
+    level = parse_log_level(value);
+    if (!level) {
+      return {code(KafkaError::kInvalidConfig),
+              fmt::format("{} '{}' is not one of trace, debug, info, warn, error, off",
+                          kLogLevelConfig, excerpt(value))};
+    }
+  }
+  if (validate_only) return {0, std::nullopt};
+  if (!dynamic.log_level) dynamic.startup_log_level = current_log_level();
+  if (level) {
+    set_log_level(*level);
+    dynamic.log_level = configs[std::string(kLogLevelConfig)];
+  } else if (dynamic.log_level) {
+    set_log_level(*parse_log_level(dynamic.startup_log_level));
+    dynamic.log_level.reset();
+  }
+  // Logged at warn so that the line shows whatever the new level.
+  WHARF_LOG_WARN("broker config {} is now {}", kLogLevelConfig, current_log_level());
+  return {0, std::nullopt};
+}
+
 }  // namespace
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const RequestContext& ctx,
                                                                        p::Reader& body) {
   auto req = decode_body<p::AlterConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  const std::string node = std::to_string(config_.node_id);
+  auto work = [this, req = std::move(*req), node] {
     p::AlterConfigsResponse out;
     for (const auto& res : req.resources) {
-      // Non-incremental: the given set replaces every override of the topic.
+      // Non-incremental: the given set replaces every override of the topic (or every dynamic
+      // config of the broker).
+      auto replace = [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+        o.clear();
+        for (const auto& c : res.configs) {
+          if (c.value) o[c.name] = *c.value;
+        }
+        return std::nullopt;
+      };
       auto [err, message] =
-          alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
-                      [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
-                        o.clear();
-                        for (const auto& c : res.configs) {
-                          if (c.value) o[c.name] = *c.value;
-                        }
-                        return std::nullopt;
-                      });
+          res.resource_type == kResourceBroker
+              ? alter_broker(dynamic_broker_configs(), node, res.resource_name, req.validate_only,
+                             replace)
+              : alter_topic(log_, res.resource_type, res.resource_name, req.validate_only, replace);
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;
@@ -345,29 +441,32 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_confi
     const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::IncrementalAlterConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  const std::string node = std::to_string(config_.node_id);
+  auto work = [this, req = std::move(*req), node] {
     p::IncrementalAlterConfigsResponse out;
     for (const auto& res : req.resources) {
+      auto edit = [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
+        for (const auto& c : res.configs) {
+          switch (c.config_operation) {
+            case 0:  // SET
+              if (!c.value) return fmt::format("SET {} needs a value", excerpt(c.name));
+              o[c.name] = *c.value;
+              break;
+            case 1:  // DELETE: back to the default
+              o.erase(c.name);
+              break;
+            default:  // APPEND, SUBTRACT: only for list configs, and Wharf has none
+              return fmt::format("operation {} is not supported for {}", c.config_operation,
+                                 excerpt(c.name));
+          }
+        }
+        return std::nullopt;
+      };
       auto [err, message] =
-          alter_topic(log_, res.resource_type, res.resource_name, req.validate_only,
-                      [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
-                        for (const auto& c : res.configs) {
-                          switch (c.config_operation) {
-                            case 0:  // SET
-                              if (!c.value)
-                                return fmt::format("SET {} needs a value", excerpt(c.name));
-                              o[c.name] = *c.value;
-                              break;
-                            case 1:  // DELETE: back to the default
-                              o.erase(c.name);
-                              break;
-                            default:  // APPEND, SUBTRACT: only for list configs, and Wharf has none
-                              return fmt::format("operation {} is not supported for {}",
-                                                 c.config_operation, excerpt(c.name));
-                          }
-                        }
-                        return std::nullopt;
-                      });
+          res.resource_type == kResourceBroker
+              ? alter_broker(dynamic_broker_configs(), node, res.resource_name, req.validate_only,
+                             edit)
+              : alter_topic(log_, res.resource_type, res.resource_name, req.validate_only, edit);
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;

@@ -230,7 +230,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const Requ
                 ByteView one = ByteView(batch->records).first(h->total_bytes());
                 if (auto records = storage::read_records(one)) {
                   for (const auto& rec : *records) {
-                    if (rec.timestamp_ms >= pt.timestamp) {
+                    // Records below the log start (DeleteRecords inside this batch) are gone.
+                    if (rec.timestamp_ms >= pt.timestamp && rec.offset.value() >= pr.offset) {
                       pr.offset = rec.offset.value();
                       pr.timestamp = rec.timestamp_ms;
                       break;

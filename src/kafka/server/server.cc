@@ -39,13 +39,18 @@ constexpr AdvertisedApi kAdvertised[] = {
     {18, 0, 3},  // ApiVersions
     {19, 0, 4},  // CreateTopics
     {20, 0, 3},  // DeleteTopics
+    {21, 0, 2},  // DeleteRecords (2 flexible)
     {22, 0, 1},  // InitProducerId
+    {23, 0, 4},  // OffsetForLeaderEpoch (leader epoch 0; 4 flexible)
     {32, 0, 3},  // DescribeConfigs
+    {35, 0, 4},  // DescribeLogDirs (2+ flexible; 4: total and usable bytes)
     {33, 0, 1},  // AlterConfigs (topics only; replaces the override set)
     {44, 0, 1},  // IncrementalAlterConfigs (topics only; SET and DELETE)
     {37, 0, 1},  // CreatePartitions
     {42, 0, 1},  // DeleteGroups
     {47, 0, 0},  // OffsetDelete
+    {60, 0, 1},  // DescribeCluster (1: endpoint type)
+    {61, 0, 0},  // DescribeProducers
 };
 
 }  // namespace
@@ -567,6 +572,16 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
       co_return co_await handle_incremental_alter_configs(ctx, body);
     case 37:
       co_return co_await handle_create_partitions(ctx, body);
+    case 21:
+      co_return co_await handle_delete_records(ctx, body);
+    case 23:
+      co_return co_await handle_offset_for_leader_epoch(ctx, body);
+    case 35:
+      co_return co_await handle_describe_log_dirs(ctx, body);
+    case 60:
+      co_return co_await handle_describe_cluster(ctx, body);
+    case 61:
+      co_return co_await handle_describe_producers(ctx, body);
     default:
       break;
   }

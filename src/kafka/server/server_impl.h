@@ -93,6 +93,15 @@ class AppendErrorReporter {
           .with({});
 };
 
+// Broker configs changed at run time (AlterConfigs and IncrementalAlterConfigs on the BROKER
+// resource). Handlers run on storage threads, hence the mutex. Not persisted: a restart goes back
+// to the values the broker was started with.
+struct DynamicBrokerConfigs {
+  std::mutex mu;
+  std::string startup_log_level;         // what log.level was before the first change
+  std::optional<std::string> log_level;  // set dynamically; none = the startup level
+};
+
 class KafkaServer::Impl {
  public:
   Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
@@ -169,6 +178,16 @@ class KafkaServer::Impl {
                                                       protocol::Reader& body);
   asio::awaitable<HandlerResult> handle_offset_delete(const RequestContext& ctx,
                                                       protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_delete_records(const RequestContext& ctx,
+                                                       protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_log_dirs(const RequestContext& ctx,
+                                                          protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_cluster(const RequestContext& ctx,
+                                                         protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_offset_for_leader_epoch(const RequestContext& ctx,
+                                                                protocol::Reader& body);
+  asio::awaitable<HandlerResult> handle_describe_producers(const RequestContext& ctx,
+                                                           protocol::Reader& body);
 
   // Group metrics with each partition's high watermark, for the admin API (network thread).
   std::vector<group::GroupMetrics> group_metrics() const { return coordinator_->metrics(); }
@@ -274,6 +293,10 @@ class KafkaServer::Impl {
  public:
   FetchWaiters& fetch_waiters() { return fetch_waiters_; }
   bool stopping() const { return stopping_; }
+  DynamicBrokerConfigs& dynamic_broker_configs() { return dynamic_broker_configs_; }
+
+ private:
+  DynamicBrokerConfigs dynamic_broker_configs_;
 };
 
 }  // namespace wharf::kafka

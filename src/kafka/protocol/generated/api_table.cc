@@ -10,12 +10,15 @@
 // ApiVersionsRequest.json, ApiVersionsResponse.json, CreateTopicsRequest.json,
 // CreateTopicsResponse.json, DeleteTopicsRequest.json, DeleteTopicsResponse.json,
 // DeleteRecordsRequest.json, DeleteRecordsResponse.json, InitProducerIdRequest.json,
-// InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
-// SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
-// CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
-// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
-// IncrementalAlterConfigsResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
+// InitProducerIdResponse.json, OffsetForLeaderEpochRequest.json,
+// OffsetForLeaderEpochResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
+// DescribeLogDirsRequest.json, DescribeLogDirsResponse.json, SaslAuthenticateRequest.json,
+// SaslAuthenticateResponse.json, CreatePartitionsRequest.json, CreatePartitionsResponse.json,
+// DeleteGroupsRequest.json, DeleteGroupsResponse.json, OffsetDeleteRequest.json,
+// OffsetDeleteResponse.json, AlterConfigsRequest.json, AlterConfigsResponse.json,
+// IncrementalAlterConfigsRequest.json, IncrementalAlterConfigsResponse.json,
+// DescribeClusterRequest.json, DescribeClusterResponse.json, DescribeProducersRequest.json,
+// DescribeProducersResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
 // generator or its API list and regenerate (src/kafka/protocol/README.md).
 //
 // The table of generated APIs.
@@ -28,7 +31,7 @@ namespace wharf::kafka::protocol {
 
 namespace {
 
-constexpr std::array<ApiInfo, 26> kApis = {{
+constexpr std::array<ApiInfo, 30> kApis = {{
     {0, "Produce", 0, 7, 9},
     {1, "Fetch", 0, 11, 12},
     {2, "ListOffsets", 0, 4, 6},
@@ -46,15 +49,19 @@ constexpr std::array<ApiInfo, 26> kApis = {{
     {18, "ApiVersions", 0, 3, 3},
     {19, "CreateTopics", 0, 4, 5},
     {20, "DeleteTopics", 0, 3, 4},
-    {21, "DeleteRecords", 0, 1, 2},
+    {21, "DeleteRecords", 0, 2, 2},
     {22, "InitProducerId", 0, 4, 2},
+    {23, "OffsetForLeaderEpoch", 0, 4, 4},
     {32, "DescribeConfigs", 0, 3, 4},
     {33, "AlterConfigs", 0, 1, 2},
+    {35, "DescribeLogDirs", 0, 4, 2},
     {36, "SaslAuthenticate", 0, 1, 2},
     {37, "CreatePartitions", 0, 1, 2},
     {42, "DeleteGroups", 0, 1, 2},
     {44, "IncrementalAlterConfigs", 0, 1, 1},
     {47, "OffsetDelete", 0, 0, kNeverFlexible},
+    {60, "DescribeCluster", 0, 1, 0},
+    {61, "DescribeProducers", 0, 0, 0},
 }};
 
 bool is_flexible(const ApiInfo& api, std::int16_t api_version) {

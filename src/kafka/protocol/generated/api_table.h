@@ -10,12 +10,15 @@
 // ApiVersionsRequest.json, ApiVersionsResponse.json, CreateTopicsRequest.json,
 // CreateTopicsResponse.json, DeleteTopicsRequest.json, DeleteTopicsResponse.json,
 // DeleteRecordsRequest.json, DeleteRecordsResponse.json, InitProducerIdRequest.json,
-// InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
-// SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
-// CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
-// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
-// IncrementalAlterConfigsResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
+// InitProducerIdResponse.json, OffsetForLeaderEpochRequest.json,
+// OffsetForLeaderEpochResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
+// DescribeLogDirsRequest.json, DescribeLogDirsResponse.json, SaslAuthenticateRequest.json,
+// SaslAuthenticateResponse.json, CreatePartitionsRequest.json, CreatePartitionsResponse.json,
+// DeleteGroupsRequest.json, DeleteGroupsResponse.json, OffsetDeleteRequest.json,
+// OffsetDeleteResponse.json, AlterConfigsRequest.json, AlterConfigsResponse.json,
+// IncrementalAlterConfigsRequest.json, IncrementalAlterConfigsResponse.json,
+// DescribeClusterRequest.json, DescribeClusterResponse.json, DescribeProducersRequest.json,
+// DescribeProducersResponse.json; Apache License 2.0, see NOTICE). DO NOT EDIT: change the
 // generator or its API list and regenerate (src/kafka/protocol/README.md).
 //
 // The table of generated APIs and the header version rules. Constant data; thread-safe.

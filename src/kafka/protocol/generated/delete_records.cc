@@ -10,95 +10,107 @@
 namespace wharf::kafka::protocol {
 
 Status DeleteRecordsRequest::DeleteRecordsPartition::decode(Reader& r, std::int16_t v) {
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, partition_index, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, offset, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsRequest::DeleteRecordsPartition::encode(Writer& w, std::int16_t v) const {
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, partition_index, v, f, false);
   detail::write_value(w, offset, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 Status DeleteRecordsRequest::DeleteRecordsTopic::decode(Reader& r, std::int16_t v) {
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, name, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, partitions, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsRequest::DeleteRecordsTopic::encode(Writer& w, std::int16_t v) const {
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, name, v, f, false);
   detail::write_value(w, partitions, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 Status DeleteRecordsRequest::decode(Reader& r, std::int16_t v) {
-  if (v < 0 || v > 1) return fail(detail::unsupported_version("DeleteRecordsRequest", v));
+  if (v < 0 || v > 2) return fail(detail::unsupported_version("DeleteRecordsRequest", v));
   *this = DeleteRecordsRequest{};
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, topics, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, timeout_ms, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsRequest::encode(Writer& w, std::int16_t v) const {
-  if (v < 0 || v > 1) {
+  if (v < 0 || v > 2) {
     w.set_error(detail::unsupported_version("DeleteRecordsRequest", v));
     return;
   }
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, topics, v, f, false);
   detail::write_value(w, timeout_ms, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 Status DeleteRecordsResponse::DeleteRecordsPartitionResult::decode(Reader& r, std::int16_t v) {
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, partition_index, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, low_watermark, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, error_code, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsResponse::DeleteRecordsPartitionResult::encode(Writer& w, std::int16_t v) const {
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, partition_index, v, f, false);
   detail::write_value(w, low_watermark, v, f, false);
   detail::write_value(w, error_code, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 Status DeleteRecordsResponse::DeleteRecordsTopicResult::decode(Reader& r, std::int16_t v) {
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, name, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, partitions, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsResponse::DeleteRecordsTopicResult::encode(Writer& w, std::int16_t v) const {
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, name, v, f, false);
   detail::write_value(w, partitions, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 Status DeleteRecordsResponse::decode(Reader& r, std::int16_t v) {
-  if (v < 0 || v > 1) return fail(detail::unsupported_version("DeleteRecordsResponse", v));
+  if (v < 0 || v > 2) return fail(detail::unsupported_version("DeleteRecordsResponse", v));
   *this = DeleteRecordsResponse{};
-  const bool f = false;
+  const bool f = v >= 2;
   WHARF_RETURN_IF_ERROR(detail::read_value(r, throttle_time_ms, v, f, false));
   WHARF_RETURN_IF_ERROR(detail::read_value(r, topics, v, f, false));
+  if (f) WHARF_RETURN_IF_ERROR(detail::skip_tagged_fields(r));
   return ok();
 }
 
 void DeleteRecordsResponse::encode(Writer& w, std::int16_t v) const {
-  if (v < 0 || v > 1) {
+  if (v < 0 || v > 2) {
     w.set_error(detail::unsupported_version("DeleteRecordsResponse", v));
     return;
   }
-  const bool f = false;
+  const bool f = v >= 2;
   detail::write_value(w, throttle_time_ms, v, f, false);
   detail::write_value(w, topics, v, f, false);
+  if (f) w.write_uvarint(0);  // no tagged fields
 }
 
 }  // namespace wharf::kafka::protocol

@@ -2,7 +2,7 @@
 // (DeleteRecordsRequest.json, DeleteRecordsResponse.json; Apache License 2.0, see NOTICE). DO NOT
 // EDIT: change the generator or its API list and regenerate (src/kafka/protocol/README.md).
 //
-// DeleteRecordsRequest and DeleteRecordsResponse, v0-v1. Plain values; no threads, no
+// DeleteRecordsRequest and DeleteRecordsResponse, v0-v2. Plain values; no threads, no
 // durability.
 #pragma once
 
@@ -40,7 +40,7 @@ struct DeleteRecordsRequest {
   static constexpr std::int16_t kApiKey = 21;
   static constexpr std::string_view kName = "DeleteRecordsRequest";
   static constexpr std::int16_t kMinVersion = 0;
-  static constexpr std::int16_t kMaxVersion = 1;
+  static constexpr std::int16_t kMaxVersion = 2;
   static constexpr std::int16_t kFirstFlexibleVersion = 2;
 
   std::vector<DeleteRecordsTopic> topics;
@@ -78,7 +78,7 @@ struct DeleteRecordsResponse {
   static constexpr std::int16_t kApiKey = 21;
   static constexpr std::string_view kName = "DeleteRecordsResponse";
   static constexpr std::int16_t kMinVersion = 0;
-  static constexpr std::int16_t kMaxVersion = 1;
+  static constexpr std::int16_t kMaxVersion = 2;
   static constexpr std::int16_t kFirstFlexibleVersion = 2;
 
   std::int32_t throttle_time_ms = 0;

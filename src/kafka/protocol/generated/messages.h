@@ -10,12 +10,15 @@
 // ApiVersionsRequest.json, ApiVersionsResponse.json, CreateTopicsRequest.json,
 // CreateTopicsResponse.json, DeleteTopicsRequest.json, DeleteTopicsResponse.json,
 // DeleteRecordsRequest.json, DeleteRecordsResponse.json, InitProducerIdRequest.json,
-// InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
-// SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
-// CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
-// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
-// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
+// InitProducerIdResponse.json, OffsetForLeaderEpochRequest.json,
+// OffsetForLeaderEpochResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
+// DescribeLogDirsRequest.json, DescribeLogDirsResponse.json, SaslAuthenticateRequest.json,
+// SaslAuthenticateResponse.json, CreatePartitionsRequest.json, CreatePartitionsResponse.json,
+// DeleteGroupsRequest.json, DeleteGroupsResponse.json, OffsetDeleteRequest.json,
+// OffsetDeleteResponse.json, AlterConfigsRequest.json, AlterConfigsResponse.json,
+// IncrementalAlterConfigsRequest.json, IncrementalAlterConfigsResponse.json,
+// DescribeClusterRequest.json, DescribeClusterResponse.json, DescribeProducersRequest.json,
+// DescribeProducersResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -34,8 +37,11 @@
 #include "kafka/protocol/generated/delete_groups.h"
 #include "kafka/protocol/generated/delete_records.h"
 #include "kafka/protocol/generated/delete_topics.h"
+#include "kafka/protocol/generated/describe_cluster.h"
 #include "kafka/protocol/generated/describe_configs.h"
 #include "kafka/protocol/generated/describe_groups.h"
+#include "kafka/protocol/generated/describe_log_dirs.h"
+#include "kafka/protocol/generated/describe_producers.h"
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/find_coordinator.h"
 #include "kafka/protocol/generated/heartbeat.h"
@@ -49,6 +55,7 @@
 #include "kafka/protocol/generated/offset_commit.h"
 #include "kafka/protocol/generated/offset_delete.h"
 #include "kafka/protocol/generated/offset_fetch.h"
+#include "kafka/protocol/generated/offset_for_leader_epoch.h"
 #include "kafka/protocol/generated/produce.h"
 #include "kafka/protocol/generated/sasl_authenticate.h"
 #include "kafka/protocol/generated/sasl_handshake.h"
@@ -84,13 +91,17 @@ void for_each_api(F&& f) {
   f(ApiMessages<DeleteTopicsRequest, DeleteTopicsResponse>{});
   f(ApiMessages<DeleteRecordsRequest, DeleteRecordsResponse>{});
   f(ApiMessages<InitProducerIdRequest, InitProducerIdResponse>{});
+  f(ApiMessages<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>{});
   f(ApiMessages<DescribeConfigsRequest, DescribeConfigsResponse>{});
   f(ApiMessages<AlterConfigsRequest, AlterConfigsResponse>{});
+  f(ApiMessages<DescribeLogDirsRequest, DescribeLogDirsResponse>{});
   f(ApiMessages<SaslAuthenticateRequest, SaslAuthenticateResponse>{});
   f(ApiMessages<CreatePartitionsRequest, CreatePartitionsResponse>{});
   f(ApiMessages<DeleteGroupsRequest, DeleteGroupsResponse>{});
   f(ApiMessages<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>{});
   f(ApiMessages<OffsetDeleteRequest, OffsetDeleteResponse>{});
+  f(ApiMessages<DescribeClusterRequest, DescribeClusterResponse>{});
+  f(ApiMessages<DescribeProducersRequest, DescribeProducersResponse>{});
 }
 
 }  // namespace wharf::kafka::protocol

@@ -10,12 +10,15 @@
 // ApiVersionsRequest.json, ApiVersionsResponse.json, CreateTopicsRequest.json,
 // CreateTopicsResponse.json, DeleteTopicsRequest.json, DeleteTopicsResponse.json,
 // DeleteRecordsRequest.json, DeleteRecordsResponse.json, InitProducerIdRequest.json,
-// InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
-// SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
-// CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
-// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
-// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
+// InitProducerIdResponse.json, OffsetForLeaderEpochRequest.json,
+// OffsetForLeaderEpochResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
+// DescribeLogDirsRequest.json, DescribeLogDirsResponse.json, SaslAuthenticateRequest.json,
+// SaslAuthenticateResponse.json, CreatePartitionsRequest.json, CreatePartitionsResponse.json,
+// DeleteGroupsRequest.json, DeleteGroupsResponse.json, OffsetDeleteRequest.json,
+// OffsetDeleteResponse.json, AlterConfigsRequest.json, AlterConfigsResponse.json,
+// IncrementalAlterConfigsRequest.json, IncrementalAlterConfigsResponse.json,
+// DescribeClusterRequest.json, DescribeClusterResponse.json, DescribeProducersRequest.json,
+// DescribeProducersResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -605,6 +608,45 @@ void fill_sample(InitProducerIdResponse& m, std::int16_t v, SampleSource& s) {
   sample_value(m.producer_epoch, v, s, false);
 }
 
+void fill_sample(OffsetForLeaderEpochRequest::OffsetForLeaderPartition& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.partition, v, s, false);
+  if (v >= 2) sample_value(m.current_leader_epoch, v, s, false);
+  sample_value(m.leader_epoch, v, s, false);
+}
+
+void fill_sample(OffsetForLeaderEpochRequest::OffsetForLeaderTopic& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.topic, v, s, false);
+  sample_value(m.partitions, v, s, false);
+}
+
+void fill_sample(OffsetForLeaderEpochRequest& m, std::int16_t v, SampleSource& s) {
+  if (v >= 3) sample_value(m.replica_id, v, s, false);
+  sample_value(m.topics, v, s, false);
+}
+
+void fill_sample(OffsetForLeaderEpochResponse::EpochEndOffset& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.partition, v, s, false);
+  if (v >= 1) sample_value(m.leader_epoch, v, s, false);
+  sample_value(m.end_offset, v, s, false);
+}
+
+void fill_sample(OffsetForLeaderEpochResponse::OffsetForLeaderTopicResult& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.topic, v, s, false);
+  sample_value(m.partitions, v, s, false);
+}
+
+void fill_sample(OffsetForLeaderEpochResponse& m, std::int16_t v, SampleSource& s) {
+  if (v >= 2) sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.topics, v, s, false);
+}
+
 void fill_sample(DescribeConfigsRequest::DescribeConfigsResource& m,
                  std::int16_t v,
                  SampleSource& s) {
@@ -653,6 +695,49 @@ void fill_sample(DescribeConfigsResponse::DescribeConfigsResult& m,
 
 void fill_sample(DescribeConfigsResponse& m, std::int16_t v, SampleSource& s) {
   sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.results, v, s, false);
+}
+
+void fill_sample(DescribeLogDirsRequest::DescribableLogDirTopic& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.topic, v, s, false);
+  sample_value(m.partitions, v, s, false);
+}
+
+void fill_sample(DescribeLogDirsRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.topics, v, s, true);
+}
+
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsPartition& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.partition_index, v, s, false);
+  sample_value(m.partition_size, v, s, false);
+  sample_value(m.offset_lag, v, s, false);
+  sample_value(m.is_future_key, v, s, false);
+}
+
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsTopic& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.name, v, s, false);
+  sample_value(m.partitions, v, s, false);
+}
+
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsResult& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.log_dir, v, s, false);
+  sample_value(m.topics, v, s, false);
+  if (v >= 4) sample_value(m.total_bytes, v, s, false);
+  if (v >= 4) sample_value(m.usable_bytes, v, s, false);
+}
+
+void fill_sample(DescribeLogDirsResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.throttle_time_ms, v, s, false);
+  if (v >= 3) sample_value(m.error_code, v, s, false);
   sample_value(m.results, v, s, false);
 }
 
@@ -815,6 +900,66 @@ void fill_sample(IncrementalAlterConfigsResponse::AlterConfigsResourceResponse& 
 void fill_sample(IncrementalAlterConfigsResponse& m, std::int16_t v, SampleSource& s) {
   sample_value(m.throttle_time_ms, v, s, false);
   sample_value(m.responses, v, s, false);
+}
+
+void fill_sample(DescribeClusterRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.include_cluster_authorized_operations, v, s, false);
+  if (v >= 1) sample_value(m.endpoint_type, v, s, false);
+}
+
+void fill_sample(DescribeClusterResponse::DescribeClusterBroker& m,
+                 std::int16_t v,
+                 SampleSource& s) {
+  sample_value(m.broker_id, v, s, false);
+  sample_value(m.host, v, s, false);
+  sample_value(m.port, v, s, false);
+  sample_value(m.rack, v, s, true);
+}
+
+void fill_sample(DescribeClusterResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.error_message, v, s, true);
+  if (v >= 1) sample_value(m.endpoint_type, v, s, false);
+  sample_value(m.cluster_id, v, s, false);
+  sample_value(m.controller_id, v, s, false);
+  sample_value(m.brokers, v, s, false);
+  sample_value(m.cluster_authorized_operations, v, s, false);
+}
+
+void fill_sample(DescribeProducersRequest::TopicRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.name, v, s, false);
+  sample_value(m.partition_indexes, v, s, false);
+}
+
+void fill_sample(DescribeProducersRequest& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.topics, v, s, false);
+}
+
+void fill_sample(DescribeProducersResponse::ProducerState& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.producer_id, v, s, false);
+  sample_value(m.producer_epoch, v, s, false);
+  sample_value(m.last_sequence, v, s, false);
+  sample_value(m.last_timestamp, v, s, false);
+  sample_value(m.coordinator_epoch, v, s, false);
+  sample_value(m.current_txn_start_offset, v, s, false);
+}
+
+void fill_sample(DescribeProducersResponse::PartitionResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.partition_index, v, s, false);
+  sample_value(m.error_code, v, s, false);
+  sample_value(m.error_message, v, s, true);
+  sample_value(m.active_producers, v, s, false);
+}
+
+void fill_sample(DescribeProducersResponse::TopicResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.name, v, s, false);
+  sample_value(m.partitions, v, s, false);
+}
+
+void fill_sample(DescribeProducersResponse& m, std::int16_t v, SampleSource& s) {
+  sample_value(m.throttle_time_ms, v, s, false);
+  sample_value(m.topics, v, s, false);
 }
 
 }  // namespace wharf::kafka::protocol::testing

@@ -10,12 +10,15 @@
 // ApiVersionsRequest.json, ApiVersionsResponse.json, CreateTopicsRequest.json,
 // CreateTopicsResponse.json, DeleteTopicsRequest.json, DeleteTopicsResponse.json,
 // DeleteRecordsRequest.json, DeleteRecordsResponse.json, InitProducerIdRequest.json,
-// InitProducerIdResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
-// SaslAuthenticateRequest.json, SaslAuthenticateResponse.json, CreatePartitionsRequest.json,
-// CreatePartitionsResponse.json, DeleteGroupsRequest.json, DeleteGroupsResponse.json,
-// OffsetDeleteRequest.json, OffsetDeleteResponse.json, AlterConfigsRequest.json,
-// AlterConfigsResponse.json, IncrementalAlterConfigsRequest.json,
-// IncrementalAlterConfigsResponse.json, RequestHeader.json, ResponseHeader.json,
+// InitProducerIdResponse.json, OffsetForLeaderEpochRequest.json,
+// OffsetForLeaderEpochResponse.json, DescribeConfigsRequest.json, DescribeConfigsResponse.json,
+// DescribeLogDirsRequest.json, DescribeLogDirsResponse.json, SaslAuthenticateRequest.json,
+// SaslAuthenticateResponse.json, CreatePartitionsRequest.json, CreatePartitionsResponse.json,
+// DeleteGroupsRequest.json, DeleteGroupsResponse.json, OffsetDeleteRequest.json,
+// OffsetDeleteResponse.json, AlterConfigsRequest.json, AlterConfigsResponse.json,
+// IncrementalAlterConfigsRequest.json, IncrementalAlterConfigsResponse.json,
+// DescribeClusterRequest.json, DescribeClusterResponse.json, DescribeProducersRequest.json,
+// DescribeProducersResponse.json, RequestHeader.json, ResponseHeader.json,
 // ConsumerProtocolSubscription.json, ConsumerProtocolAssignment.json; Apache License 2.0, see
 // NOTICE). DO NOT EDIT: change the generator or its API list and regenerate
 // (src/kafka/protocol/README.md).
@@ -136,6 +139,18 @@ void fill_sample(DeleteRecordsResponse::DeleteRecordsTopicResult& m,
 void fill_sample(DeleteRecordsResponse& m, std::int16_t v, SampleSource& s);
 void fill_sample(InitProducerIdRequest& m, std::int16_t v, SampleSource& s);
 void fill_sample(InitProducerIdResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(OffsetForLeaderEpochRequest::OffsetForLeaderPartition& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(OffsetForLeaderEpochRequest::OffsetForLeaderTopic& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(OffsetForLeaderEpochRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(OffsetForLeaderEpochResponse::EpochEndOffset& m, std::int16_t v, SampleSource& s);
+void fill_sample(OffsetForLeaderEpochResponse::OffsetForLeaderTopicResult& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(OffsetForLeaderEpochResponse& m, std::int16_t v, SampleSource& s);
 void fill_sample(DescribeConfigsRequest::DescribeConfigsResource& m,
                  std::int16_t v,
                  SampleSource& s);
@@ -150,6 +165,18 @@ void fill_sample(DescribeConfigsResponse::DescribeConfigsResult& m,
                  std::int16_t v,
                  SampleSource& s);
 void fill_sample(DescribeConfigsResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeLogDirsRequest::DescribableLogDirTopic& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(DescribeLogDirsRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsPartition& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsTopic& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeLogDirsResponse::DescribeLogDirsResult& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(DescribeLogDirsResponse& m, std::int16_t v, SampleSource& s);
 void fill_sample(SaslAuthenticateRequest& m, std::int16_t v, SampleSource& s);
 void fill_sample(SaslAuthenticateResponse& m, std::int16_t v, SampleSource& s);
 void fill_sample(CreatePartitionsRequest::CreatePartitionsAssignment& m,
@@ -196,5 +223,16 @@ void fill_sample(IncrementalAlterConfigsResponse::AlterConfigsResourceResponse& 
                  std::int16_t v,
                  SampleSource& s);
 void fill_sample(IncrementalAlterConfigsResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeClusterRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeClusterResponse::DescribeClusterBroker& m,
+                 std::int16_t v,
+                 SampleSource& s);
+void fill_sample(DescribeClusterResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersRequest::TopicRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersRequest& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersResponse::ProducerState& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersResponse::PartitionResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersResponse::TopicResponse& m, std::int16_t v, SampleSource& s);
+void fill_sample(DescribeProducersResponse& m, std::int16_t v, SampleSource& s);
 
 }  // namespace wharf::kafka::protocol::testing
