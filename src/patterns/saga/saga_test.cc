@@ -3,11 +3,19 @@
 // participants over the memory transport, with the outbox relay driven pass by pass and a
 // manual clock, so every test is deterministic: completion, compensation of exactly the
 // completed steps in reverse order, deadlines (also ones that pass while no coordinator runs),
-// redelivered replies, a compensation that keeps failing, version pinning, and the Router.
+// redelivered replies, a compensation that keeps failing, version pinning, and the Router. Last,
+// coordinator processes are SIGKILLed at seeded moments over a transport kept in the database.
 #include "wharf/saga.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -497,6 +505,280 @@ TEST_P(SagaTest, RunsUnderTheRouter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, SagaTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+// --- SIGKILL ---------------------------------------------------------------------------------
+
+// A transport whose topics are rows of a table in the test's database, so that what publish()
+// returned for survives a SIGKILL of the process (the memory transport would not). Only
+// publish() is used: the relay publishes into it, and the crash test's loop reads the table.
+class TableTransport final : public Transport {
+ public:
+  explicit TableTransport(sql::Database& db) : db_(db) {}
+  Status publish(const std::string& topic, std::vector<Message> messages) override {
+    return db_.transaction([&](sql::Transaction& tx) -> Status {
+      for (auto& m : messages) {
+        if (m.id.empty()) m.id = new_message_id();
+        WHARF_RETURN_IF_ERROR(
+            tx.exec("INSERT INTO test_log (topic, id, type, correlation_id, causation_id, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    topic, m.id, m.type, m.correlation_id, m.causation_id, m.payload));
+      }
+      return ok();
+    });
+  }
+  Result<std::unique_ptr<Subscription>> subscribe(SubscribeOptions) override {
+    return fail(ErrorCode::kUnsupported, "table transport: read test_log");
+  }
+  Status ensure_topic(const std::string&, std::int32_t) override { return ok(); }
+  Result<std::int32_t> partition_count(const std::string&) override { return 1; }
+  Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string&) override {
+    return fail(ErrorCode::kUnsupported, "table transport");
+  }
+  Status close() override { return ok(); }
+  std::string_view name() const override { return "table"; }
+  std::string kafka_address() const override { return ""; }
+
+ private:
+  sql::Database& db_;
+};
+
+Status create_crash_tables(sql::Database& db) {
+  const bool pg = db.dialect() == sql::Dialect::kPostgres;
+  return db.transaction([&](sql::Transaction& tx) -> Status {
+    WHARF_RETURN_IF_ERROR(tx.exec_script(
+        std::string("CREATE TABLE test_log (seq ") +
+        (pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT") +
+        ", topic TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, correlation_id TEXT NOT "
+        "NULL, causation_id TEXT NOT NULL, payload TEXT NOT NULL);"
+        "CREATE TABLE test_offsets (reader TEXT PRIMARY KEY, seq BIGINT NOT NULL);"
+        "INSERT INTO test_offsets VALUES ('participants', 0);"
+        "INSERT INTO test_offsets VALUES ('sagas', 0);"
+        "CREATE TABLE test_participant_inbox (message_id TEXT PRIMARY KEY);"
+        "CREATE TABLE test_effects (seq " +
+        (pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT") +
+        ", instance_id TEXT NOT NULL, type TEXT NOT NULL);"));
+    return ok();
+  });
+}
+
+// Reads the messages after `reader`'s offset whose topic ends with `suffix`.
+Result<std::vector<std::pair<std::int64_t, Message>>> read_log(sql::Database& db,
+                                                               const std::string& reader,
+                                                               const std::string& suffix) {
+  std::vector<std::pair<std::int64_t, Message>> out;
+  WHARF_RETURN_IF_ERROR(db.transaction([&](sql::Transaction& tx) -> Status {
+    out.clear();
+    WHARF_ASSIGN_OR_RETURN(
+        auto rows, tx.query("SELECT l.seq, l.id, l.type, l.correlation_id, l.causation_id, "
+                            "l.payload FROM test_log l, test_offsets o WHERE o.reader = ? AND "
+                            "l.seq > o.seq AND l.topic LIKE ? ORDER BY l.seq LIMIT 20",
+                            reader, "%" + suffix));
+    for (const auto& row : rows) {
+      Message m;
+      WHARF_ASSIGN_OR_RETURN(std::int64_t seq, row.get<std::int64_t>(0));
+      WHARF_ASSIGN_OR_RETURN(m.id, row.get<std::string>(1));
+      WHARF_ASSIGN_OR_RETURN(m.type, row.get<std::string>(2));
+      WHARF_ASSIGN_OR_RETURN(m.correlation_id, row.get<std::string>(3));
+      WHARF_ASSIGN_OR_RETURN(m.causation_id, row.get<std::string>(4));
+      WHARF_ASSIGN_OR_RETURN(m.payload, row.get<std::string>(5));
+      out.emplace_back(seq, std::move(m));
+    }
+    return ok();
+  }));
+  return out;
+}
+
+Status commit_offset(sql::Database& db, const std::string& reader, std::int64_t seq) {
+  return db.transaction([&](sql::Transaction& tx) -> Status {
+    return tx.exec("UPDATE test_offsets SET seq = ? WHERE reader = ?", seq, reader).map([](auto) {
+    });
+  });
+}
+
+// One participant message: applied once (its own inbox in the same transaction), answered
+// through the outbox. The command's data says which step fails.
+Status participate_durably(sql::Database& db, const Message& command) {
+  return db.transaction([&](sql::Transaction& tx) -> Status {
+    WHARF_ASSIGN_OR_RETURN(std::int64_t fresh,
+                           tx.exec("INSERT INTO test_participant_inbox (message_id) VALUES (?) "
+                                   "ON CONFLICT DO NOTHING",
+                                   command.id));
+    if (fresh == 0) return ok();
+    WHARF_RETURN_IF_ERROR(tx.exec("INSERT INTO test_effects (instance_id, type) VALUES (?, ?)",
+                                  command.correlation_id, command.type));
+    const json data = json::parse(command.payload, nullptr, false);
+    const bool failed = data.is_object() && data.value("fail", "") == command.type;
+    const Reply& r = kReplies.at(command.type);
+    Message reply;
+    reply.type = failed ? r.failed : r.ok;
+    reply.correlation_id = command.correlation_id;
+    reply.causation_id = command.id;
+    return outbox(tx).publish_message(r.topic, std::move(reply)).map([](auto) {});
+  });
+}
+
+// The crash test's process: relay, participants and coordinator in one loop, slowed down so
+// that kills land mid-work. Returns when every instance is finished (or fails).
+Status run_crash_loop(sql::Database& db, SagaCoordinator& sagas, OutboxRelay& relay,
+                      std::int64_t instances, int rounds_max) {
+  for (int round = 0; round < rounds_max; ++round) {
+    WHARF_RETURN_IF_ERROR(relay.run_once());
+    WHARF_ASSIGN_OR_RETURN(auto commands, read_log(db, "participants", ".commands"));
+    for (const auto& [seq, m] : commands) {
+      WHARF_RETURN_IF_ERROR(participate_durably(db, m));
+      std::this_thread::sleep_for(100us);
+      WHARF_RETURN_IF_ERROR(commit_offset(db, "participants", seq));
+    }
+    WHARF_ASSIGN_OR_RETURN(auto replies, read_log(db, "sagas", ".replies"));
+    for (const auto& [seq, m] : replies) {
+      WHARF_RETURN_IF_ERROR(sagas.handle(m));
+      std::this_thread::sleep_for(100us);
+      WHARF_RETURN_IF_ERROR(commit_offset(db, "sagas", seq));
+    }
+    if (commands.empty() && replies.empty()) {
+      WHARF_ASSIGN_OR_RETURN(auto running, sagas.list(SagaState::kRunning));
+      WHARF_ASSIGN_OR_RETURN(auto compensating, sagas.list(SagaState::kCompensating));
+      WHARF_ASSIGN_OR_RETURN(auto all, sagas.list());
+      if (running.empty() && compensating.empty() &&
+          static_cast<std::int64_t>(all.size()) == instances) {
+        return ok();
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  return fail(ErrorCode::kTimeout, "instances still unfinished");
+}
+
+class SagaCrashTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+};
+
+// SIGKILL of the process running relay, participants and coordinator, at seeded moments, again
+// and again; then one last process finishes. Every instance ends completed or compensated, each
+// command was sent once (one id per step and phase; a relay crash may publish an id again) and
+// applied once, in the expected order.
+TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands) {
+  auto url = test::fresh_database_url(GetParam(), *g_postgres, "saga-crash", &dir_);
+  ASSERT_TRUE(url) << url.error().to_string();
+  constexpr int kInstances = 60;
+  const SagaOptions options{.compensation_retry = {}, .clock = nullptr};
+  const OutboxRelayOptions relay_options{
+      .name = "crash", .batch_max = 50, .owner = "crash-test", .background = false};
+  {
+    auto db = sql::open(*url);
+    ASSERT_TRUE(db) << db.error().to_string();
+    ASSERT_TRUE(create_crash_tables(**db));
+    auto sagas = SagaCoordinator::open(**db, options);
+    ASSERT_TRUE(sagas) << sagas.error().to_string();
+    ASSERT_TRUE((*sagas)->add(order_saga()));
+    for (int i = 0; i < kInstances; ++i) {
+      json data{{"n", i}};
+      if (i % 3 == 0) data["fail"] = "payments.Charge";
+      if (i % 3 == 1) data["fail"] = "shipping.Ship";
+      char id[16];
+      std::snprintf(id, sizeof id, "i-%03d", i);
+      ASSERT_TRUE((*sagas)->start("order", data, id));
+    }
+  }
+  const char* seed_env = std::getenv("WHARF_TEST_SEED");
+  const unsigned seed = seed_env ? static_cast<unsigned>(std::strtoul(seed_env, nullptr, 10))
+                                 : std::random_device{}();
+  std::printf("WHARF_TEST_SEED=%u\n", seed);
+  std::mt19937 rng(seed);
+  for (int round = 0; round < 8; ++round) {
+    // No thread of this test runs here, so the child may use the SQL clients after fork().
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto db = sql::open(*url);
+      if (!db) ::_exit(3);
+      auto sagas = SagaCoordinator::open(**db, options);
+      if (!sagas || !(*sagas)->add(order_saga())) ::_exit(4);
+      OutboxRelay relay(**db, Bus(std::make_shared<TableTransport>(**db)), relay_options);
+      Status s = run_crash_loop(**db, **sagas, relay, kInstances, 1'000'000);
+      if (!s) std::fprintf(stderr, "child: %s\n", s.error().to_string().c_str());
+      ::_exit(s ? 0 : 5);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 750));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      std::printf("round %d: the child finished every instance before its kill\n", round);
+      break;
+    }
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child failed: " << status;
+  }
+  auto db = sql::open(*url);
+  ASSERT_TRUE(db) << db.error().to_string();
+  auto sagas = SagaCoordinator::open(**db, options);
+  ASSERT_TRUE(sagas) << sagas.error().to_string();
+  ASSERT_TRUE((*sagas)->add(order_saga()));
+  {
+    auto all = (*sagas)->list();
+    ASSERT_TRUE(all);
+    int finished = 0;
+    for (const auto& inst : *all) finished += saga_state_final(inst.state) ? 1 : 0;
+    std::printf("finished before the last run: %d of %d\n", finished, kInstances);
+  }
+  OutboxRelay relay(**db, Bus(std::make_shared<TableTransport>(**db)), relay_options);
+  Status done = run_crash_loop(**db, **sagas, relay, kInstances, 100'000);
+  ASSERT_TRUE(done) << done.error().to_string();
+
+  auto effects = [&](const std::string& id) {
+    Effects out;
+    EXPECT_TRUE((*db)->transaction([&](sql::Transaction& tx) -> Status {
+      WHARF_ASSIGN_OR_RETURN(
+          auto rows,
+          tx.query("SELECT type FROM test_effects WHERE instance_id = ? ORDER BY seq", id));
+      for (const auto& row : rows) {
+        WHARF_ASSIGN_OR_RETURN(std::string t, row.get<std::string>(0));
+        out.push_back(std::move(t));
+      }
+      return ok();
+    }));
+    return out;
+  };
+  auto distinct_commands = [&](const std::string& id) {
+    std::int64_t n = -1;
+    EXPECT_TRUE((*db)->transaction([&](sql::Transaction& tx) -> Status {
+      WHARF_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT COUNT(DISTINCT id) FROM test_log WHERE "
+                                                 "correlation_id = ? AND topic LIKE '%.commands'",
+                                                 id));
+      WHARF_ASSIGN_OR_RETURN(n, rows.scalar<std::int64_t>());
+      return ok();
+    }));
+    return n;
+  };
+  for (int i = 0; i < kInstances; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "i-%03d", i);
+    auto inst = (*sagas)->get(id);
+    ASSERT_TRUE(inst) << inst.error().to_string();
+    Effects expected;
+    if (i % 3 == 0) {
+      EXPECT_EQ(inst->state, SagaState::kCompensated) << id;
+      expected = {"inventory.Reserve", "payments.Charge", "inventory.Release"};
+    } else if (i % 3 == 1) {
+      EXPECT_EQ(inst->state, SagaState::kCompensated) << id;
+      expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship", "payments.Refund",
+                  "inventory.Release"};
+    } else {
+      EXPECT_EQ(inst->state, SagaState::kCompleted) << id;
+      expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship"};
+    }
+    EXPECT_EQ(effects(id), expected) << id;
+    EXPECT_EQ(distinct_commands(id), static_cast<std::int64_t>(expected.size()))
+        << id << ": a transition sent a command twice";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, SagaCrashTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
