@@ -186,7 +186,9 @@ class SagaCoordinator {
   // that the instance does not await, are acknowledged without effect.
   [[nodiscard]] Status handle(const Message& reply);
 
-  // Fires the timers due now (at most timer_batch_max); returns how many fired.
+  // Fires the timers due now (at most timer_batch_max); returns how many fired. A timer that
+  // cannot fire (its version is not registered, the store failed) is logged and stays due for
+  // the next pass; the error is returned only when no timer fired.
   [[nodiscard]] Result<std::size_t> fire_due_timers();
   // Fires due timers every timer_interval until `stop`. Errors are logged and retried.
   [[nodiscard]] Status run_timers(std::stop_token stop);

@@ -506,11 +506,20 @@ struct SagaCoordinator::Impl {
         due.push_back(std::move(t));
       }
     }
+    // A timer that cannot fire (its definition's version is not registered, the store failed)
+    // stays due and is tried on the next pass; it does not hold up the others.
     std::size_t fired = 0;
+    std::optional<Error> first_error;
     for (const auto& [id, token, kind] : due) {
-      WHARF_ASSIGN_OR_RETURN(bool f, fire(id, token, kind));
-      if (f) ++fired;
+      auto f = fire(id, token, kind);
+      if (!f) {
+        WHARF_LOG_WARN("saga instance {}: {} timer: {}", id, kind, f.error().to_string());
+        if (!first_error) first_error = f.error();
+      } else if (*f) {
+        ++fired;
+      }
     }
+    if (fired == 0 && first_error) return fail(std::move(*first_error));
     return fired;
   }
 

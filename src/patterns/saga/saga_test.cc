@@ -445,6 +445,16 @@ TEST_P(SagaTest, AnInstanceFinishesOnTheVersionItStartedWith) {
   EXPECT_EQ(s.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(get(v1b).state, SagaState::kRunning);
   EXPECT_EQ(sagas_->add(order_saga(2, true)).error().code(), ErrorCode::kAlreadyExists);
+  clock_.advance(31s);  // nor does its deadline fire without v1: it stays due
+  auto fired = sagas_->fire_due_timers();
+  ASSERT_FALSE(fired);
+  EXPECT_EQ(fired.error().code(), ErrorCode::kNotFound);
+  open_coordinator({order_saga(1, false), order_saga(2, true)});
+  EXPECT_EQ(fire(), 1u);
+  pump();
+  EXPECT_EQ(get(v1b).state, SagaState::kCompensated);
+  EXPECT_EQ(effects_[v1b], (Effects{"inventory.Reserve", "payments.Charge", "payments.Refund",
+                                    "inventory.Release"}));
 }
 
 TEST_P(SagaTest, DefinitionsAreValidated) {
