@@ -88,8 +88,9 @@ bool saga_state_final(SagaState state);
 // One command and the replies that answer it.
 struct SagaAction {
   std::string topic;  // where the command goes
-  // Builds the command from the instance's data. The coordinator sets its correlation id (the
-  // instance id), its causation id and the wharf-saga* headers; an error fails the step.
+  // Builds the command from the instance's data. The coordinator gives it a new id on every
+  // send and sets its correlation id (the instance id), its causation id and the wharf-saga*
+  // headers; an error fails the step.
   std::function<Result<Message>(const json& data)> command;
   std::string reply_topic;                // where the participant replies
   std::vector<std::string> success;       // reply types that mean done

@@ -253,6 +253,7 @@ struct SagaCoordinator::Impl {
       return false;
     }
     Message m = std::move(*built);
+    m.id.clear();  // every send is a new command: a compensation sent again is applied again
     m.correlation_id = l.inst.id;
     m.causation_id = cause;
     if (m.key.empty()) m.key = l.inst.id;
