@@ -200,6 +200,13 @@ class SagaCoordinator {
                                                        std::size_t limit = 1000);
   [[nodiscard]] Result<std::vector<SagaHistoryEntry>> history(const std::string& id);
 
+  // Deletes finished instances (completed, compensated, aborted) whose last change is older
+  // than `age`, with their history and the ids of their replies: at most `batch_max` instances
+  // per call; returns how many. A reply arriving later for a deleted instance is acknowledged
+  // without effect (no instance has its id). Unfinished instances are never deleted.
+  [[nodiscard]] Result<std::int64_t> purge_finished(std::chrono::milliseconds age,
+                                                    std::int64_t batch_max = 1000);
+
   // A needs_attention instance compensates again: its current compensation is sent anew with
   // a fresh attempt budget. kInvalidArgument in any other state.
   [[nodiscard]] Status retry(const std::string& id);

@@ -723,6 +723,35 @@ Result<std::vector<SagaHistoryEntry>> SagaCoordinator::history(const std::string
   return out;
 }
 
+Result<std::int64_t> SagaCoordinator::purge_finished(std::chrono::milliseconds age,
+                                                     std::int64_t batch_max) {
+  if (age.count() < 0 || batch_max <= 0) {
+    return fail(ErrorCode::kInvalidArgument, "purge_finished: age >= 0 and batch_max > 0");
+  }
+  const std::int64_t before = impl_->clock().now_ms() - age.count();
+  std::int64_t purged = 0;
+  WHARF_RETURN_IF_ERROR(impl_->db.transaction([&](sql::Transaction& tx) -> Status {
+    purged = 0;
+    WHARF_ASSIGN_OR_RETURN(
+        auto rows, tx.query("SELECT id FROM wharf_saga_instances WHERE state IN ('completed', "
+                            "'compensated', 'aborted') AND updated_at_ms < ? ORDER BY "
+                            "updated_at_ms LIMIT ?",
+                            before, batch_max));
+    for (const auto& row : rows) {
+      WHARF_ASSIGN_OR_RETURN(std::string id, row.get<std::string>(0));
+      for (const char* table :
+           {"wharf_saga_history", "wharf_saga_processed", "wharf_saga_timers"}) {
+        WHARF_RETURN_IF_ERROR(
+            tx.exec(fmt::format("DELETE FROM {} WHERE instance_id = ?", table), id));
+      }
+      WHARF_RETURN_IF_ERROR(tx.exec("DELETE FROM wharf_saga_instances WHERE id = ?", id));
+      ++purged;
+    }
+    return ok();
+  }));
+  return purged;
+}
+
 Status SagaCoordinator::retry(const std::string& id) {
   return impl_->transact([&](sql::Transaction& tx, Impl::Pending& p) -> Status {
     WHARF_ASSIGN_OR_RETURN(auto loaded, impl_->load(tx, id, /*lock=*/true));

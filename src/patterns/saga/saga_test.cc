@@ -457,6 +457,29 @@ TEST_P(SagaTest, AnInstanceFinishesOnTheVersionItStartedWith) {
                                     "inventory.Release"}));
 }
 
+TEST_P(SagaTest, PurgeDeletesOnlyOldFinishedInstancesAndLateRepliesStayHarmless) {
+  const std::string done = start();
+  pump();
+  ASSERT_EQ(get(done).state, SagaState::kCompleted);
+  outcome_["payments.Charge"] = "silent";
+  const std::string waiting = start();
+  pump();
+  ASSERT_EQ(get(waiting).state, SagaState::kRunning);
+  EXPECT_EQ(sagas_->purge_finished(1h).value_or(-1), 0) << "nothing is old yet";
+  clock_.advance(2h);
+  EXPECT_EQ(sagas_->purge_finished(1h).value_or(-1), 1);
+  EXPECT_EQ(sagas_->get(done).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(get(waiting).state, SagaState::kRunning) << "an unfinished instance was purged";
+  auto h = sagas_->history(done);
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(h->empty());
+  for (const auto& r : all_replies_) ASSERT_TRUE(sagas_->handle(r));  // late duplicates
+  auto published = relay_->run_once();
+  ASSERT_TRUE(published);
+  EXPECT_EQ(*published, 0u);
+  EXPECT_EQ(sagas_->purge_finished(1h).value_or(-1), 0);
+}
+
 TEST_P(SagaTest, DefinitionsAreValidated) {
   EXPECT_EQ(sagas_->add(SagaDefinition{.name = "x", .version = 1, .steps = {}}).error().code(),
             ErrorCode::kInvalidArgument);
