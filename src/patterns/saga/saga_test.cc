@@ -660,13 +660,13 @@ Status run_crash_loop(sql::Database& db, SagaCoordinator& sagas, OutboxRelay& re
     WHARF_ASSIGN_OR_RETURN(auto commands, read_log(db, "participants", ".commands"));
     for (const auto& [seq, m] : commands) {
       WHARF_RETURN_IF_ERROR(participate_durably(db, m));
-      std::this_thread::sleep_for(100us);
+      std::this_thread::sleep_for(300us);
       WHARF_RETURN_IF_ERROR(commit_offset(db, "participants", seq));
     }
     WHARF_ASSIGN_OR_RETURN(auto replies, read_log(db, "sagas", ".replies"));
     for (const auto& [seq, m] : replies) {
       WHARF_RETURN_IF_ERROR(sagas.handle(m));
-      std::this_thread::sleep_for(100us);
+      std::this_thread::sleep_for(300us);
       WHARF_RETURN_IF_ERROR(commit_offset(db, "sagas", seq));
     }
     if (commands.empty() && replies.empty()) {
@@ -723,7 +723,8 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
                                  : std::random_device{}();
   std::printf("WHARF_TEST_SEED=%u\n", seed);
   std::mt19937 rng(seed);
-  for (int round = 0; round < 8; ++round) {
+  int kills = 0;
+  for (int round = 0; round < 40; ++round) {
     // No thread of this test runs here, so the child may use the SQL clients after fork().
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -737,7 +738,7 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
       if (!s) std::fprintf(stderr, "child: %s\n", s.error().to_string().c_str());
       ::_exit(s ? 0 : 5);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 750));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 200));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -746,7 +747,9 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
       break;
     }
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child failed: " << status;
+    ++kills;
   }
+  std::printf("processes killed: %d\n", kills);
   auto db = sql::open(*url);
   ASSERT_TRUE(db) << db.error().to_string();
   auto sagas = SagaCoordinator::open(**db, options);
