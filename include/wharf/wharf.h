@@ -3,7 +3,7 @@
 // transport.h (Bus and the transports' options), router.h (consumer groups and handlers),
 // middleware.h, reliability.h (retry, retry topics, dead letters), inbox.h (idempotent
 // consumers), parking.h (per-key parking), outbox.h (transactional outbox and its relay),
-// event_store.h (event sourcing, aggregates, projections), sql.h.
+// event_store.h (event sourcing, aggregates, projections), saga.h (orchestrated sagas), sql.h.
 // Link wharf_patterns_core plus the transports you open (wharf_patterns_memory,
 // wharf_patterns_kafka, wharf_patterns_embedded) and the leaves you use; or Wharf::wharf for
 // all of them. docs/library.md is the tutorial.
@@ -21,4 +21,5 @@
 #include "wharf/reliability.h"  // IWYU pragma: export
 #include "wharf/result.h"       // IWYU pragma: export
 #include "wharf/router.h"       // IWYU pragma: export
+#include "wharf/saga.h"         // IWYU pragma: export
 #include "wharf/transport.h"    // IWYU pragma: export
