@@ -40,8 +40,9 @@ CleanerMetrics& cleaner_metrics() {
       r.counter("wharf_log_cleaner_bytes_written_total",
                 "Bytes of compacted segments the log cleaner wrote.")
           .with({}),
-      r.counter("wharf_log_cleaner_records_removed_total",
-                "Records compaction removed (superseded values and expired tombstones).")
+      r.counter(
+           "wharf_log_cleaner_records_removed_total",
+           "Records compaction removed (superseded values, expired tombstones, keyless records).")
           .with({}),
       r.gauge("wharf_log_cleaner_last_run_duration_seconds",
               "Wall-clock duration of the log cleaner's last run on a partition.")
@@ -97,7 +98,9 @@ Status for_each_batch(Segment& seg, const std::function<void(std::uint64_t)>& on
 }  // namespace
 
 LogCleaner::LogCleaner(CleanerOptions options, const Clock& clock, std::function<bool()> stopping)
-    : options_(options), clock_(clock), stopping_(std::move(stopping)) {}
+    : options_(options), clock_(clock), stopping_(std::move(stopping)) {
+  cleaner_metrics();  // registered at start, so a scrape shows them at 0 before the first run
+}
 
 void LogCleaner::throttle(std::uint64_t bytes) {
   if (options_.io_bytes_per_second == 0) return;
