@@ -263,6 +263,7 @@ Status LogManager::delete_topic(const std::string& name) {
     topics_.erase(it);
   }
   for (auto& p : topic->partitions) {
+    p->retire();  // the log cleaner creates no more files in the directories removed below
     std::lock_guard sync_lock(sync_mu_);
     last_sync_.erase(p.get());
   }

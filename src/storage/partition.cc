@@ -572,7 +572,7 @@ Result<int> Partition::delete_segments_before(Offset offset) {
 Result<std::vector<std::shared_ptr<Segment>>> Partition::cleanable_segments() {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<Segment>> out;
-  if (fenced_ || closed_ || !config_.cleanup_compact) return out;
+  if (fenced_ || closed_ || retired_ || !config_.cleanup_compact) return out;
   const std::int64_t now = clock_.now_ms();
   const auto& active = segments_.back();
   if (!active->empty() && now - active->created_ms() >= config_.segment_ms) {
@@ -598,6 +598,7 @@ Result<bool> Partition::replace_segment(const std::shared_ptr<Segment>& old,
       cleaned->next_offset(), old->base_offset(), old->next_offset());
   std::lock_guard lock(mu_);
   auto it = std::find(segments_.begin(), segments_.end(), old);
+  if (retired_) return false;  // the directory is being removed with everything in it
   if (fenced_ || closed_ || it == segments_.end() || std::next(it) == segments_.end()) {
     WHARF_RETURN_IF_ERROR(cleaned->remove_files());
     return false;
@@ -645,15 +646,20 @@ Result<bool> Partition::replace_segment(const std::shared_ptr<Segment>& old,
   return true;
 }
 
+void Partition::retire() {
+  std::lock_guard lock(mu_);
+  retired_ = true;
+}
+
 Result<std::shared_ptr<Segment>> Partition::create_cleaned_segment(Offset base_offset) {
-  std::uint32_t interval = 0;
-  {
-    std::lock_guard lock(mu_);
-    interval = config_.index_interval_bytes;
+  // Under the lock, so that no file is created after retire() returns.
+  std::lock_guard lock(mu_);
+  if (closed_ || retired_ || fenced_) {
+    return fail(ErrorCode::kShuttingDown, "partition {} is closed, deleted or fenced", dir_);
   }
   WHARF_ASSIGN_OR_RETURN(auto seg,
                          Segment::create(fs_, dir_, base_offset, clock_.now_ms(), kCleanedSuffix));
-  seg->set_index_interval_bytes(interval);
+  seg->set_index_interval_bytes(config_.index_interval_bytes);
   return seg;
 }
 

@@ -116,7 +116,11 @@ class Partition {
   // false is returned.
   [[nodiscard]] Result<bool> replace_segment(const std::shared_ptr<Segment>& old,
                                              const std::shared_ptr<Segment>& cleaned);
-  // An empty `<base>.log.cleaned` segment (and indexes) for the cleaner to write into.
+  // The topic is being deleted: the cleaner creates and renames no more files in `dir` (its
+  // directory is about to be removed under it). Appends and reads are unaffected.
+  void retire();
+  // An empty `<base>.log.cleaned` segment (and indexes) for the cleaner to write into;
+  // kShuttingDown once the partition is closed or retired.
   [[nodiscard]] Result<std::shared_ptr<Segment>> create_cleaned_segment(Offset base_offset);
   // The cleaner's bookkeeping, in memory only (a restart makes the whole log dirty once).
   struct CleanerState {
@@ -157,6 +161,7 @@ class Partition {
   Offset durable_end_;
   bool sync_in_flight_ = false;
   bool closed_ = false;
+  bool retired_ = false;  // see retire()
   std::optional<Error> fenced_;
   RecoveryReport recovery_;
   CleanerState cleaner_state_;
