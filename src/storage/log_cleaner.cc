@@ -149,26 +149,33 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
     throttle(n);
   };
 
-  // 1. Key -> latest offset over the closed segments, oldest first, within the memory budget.
-  //    Every entry names a record that exists, so a partial map is still safe: it only removes
-  //    records that a later one with the same key supersedes.
+  // 1. Key -> latest offset, as Kafka: over the dirty segments (written since the last run),
+  //    oldest first, within the memory budget. Every entry names a record that exists, so a
+  //    partial map is still safe: it only removes records that a later one with the same key
+  //    supersedes. (After a restart, or when only a tombstone is due, the whole log is mapped.)
+  std::size_t first_dirty = 0;
+  while (first_dirty < segments.size() &&
+         segments[first_dirty]->next_offset() <= state.cleaned_to) {
+    ++first_dirty;
+  }
+  if (first_dirty == segments.size()) first_dirty = 0;
   KeyMap latest;
   std::size_t map_bytes = 0;
-  std::size_t fully_mapped = 0;
+  std::size_t mapped_end = first_dirty;  // segments [first_dirty, mapped_end) fully mapped
   bool full = false;
-  for (const auto& seg : segments) {
-    WHARF_RETURN_IF_ERROR(
-        for_each_batch(*seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
-          if (full || h.is_control() || h.record_count == 0) return ok();
+  for (std::size_t i = first_dirty; i < segments.size(); ++i) {
+    WHARF_RETURN_IF_ERROR(for_each_batch(
+        *segments[i], count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
+          if (h.is_control() || h.record_count == 0) return ok();
           WHARF_ASSIGN_OR_RETURN(Bytes records, batch_records(batch, h));
           return for_each_record_view(
               records, h.record_count, h.last_offset_delta, [&](const RecordView& r) {
-                if (!r.key || full) return;
+                if (!r.key) return;
                 const Offset offset = h.base_offset + r.offset_delta;
                 std::string key(as_chars(*r.key));
                 auto it = latest.find(key);
                 if (it != latest.end()) {
-                  it->second = offset;
+                  it->second = offset;  // costs nothing: known keys follow to their latest
                   return;
                 }
                 const std::size_t cost = key.size() + kKeyMapEntryOverheadBytes;
@@ -181,13 +188,16 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
               });
         }));
     if (full) break;
-    ++fully_mapped;
+    mapped_end = i + 1;
   }
+  // The cleaned range: from the log start to the end of the mapped segments (at least the
+  // first dirty one, even if the map filled inside it).
+  const std::size_t clean_end = std::max(mapped_end, first_dirty + 1);
   if (full) {
-    WHARF_LOG_INFO("{}: key map full ({} keys); compacting the oldest {} segment(s) this run",
-                   partition.dir(), latest.size(), std::max<std::size_t>(fully_mapped, 1));
+    WHARF_LOG_INFO("{}: key map full ({} keys); compacting up to segment {} this run",
+                   partition.dir(), latest.size(), segments[clean_end - 1]->base_offset());
   }
-  segments.resize(std::max<std::size_t>(fully_mapped, 1));
+  segments.resize(clean_end);
   for (const auto& seg : segments) stats.bytes_cleaned += seg->size_bytes();
 
   // 2. Rewrite each segment that has something to remove, oldest first (so a tombstone is
