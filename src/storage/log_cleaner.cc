@@ -237,13 +237,32 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
         }));
     if (removable == 0) continue;
     WHARF_ASSIGN_OR_RETURN(auto cleaned, partition.create_cleaned_segment(seg->base_offset()));
+    // Consecutive batches left empty (no records, no producer id, not control) are merged into
+    // one empty batch covering all their offsets, so removed batches do not leave 61 bytes
+    // each behind; an idempotent producer's batches stay apart (its state is read from them).
+    Bytes pending;  // the empty batch being extended, if any
+    auto write_out = [&](ByteView out) -> Status {
+      WHARF_ASSIGN_OR_RETURN(BatchHeader out_header, parse_header(out));
+      WHARF_RETURN_IF_ERROR(cleaned->append(out, out_header));
+      stats.bytes_written += out.size();
+      throttle(out.size());
+      return ok();
+    };
+    auto flush_pending = [&]() -> Status {
+      if (pending.empty()) return ok();
+      store_be<std::uint32_t>(pending, batch_layout::kCrc, compute_crc(pending));
+      Status s = write_out(pending);
+      pending.clear();
+      return s;
+    };
     auto written =
         for_each_batch(*seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
           Bytes rebuilt;
+          std::int32_t kept_count = h.record_count;
           if (!h.is_control() && h.record_count > 0) {
             WHARF_ASSIGN_OR_RETURN(Bytes records, batch_records(batch, h));
             Bytes kept;
-            std::int32_t kept_count = 0;
+            kept_count = 0;
             WHARF_RETURN_IF_ERROR(for_each_record_view(records, h.record_count, h.last_offset_delta,
                                                        [&](const RecordView& r) {
                                                          if (!keep_record(r, h, false)) {
@@ -257,12 +276,24 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
             if (kept_count != h.record_count) rebuilt = rebuild_batch(batch, kept, kept_count);
           }
           const ByteView out = rebuilt.empty() ? batch : ByteView(rebuilt);
-          WHARF_ASSIGN_OR_RETURN(BatchHeader out_header, parse_header(out));
-          WHARF_RETURN_IF_ERROR(cleaned->append(out, out_header));
-          stats.bytes_written += out.size();
-          throttle(out.size());
-          return ok();
+          if (kept_count == 0 && !h.is_control() && !h.has_producer_id()) {
+            if (pending.empty()) {
+              pending.assign(out.begin(), out.end());
+            } else {
+              const Offset base(load_be<std::int64_t>(pending, batch_layout::kBaseOffset));
+              store_be<std::int32_t>(pending, batch_layout::kLastOffsetDelta,
+                                     static_cast<std::int32_t>(h.last_offset() - base));
+              store_be<std::int64_t>(
+                  pending, batch_layout::kMaxTimestamp,
+                  std::max(load_be<std::int64_t>(pending, batch_layout::kMaxTimestamp),
+                           h.max_timestamp));
+            }
+            return ok();
+          }
+          WHARF_RETURN_IF_ERROR(flush_pending());
+          return write_out(out);
         });
+    if (written) written = flush_pending();
     if (written) written = cleaned->sync();
     if (written) written = cleaned->sync_indexes();
     if (!written) {
