@@ -4,8 +4,9 @@
 // copy and swaps that in crash-safely (Partition::replace_segment; docs/formats/compaction.md).
 //
 // Offsets are preserved: every batch is kept with its base offset and last offset delta, with
-// only the records that survive (possibly none), so offsets have gaps inside batches but the
-// batch chain of a segment stays unbroken and recovery, indexes and fetches work unchanged.
+// only the records that survive (possibly none; consecutive empty batches without a producer id
+// merge into one covering all their offsets), so offsets have gaps but the batch chain of a
+// segment stays unbroken and recovery, indexes and fetches work unchanged.
 //
 // Threads: LogManager's background thread calls run_once(); a LogCleaner is not thread-safe.
 // The active segment is never read or written. Reads of closed segments run outside the
