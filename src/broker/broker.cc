@@ -179,6 +179,22 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     if (n < 1 || n > 1000)
       return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1, 1000]", key, n);
     c.server.offsets_topic_partitions = static_cast<std::int32_t>(n);
+  } else if (key == "log.cleaner.io.max.bytes.per.second") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 0 || n > (1ll << 40))
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [0, 1 TiB] (0: unthrottled)", key,
+                  n);
+    c.cleaner.io_bytes_per_second = static_cast<std::uint64_t>(n);
+  } else if (key == "log.cleaner.dedupe.buffer.size") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < (1ll << 20) || n > (16ll << 30))
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1 MiB, 16 GiB]", key, n);
+    c.cleaner.key_map_bytes_max = static_cast<std::size_t>(n);
+  } else if (key == "log.cleaner.backoff.ms") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 100 || n > 3'600'000)
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [100, 3600000]", key, n);
+    c.cleaner_backoff = std::chrono::milliseconds(n);
   } else {
     // Topic defaults under their log.* broker names map onto the topic config names.
     static const std::map<std::string, std::string> kTopicKeys = {
@@ -230,6 +246,8 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSyste
   storage::LogManagerOptions options;
   options.data_dir = b->config_.data_dir;
   options.defaults = b->config_.topic_defaults;
+  options.cleaner = b->config_.cleaner;
+  options.cleaner_backoff = b->config_.cleaner_backoff;
   WHARF_ASSIGN_OR_RETURN(b->log_, storage::LogManager::open(fs, options, clock));
   WHARF_RETURN_IF_ERROR(check_descriptor_limit(b->config_.server.connections_max));
   b->server_ = std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_);

@@ -26,6 +26,8 @@ struct BrokerConfig {
   kafka::ServerConfig server;
   std::string admin_listen;  // HOST:PORT of the admin HTTP API; empty: off
   storage::TopicConfig topic_defaults;
+  storage::CleanerOptions cleaner;  // log.cleaner.io.max.bytes.per.second, .dedupe.buffer.size
+  std::chrono::milliseconds cleaner_backoff{std::chrono::seconds(15)};  // log.cleaner.backoff.ms
 };
 
 // "host:port" -> (host, port); port 0 allowed.
@@ -35,8 +37,10 @@ struct BrokerConfig {
 // data.dir, listen, advertise, admin, sync.policy, auto.create.topics.enable, num.partitions,
 // socket.request.max.bytes, message.max.bytes, log.segment.bytes, log.segment.ms,
 // log.retention.ms, log.retention.bytes, connections.max, group.initial.rebalance.delay.ms,
-// offsets.topic.num.partitions.
-[[nodiscard]] Status apply_setting(BrokerConfig& config, const std::string& key, const std::string& value);
+// offsets.topic.num.partitions, log.cleaner.io.max.bytes.per.second,
+// log.cleaner.dedupe.buffer.size, log.cleaner.backoff.ms.
+[[nodiscard]] Status apply_setting(BrokerConfig& config, const std::string& key,
+                                   const std::string& value);
 // Reads a properties file (key=value lines, '#' comments) and applies each setting.
 [[nodiscard]] Status apply_config_file(BrokerConfig& config, const std::string& path);
 

@@ -82,8 +82,13 @@ Result<std::unique_ptr<LogManager>> LogManager::open(io::FileSystem& fs, LogMana
                                                      const Clock& clock) {
   std::unique_ptr<LogManager> m(new LogManager(fs, std::move(options), clock));
   WHARF_RETURN_IF_ERROR(m->load());
+  m->cleaner_ = std::make_unique<LogCleaner>(
+      m->options_.cleaner, clock,
+      [stop = m->cleaner_stop_.get_token()] { return stop.stop_requested(); });
   if (m->options_.background) {
     m->background_ = std::jthread([p = m.get()](std::stop_token st) { p->background_loop(st); });
+    m->cleaner_thread_ = std::jthread(
+        [p = m.get()](std::stop_token) { p->cleaner_loop(p->cleaner_stop_.get_token()); });
   }
   return m;
 }
@@ -258,6 +263,7 @@ Status LogManager::delete_topic(const std::string& name) {
     topics_.erase(it);
   }
   for (auto& p : topic->partitions) {
+    p->retire();  // the log cleaner creates no more files in the directories removed below
     std::lock_guard sync_lock(sync_mu_);
     last_sync_.erase(p.get());
   }
@@ -400,6 +406,39 @@ void LogManager::run_retention() {
   }
 }
 
+int LogManager::run_cleaner() {
+  std::vector<std::shared_ptr<Partition>> compacted;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [_, t] : topics_) {
+      if (!t->info.config.cleanup_compact) continue;
+      compacted.insert(compacted.end(), t->partitions.begin(), t->partitions.end());
+    }
+  }
+  std::lock_guard lock(cleaner_mu_);
+  int rewritten = 0;
+  for (auto& p : compacted) {
+    if (cleaner_stop_.stop_requested()) break;
+    auto stats = cleaner_->clean(*p);
+    if (!stats) {
+      WHARF_LOG_ERROR("log cleaner on {}: {}", p->dir(), stats.error().to_string());
+      continue;
+    }
+    rewritten += stats->segments_rewritten;
+  }
+  return rewritten;
+}
+
+void LogManager::cleaner_loop(std::stop_token stop) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    run_cleaner();
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, options_.cleaner_backoff, [] { return false; });
+  }
+}
+
 void LogManager::background_loop(std::stop_token stop) {
   // The tick bounds how late an interval sync can be; 5 ms is below any useful interval.
   constexpr auto kTick = std::chrono::milliseconds(5);
@@ -423,6 +462,8 @@ Status LogManager::close() {
     if (closed_) return ok();
     closed_ = true;
   }
+  cleaner_stop_.request_stop();
+  if (cleaner_thread_.joinable()) cleaner_thread_.join();
   if (background_.joinable()) {
     background_.request_stop();
     background_.join();

@@ -5,7 +5,8 @@
 // and <data_dir>/topics/<name>/<partition>/ (the partition's segments); docs/formats/ has it.
 //
 // Threads: all methods are thread-safe. One background thread (started by open(), stopped by
-// close()) syncs partitions whose policy is interval:<ms> and applies retention.
+// close()) syncs partitions whose policy is interval:<ms> and applies retention; a second one
+// runs the log cleaner (log_cleaner.h) on compacted topics every `cleaner_backoff`.
 // Durability: create, delete, add-partitions and alter-config return only once the change is
 // durable (atomic rename of topic.json plus directory syncs); a crash mid-way leaves either the
 // old or the new state, and half-created topic directories are removed on open.
@@ -25,6 +26,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "io/file_system.h"
+#include "storage/log_cleaner.h"
 #include "storage/partition.h"
 #include "storage/topic_config.h"
 
@@ -45,6 +47,10 @@ struct LogManagerOptions {
   std::string data_dir;
   TopicConfig defaults;
   std::chrono::milliseconds retention_check_interval{std::chrono::minutes(5)};
+  // Pause between two passes of the log cleaner over the compacted topics (Kafka's
+  // log.cleaner.backoff.ms).
+  std::chrono::milliseconds cleaner_backoff{std::chrono::seconds(15)};
+  CleanerOptions cleaner;
   bool background = true;  // tests drive interval syncs and retention by hand
 };
 
@@ -75,6 +81,8 @@ class LogManager {
   // One pass of the background work (also used by tests with background = false).
   void run_interval_syncs();
   void run_retention();
+  // One pass of the log cleaner over every compacted partition; returns segments rewritten.
+  int run_cleaner();
 
   // Clean shutdown of every partition. Idempotent.
   [[nodiscard]] Status close();
@@ -99,6 +107,7 @@ class LogManager {
   [[nodiscard]] Status write_marker(const std::string& dir, std::string_view marker);
   std::string topic_dir(const std::string& name) const;
   void background_loop(std::stop_token stop);
+  void cleaner_loop(std::stop_token stop);
 
   io::FileSystem& fs_;
   LogManagerOptions options_;
@@ -109,6 +118,10 @@ class LogManager {
   std::mutex sync_mu_;  // guards last_sync_
   std::map<const Partition*, std::chrono::steady_clock::time_point> last_sync_;
   std::jthread background_;
+  std::jthread cleaner_thread_;
+  std::stop_source cleaner_stop_;  // also polled by a throttled cleaner
+  std::mutex cleaner_mu_;          // one cleaner pass at a time (the thread or a test)
+  std::unique_ptr<LogCleaner> cleaner_;
   bool closed_ = false;
 };
 

@@ -66,6 +66,38 @@ TEST_F(LogManagerTest, CreateRefusesBadNamesCountsConfigsAndDuplicates) {
   EXPECT_EQ(m->add_partitions("t", 1).error().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_F(LogManagerTest, TheCleanerCompactsOnlyCompactedTopicsAndDeleteStillWorks) {
+  auto m = open();
+  ASSERT_TRUE(
+      m->create_topic("state", 1, {{"cleanup.policy", "compact"}, {"segment.bytes", "4096"}})
+          .has_value());
+  ASSERT_TRUE(m->create_topic("events", 1, {{"segment.bytes", "4096"}}).has_value());
+  for (const char* topic : {"state", "events"}) {
+    auto p = *m->partition(topic, PartitionId(0));
+    for (int i = 0; i < 60; ++i) {
+      Record r;
+      r.key = to_bytes("k" + std::to_string(i % 5));
+      r.value = Bytes(200, std::byte{'v'});
+      r.timestamp_ms = clock_.now_ms();
+      ASSERT_TRUE(p->append(build_batch({r})).has_value());
+    }
+    ASSERT_TRUE(p->roll().has_value());
+  }
+  const auto events_before = (*m->partition("events", PartitionId(0)))->size_bytes();
+  const auto state_before = (*m->partition("state", PartitionId(0)))->size_bytes();
+  EXPECT_GT(m->run_cleaner(), 0);
+  EXPECT_LT((*m->partition("state", PartitionId(0)))->size_bytes(), state_before);
+  EXPECT_EQ((*m->partition("events", PartitionId(0)))->size_bytes(), events_before);
+  // A retired (deleted) partition is left alone by the cleaner; the delete removes everything.
+  auto state = *m->partition("state", PartitionId(0));
+  ASSERT_TRUE(m->delete_topic("state").has_value());
+  LogCleaner cleaner(CleanerOptions{0, 1 << 20}, clock_);
+  auto stats = cleaner.clean(*state);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_FALSE(stats->ran);
+  EXPECT_FALSE(mem_.exists("/data/topics/state").value_or(true));
+}
+
 TEST_F(LogManagerTest, DeleteIsDurableAndTheNameCanBeReused) {
   auto m = open();
   ASSERT_TRUE(m->create_topic("gone", 2).has_value());

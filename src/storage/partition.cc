@@ -29,6 +29,7 @@ constexpr std::size_t kSnapshotsKept = 2;
 constexpr std::string_view kLogStartFile = "log_start_offset";
 constexpr std::uint32_t kLogStartMagic = 0x574c5331;  // "WLS1"
 constexpr std::size_t kLogStartBytes = 4 + 4 + 8;
+constexpr std::string_view kCleanedSuffix = ".cleaned";
 
 struct CleanMarker {
   Offset log_end;
@@ -108,6 +109,7 @@ Status Partition::recover() {
   std::vector<std::pair<Offset, std::string>> indexes;
   bool has_marker = false;
   bool has_log_start = false;
+  bool removed_leftovers = false;
   for (const std::string& name : names) {
     if (name == kCleanShutdownFile) {
       has_marker = true;
@@ -119,6 +121,15 @@ Status Partition::recover() {
     }
     if (name.ends_with(".tmp")) {  // an atomic write that never reached its rename
       WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, name)));
+      continue;
+    }
+    if (name.ends_with(kCleanedSuffix)) {
+      // A compaction swap that did not finish: before the `.log.cleaned` rename (the commit
+      // point) the original log is in place; after it only index files remain, and indexes
+      // missing from the new log are rebuilt below. Either way the leftovers go.
+      WHARF_LOG_INFO("{}: removing {} left by an interrupted compaction", dir_, name);
+      WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir_, name)));
+      removed_leftovers = true;
       continue;
     }
     auto parsed = parse_file_name(name);
@@ -135,6 +146,7 @@ Status Partition::recover() {
     else
       WHARF_LOG_WARN("{}: ignoring unknown file {}", dir_, name);
   }
+  if (removed_leftovers) WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir_));
   std::sort(logs.begin(), logs.end());
   std::sort(snapshots.begin(), snapshots.end());
   for (const auto& [base, ext] : indexes) {  // indexes whose log was removed by retention
@@ -373,6 +385,12 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
   if (h.is_control()) {
     return fail(ErrorCode::kInvalidRecord, "clients may not write control batches");
   }
+  if (config_.cleanup_compact && validated.null_key_records > 0) {
+    // As Kafka: compaction keeps the latest record per key, so a record without one is refused.
+    return fail(ErrorCode::kInvalidRecord,
+                "compacted topic cannot accept a record without a key ({} of {} in the batch)",
+                validated.null_key_records, h.record_count);
+  }
   WHARF_ASSIGN_OR_RETURN(SequenceCheck seq, producers_.check(h));
   AppendResult result;
   if (auto* dup = std::get_if<SequenceDuplicate>(&seq)) {
@@ -555,6 +573,7 @@ TopicConfig Partition::config() const {
 Result<int> Partition::enforce_retention() {
   std::lock_guard lock(mu_);
   if (fenced_ || closed_) return 0;
+  if (!config_.cleanup_delete) return 0;  // cleanup.policy=compact: only the cleaner removes
   int removed = 0;
   std::uint64_t total = 0;
   for (const auto& s : segments_) total += s->size_bytes();
@@ -627,6 +646,110 @@ Result<Offset> Partition::advance_log_start(Offset offset) {
 ProducerStateTable Partition::producer_state() const {
   std::lock_guard lock(mu_);
   return producers_;
+}
+
+Result<std::vector<std::shared_ptr<Segment>>> Partition::cleanable_segments() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Segment>> out;
+  if (fenced_ || closed_ || retired_ || !config_.cleanup_compact) return out;
+  const std::int64_t now = clock_.now_ms();
+  const auto& active = segments_.back();
+  if (!active->empty() && now - active->created_ms() >= config_.segment_ms) {
+    WHARF_RETURN_IF_ERROR(roll_locked());
+  }
+  const std::int64_t lag_ms = config_.min_compaction_lag_ms();
+  const Offset hwm = high_watermark_locked();
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+    const auto& seg = segments_[i];
+    if (seg->next_offset() > hwm) break;
+    // Kafka's rule: a segment holding a record newer than the lag stops the cleanable range.
+    if (lag_ms > 0 && seg->max_timestamp_ms() > now - lag_ms) break;
+    out.push_back(seg);
+  }
+  return out;
+}
+
+Result<bool> Partition::replace_segment(const std::shared_ptr<Segment>& old,
+                                        const std::shared_ptr<Segment>& cleaned) {
+  WHARF_CHECK(
+      cleaned->base_offset() == old->base_offset() && cleaned->next_offset() == old->next_offset(),
+      "cleaned segment [{}, {}) does not cover [{}, {})", cleaned->base_offset(),
+      cleaned->next_offset(), old->base_offset(), old->next_offset());
+  std::lock_guard lock(mu_);
+  auto it = std::find(segments_.begin(), segments_.end(), old);
+  if (retired_) return false;  // the directory is being removed with everything in it
+  if (fenced_ || closed_ || it == segments_.end() || std::next(it) == segments_.end()) {
+    WHARF_RETURN_IF_ERROR(cleaned->remove_files());
+    return false;
+  }
+  // docs/formats/compaction.md, "Swap". The `.cleaned` files are synced and their directory
+  // entries durable (Segment::create synced the directory; the cleaner synced the files).
+  const Offset base = old->base_offset();
+  auto path = [&](std::string_view ext, std::string_view suffix) {
+    return io::join_path(dir_, segment_file_name(base, ext) + std::string(suffix));
+  };
+  // Any failure from here on fences the partition: a failed sync_dir is never retried, and a
+  // reopen resolves whichever state the directory is in.
+  std::shared_ptr<Segment> reopened;
+  auto swap = [&]() -> Status {
+    // 1. The old indexes go first, durably: from here on the log is re-indexed at open, so the
+    //    new log can never be paired with the old log's indexes.
+    for (std::string_view ext : {".index", ".timeindex"}) {
+      auto removed = fs_.remove(path(ext, ""));
+      if (!removed && removed.error().code() != ErrorCode::kNotFound) return removed;
+    }
+    WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+    // 2. The commit point: the cleaned log replaces the old one in one rename.
+    WHARF_RETURN_IF_ERROR(fs_.rename(path(".log", kCleanedSuffix), path(".log", "")));
+    WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+    // 3. The new indexes (a crash before this leaves them to be rebuilt at open).
+    for (std::string_view ext : {".index", ".timeindex"}) {
+      WHARF_RETURN_IF_ERROR(fs_.rename(path(ext, kCleanedSuffix), path(ext, "")));
+    }
+    WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+    WHARF_ASSIGN_OR_RETURN(reopened, Segment::open(fs_, dir_, base));
+    reopened->set_index_interval_bytes(config_.index_interval_bytes);
+    WHARF_RETURN_IF_ERROR(reopened->load_trusted(clock_.now_ms()));
+    if (reopened->next_offset() != old->next_offset()) {
+      return fail(ErrorCode::kCorruption, "{}: ends at offset {} after compaction, not {}",
+                  reopened->log_path(), reopened->next_offset(), old->next_offset());
+    }
+    return ok();
+  };
+  if (auto swapped = swap(); !swapped) {
+    fence_locked(swapped.error());
+    return fail(std::move(swapped).error().with_context(
+        fmt::format("swapping in the compacted segment {}", base)));
+  }
+  *it = std::move(reopened);  // readers holding `old` keep reading its (unlinked) file
+  return true;
+}
+
+void Partition::retire() {
+  std::lock_guard lock(mu_);
+  retired_ = true;
+}
+
+Result<std::shared_ptr<Segment>> Partition::create_cleaned_segment(Offset base_offset) {
+  // Under the lock, so that no file is created after retire() returns.
+  std::lock_guard lock(mu_);
+  if (closed_ || retired_ || fenced_) {
+    return fail(ErrorCode::kShuttingDown, "partition {} is closed, deleted or fenced", dir_);
+  }
+  WHARF_ASSIGN_OR_RETURN(auto seg,
+                         Segment::create(fs_, dir_, base_offset, clock_.now_ms(), kCleanedSuffix));
+  seg->set_index_interval_bytes(config_.index_interval_bytes);
+  return seg;
+}
+
+Partition::CleanerState Partition::cleaner_state() const {
+  std::lock_guard lock(mu_);
+  return cleaner_state_;
+}
+
+void Partition::set_cleaner_state(const CleanerState& state) {
+  std::lock_guard lock(mu_);
+  cleaner_state_ = state;
 }
 
 Status Partition::close() {

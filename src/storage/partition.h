@@ -71,7 +71,9 @@ class Partition {
   // retry of one of the producer's last five batches returns the original offsets.
   [[nodiscard]] Result<AppendResult> append(MutableByteView batch);
   // For callers that do not keep the patched bytes.
-  [[nodiscard]] Result<AppendResult> append(Bytes&& batch) { return append(MutableByteView(batch)); }
+  [[nodiscard]] Result<AppendResult> append(Bytes&& batch) {
+    return append(MutableByteView(batch));
+  }
 
   // Whole batches from the one containing `from`, up to max_bytes but at least one batch.
   // `from` == high watermark gives no bytes; outside [log start, high watermark] is kOutOfRange.
@@ -108,6 +110,32 @@ class Partition {
   [[nodiscard]] Result<Offset> advance_log_start(Offset offset);
   void set_config(const TopicConfig& config);
   TopicConfig config() const;
+
+  // For the log cleaner (log_cleaner.h). The closed segments it may rewrite now, oldest first:
+  // every segment but the active one, wholly below the high watermark, stopping at the first
+  // newer than min.compaction.lag.ms. An active segment older than segment.ms is rolled first
+  // so an idle topic's last records get compacted too. Empty unless cleanup.policy has
+  // compact.
+  [[nodiscard]] Result<std::vector<std::shared_ptr<Segment>>> cleanable_segments();
+  // Swaps `cleaned` (a fully written and synced `.cleaned` segment covering the same offsets)
+  // in for `old`, crash-safely (docs/formats/compaction.md). If `old` is no longer in the log
+  // (retention removed it, or the partition closed) the cleaned files are removed instead and
+  // false is returned.
+  [[nodiscard]] Result<bool> replace_segment(const std::shared_ptr<Segment>& old,
+                                             const std::shared_ptr<Segment>& cleaned);
+  // The topic is being deleted: the cleaner creates and renames no more files in `dir` (its
+  // directory is about to be removed under it). Appends and reads are unaffected.
+  void retire();
+  // An empty `<base>.log.cleaned` segment (and indexes) for the cleaner to write into;
+  // kShuttingDown once the partition is closed or retired.
+  [[nodiscard]] Result<std::shared_ptr<Segment>> create_cleaned_segment(Offset base_offset);
+  // The cleaner's bookkeeping, in memory only (a restart makes the whole log dirty once).
+  struct CleanerState {
+    Offset cleaned_to;                      // records below were cleaned by the last run
+    std::int64_t tombstone_expiry_ms = -1;  // when a kept tombstone becomes removable; -1 none
+  };
+  CleanerState cleaner_state() const;
+  void set_cleaner_state(const CleanerState& state);
 
   // Clean shutdown: sync the log and indexes, snapshot producer state, write the clean-shutdown
   // marker. The partition refuses appends afterwards.
@@ -147,8 +175,10 @@ class Partition {
   Offset durable_end_;
   bool sync_in_flight_ = false;
   bool closed_ = false;
+  bool retired_ = false;  // see retire()
   std::optional<Error> fenced_;
   RecoveryReport recovery_;
+  CleanerState cleaner_state_;
 };
 
 }  // namespace wharf::storage

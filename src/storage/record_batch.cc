@@ -77,9 +77,15 @@ std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
 // checked against the bytes left before it is used. With kBuild false nothing is copied: the
 // append path only needs the framing checked (copying keys and values cost ~12% of a 100-byte
 // record append, docs/benchmarks.md).
+//
+// Offset deltas: a produced batch has 0..count-1 (`sparse_last_delta` < 0). A stored batch that
+// compaction rewrote keeps its records' original deltas, so they only increase and stay at or
+// below the batch's last offset delta (pass it as `sparse_last_delta`).
 template <bool kBuild, typename OnRecord>
-Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
+Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record,
+                    std::int32_t sparse_last_delta = -1) {
   std::size_t pos = 0;
+  std::int32_t previous_delta = -1;
   std::optional<Bytes> null_probe;  // marks "only tell me whether the field is null"
   bool probe_null = false;
   auto read_varint = [&](const char* what) -> Result<std::int32_t> {
@@ -105,10 +111,16 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
     auto od = varint::decode_varint(rec.subspan(rpos));
     if (!od) return fail(ErrorCode::kCorruptMessage, "record {}: bad offset delta", i);
     rpos += od->size;
-    if (od->value != i) {
+    if (sparse_last_delta < 0 && od->value != i) {
       return fail(ErrorCode::kInvalidRecord, "record {} has offset delta {}, expected {}", i,
                   od->value, i);
     }
+    if (sparse_last_delta >= 0 && (od->value <= previous_delta || od->value > sparse_last_delta)) {
+      return fail(ErrorCode::kCorruptMessage,
+                  "record {} has offset delta {}, not between {} and the last delta {}", i,
+                  od->value, previous_delta, sparse_last_delta);
+    }
+    previous_delta = od->value;
     auto field = [&](std::optional<Bytes>* out) -> Status {
       auto len = varint::decode_varint(rec.subspan(rpos));
       if (!len) return fail(ErrorCode::kCorruptMessage, "record {}: bad field length", i);
@@ -133,7 +145,9 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
     Record record;
     record.timestamp_ms = ts->value;
     record.offset = Offset(od->value);
-    WHARF_RETURN_IF_ERROR(field(kBuild ? &record.key : nullptr));
+    probe_null = false;
+    WHARF_RETURN_IF_ERROR(field(kBuild ? &record.key : &null_probe));
+    const bool key_null = kBuild ? !record.key.has_value() : probe_null;
     WHARF_RETURN_IF_ERROR(field(kBuild ? &record.value : nullptr));
     auto header_count = varint::decode_varint(rec.subspan(rpos));
     if (!header_count || header_count->value < 0) {
@@ -160,7 +174,7 @@ Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record) {
       return fail(ErrorCode::kCorruptMessage, "record {}: {} stray bytes after its headers", i,
                   rec.size() - rpos);
     }
-    on_record(std::move(record));
+    on_record(std::move(record), key_null);
     pos = end;
   }
   if (pos != body.size()) {
@@ -200,7 +214,8 @@ Result<ValidatedBatch> validate_batch_records(ByteView bytes, const ValidationLi
                 h.base_sequence);
   }
   ValidatedBatch v{h, std::numeric_limits<std::int64_t>::min()};
-  auto on_record = [&](Record&& r) {
+  auto on_record = [&](Record&& r, bool key_null) {
+    if (key_null) ++v.null_key_records;
     v.records_max_timestamp =
         std::max(v.records_max_timestamp, wrapping_add(h.base_timestamp, r.timestamp_ms));
   };
@@ -320,12 +335,82 @@ Result<std::vector<Record>> read_records(ByteView batch) {
   }
   std::vector<Record> out;
   out.reserve(static_cast<std::size_t>(h.record_count));
-  WHARF_RETURN_IF_ERROR(
-      walk_records<true>(batch.subspan(bl::kHeaderBytes), h.record_count, [&](Record&& r) {
+  WHARF_RETURN_IF_ERROR(walk_records<true>(
+      batch.subspan(bl::kHeaderBytes), h.record_count,
+      [&](Record&& r, bool) {
         r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
         r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
         out.push_back(std::move(r));
-      }));
+      },
+      std::max(h.last_offset_delta, 0)));
+  return out;
+}
+
+Status for_each_record_view(ByteView records, std::int32_t count, std::int32_t last_offset_delta,
+                            const std::function<void(const RecordView&)>& fn) {
+  std::size_t pos = 0;
+  std::int32_t previous_delta = -1;
+  for (std::int32_t i = 0; i < count; ++i) {
+    const std::size_t start = pos;
+    auto length = varint::decode_varint(records.subspan(pos));
+    if (!length || length->value < 1 ||
+        static_cast<std::size_t>(length->value) > records.size() - pos - length->size) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad length at byte {}", i, pos);
+    }
+    pos += length->size;
+    const ByteView rec = records.subspan(pos, static_cast<std::size_t>(length->value));
+    pos += rec.size();
+    std::size_t rpos = 1;  // attributes
+    auto ts = varint::decode_varlong(rec.subspan(rpos));
+    if (!ts) return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
+    rpos += ts->size;
+    auto od = varint::decode_varint(rec.subspan(rpos));
+    if (!od || od->value <= previous_delta || od->value > last_offset_delta) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: offset delta out of order", i);
+    }
+    previous_delta = od->value;
+    rpos += od->size;
+    RecordView view;
+    view.bytes = records.subspan(start, pos - start);
+    view.offset_delta = od->value;
+    view.timestamp_delta = ts->value;
+    auto key_length = varint::decode_varint(rec.subspan(rpos));
+    if (!key_length || key_length->value < -1 ||
+        (key_length->value > 0 &&
+         static_cast<std::size_t>(key_length->value) > rec.size() - rpos - key_length->size)) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad key length", i);
+    }
+    rpos += key_length->size;
+    if (key_length->value >= 0) {
+      view.key = rec.subspan(rpos, static_cast<std::size_t>(key_length->value));
+      rpos += static_cast<std::size_t>(key_length->value);
+    }
+    auto value_length = varint::decode_varint(rec.subspan(rpos));
+    if (!value_length || value_length->value < -1) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad value length", i);
+    }
+    view.null_value = value_length->value == -1;
+    fn(view);
+  }
+  if (pos != records.size()) {
+    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records",
+                records.size() - pos, count);
+  }
+  return ok();
+}
+
+Bytes rebuild_batch(ByteView batch, ByteView records, std::int32_t record_count) {
+  WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
+  Bytes out(batch.begin(), batch.begin() + bl::kHeaderBytes);
+  append(out, records);
+  store_be<std::int32_t>(out, bl::kLength,
+                         static_cast<std::int32_t>(out.size() - bl::kPartitionLeaderEpoch));
+  const auto attributes = load_be<std::int16_t>(out, bl::kAttributes);
+  store_be<std::int16_t>(
+      out, bl::kAttributes,
+      static_cast<std::int16_t>(attributes & ~batch_attributes::kCompressionMask));
+  store_be<std::int32_t>(out, bl::kRecordCount, record_count);
+  store_be<std::uint32_t>(out, bl::kCrc, compute_crc(out));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,6 +104,8 @@ struct ValidatedBatch {
   // do): what Kafka makes a CreateTime batch's max_timestamp on produce, whatever the client
   // wrote there (some leave -1).
   std::int64_t records_max_timestamp = 0;
+  // Records whose key is null (refused on compacted topics, as Kafka does).
+  std::int32_t null_key_records = 0;
 };
 [[nodiscard]] Result<ValidatedBatch> validate_batch_records(ByteView bytes,
                                                             const ValidationLimits& limits);
@@ -143,7 +146,28 @@ struct BatchOptions {
 // REQUIRES: !records.empty().
 Bytes build_batch(const std::vector<Record>& records, const BatchOptions& options = {});
 
-// Decodes the records of an uncompressed batch (validated or not: errors are returned).
+// Decodes the records of an uncompressed batch (validated or not: errors are returned). Offset
+// deltas may have gaps (a batch rewritten by compaction keeps its records' original offsets).
 [[nodiscard]] Result<std::vector<Record>> read_records(ByteView batch);
+
+// One record of a batch, without copying: what the log cleaner needs to decide on it.
+struct RecordView {
+  ByteView bytes;  // the whole record, its length varint included, as stored
+  std::int32_t offset_delta = 0;
+  std::int64_t timestamp_delta = 0;
+  std::optional<ByteView> key;  // nullopt: a null key
+  bool null_value = false;      // a tombstone
+};
+// Walks `count` uncompressed records (`records` = the bytes after the batch header, or the
+// decompressed records of a compressed batch). Offset deltas must increase and stay at or below
+// `last_offset_delta`. Every length is checked before use; errors are kCorruptMessage.
+[[nodiscard]] Status for_each_record_view(ByteView records, std::int32_t count,
+                                          std::int32_t last_offset_delta,
+                                          const std::function<void(const RecordView&)>& fn);
+// A copy of `batch`'s header followed by `records` (uncompressed record bytes, as RecordView
+// hands them out), with length, record count and CRC recomputed and the compression bits
+// cleared. Base offset, last offset delta, timestamps and producer fields are kept, so the
+// batch still covers the same offsets (compaction). REQUIRES: batch holds a whole header.
+Bytes rebuild_batch(ByteView batch, ByteView records, std::int32_t record_count);
 
 }  // namespace wharf::storage

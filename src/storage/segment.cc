@@ -13,14 +13,19 @@ std::string segment_file_name(Offset base_offset, std::string_view extension) {
   return fmt::format("{:020}{}", base_offset.value(), extension);
 }
 
-Segment::Segment(io::FileSystem& fs, std::string dir, Offset base_offset)
-    : fs_(fs), dir_(std::move(dir)), base_offset_(base_offset), next_offset_(base_offset) {}
+Segment::Segment(io::FileSystem& fs, std::string dir, Offset base_offset, std::string suffix)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      suffix_(std::move(suffix)),
+      base_offset_(base_offset),
+      next_offset_(base_offset) {}
 
 Result<std::shared_ptr<Segment>> Segment::create(io::FileSystem& fs, const std::string& dir,
-                                                 Offset base_offset, std::int64_t now_ms) {
-  std::shared_ptr<Segment> s(new Segment(fs, dir, base_offset));
+                                                 Offset base_offset, std::int64_t now_ms,
+                                                 std::string_view suffix) {
+  std::shared_ptr<Segment> s(new Segment(fs, dir, base_offset, std::string(suffix)));
   auto path = [&](std::string_view ext) {
-    return io::join_path(dir, segment_file_name(base_offset, ext));
+    return io::join_path(dir, segment_file_name(base_offset, ext) + std::string(suffix));
   };
   WHARF_ASSIGN_OR_RETURN(s->log_, fs.open(path(".log"), io::OpenMode::kTruncate));
   WHARF_ASSIGN_OR_RETURN(s->index_file_, fs.open(path(".index"), io::OpenMode::kTruncate));
@@ -95,7 +100,7 @@ Status Segment::remove_files() {
   // The log goes first: an index left without its log is an orphan that open() deletes, while
   // a log left without its index is simply re-indexed.
   for (std::string_view ext : {".log", ".index", ".timeindex"}) {
-    auto status = fs_.remove(io::join_path(dir_, segment_file_name(base_offset_, ext)));
+    auto status = fs_.remove(io::join_path(dir_, segment_file_name(base_offset_, ext) + suffix_));
     if (!status && status.error().code() != ErrorCode::kNotFound) return status;
   }
   return fs_.sync_dir(dir_);

@@ -39,10 +39,13 @@ struct ScanOutcome {
 class Segment {
  public:
   // Creates the three files (replacing leftovers of an interrupted roll) and syncs `dir`.
+  // `suffix` is appended to every file name: the log cleaner writes a segment's replacement as
+  // `<base>.log.cleaned` etc. (docs/formats/compaction.md).
   [[nodiscard]] static Result<std::shared_ptr<Segment>> create(io::FileSystem& fs,
                                                                const std::string& dir,
                                                                Offset base_offset,
-                                                               std::int64_t now_ms);
+                                                               std::int64_t now_ms,
+                                                               std::string_view suffix = {});
   // Opens an existing segment without reading it; call load_trusted() or scan() next.
   [[nodiscard]] static Result<std::shared_ptr<Segment>> open(io::FileSystem& fs,
                                                              const std::string& dir,
@@ -94,16 +97,18 @@ class Segment {
   std::int64_t created_ms() const { return created_ms_; }
   bool empty() const { return size_ == 0; }
   const std::string& log_path() const { return log_->path(); }
+  const std::string& suffix() const { return suffix_; }
   void set_index_interval_bytes(std::uint32_t v) { index_interval_bytes_ = v; }
 
  private:
-  Segment(io::FileSystem& fs, std::string dir, Offset base_offset);
+  Segment(io::FileSystem& fs, std::string dir, Offset base_offset, std::string suffix = {});
   void index_batch(const BatchHeader& header, std::uint64_t position);
   void reset_indexes();
   [[nodiscard]] Result<BatchHeader> header_at(FilePosition position);
 
   io::FileSystem& fs_;
   std::string dir_;
+  std::string suffix_;  // "" for a live segment, ".cleaned" for a cleaner's replacement
   Offset base_offset_;
   Offset next_offset_;
   std::uint64_t size_ = 0;

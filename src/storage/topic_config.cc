@@ -268,10 +268,26 @@ Result<TopicConfig> TopicConfig::from_map(const std::map<std::string, std::strin
       }
       c.log_append_time = value == "LogAppendTime";
     } else if (key == "cleanup.policy") {
-      if (value != "delete") {
-        return fail(ErrorCode::kUnsupported,
-                    "cleanup.policy: '{}' is not supported yet (only 'delete')", excerpt(value));
+      // A list as Kafka's: "delete", "compact", "compact,delete" (any order, spaces allowed).
+      bool compact = false, del = false;
+      std::string_view rest = value;
+      while (true) {
+        const auto comma = rest.find(',');
+        const std::string_view item = trim(rest.substr(0, comma));
+        if (item == "compact") {
+          compact = true;
+        } else if (item == "delete") {
+          del = true;
+        } else {
+          return fail(ErrorCode::kInvalidArgument,
+                      "cleanup.policy: '{}' is not delete, compact or compact,delete",
+                      excerpt(value));
+        }
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
       }
+      c.cleanup_compact = compact;
+      c.cleanup_delete = del;
     } else if (key == "sync.policy") {
       WHARF_ASSIGN_OR_RETURN(c.sync, SyncPolicy::parse(value));
     } else if (const auto* stored = find_stored(key)) {
@@ -297,10 +313,39 @@ std::map<std::string, std::string> TopicConfig::to_map() const {
       {"max.message.bytes", std::to_string(max_message_bytes)},
       {"index.interval.bytes", std::to_string(index_interval_bytes)},
       {"message.timestamp.type", log_append_time ? "LogAppendTime" : "CreateTime"},
-      {"cleanup.policy", "delete"},
+      {"cleanup.policy", cleanup_policy()},
       {"sync.policy", sync.to_string()},
   });
   return out;
+}
+
+std::string TopicConfig::cleanup_policy() const {
+  if (cleanup_compact && cleanup_delete) return "compact,delete";
+  return cleanup_compact ? "compact" : "delete";
+}
+
+namespace {
+// A stored integer config; its value was range-checked when it was set.
+std::int64_t stored_long(const std::map<std::string, std::string>& stored, std::string_view name) {
+  const auto it = stored.find(std::string(name));
+  const std::string_view text =
+      it != stored.end() ? std::string_view(it->second) : find_stored(name)->default_value;
+  std::int64_t out = 0;
+  std::from_chars(text.data(), text.data() + text.size(), out);
+  return out;
+}
+}  // namespace
+
+std::int64_t TopicConfig::delete_retention_ms() const {
+  return stored_long(stored, "delete.retention.ms");
+}
+std::int64_t TopicConfig::min_compaction_lag_ms() const {
+  return stored_long(stored, "min.compaction.lag.ms");
+}
+double TopicConfig::min_cleanable_dirty_ratio() const {
+  const auto it = stored.find("min.cleanable.dirty.ratio");
+  if (it == stored.end()) return 0.5;
+  return std::strtod(it->second.c_str(), nullptr);
 }
 
 }  // namespace wharf::storage

@@ -8,7 +8,10 @@
 //   max.message.bytes       largest batch accepted                        (default 1048588)
 //   index.interval.bytes    bytes between sparse index entries            (default 4096)
 //   message.timestamp.type  CreateTime | LogAppendTime                    (default CreateTime)
-//   cleanup.policy          delete (compact is refused until implemented)
+//   cleanup.policy          delete | compact | compact,delete            (default delete)
+//   delete.retention.ms, min.compaction.lag.ms, min.cleanable.dirty.ratio: applied by the log
+//                           cleaner on compacted topics (kept in `stored`, read through the
+//                           accessors below)
 //   sync.policy             always | interval:<ms> | none                 (default always)
 //
 // Every other Kafka topic config (compression.type, min.insync.replicas, flush.ms, ...) is
@@ -56,6 +59,10 @@ struct TopicConfig {
   std::uint32_t index_interval_bytes = 4096;
   bool log_append_time = false;
   SyncPolicy sync;
+  // cleanup.policy: `compact` keeps the latest record per key (log_cleaner.h); `delete` applies
+  // retention.ms and retention.bytes. Both may be set.
+  bool cleanup_compact = false;
+  bool cleanup_delete = true;
   // Kafka topic configs Wharf keeps and reports without applying, name -> value.
   std::map<std::string, std::string> stored = stored_topic_config_defaults();
 
@@ -66,6 +73,13 @@ struct TopicConfig {
   [[nodiscard]] static Result<TopicConfig> from_map(
       const std::map<std::string, std::string>& overrides);
   std::map<std::string, std::string> to_map() const;
+  std::string cleanup_policy() const;
+
+  // The compaction settings, parsed from `stored` (validated when they were set).
+  std::int64_t delete_retention_ms() const;
+  std::int64_t min_compaction_lag_ms() const;
+  double min_cleanable_dirty_ratio() const;
+
   bool operator==(const TopicConfig&) const = default;
 };
 

@@ -33,8 +33,34 @@ TEST(TopicConfig, BadValuesNameTheKey) {
   EXPECT_FALSE(TopicConfig::from_map({{"no.such.key", "1"}}).has_value());
   EXPECT_FALSE(TopicConfig::from_map({{"sync.policy", "sometimes"}}).has_value());
   EXPECT_FALSE(TopicConfig::from_map({{"sync.policy", "interval:0"}}).has_value());
-  EXPECT_EQ(TopicConfig::from_map({{"cleanup.policy", "compact"}}).error().code(),
-            ErrorCode::kUnsupported);
+  EXPECT_EQ(TopicConfig::from_map({{"cleanup.policy", "compact,shred"}}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(TopicConfig::from_map({{"cleanup.policy", ""}}).has_value());
+}
+
+TEST(TopicConfig, CleanupPolicyIsAListOfCompactAndDelete) {
+  auto c = TopicConfig::from_map({{"cleanup.policy", "compact"},
+                                  {"delete.retention.ms", "1000"},
+                                  {"min.compaction.lag.ms", "5"},
+                                  {"min.cleanable.dirty.ratio", "0.1"}});
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_TRUE(c->cleanup_compact);
+  EXPECT_FALSE(c->cleanup_delete);
+  EXPECT_EQ(c->to_map().at("cleanup.policy"), "compact");
+  EXPECT_EQ(c->delete_retention_ms(), 1000);
+  EXPECT_EQ(c->min_compaction_lag_ms(), 5);
+  EXPECT_DOUBLE_EQ(c->min_cleanable_dirty_ratio(), 0.1);
+  auto both = TopicConfig::from_map({{"cleanup.policy", " delete , compact"}});
+  ASSERT_TRUE(both.has_value());
+  EXPECT_TRUE(both->cleanup_compact && both->cleanup_delete);
+  EXPECT_EQ(both->to_map().at("cleanup.policy"), "compact,delete");
+  auto again = TopicConfig::from_map(both->to_map());
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, *both);
+  const TopicConfig plain;
+  EXPECT_FALSE(plain.cleanup_compact);
+  EXPECT_EQ(plain.delete_retention_ms(), 86'400'000);
+  EXPECT_DOUBLE_EQ(plain.min_cleanable_dirty_ratio(), 0.5);
 }
 
 TEST(TopicConfig, StoredOnlyKafkaConfigsAreCheckedKeptAndReportedWithTheirDefaults) {

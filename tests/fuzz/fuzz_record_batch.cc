@@ -1,7 +1,9 @@
-// libFuzzer target: arbitrary bytes as one Kafka v2 record batch, through the two functions that
+// libFuzzer target: arbitrary bytes as one Kafka v2 record batch, through the functions that
 // read client-supplied batches: storage::validate_batch (every Produce) and
-// storage::read_records (ListOffsets by timestamp, tools). Any crash, sanitizer report or huge
-// allocation is a bug: a batch's bytes must only ever produce an error.
+// storage::read_records (ListOffsets by timestamp, tools), and the log cleaner's
+// storage::for_each_record_view and storage::rebuild_batch (compaction of stored batches). Any
+// crash, sanitizer report or huge allocation is a bug: a batch's bytes must only ever produce an
+// error.
 //
 // Random bytes almost never carry a matching length field and CRC-32C, which would keep the
 // fuzzer in the first few checks. So each input runs twice: as given, and with its length field
@@ -14,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/check.h"
@@ -26,9 +29,46 @@ namespace bl = wharf::storage::batch_layout;
 // A 64 KiB limit keeps max_len-sized inputs interesting for the size check too.
 constexpr wharf::storage::ValidationLimits kLimits{.batch_bytes_max = 64 * 1024};
 
+// The cleaner's walk over any records section must only ever return an error; on a batch that
+// validated it must see every record, and keeping every other one must give a batch that reads
+// back with exactly those offsets.
+void check_compaction(wharf::ByteView bytes, const wharf::storage::BatchHeader* validated) {
+  if (bytes.size() < bl::kHeaderBytes) return;
+  const auto count = wharf::load_be<std::int32_t>(bytes, bl::kRecordCount);
+  const auto last_delta = wharf::load_be<std::int32_t>(bytes, bl::kLastOffsetDelta);
+  std::vector<wharf::storage::RecordView> views;
+  auto walked = wharf::storage::for_each_record_view(
+      bytes.subspan(bl::kHeaderBytes), count, last_delta,
+      [&](const wharf::storage::RecordView& r) { views.push_back(r); });
+  if (validated == nullptr || validated->compression() != wharf::storage::Compression::kNone) {
+    return;
+  }
+  WHARF_CHECK(walked.has_value(), "a validated batch does not walk: {}",
+              walked.error().to_string());
+  WHARF_CHECK(views.size() == static_cast<std::size_t>(count));
+  wharf::Bytes kept;
+  std::vector<std::int64_t> kept_offsets;
+  for (std::size_t i = 0; i < views.size(); i += 2) {
+    wharf::append(kept, views[i].bytes);
+    kept_offsets.push_back(static_cast<std::int64_t>(
+        static_cast<std::uint64_t>(validated->base_offset.value()) +
+        static_cast<std::uint64_t>(views[i].offset_delta)));  // wraps as Java longs do
+  }
+  const wharf::Bytes rebuilt =
+      wharf::storage::rebuild_batch(bytes, kept, static_cast<std::int32_t>(kept_offsets.size()));
+  WHARF_CHECK(wharf::storage::check_batch_crc(rebuilt).has_value());
+  auto reread = wharf::storage::read_records(rebuilt);
+  WHARF_CHECK(reread.has_value(), "a rebuilt batch does not read: {}", reread.error().to_string());
+  WHARF_CHECK(reread->size() == kept_offsets.size());
+  for (std::size_t i = 0; i < kept_offsets.size(); ++i) {
+    WHARF_CHECK((*reread)[i].offset.value() == kept_offsets[i]);
+  }
+}
+
 void check_batch(wharf::ByteView bytes) {
   auto validated = wharf::storage::validate_batch(bytes, kLimits);
   auto records = wharf::storage::read_records(bytes);
+  check_compaction(bytes, validated ? &*validated : nullptr);
   if (!validated) return;
   WHARF_CHECK(validated->total_bytes() == bytes.size(),
               "validated a batch of {} bytes that says {}", bytes.size(), validated->total_bytes());
