@@ -47,7 +47,7 @@ follower=$!
 for _ in $(seq 1 100); do grep -q "following" "$DIR/follow.out" && break; sleep 0.1; done
 # A reader queries the view throughout the rebuild: it must never fail.
 /usr/bin/python3 - "$DB" "$DIR/reader.out" <<'PY' &
-import sqlite3, sys, time
+import os, sqlite3, sys, time
 reads = failures = 0
 end = time.time() + 60
 while time.time() < end:
@@ -60,17 +60,24 @@ while time.time() < end:
     except Exception as e:
         failures += 1
         print("read failed:", e, file=sys.stderr)
-    open(sys.argv[2], "w").write(f"{reads} {failures}\n")
+    with open(sys.argv[2] + ".tmp", "w") as out:  # replaced whole: never seen half-written
+        out.write(f"{reads} {failures}\n")
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
     time.sleep(0.01)
 PY
 reader=$!
+reads_so_far() { local r=0 f=0; [ -s "$DIR/reader.out" ] && read -r r f <"$DIR/reader.out"; echo "${r:-0}"; }
+# The reader must be reading before the rebuild starts and go on reading after the swap.
+for _ in $(seq 1 300); do [ "$(reads_so_far)" -gt 0 ] && break; sleep 0.1; done
 "$WHARF" projection rebuild order_history --db "$URL" --wait --timeout 120 | tee "$DIR/rebuild.out"
 check "rebuild --wait: the new generation is live" grep -q "rebuilt: generation 2 is live" "$DIR/rebuild.out"
-sleep 0.5
+after_swap=$(reads_so_far)
+for _ in $(seq 1 300); do [ "$(reads_so_far)" -gt "$((after_swap + 5))" ] && break; sleep 0.1; done
 kill "$reader" 2>/dev/null; wait "$reader" 2>/dev/null
-read -r reads failures <"$DIR/reader.out"
+reads=0; failures=0
+[ -s "$DIR/reader.out" ] && read -r reads failures <"$DIR/reader.out"
 echo "reader during the rebuild: $reads reads, $failures failures"
-check "the view answered throughout the rebuild" test "$failures" -eq 0 -a "$reads" -gt 0
+check "the view answered throughout the rebuild" test "$failures" -eq 0 -a "$reads" -gt "$after_swap"
 "$WHARF" projection status order_history --db "$URL" --json | tee "$DIR/status.json"
 events=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM wharf_events").fetchone()[0])' "$DB")
 check "status: generation 2, every event replayed" /usr/bin/python3 -c '

@@ -31,7 +31,7 @@ class OffsetsLogTest : public ::testing::Test {
 TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
   {
     auto log = open_log();
-    auto offsets = OffsetsLog::open(*log, 5, 1 << 20);
+    auto offsets = OffsetsLog::open(*log, 5);
     ASSERT_TRUE(offsets.has_value());
     ASSERT_TRUE((*offsets)->append({{"g1", "orders", 0, CommittedOffset{10, -1, "", 1}},
                                     {"g2", "orders", 1, CommittedOffset{20, -1, "", 1}}})
@@ -42,7 +42,7 @@ TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
   }
   mem_.crash();  // every append above returned, so it was synced
   auto log = open_log();
-  auto offsets = OffsetsLog::open(*log, 5, 1 << 20);
+  auto offsets = OffsetsLog::open(*log, 5);
   ASSERT_TRUE(offsets.has_value());
   auto got = replay(**offsets);
   ASSERT_EQ(got.size(), 1u);
@@ -50,70 +50,103 @@ TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
   EXPECT_TRUE(log->topic(std::string(kOffsetsTopic)).has_value());
 }
 
-TEST_F(OffsetsLogTest, CompactionBoundsGrowthAndKeepsTheLatestOffsets) {
+// The topic is compacted by the storage engine's log cleaner (cleanup.policy=compact): growth is
+// bounded and the latest offsets survive the cleaner and a crash after it.
+TEST_F(OffsetsLogTest, TheLogCleanerBoundsGrowthAndKeepsTheLatestOffsets) {
   auto log = open_log();
-  auto offsets = std::move(*OffsetsLog::open(*log, 1, 64 * 1024));
+  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  const std::string topic(kOffsetsTopic);
+  ASSERT_EQ(log->topic(topic)->overrides.at("cleanup.policy"), "compact");
+  // Small segments, so that the test's few hundred KiB roll many of them.
+  ASSERT_TRUE(log->alter_config(topic, {{"sync.policy", "always"},
+                                        {"cleanup.policy", "compact"},
+                                        {"segment.bytes", "16384"}}));
   for (int round = 0; round < 2000; ++round) {
     std::vector<OffsetRecord> batch;
     for (int p = 0; p < 6; ++p) batch.push_back({"g", "orders", p, CommittedOffset{round * 10 + p, -1, "", round}});
     ASSERT_TRUE(offsets->append(batch).has_value());
-    ASSERT_TRUE(offsets->compact_if_needed().has_value());
+    if (round % 200 == 199) log->run_cleaner();
   }
-  auto part = *log->partition(std::string(kOffsetsTopic), PartitionId(0));
-  EXPECT_LT(part->size_bytes(), 2u * 64 * 1024) << "growth is bounded";
-  EXPECT_GT(part->log_start_offset(), Offset(0)) << "old segments were dropped";
+  log->run_cleaner();
+  auto part = *log->partition(topic, PartitionId(0));
+  EXPECT_LT(part->size_bytes(), 200u * 1024) << "growth is bounded (unbounded: about 1 MiB)";
   auto got = replay(*offsets);
   ASSERT_EQ(got.size(), 6u);
   for (int p = 0; p < 6; ++p) EXPECT_EQ((got[{"g", "orders", p}]), 1999 * 10 + p);
-  // Crash right after compaction: nothing is lost.
+  // Crash right after cleaning: nothing is lost.
   offsets.reset();
   part.reset();
   log.reset();
   mem_.crash();
   auto log2 = open_log();
-  auto again = std::move(*OffsetsLog::open(*log2, 1, 64 * 1024));
+  auto again = std::move(*OffsetsLog::open(*log2, 1));
   EXPECT_EQ(replay(*again), got);
 }
 
-// Group metadata records share the partitions and survive compaction: the latest per group is
-// copied forward, a deleted group's (tombstone) is dropped, and offsets are unaffected.
-TEST_F(OffsetsLogTest, CompactionKeepsTheLatestGroupMetadataOfEachGroup) {
+// A topic written by a version that compacted it itself (no cleanup.policy) becomes compacted.
+TEST_F(OffsetsLogTest, AnOlderOffsetsTopicBecomesCompacted) {
+  {
+    auto log = open_log();
+    ASSERT_TRUE(log->create_topic(std::string(kOffsetsTopic), 2, {{"sync.policy", "always"}}));
+  }
   auto log = open_log();
-  auto offsets = std::move(*OffsetsLog::open(*log, 1, 64 * 1024));
+  auto offsets = OffsetsLog::open(*log, 2);
+  ASSERT_TRUE(offsets);
+  EXPECT_EQ(log->topic(std::string(kOffsetsTopic))->overrides.at("cleanup.policy"), "compact");
+  EXPECT_EQ((*offsets)->partitions(), 2) << "the existing partition count is kept";
+}
+
+// Group metadata records share the partitions and the cleaner keeps the latest of each group;
+// a deleted group keeps only its tombstone (until delete.retention.ms).
+TEST_F(OffsetsLogTest, TheCleanerKeepsTheLatestGroupMetadataOfEachGroup) {
+  auto log = open_log();
+  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  const std::string topic(kOffsetsTopic);
+  ASSERT_TRUE(log->alter_config(topic, {{"sync.policy", "always"},
+                                        {"cleanup.policy", "compact"},
+                                        {"segment.bytes", "4096"}}));
   auto metadata = [](int generation) {
     GroupMetadata md{"consumer", generation, "range", "m-1", generation, {}};
     md.members.push_back(GroupMember{"m-1", std::nullopt, "c", "/127.0.0.1", 1, 2, {}, {}});
     return md;
   };
-  ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(1)},
-                                                               {"deleted", metadata(1)}}));
-  ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(2)},
-                                                               {"deleted", std::nullopt}}));
-  ASSERT_TRUE(offsets->append({{"kept", "orders", 0, CommittedOffset{5, -1, "", 1}}}));
-  ASSERT_TRUE(offsets->compact(0));
-  auto part = *log->partition(std::string(kOffsetsTopic), PartitionId(0));
-  std::map<std::string, std::optional<GroupMetadata>> seen;
-  Offset at = part->log_start_offset();
-  auto read = part->read(at, 1 << 20);
-  ASSERT_TRUE(read);
-  std::size_t pos = 0;
-  while (pos < read->records.size()) {
-    auto h = storage::parse_header(ByteView(read->records).subspan(pos));
-    ASSERT_TRUE(h);
-    auto records = storage::read_records(ByteView(read->records).subspan(pos, h->total_bytes()));
-    ASSERT_TRUE(records);
-    for (const auto& rec : *records) {
-      std::optional<ByteView> value;
-      if (rec.value) value = ByteView(*rec.value);
-      auto d = decode_group_metadata_record(*rec.key, value);
-      ASSERT_TRUE(d);
-      if (*d) seen[(*d)->group] = (*d)->value;
-    }
-    pos += h->total_bytes();
+  for (int generation = 1; generation <= 100; ++generation) {
+    ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(generation)},
+                                                                 {"deleted", metadata(generation)}}));
   }
-  ASSERT_EQ(seen.size(), 1u) << "the deleted group's metadata is gone";
-  ASSERT_TRUE(seen["kept"].has_value());
-  EXPECT_EQ(seen["kept"]->generation, 2) << "the latest is kept";
+  ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"deleted", std::nullopt}}));
+  ASSERT_TRUE(offsets->append({{"kept", "orders", 0, CommittedOffset{5, -1, "", 1}}}));
+  auto part = *log->partition(topic, PartitionId(0));
+  ASSERT_TRUE(part->roll());  // the cleaner never touches the active segment
+  log->run_cleaner();
+  std::map<std::string, std::vector<std::optional<GroupMetadata>>> seen;
+  Offset at = part->log_start_offset();
+  while (at < part->high_watermark()) {
+    auto read = part->read(at, 1 << 20);
+    ASSERT_TRUE(read);
+    if (read->records.empty()) break;
+    std::size_t pos = 0;
+    while (pos < read->records.size()) {
+      auto h = storage::parse_header(ByteView(read->records).subspan(pos));
+      ASSERT_TRUE(h);
+      auto records = storage::read_records(ByteView(read->records).subspan(pos, h->total_bytes()));
+      ASSERT_TRUE(records);
+      for (const auto& rec : *records) {
+        std::optional<ByteView> value;
+        if (rec.value) value = ByteView(*rec.value);
+        auto d = decode_group_metadata_record(*rec.key, value);
+        ASSERT_TRUE(d);
+        if (*d) seen[(*d)->group].push_back((*d)->value);
+      }
+      pos += h->total_bytes();
+      at = h->next_offset();
+    }
+  }
+  ASSERT_EQ(seen["kept"].size(), 1u) << "only the latest metadata of the group is left";
+  ASSERT_TRUE(seen["kept"][0].has_value());
+  EXPECT_EQ(seen["kept"][0]->generation, 100);
+  ASSERT_EQ(seen["deleted"].size(), 1u) << "only the tombstone is left";
+  EXPECT_FALSE(seen["deleted"][0].has_value());
   auto got = replay(*offsets);
   EXPECT_EQ((got[{"kept", "orders", 0}]), 5);
 }

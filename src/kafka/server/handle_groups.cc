@@ -80,12 +80,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const Req
   };
   auto plan = coordinator_->prepare_commit(*req, ctx.version(), partition_exists);
   if (!plan.records.empty()) {
-    auto persist = [this, &plan]() -> Status {
-      WHARF_RETURN_IF_ERROR(offsets_log_->append(plan.records));
-      auto compacted = offsets_log_->compact_if_needed();
-      if (!compacted) WHARF_LOG_ERROR("compacting {}: {}", group::kOffsetsTopic, compacted.error().to_string());
-      return ok();
-    };
+    auto persist = [this, &plan]() -> Status { return offsets_log_->append(plan.records); };
     auto status = co_await blocking(persist);
     if (status) {
       coordinator_->apply(plan.records);

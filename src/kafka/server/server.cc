@@ -222,8 +222,7 @@ Status KafkaServer::Impl::start() {
   group_config.initial_rebalance_delay = config_.group_initial_rebalance_delay;
   coordinator_ = std::make_unique<group::Coordinator>(group_config, SystemClock::instance());
   WHARF_ASSIGN_OR_RETURN(offsets_log_,
-                         group::OffsetsLog::open(log_, config_.offsets_topic_partitions,
-                                                 config_.offsets_compact_bytes));
+                         group::OffsetsLog::open(log_, config_.offsets_topic_partitions));
   std::size_t loaded = 0;
   WHARF_RETURN_IF_ERROR(offsets_log_->load([&](const group::OffsetRecord& r) {
     coordinator_->load(r);

@@ -52,8 +52,6 @@ struct ServerConfig {
   // Consumer groups.
   std::chrono::milliseconds group_initial_rebalance_delay{3'000};
   std::int32_t offsets_topic_partitions = 50;  // Kafka's default
-  std::uint64_t offsets_compact_bytes =
-      64ull * 1024 * 1024;  // copy-forward threshold per partition
 };
 
 class KafkaServer {
