@@ -509,6 +509,7 @@ class KafkaTransport final : public Transport {
     rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(options_.timeout.count()),
                                               errstr, sizeof errstr);
     rd_kafka_ListConsumerGroupOffsets(rk_, &request, 1, opts, q);
+    rd_kafka_ListConsumerGroupOffsets_destroy(request);  // the call keeps a copy
     rd_kafka_event_t* ev =
         rd_kafka_queue_poll(q, static_cast<int>(options_.timeout.count()) + 1000);
     Result<std::map<TopicPartition, std::int64_t>> result =
