@@ -23,6 +23,9 @@ constexpr std::int16_t kInconsistentGroupProtocol = 23;
 constexpr std::int16_t kInvalidGroupId = 24;
 // How much of a client id goes into a member id (see new_member_id).
 constexpr std::size_t kMemberIdClientIdBytesMax = 128;
+// A group metadata record larger than this is not written to __consumer_offsets: one record must
+// fit a batch of the topic (max.message.bytes, 1 MiB) with room for its framing.
+constexpr std::size_t kGroupMetadataBytesMax = 900 * 1024;
 constexpr std::int16_t kUnknownMemberId = 25;
 constexpr std::int16_t kInvalidSessionTimeout = 26;
 constexpr std::int16_t kRebalanceInProgress = 27;
@@ -965,8 +968,19 @@ std::vector<GroupMetadataRecord> Coordinator::take_group_metadata() {
       previous.current_state_timestamp_ms = md.current_state_timestamp_ms;
       if (previous == md) continue;  // nothing changed but the time
     }
-    metadata_written_[id] = md;
-    out.push_back({id, std::move(md)});
+    // A record the topic could not take (thousands of members with big subscriptions) is not
+    // written at all rather than fail every append after it; the group itself works on.
+    GroupMetadataRecord record{id, std::move(md)};
+    if (const std::size_t bytes = encode_group_metadata_value(record)->size();
+        bytes > kGroupMetadataBytesMax) {
+      WHARF_LOG_WARN("group {}: its metadata ({} bytes, {} members) is over {} bytes and is not "
+                     "written to {}",
+                     id, bytes, record.value->members.size(), kGroupMetadataBytesMax,
+                     kOffsetsTopic);
+      continue;
+    }
+    metadata_written_[id] = *record.value;
+    out.push_back(std::move(record));
   }
   metadata_dirty_.clear();
   return out;

@@ -7,6 +7,9 @@
 namespace wharf::kafka::group {
 namespace {
 
+// Bytes of records per appended batch, well below max.message.bytes (1 MiB).
+constexpr std::size_t kBatchBytesTarget = 512 * 1024;
+
 storage::Record to_record(const OffsetRecord& r, std::int64_t now_ms) {
   storage::Record rec;
   rec.key = encode_offset_key(r);
@@ -115,7 +118,21 @@ Status OffsetsLog::append(const std::vector<GroupMetadataRecord>& records) {
 Status OffsetsLog::append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition) {
   for (auto& [index, recs] : by_partition) {
     Part& part = *parts_[static_cast<std::size_t>(index)];
-    WHARF_RETURN_IF_ERROR(part.partition->append(storage::build_batch(recs)));
+    // Batches of at most kBatchBytesTarget (and at least one record each): the group metadata
+    // of many groups, handed over at once, stays within the storage engine's batch limit.
+    std::vector<storage::Record> batch;
+    std::size_t bytes = 0;
+    for (auto& rec : recs) {
+      const std::size_t size = rec.key->size() + (rec.value ? rec.value->size() : 0) + 16;
+      if (!batch.empty() && bytes + size > kBatchBytesTarget) {
+        WHARF_RETURN_IF_ERROR(part.partition->append(storage::build_batch(batch)));
+        batch.clear();
+        bytes = 0;
+      }
+      bytes += size;
+      batch.push_back(std::move(rec));
+    }
+    if (!batch.empty()) WHARF_RETURN_IF_ERROR(part.partition->append(storage::build_batch(batch)));
   }
   return ok();
 }

@@ -151,5 +151,35 @@ TEST_F(OffsetsLogTest, TheCleanerKeepsTheLatestGroupMetadataOfEachGroup) {
   EXPECT_EQ((got[{"kept", "orders", 0}]), 5);
 }
 
+// The metadata of many groups handed over at once goes out in batches of bounded size (one batch
+// of everything could pass the topic's batch limit and fail every later append with it).
+TEST_F(OffsetsLogTest, ManyGroupsMetadataIsSplitIntoBoundedBatches) {
+  auto log = open_log();
+  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  std::vector<GroupMetadataRecord> records;
+  for (int g = 0; g < 300; ++g) {
+    GroupMetadata md{"consumer", 1, "range", "m", 0, {}};
+    md.members.push_back(GroupMember{"m", std::nullopt, "c", "h", 1, 2, Bytes(4096), {}});
+    records.push_back({"group-" + std::to_string(g), std::move(md)});
+  }
+  ASSERT_TRUE(offsets->append(records));  // about 1.2 MiB in all
+  auto part = *log->partition(std::string(kOffsetsTopic), PartitionId(0));
+  int batches = 0, groups = 0;
+  for (Offset at = part->log_start_offset(); at < part->high_watermark();) {
+    auto read = part->read(at, 4 << 20);
+    ASSERT_TRUE(read);
+    auto h = storage::parse_header(ByteView(read->records));
+    ASSERT_TRUE(h);
+    EXPECT_LE(h->total_bytes(), 1024u * 1024) << "a batch within max.message.bytes";
+    auto recs = storage::read_records(ByteView(read->records).first(h->total_bytes()));
+    ASSERT_TRUE(recs);
+    groups += static_cast<int>(recs->size());
+    ++batches;
+    at = h->next_offset();
+  }
+  EXPECT_EQ(groups, 300);
+  EXPECT_GT(batches, 1);
+}
+
 }  // namespace
 }  // namespace wharf::kafka::group

@@ -306,13 +306,16 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
 
 asio::awaitable<void> KafkaServer::Impl::group_metadata_writer() {
   asio::steady_timer timer(io_);
-  std::vector<group::GroupMetadataRecord> pending;
+  // Latest record per group: while appends fail (disk full), what waits stays one per group.
+  std::map<std::string, group::GroupMetadataRecord> pending;
   while (!stopping_) {
     timer.expires_after(std::chrono::milliseconds(200));
     (void)co_await timer.async_wait(use_tuple);
-    for (auto& r : coordinator_->take_group_metadata()) pending.push_back(std::move(r));
+    for (auto& r : coordinator_->take_group_metadata()) pending[r.group] = std::move(r);
     if (pending.empty()) continue;
-    auto persist = [this, &pending] { return offsets_log_->append(pending); };
+    std::vector<group::GroupMetadataRecord> records;
+    for (const auto& [_, r] : pending) records.push_back(r);
+    auto persist = [this, &records] { return offsets_log_->append(records); };
     if (Status s = co_await blocking(persist); !s) {
       WHARF_LOG_WARN("writing group metadata to {} (trying again): {}", group::kOffsetsTopic,
                      s.error().to_string());

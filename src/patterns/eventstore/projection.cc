@@ -411,7 +411,8 @@ Status Projection::Impl::handle(const std::vector<StoredEvent>& batch, Live& at)
 
 bool Projection::Impl::rebuild_wanted() {
   bool wanted = false;
-  (void)db.transaction(
+  // A failed look is logged and taken as "no request"; the next interval looks again.
+  Status looked = db.transaction(
       [&](sql::Transaction& tx) -> Status {
         WHARF_ASSIGN_OR_RETURN(auto r, read_rebuild(tx, options.name, false));
         wanted =
@@ -420,6 +421,9 @@ bool Projection::Impl::rebuild_wanted() {
         return ok();
       },
       {.read_only = true});
+  if (!looked)
+    WHARF_LOG_WARN("projection {}: looking for a rebuild request failed: {}", options.name,
+                   looked.error().to_string());
   return wanted;
 }
 
@@ -459,7 +463,13 @@ Status Projection::run(std::stop_token stop) {
     }
     if (Status s = p.handle(*batch, at); !s) {
       if (s.error().code() == kMoved) {
-        if (auto live = p.reload()) at = *live;
+        if (auto live = p.reload()) {
+          at = *live;
+        } else {
+          WHARF_LOG_WARN("projection {}: reading the checkpoint failed (trying again): {}",
+                         p.options.name, live.error().to_string());
+          sleep_for(o.retry_delay, stop);
+        }
         continue;
       }
       WHARF_LOG_WARN("projection {}: batch after {} failed (handing it again): {}", p.options.name,
