@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "consumers.h"
+#include "fulfilment.h"
 #include "http.h"
 #include "load.h"
 #include "model.h"
@@ -41,6 +42,9 @@ struct Settings {
   double catch_up_s = 60;  // after the load, how long consumers may take to reach the end
   std::string report_dir;  // default: <data-dir>/report
   std::string log_level = "error";
+  bool fulfilment = false;  // events mode: also the fulfilment saga per order
+  ParticipantRates rates;
+  std::string step_deadline = "5s";
 };
 
 struct Lag {
@@ -99,6 +103,8 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
   std::unique_ptr<OutboxRelay> relay;
   std::vector<std::unique_ptr<ConsumerGroup>> consumers;
   std::unique_ptr<DependencyService> dependencies;
+  std::unique_ptr<Participants> participants;
+  std::unique_ptr<Fulfilment> fulfilment;
   struct StopServingFirst {
     std::unique_ptr<CheckoutService>& service;
     ~StopServingFirst() {
@@ -132,6 +138,18 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
       WHARF_ASSIGN_OR_RETURN(auto c,
                              ConsumerGroup::start(*bus, groups[i], dir.string(), *stats[i]));
       consumers.push_back(std::move(c));
+    }
+    if (s.fulfilment) {
+      WHARF_ASSIGN_OR_RETURN(const auto deadline, parse_duration(s.step_deadline));
+      WHARF_ASSIGN_OR_RETURN(participants, Participants::start(*bus, dir.string(), s.rates));
+      WHARF_ASSIGN_OR_RETURN(
+          fulfilment,
+          Fulfilment::start(
+              *bus, dir.string(),
+              {.deadline = std::chrono::duration_cast<std::chrono::milliseconds>(deadline)}));
+      report.settings["fulfilment"] = fmt::format(
+          "saga per order; out of stock {}, declined {}, shipment lost {}, step deadline {}",
+          s.rates.out_of_stock, s.rates.declined, s.rates.shipment_lost, s.step_deadline);
     }
     WHARF_ASSIGN_OR_RETURN(checkout, CheckoutService::start(*store, {}));
   } else {
@@ -303,6 +321,40 @@ Result<RunReport> run_mode(const Settings& s, const std::string& mode) {
         report.settings["loyalty ledger"] = "equals the order-history view and its effects";
     }
   }
+  if (fulfilment) {
+    // Every committed order's saga ends completed or compensated, with exactly its effects.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<std::int64_t>(s.catch_up_s * 1000));
+    const std::string checkout_db = (dir / "checkout.db").string();
+    const std::string saga_db = (dir / "fulfilment.db").string();
+    const std::string effects_db = (dir / "participants.db").string();
+    Result<FulfilmentCheck> c = fail(ErrorCode::kInternal, "unset");
+    for (;;) {
+      c = check_fulfilment(checkout_db, saga_db, effects_db);
+      if (!c || c->unfinished == 0 || std::chrono::steady_clock::now() >= deadline) break;
+      std::printf("[fulfilment] %lld of %lld sagas unfinished\n",
+                  static_cast<long long>(c->unfinished), static_cast<long long>(c->orders));
+      std::fflush(stdout);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    if (Status st = fulfilment->stop(); !st)
+      std::fprintf(stderr, "fulfilment: %s\n", st.error().to_string().c_str());
+    if (Status st = participants->stop(); !st)
+      std::fprintf(stderr, "participants: %s\n", st.error().to_string().c_str());
+    if (!c) return fail(c.error());
+    std::string causes;
+    for (const auto& [cause, count] : c->causes)
+      causes += fmt::format("{}{} {}", causes.empty() ? "" : ", ", cause, count);
+    report.settings["fulfilment sagas"] =
+        fmt::format("{} completed, {} compensated ({}), {} unfinished", c->completed,
+                    c->compensated, causes.empty() ? "none" : causes, c->unfinished);
+    if (c->unfinished > 0)
+      report.note +=
+          fmt::format("fulfilment: {} of {} sagas unfinished. ", c->unfinished, c->orders);
+    if (!c->problems.empty()) report.note += "fulfilment: " + c->problems;
+    fulfilment.reset();
+    participants.reset();
+  }
   relay.reset();
   consumers.clear();
   store.reset();
@@ -465,6 +517,51 @@ int main(int argc, char** argv) {
                         "Keep following the ledger until SIGTERM (and do what "
                         "`wharf projection rebuild order_history` asks)");
   history_cmd->add_option("--top", history_top, "Customers to print")->capture_default_str();
+  run_cmd->add_flag("--fulfilment", s.fulfilment,
+                    "Events mode: also run the fulfilment saga for every order (reserve stock, "
+                    "charge payment, arrange shipping; compensated on failure) and check it");
+  auto add_rates = [](CLI::App* cmd, ParticipantRates& r) {
+    cmd->add_option("--out-of-stock-rate", r.out_of_stock, "Share of orders out of stock")
+        ->capture_default_str();
+    cmd->add_option("--declined-rate", r.declined, "Share of payments declined")
+        ->capture_default_str();
+    cmd->add_option("--lost-shipment-rate", r.shipment_lost,
+                    "Share of shipments never answered (the step's deadline fires)")
+        ->capture_default_str();
+  };
+  add_rates(run_cmd, s.rates);
+  run_cmd->add_option("--step-deadline", s.step_deadline, "Each fulfilment step's deadline")
+      ->capture_default_str();
+
+  std::string saga_bootstrap, saga_dir, saga_deadline = "5s";
+  auto* fulfilment_cmd = app.add_subcommand(
+      "fulfilment",
+      "Run the fulfilment saga orchestrator (group 'fulfilment' on orders) until SIGTERM");
+  fulfilment_cmd->add_option("--bootstrap", saga_bootstrap, "HOST:PORT of the broker")->required();
+  fulfilment_cmd->add_option("--data-dir", saga_dir, "Where fulfilment.db lives")->required();
+  fulfilment_cmd->add_option("--step-deadline", saga_deadline, "Each step's deadline")
+      ->capture_default_str();
+  ParticipantRates participant_rates;
+  auto* participants_cmd = app.add_subcommand(
+      "participants", "Run the stock, payment and shipping services of the saga until SIGTERM");
+  participants_cmd->add_option("--bootstrap", saga_bootstrap, "HOST:PORT of the broker")
+      ->required();
+  participants_cmd->add_option("--data-dir", saga_dir, "Where participants.db lives")->required();
+  add_rates(participants_cmd, participant_rates);
+  std::string check_checkout_db;
+  int check_wait_s = 60;
+  auto* check_cmd = app.add_subcommand(
+      "fulfilment-check",
+      "Wait until every committed order's saga finished, then check each one's effects "
+      "(exit 0: all exact, 3: not)");
+  check_cmd->add_option("--checkout-db", check_checkout_db, "The service's checkout.db")
+      ->required()
+      ->check(CLI::ExistingFile);
+  check_cmd->add_option("--data-dir", saga_dir, "Where fulfilment.db and participants.db are")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  check_cmd->add_option("--wait", check_wait_s, "Seconds to wait for unfinished sagas")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // Read by the library's logger when it first logs (WHARF_LOG_LEVEL in the environment wins).
   ::setenv("WHARF_LOG_LEVEL", s.log_level.c_str(), /*overwrite=*/0);
@@ -477,5 +574,18 @@ int main(int argc, char** argv) {
   }
   if (*report_cmd) return run_report(report);
   if (*history_cmd) return run_history(history_db, history_follow, history_top);
+  if (*fulfilment_cmd) {
+    auto d = parse_duration(saga_deadline);
+    if (!d) {
+      std::fprintf(stderr, "--step-deadline: %s\n", d.error().to_string().c_str());
+      return 2;
+    }
+    return run_fulfilment_process(saga_bootstrap, saga_dir,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(*d));
+  }
+  if (*participants_cmd)
+    return run_participants_process(saga_bootstrap, saga_dir, participant_rates);
+  if (*check_cmd)
+    return run_fulfilment_check(check_checkout_db, saga_dir, std::chrono::seconds(check_wait_s));
   return run(s);
 }
