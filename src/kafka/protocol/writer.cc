@@ -59,6 +59,10 @@ void Writer::write_bytes(ByteView value, bool compact) {
   } else {
     write(static_cast<std::int32_t>(value.size()));
   }
+  if (externals_ != nullptr && !value.empty() && value.size() >= gather_min_bytes_) {
+    externals_->push_back({out_->size(), value});
+    return;
+  }
   write_raw(value);
 }
 

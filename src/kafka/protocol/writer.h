@@ -12,6 +12,7 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -22,6 +23,21 @@ namespace wharf::kafka::protocol {
 class Writer {
  public:
   explicit Writer(Bytes& out) : out_(&out) {}
+
+  // A byte string left out of the buffer in gather mode: it belongs at offset `at` of the
+  // buffer (after the bytes before it), and `bytes` still points at the caller's memory.
+  struct External {
+    std::size_t at = 0;
+    ByteView bytes;
+  };
+  // Gather mode: BYTES and RECORDS values of at least `min_bytes` are not copied. Their length
+  // prefix is written to the buffer and the value is added to `externals`, so that a gathered
+  // write can send the buffer and the values in order without copying the values. The caller
+  // keeps the encoded message (which owns the values) alive until then.
+  void gather(std::vector<External>* externals, std::size_t min_bytes) {
+    externals_ = externals;
+    gather_min_bytes_ = min_bytes;
+  }
 
   Bytes& buffer() { return *out_; }
   std::size_t size() const { return out_->size(); }
@@ -56,6 +72,8 @@ class Writer {
  private:
   Bytes* out_;
   Status status_;
+  std::vector<External>* externals_ = nullptr;
+  std::size_t gather_min_bytes_ = 0;
 };
 
 // Encodes one whole message (anything with `void encode(Writer&, int16_t) const`) into fresh

@@ -137,7 +137,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
     pd.records = std::move(r.records);
     resp.responses.back().partitions.push_back(std::move(pd));
   }
-  co_return respond(resp, v);
+  // The record sets go to the socket from where the storage read them: no copy into the body.
+  co_return respond_gathered(std::make_shared<const p::FetchResponse>(std::move(resp)), v);
 }
 
 namespace {

@@ -48,6 +48,24 @@ HandlerResult respond(const Response& response, std::int16_t version) {
   return HandlerResult{std::move(out), false};
 }
 
+// The same, without copying large byte strings (a Fetch response's record sets) into the body:
+// they are written from the response's own memory, which the result keeps alive.
+template <typename Response>
+HandlerResult respond_gathered(std::shared_ptr<const Response> response, std::int16_t version) {
+  // Smaller values are copied: a gathered write of many tiny pieces costs more than the copy.
+  constexpr std::size_t kGatherMinBytes = 4096;
+  HandlerResult out{Bytes(), false, {}, response};
+  protocol::Writer w(*out.body);
+  w.gather(&out.externals, kGatherMinBytes);
+  response->encode(w, version);
+  if (!w.status()) {
+    WHARF_LOG_WARN("closing: the {} v{} response cannot be encoded: {}", Response::kName, version,
+                   w.status().error().to_string());
+    return HandlerResult{std::nullopt, true};
+  }
+  return out;
+}
+
 inline HandlerResult close_connection() { return HandlerResult{std::nullopt, true}; }
 
 }  // namespace wharf::kafka

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -19,6 +20,7 @@
 #include "kafka/group/offsets_log.h"
 #include "kafka/protocol/generated/message_headers.h"
 #include "kafka/protocol/reader.h"
+#include "kafka/protocol/writer.h"
 #include "kafka/server/errors.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
@@ -41,6 +43,16 @@ const AdvertisedApi* find_advertised(std::int16_t api_key);
 struct HandlerResult {
   std::optional<Bytes> body;  // encoded response body; none for acks=0 produce
   bool close = false;         // close the connection after this request (malformed input)
+  // Byte strings that belong inside `body` but were left out of it (Writer::gather): each goes
+  // at its offset of `body`, in order. `keepalive` owns the memory they point at.
+  std::vector<protocol::Writer::External> externals;
+  std::shared_ptr<const void> keepalive;
+  // Bytes of the whole body: `body` and the externals.
+  std::size_t body_bytes() const {
+    std::size_t n = body ? body->size() : 0;
+    for (const auto& e : externals) n += e.bytes.size();
+    return n;
+  }
 };
 
 struct RequestContext {
