@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -760,6 +761,116 @@ TEST_P(SagaTest, RedeliveredRepliesOfAParallelStageChangeNothing) {
   EXPECT_EQ(relay(), 0) << "a redelivered reply sent a command";
   EXPECT_EQ(events(failed), history_failed);
   EXPECT_EQ(events(done), history_done);
+}
+
+TEST_P(SagaTest, AStageWhoseCommandCannotBeBuiltSendsNoneOfItsCommands) {
+  SagaDefinition d = parallel_saga();
+  d.steps[2].action.command = [](const json&) -> Result<Message> {
+    return fail(ErrorCode::kInvalidArgument, "no loyalty account");
+  };
+  open_coordinator({std::move(d)});
+  const std::string id = start({}, "order-par");
+  pump();
+  EXPECT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_EQ(effects_[id], (Effects{"inventory.Reserve", "inventory.Release"}))
+      << "the charge left although its stage could not start";
+  EXPECT_NE(get(id).last_error.find("no loyalty account"), std::string::npos);
+}
+
+// A compensation in a stage that keeps failing parks the instance like any other; retry()
+// resumes it where it was and the rest of the stage and the earlier steps follow.
+TEST_P(SagaTest, AFailingCompensationInAStageIsParkedAndResumed) {
+  open_coordinator({order_saga(), parallel_saga()});
+  outcome_["shipping.Ship"] = "fail";
+  fail_times_["loyalty.Revoke"] = 100;
+  const std::string id = start({}, "order-par");
+  pump();
+  for (int i = 0; i < 2; ++i) {
+    clock_.advance(10s);
+    EXPECT_EQ(fire(), 1u);
+    pump();
+  }
+  ASSERT_EQ(get(id).state, SagaState::kNeedsAttention);
+  EXPECT_EQ(get(id).step_name, "award");
+  fail_times_["loyalty.Revoke"] = 0;
+  ASSERT_TRUE(sagas_->retry(id));
+  pump();
+  EXPECT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_EQ(normalized(effects_[id]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "shipping.Ship",
+                     "loyalty.Revoke", "loyalty.Revoke", "loyalty.Revoke", "loyalty.Revoke",
+                     "payments.Refund", "inventory.Release"}));
+}
+
+// A database written by the first version of the tables (one timer per instance, no stage
+// column): opening a coordinator upgrades it, and the instances it holds carry on.
+TEST_P(SagaTest, TablesOfTheFirstVersionAreUpgradedAndTheirInstancesCarryOn) {
+  std::string dir;
+  auto url = test::fresh_database_url(GetParam(), *g_postgres, "saga-v1", &dir);
+  ASSERT_TRUE(url) << url.error().to_string();
+  {
+    auto db = sql::open(*url);
+    ASSERT_TRUE(db) << db.error().to_string();
+    // Version 1 as docs/formats/saga.md described it.
+    const std::array<sql::Migration, 1> v1 = {{
+        {1,
+         "CREATE TABLE wharf_saga_instances (id TEXT PRIMARY KEY, name TEXT NOT NULL, version "
+         "BIGINT NOT NULL, state TEXT NOT NULL, step BIGINT NOT NULL, data TEXT NOT NULL, "
+         "awaiting_message_id TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT NOT "
+         "NULL, step_started_at_ms BIGINT NOT NULL, created_at_ms BIGINT NOT NULL, "
+         "updated_at_ms BIGINT NOT NULL, history_seq BIGINT NOT NULL);"
+         "CREATE INDEX wharf_saga_instances_state ON wharf_saga_instances (state, "
+         "created_at_ms);"
+         "CREATE TABLE wharf_saga_history (instance_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+         "at_ms BIGINT NOT NULL, event TEXT NOT NULL, step BIGINT NOT NULL, state TEXT NOT "
+         "NULL, message_id TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (instance_id, "
+         "seq));"
+         "CREATE TABLE wharf_saga_timers (instance_id TEXT PRIMARY KEY, due_at_ms BIGINT NOT "
+         "NULL, kind TEXT NOT NULL, token TEXT NOT NULL);"
+         "CREATE INDEX wharf_saga_timers_due ON wharf_saga_timers (due_at_ms);"
+         "CREATE TABLE wharf_saga_processed (message_id TEXT PRIMARY KEY, instance_id TEXT NOT "
+         "NULL, processed_at_ms BIGINT NOT NULL);"},
+    }};
+    ASSERT_TRUE((*db)->migrate("wharf_saga", v1));
+    const std::int64_t now = clock_.now_ms();
+    ASSERT_TRUE((*db)->transaction([&](sql::Transaction& tx) -> Status {
+      for (const auto& [id, due] : {std::pair<std::string, std::int64_t>{"up", now + 30'000},
+                                    std::pair<std::string, std::int64_t>{"late", now - 1}}) {
+        WHARF_RETURN_IF_ERROR(tx.exec(
+            "INSERT INTO wharf_saga_instances VALUES (?, 'order', 1, 'running', 1, '{}', ?, 0, "
+            "'', ?, ?, ?, 0)",
+            id, "cmd-" + id, now, now, now));
+        WHARF_RETURN_IF_ERROR(tx.exec("INSERT INTO wharf_saga_timers VALUES (?, ?, 'deadline', ?)",
+                                      id, due, "cmd-" + id));
+      }
+      return ok();
+    }));
+    auto sagas = SagaCoordinator::open(**db, {.clock = &clock_});
+    ASSERT_TRUE(sagas) << sagas.error().to_string();
+    ASSERT_TRUE((*sagas)->add(order_saga()));
+    EXPECT_EQ((*db)->schema_version("wharf_saga").value_or(0), 2);
+    EXPECT_EQ((*sagas)->get("up").value_or(SagaInstance{}).due_at_ms.value_or(0), now + 30'000);
+    Message charged;
+    charged.id = new_message_id();
+    charged.type = "payments.Charged";
+    charged.correlation_id = "up";
+    charged.causation_id = "cmd-up";
+    ASSERT_TRUE((*sagas)->handle(charged));
+    auto up = (*sagas)->get("up");
+    ASSERT_TRUE(up) << up.error().to_string();
+    EXPECT_EQ(up->state, SagaState::kRunning);
+    EXPECT_EQ(up->step_name, "ship");
+    EXPECT_TRUE(up->stage.empty());
+    auto fired = (*sagas)->fire_due_timers();
+    ASSERT_TRUE(fired) << fired.error().to_string();
+    EXPECT_EQ(*fired, 1u);
+    auto late = (*sagas)->get("late");
+    ASSERT_TRUE(late) << late.error().to_string();
+    EXPECT_EQ(late->state, SagaState::kCompensating) << "the old deadline did not fire";
+    EXPECT_EQ(late->step_name, "charge");
+    EXPECT_FALSE(late->awaiting_message_id.empty()) << "the refund was not sent";
+  }
+  if (!dir.empty()) std::filesystem::remove_all(dir);
 }
 
 // Time in state and stuck instances: the age of the least recently changed running instance,
