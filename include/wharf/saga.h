@@ -25,7 +25,16 @@
 // Context::publish carries over) and to the command by the causation id (a reply to an earlier
 // command of the instance is ignored). On a failure reply the completed steps are compensated,
 // last first; on a deadline the timed-out step is compensated too (its command may still have
-// taken effect). A compensation that fails (failure reply or deadline) is sent again after a
+// taken effect).
+//
+// Parallel steps: a step with `.parallel_with_previous = true` joins the stage of the step
+// before it. All commands of a stage are sent in one transition, and the next stage starts when
+// every step of the stage has succeeded. When one fails or times out the instance turns
+// compensating, but the stage's compensation waits until its other steps have settled: a late
+// success reply is still applied (on_success runs) and that step is compensated, a failure
+// reply means nothing to undo, a deadline means compensate. Then the stage's succeeded and
+// timed-out steps are compensated one at a time in reverse declaration order, then the earlier
+// stages, last first. A compensation that fails (failure reply or deadline) is sent again after a
 // backoff, up to attempts_max times in all; then the instance is parked as needs_attention
 // until retry() or abort(). Nothing is ever dropped.
 //
@@ -42,6 +51,7 @@
 //
 // Library wharf_patterns_saga (links wharf_patterns_outbox). Tables: docs/formats/saga.md; why
 // it is built this way: docs/decisions/0008-sagas.md. Metrics: wharf_saga_instances{saga,state},
+// wharf_saga_oldest_seconds{saga,state}, wharf_saga_overdue{saga},
 // wharf_saga_transitions_total{saga,event}, wharf_saga_step_latency_seconds{saga,step},
 // wharf_saga_replies_skipped_total{saga,reason}.
 //
@@ -107,6 +117,8 @@ struct SagaStep {
   // the reply says into the instance's data (a reservation id for the compensation). An error
   // fails the step.
   std::function<Status(const Message& reply, json& data)> on_success;
+  // true: runs in parallel with the step before it (same stage). Not allowed on the first step.
+  bool parallel_with_previous = false;
 };
 
 struct SagaDefinition {
@@ -126,6 +138,18 @@ struct SagaOptions {
   const Clock* clock = nullptr;  // timers and history times; nullptr: the system clock
   std::chrono::milliseconds timer_interval{200};  // run_timers(): how often it looks
   std::size_t timer_batch_max = 100;              // timers fired per pass
+  // A timer this long past due counts its instance in wharf_saga_overdue (the timer loop is
+  // not running or cannot keep up).
+  std::chrono::milliseconds overdue_after{60'000};
+};
+
+// One step of a parallel stage, as SagaInstance::stage shows it.
+struct SagaStageStep {
+  std::int32_t step = 0;
+  std::string step_name;
+  std::string status;      // awaiting | succeeded | failed | timed_out
+  std::string message_id;  // its command
+  std::int64_t sent_at_ms = 0;
 };
 
 struct SagaInstance {
@@ -133,15 +157,20 @@ struct SagaInstance {
   std::string name;
   std::int32_t version = 0;
   SagaState state = SagaState::kRunning;
-  std::int32_t step = 0;  // the step whose action (running) or compensation (others) is current
+  // The step whose action (running) or compensation (others) is current; in a parallel stage
+  // the stage's first step while running, its last while waiting for it to settle.
+  std::int32_t step = 0;
   std::string step_name;
   json data;
-  std::string awaiting_message_id;  // the command whose reply is awaited; empty: none
-  std::int32_t attempts = 0;        // failed sends of the current compensation
+  // The command whose reply is awaited; empty: none, or the steps of a parallel stage (`stage`).
+  std::string awaiting_message_id;
+  // The steps of the current (or failed) parallel stage; empty for a stage of one step.
+  std::vector<SagaStageStep> stage;
+  std::int32_t attempts = 0;  // failed sends of the current compensation
   std::string last_error;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
-  std::optional<std::int64_t> due_at_ms;  // the pending timer, if any
+  std::optional<std::int64_t> due_at_ms;  // the earliest pending timer, if any
 };
 
 struct SagaHistoryEntry {

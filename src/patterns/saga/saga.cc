@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "wharf/outbox.h"
@@ -18,7 +19,7 @@ namespace wharf {
 namespace {
 
 // The schema is the same on SQLite and PostgreSQL (docs/formats/saga.md).
-const std::array<sql::Migration, 1> kMigrations = {{
+const std::array<sql::Migration, 2> kMigrations = {{
     {1,
      "CREATE TABLE wharf_saga_instances ("
      "  id TEXT PRIMARY KEY,"
@@ -55,14 +56,37 @@ const std::array<sql::Migration, 1> kMigrations = {{
      "  message_id TEXT PRIMARY KEY,"
      "  instance_id TEXT NOT NULL,"
      "  processed_at_ms BIGINT NOT NULL);"},
+    // Parallel stages: the stage's steps in the instance row, and several timers per instance
+    // (one deadline per awaited command); an index for the scrape-time age query.
+    {2,
+     "ALTER TABLE wharf_saga_instances ADD COLUMN stage TEXT NOT NULL DEFAULT '[]';"
+     "CREATE TABLE wharf_saga_timers_v2 ("
+     "  instance_id TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  token TEXT NOT NULL,"
+     "  due_at_ms BIGINT NOT NULL,"
+     "  PRIMARY KEY (instance_id, kind, token));"
+     "INSERT INTO wharf_saga_timers_v2 (instance_id, kind, token, due_at_ms)"
+     "  SELECT instance_id, kind, token, due_at_ms FROM wharf_saga_timers;"
+     "DROP TABLE wharf_saga_timers;"
+     "ALTER TABLE wharf_saga_timers_v2 RENAME TO wharf_saga_timers;"
+     "CREATE INDEX wharf_saga_timers_due ON wharf_saga_timers (due_at_ms);"
+     "CREATE INDEX wharf_saga_instances_changed ON wharf_saga_instances (state, name, "
+     "updated_at_ms);"},
 }};
 
 constexpr std::string_view kColumns =
     "id, name, version, state, step, data, awaiting_message_id, attempts, last_error, "
-    "step_started_at_ms, created_at_ms, updated_at_ms, history_seq";
+    "step_started_at_ms, created_at_ms, updated_at_ms, history_seq, stage";
 
 constexpr std::string_view kTimerDeadline = "deadline";
 constexpr std::string_view kTimerRetry = "retry";
+
+// Statuses of the steps of a parallel stage (SagaStageStep::status).
+constexpr std::string_view kAwaiting = "awaiting";
+constexpr std::string_view kSucceeded = "succeeded";
+constexpr std::string_view kFailed = "failed";
+constexpr std::string_view kTimedOut = "timed_out";
 
 // The instance as loaded for a transition (plus what the public struct leaves out).
 struct Loaded {
@@ -94,7 +118,46 @@ Result<Loaded> from_row(const sql::Row& row) {
   WHARF_ASSIGN_OR_RETURN(l.inst.created_at_ms, row.get<std::int64_t>(10));
   WHARF_ASSIGN_OR_RETURN(l.inst.updated_at_ms, row.get<std::int64_t>(11));
   WHARF_ASSIGN_OR_RETURN(l.history_seq, row.get<std::int64_t>(12));
+  WHARF_ASSIGN_OR_RETURN(std::string stage, row.get<std::string>(13));
+  const json j = json::parse(stage, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) {
+    return fail(ErrorCode::kCorruption, "saga instance {}: stage is not a JSON array", l.inst.id);
+  }
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.contains("step") || !e["step"].is_number_integer() ||
+        !e.contains("status") || !e["status"].is_string()) {
+      return fail(ErrorCode::kCorruption, "saga instance {}: bad stage entry", l.inst.id);
+    }
+    l.inst.stage.push_back({.step = e["step"].get<std::int32_t>(),
+                            .step_name = {},
+                            .status = e["status"].get<std::string>(),
+                            .message_id = e.value("message_id", ""),
+                            .sent_at_ms = e.value("sent_at_ms", std::int64_t{0})});
+  }
   return l;
+}
+
+std::string stage_json(const std::vector<SagaStageStep>& stage) {
+  json j = json::array();
+  for (const auto& e : stage) {
+    j.push_back({{"step", e.step},
+                 {"status", e.status},
+                 {"message_id", e.message_id},
+                 {"sent_at_ms", e.sent_at_ms}});
+  }
+  return j.dump();
+}
+
+// The first and last step of the stage that holds step `k`.
+std::pair<std::int32_t, std::int32_t> stage_bounds(const SagaDefinition& d, std::int32_t k) {
+  std::int32_t first = k;
+  while (first > 0 && d.steps[static_cast<std::size_t>(first)].parallel_with_previous) --first;
+  std::int32_t last = k;
+  while (static_cast<std::size_t>(last) + 1 < d.steps.size() &&
+         d.steps[static_cast<std::size_t>(last) + 1].parallel_with_previous) {
+    ++last;
+  }
+  return {first, last};
 }
 
 Status validate_action(const SagaDefinition& d, const SagaStep& s, const SagaAction& a,
@@ -209,48 +272,63 @@ struct SagaCoordinator::Impl {
         std::int64_t n,
         tx.exec("UPDATE wharf_saga_instances SET state = ?, step = ?, data = ?, "
                 "awaiting_message_id = ?, attempts = ?, last_error = ?, step_started_at_ms = ?, "
-                "updated_at_ms = ?, history_seq = ? WHERE id = ?",
+                "updated_at_ms = ?, history_seq = ?, stage = ? WHERE id = ?",
                 saga_state_name(l.inst.state), l.inst.step, l.inst.data.dump(),
                 l.inst.awaiting_message_id, l.inst.attempts, l.inst.last_error,
-                l.step_started_at_ms, l.inst.updated_at_ms, l.history_seq, l.inst.id));
+                l.step_started_at_ms, l.inst.updated_at_ms, l.history_seq, stage_json(l.inst.stage),
+                l.inst.id));
     if (n != 1) return fail(ErrorCode::kInternal, "saga instance {} vanished", l.inst.id);
     return ok();
   }
 
   Status record(sql::Transaction& tx, Loaded& l, Pending& p, std::string_view event,
                 const std::string& message_id, const std::string& detail) {
+    return record_step(tx, l, p, l.inst.step, event, message_id, detail);
+  }
+
+  // A history row about step `step` (a step of a parallel stage other than the current one).
+  Status record_step(sql::Transaction& tx, Loaded& l, Pending& p, std::int32_t step,
+                     std::string_view event, const std::string& message_id,
+                     const std::string& detail) {
     ++l.history_seq;
     WHARF_RETURN_IF_ERROR(
         tx.exec("INSERT INTO wharf_saga_history (instance_id, seq, at_ms, event, step, state, "
                 "message_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                l.inst.id, l.history_seq, clock().now_ms(), event, l.inst.step,
+                l.inst.id, l.history_seq, clock().now_ms(), event, step,
                 saga_state_name(l.inst.state), message_id, detail));
     p.transitions.emplace_back(l.inst.name, std::string(event));
     return ok();
   }
 
+  // Replaces every timer of the instance by this one (none when `due` is empty).
   Status set_timer(sql::Transaction& tx, const std::string& id, std::optional<std::int64_t> due,
                    std::string_view kind, const std::string& token) {
     WHARF_RETURN_IF_ERROR(tx.exec("DELETE FROM wharf_saga_timers WHERE instance_id = ?", id));
     if (!due) return ok();
-    WHARF_RETURN_IF_ERROR(tx.exec(
-        "INSERT INTO wharf_saga_timers (instance_id, due_at_ms, kind, token) VALUES (?, ?, ?, ?)",
-        id, *due, kind, token));
-    return ok();
+    return add_timer(tx, id, *due, kind, token);
   }
 
-  // Sends the current step's action (running) or compensation (compensating) and arms its
-  // deadline. A command that cannot be built is no error of the transaction: send returns
-  // false with the reason in *why, and the caller treats it as a failure reply.
-  Result<bool> send(sql::Transaction& tx, Loaded& l, const SagaDefinition& def,
-                    const std::string& cause, Pending& p, std::string* why) {
-    const SagaStep& step = def.steps[static_cast<std::size_t>(l.inst.step)];
-    const bool forward = l.inst.state == SagaState::kRunning;
+  Status add_timer(sql::Transaction& tx, const std::string& id, std::int64_t due,
+                   std::string_view kind, const std::string& token) {
+    return tx
+        .exec(
+            "INSERT INTO wharf_saga_timers (instance_id, due_at_ms, kind, token) VALUES (?, "
+            "?, ?, ?)",
+            id, due, kind, token)
+        .map([](auto) {});
+  }
+
+  // Builds step `k`'s action (forward) or compensation as the coordinator sends it. A command
+  // that cannot be built is no error of the transaction: nullopt with the reason in *why, and
+  // the caller treats it as a failure reply.
+  std::optional<Message> build(const Loaded& l, const SagaDefinition& def, std::int32_t k,
+                               bool forward, const std::string& cause, std::string* why) {
+    const SagaStep& step = def.steps[static_cast<std::size_t>(k)];
     const SagaAction& action = forward ? step.action : *step.compensation;
     auto built = action.command(l.inst.data);
     if (!built) {
       *why = built.error().to_string();
-      return false;
+      return std::nullopt;
     }
     Message m = std::move(*built);
     m.id.clear();  // every send is a new command: a compensation sent again is applied again
@@ -260,23 +338,177 @@ struct SagaCoordinator::Impl {
     m.set_header(std::string(kHeaderSagaName), def.name);
     m.set_header(std::string(kHeaderSagaStep), step.name);
     m.set_header(std::string(kHeaderSagaPhase), forward ? "action" : "compensation");
+    return m;
+  }
+
+  // Puts a built command of step `k` in the outbox, arms its deadline (beside the instance's
+  // other timers) and records it; returns its id.
+  Result<std::string> publish(sql::Transaction& tx, Loaded& l, const SagaDefinition& def,
+                              std::int32_t k, bool forward, Message m, Pending& p) {
+    const SagaStep& step = def.steps[static_cast<std::size_t>(k)];
+    const SagaAction& action = forward ? step.action : *step.compensation;
     WHARF_ASSIGN_OR_RETURN(std::string id, outbox(tx).publish_message(action.topic, std::move(m)));
-    l.inst.awaiting_message_id = id;
+    if (action.deadline.count() > 0) {
+      WHARF_RETURN_IF_ERROR(
+          add_timer(tx, l.inst.id, clock().now_ms() + action.deadline.count(), kTimerDeadline, id));
+    }
+    WHARF_RETURN_IF_ERROR(record_step(tx, l, p, k, forward ? "command_sent" : "compensation_sent",
+                                      id, fmt::format("{} to {}", step.name, action.topic)));
+    return id;
+  }
+
+  // Sends the current step's action (running) or compensation (compensating) and arms its
+  // deadline, in place of any other timer. false (reason in *why): the command could not be
+  // built.
+  Result<bool> send(sql::Transaction& tx, Loaded& l, const SagaDefinition& def,
+                    const std::string& cause, Pending& p, std::string* why) {
+    const bool forward = l.inst.state == SagaState::kRunning;
+    auto m = build(l, def, l.inst.step, forward, cause, why);
+    if (!m) return false;
+    WHARF_RETURN_IF_ERROR(set_timer(tx, l.inst.id, std::nullopt, "", ""));
+    WHARF_ASSIGN_OR_RETURN(l.inst.awaiting_message_id,
+                           publish(tx, l, def, l.inst.step, forward, std::move(*m), p));
     l.step_started_at_ms = clock().now_ms();
-    std::optional<std::int64_t> due;
-    if (action.deadline.count() > 0) due = l.step_started_at_ms + action.deadline.count();
-    WHARF_RETURN_IF_ERROR(set_timer(tx, l.inst.id, due, kTimerDeadline, id));
-    WHARF_RETURN_IF_ERROR(record(tx, l, p, forward ? "command_sent" : "compensation_sent", id,
-                                 fmt::format("{} to {}", step.name, action.topic)));
     return true;
   }
 
+  // Starts the stage whose first step is `first`: one step is sent as before; the steps of a
+  // parallel stage are all sent here, each with its deadline, or none when one of their
+  // commands cannot be built (that step failed; the earlier stages are compensated).
+  Status enter_stage(sql::Transaction& tx, Loaded& l, const SagaDefinition& def, std::int32_t first,
+                     const std::string& cause, Pending& p) {
+    const auto [begin, last] = stage_bounds(def, first);
+    WHARF_CHECK(begin == first);
+    l.inst.state = SagaState::kRunning;
+    l.inst.step = first;
+    l.inst.stage.clear();
+    if (last == first) {
+      std::string why;
+      WHARF_ASSIGN_OR_RETURN(bool sent, send(tx, l, def, cause, p, &why));
+      if (!sent) return action_failed(tx, l, def, cause, why, false, p);
+      return ok();
+    }
+    std::vector<Message> commands;
+    for (std::int32_t k = first; k <= last; ++k) {
+      std::string why;
+      auto m = build(l, def, k, /*forward=*/true, cause, &why);
+      if (!m) {  // nothing of the stage was sent: only the earlier stages are compensated
+        l.inst.step = k;
+        l.inst.last_error = why;
+        const std::string& name = def.steps[static_cast<std::size_t>(k)].name;
+        WHARF_RETURN_IF_ERROR(
+            record(tx, l, p, "step_failed", cause, fmt::format("{}: {}", name, why)));
+        return compensate_from(tx, l, def, first - 1, cause, p);
+      }
+      commands.push_back(std::move(*m));
+    }
+    WHARF_RETURN_IF_ERROR(set_timer(tx, l.inst.id, std::nullopt, "", ""));
+    l.inst.awaiting_message_id.clear();
+    l.step_started_at_ms = clock().now_ms();
+    for (std::int32_t k = first; k <= last; ++k) {
+      WHARF_ASSIGN_OR_RETURN(std::string id,
+                             publish(tx, l, def, k, true,
+                                     std::move(commands[static_cast<std::size_t>(k - first)]), p));
+      l.inst.stage.push_back({.step = k,
+                              .step_name = {},
+                              .status = std::string(kAwaiting),
+                              .message_id = id,
+                              .sent_at_ms = l.step_started_at_ms});
+    }
+    return ok();
+  }
+
+  // The step of the current parallel stage that `reply` answers: an awaiting one whose command
+  // is the reply's causation id (or, without one, whose action has the reply's type) and whose
+  // action has the reply's type. -1: none.
+  int stage_match(const Loaded& l, const SagaDefinition& def, const Message& reply) const {
+    for (std::size_t i = 0; i < l.inst.stage.size(); ++i) {
+      const SagaStageStep& e = l.inst.stage[i];
+      if (e.status != kAwaiting) continue;
+      if (!reply.causation_id.empty() && reply.causation_id != e.message_id) continue;
+      const SagaAction& a = def.steps[static_cast<std::size_t>(e.step)].action;
+      if (contains(a.success, reply.type) || contains(a.failure, reply.type)) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  // Step `e` of the parallel stage settled (e.status set, its history row written). All
+  // succeeded: the next stage. One failed or timed out: the instance is compensating; once no
+  // step awaits a reply any more, the stage's succeeded and timed-out steps are compensated,
+  // last first, then the earlier stages.
+  Status stage_settled(sql::Transaction& tx, Loaded& l, const SagaDefinition& def,
+                       const std::string& cause, Pending& p) {
+    bool awaiting = false;
+    bool failed = false;
+    for (const auto& e : l.inst.stage) {
+      awaiting |= e.status == kAwaiting;
+      failed |= e.status == kFailed || e.status == kTimedOut;
+    }
+    if (awaiting) return ok();
+    const std::int32_t last = l.inst.stage.back().step;
+    if (failed) return compensate_from(tx, l, def, last, cause, p);
+    l.inst.stage.clear();
+    if (static_cast<std::size_t>(last) + 1 == def.steps.size()) {
+      l.inst.state = SagaState::kCompleted;
+      l.inst.step = last;
+      l.inst.awaiting_message_id.clear();
+      WHARF_RETURN_IF_ERROR(set_timer(tx, l.inst.id, std::nullopt, "", ""));
+      return record(tx, l, p, "completed", "", "");
+    }
+    return enter_stage(tx, l, def, last + 1, cause, p);
+  }
+
+  // A reply (or, with `timed_out`, the deadline) for step stage[i] of a parallel stage.
+  Status stage_step_done(sql::Transaction& tx, Loaded& l, const SagaDefinition& def, std::size_t i,
+                         const Message* reply, bool success, bool timed_out, Pending& p) {
+    SagaStageStep& e = l.inst.stage[i];
+    const SagaStep& step = def.steps[static_cast<std::size_t>(e.step)];
+    const std::string cause = reply ? reply->id : "";
+    WHARF_RETURN_IF_ERROR(
+        tx.exec("DELETE FROM wharf_saga_timers WHERE instance_id = ? AND kind = ? AND token = ?",
+                l.inst.id, kTimerDeadline, e.message_id));
+    std::string reason;
+    if (timed_out) {
+      reason = fmt::format("no reply to {} in time", step.name);
+    } else if (!success) {
+      reason = fmt::format("reply {}", reply->type);
+    } else if (step.on_success) {
+      Status s = step.on_success(*reply, l.inst.data);
+      if (!s) reason = s.error().to_string();
+    }
+    if (reason.empty()) {
+      e.status = std::string(kSucceeded);
+      WHARF_RETURN_IF_ERROR(record_step(tx, l, p, e.step, "step_completed", cause, step.name));
+    } else {
+      e.status = std::string(timed_out ? kTimedOut : kFailed);
+      l.inst.last_error = reason;
+      if (l.inst.state == SagaState::kRunning) {
+        // The other steps of the stage are awaited before anything is compensated.
+        l.inst.state = SagaState::kCompensating;
+        l.inst.step = l.inst.stage.back().step;
+      }
+      WHARF_RETURN_IF_ERROR(record_step(tx, l, p, e.step,
+                                        timed_out ? "step_timed_out" : "step_failed", cause,
+                                        fmt::format("{}: {}", step.name, reason)));
+    }
+    return stage_settled(tx, l, def, cause, p);
+  }
+
   // From step `from` down: the first step with a compensation is compensated; none left: the
-  // instance is compensated.
+  // instance is compensated. A step of the failed parallel stage is compensated only when it
+  // succeeded or timed out.
   Status compensate_from(sql::Transaction& tx, Loaded& l, const SagaDefinition& def,
                          std::int32_t from, const std::string& cause, Pending& p) {
     for (std::int32_t j = from; j >= 0; --j) {
       if (!def.steps[static_cast<std::size_t>(j)].compensation) continue;
+      auto in_stage = std::find_if(l.inst.stage.begin(), l.inst.stage.end(),
+                                   [j](const SagaStageStep& e) { return e.step == j; });
+      if (in_stage != l.inst.stage.end() && in_stage->status != kSucceeded &&
+          in_stage->status != kTimedOut) {
+        continue;
+      }
       l.inst.state = SagaState::kCompensating;
       l.inst.step = j;
       l.inst.attempts = 0;
@@ -346,11 +578,7 @@ struct SagaCoordinator::Impl {
       WHARF_RETURN_IF_ERROR(set_timer(tx, l.inst.id, std::nullopt, "", ""));
       return record(tx, l, p, "completed", "", "");
     }
-    ++l.inst.step;
-    std::string why;
-    WHARF_ASSIGN_OR_RETURN(bool sent, send(tx, l, def, reply.id, p, &why));
-    if (!sent) return action_failed(tx, l, def, reply.id, why, false, p);
-    return ok();
+    return enter_stage(tx, l, def, l.inst.step + 1, reply.id, p);
   }
 
   // Runs `body` in a transaction and publishes its metrics once it committed.
@@ -390,16 +618,14 @@ struct SagaCoordinator::Impl {
     l.inst.updated_at_ms = l.inst.created_at_ms;
     WHARF_RETURN_IF_ERROR(tx.exec(
         fmt::format("INSERT INTO wharf_saga_instances ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, ?, ?)",
+                    "?, ?, ?, ?, ?)",
                     kColumns),
         l.inst.id, l.inst.name, l.inst.version, saga_state_name(l.inst.state), l.inst.step,
         l.inst.data.dump(), "", 0, "", l.inst.created_at_ms, l.inst.created_at_ms,
-        l.inst.created_at_ms, 0));
+        l.inst.created_at_ms, 0, "[]"));
     WHARF_RETURN_IF_ERROR(
         record(tx, l, p, "started", "", fmt::format("{} v{}", def->name, def->version)));
-    std::string why;
-    WHARF_ASSIGN_OR_RETURN(bool sent, send(tx, l, *def, l.inst.id, p, &why));
-    if (!sent) WHARF_RETURN_IF_ERROR(action_failed(tx, l, *def, "", why, false, p));
+    WHARF_RETURN_IF_ERROR(enter_stage(tx, l, *def, 0, l.inst.id, p));
     WHARF_RETURN_IF_ERROR(save(tx, l));
     return id;
   }
@@ -414,13 +640,38 @@ struct SagaCoordinator::Impl {
       if (!loaded) return ok();  // not a saga's reply
       Loaded& l = *loaded;
       skipped_saga = l.inst.name;
-      if (saga_state_final(l.inst.state) || l.inst.state == SagaState::kNeedsAttention ||
-          l.inst.awaiting_message_id.empty() ||
-          (!reply.causation_id.empty() && reply.causation_id != l.inst.awaiting_message_id)) {
+      if (saga_state_final(l.inst.state) || l.inst.state == SagaState::kNeedsAttention) {
         skipped = "stale";
         return ok();
       }
       WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
+      auto record_reply = [&]() -> Result<bool> {
+        WHARF_ASSIGN_OR_RETURN(
+            std::int64_t recorded,
+            tx.exec("INSERT INTO wharf_saga_processed (message_id, instance_id, processed_at_ms) "
+                    "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    reply.id, l.inst.id, clock().now_ms()));
+        if (recorded == 0) skipped = "duplicate";
+        return recorded != 0;
+      };
+      // A step of a parallel stage, running or settling after a sibling failed.
+      if (const int i = stage_match(l, *def, reply); i >= 0) {
+        WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
+        if (!fresh) return ok();
+        const SagaStageStep& e = l.inst.stage[static_cast<std::size_t>(i)];
+        const SagaStep& step = def->steps[static_cast<std::size_t>(e.step)];
+        p.latencies.emplace_back(def->name, step.name,
+                                 static_cast<double>(clock().now_ms() - e.sent_at_ms) / 1e3);
+        WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, static_cast<std::size_t>(i), &reply,
+                                              contains(step.action.success, reply.type),
+                                              /*timed_out=*/false, p));
+        return save(tx, l);
+      }
+      if (l.inst.awaiting_message_id.empty() ||
+          (!reply.causation_id.empty() && reply.causation_id != l.inst.awaiting_message_id)) {
+        skipped = "stale";
+        return ok();
+      }
       const auto& step = def->steps[static_cast<std::size_t>(l.inst.step)];
       const SagaAction& action =
           l.inst.state == SagaState::kRunning ? step.action : *step.compensation;
@@ -429,15 +680,8 @@ struct SagaCoordinator::Impl {
         skipped = "stale";
         return ok();
       }
-      WHARF_ASSIGN_OR_RETURN(
-          std::int64_t recorded,
-          tx.exec("INSERT INTO wharf_saga_processed (message_id, instance_id, processed_at_ms) "
-                  "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                  reply.id, l.inst.id, clock().now_ms()));
-      if (recorded == 0) {
-        skipped = "duplicate";
-        return ok();
-      }
+      WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
+      if (!fresh) return ok();
       if (l.inst.state == SagaState::kRunning) {
         p.latencies.emplace_back(
             def->name, step.name,
@@ -470,6 +714,14 @@ struct SagaCoordinator::Impl {
       Loaded& l = *loaded;
       WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
       if (kind == kTimerDeadline) {
+        if (!saga_state_final(l.inst.state) && l.inst.state != SagaState::kNeedsAttention) {
+          for (std::size_t i = 0; i < l.inst.stage.size(); ++i) {
+            if (l.inst.stage[i].status == kAwaiting && l.inst.stage[i].message_id == token) {
+              WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, i, nullptr, false, true, p));
+              return save(tx, l);
+            }
+          }
+        }
         if (l.inst.awaiting_message_id != token || saga_state_final(l.inst.state) ||
             l.inst.state == SagaState::kNeedsAttention) {
           return ok();
@@ -525,8 +777,9 @@ struct SagaCoordinator::Impl {
   }
 
   Result<std::optional<std::int64_t>> due_of(sql::Transaction& tx, const std::string& id) {
-    WHARF_ASSIGN_OR_RETURN(
-        auto rows, tx.query("SELECT due_at_ms FROM wharf_saga_timers WHERE instance_id = ?", id));
+    WHARF_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT due_at_ms FROM wharf_saga_timers WHERE "
+                                               "instance_id = ? ORDER BY due_at_ms LIMIT 1",
+                                               id));
     if (rows.empty()) return std::optional<std::int64_t>{};
     WHARF_ASSIGN_OR_RETURN(std::int64_t due, rows[0].get<std::int64_t>(0));
     return std::optional<std::int64_t>(due);
@@ -537,6 +790,11 @@ struct SagaCoordinator::Impl {
     auto def = definition(l.inst.name, l.inst.version);
     if (def && static_cast<std::size_t>(l.inst.step) < (*def)->steps.size()) {
       l.inst.step_name = (*def)->steps[static_cast<std::size_t>(l.inst.step)].name;
+    }
+    for (auto& e : l.inst.stage) {
+      if (def && e.step >= 0 && static_cast<std::size_t>(e.step) < (*def)->steps.size()) {
+        e.step_name = (*def)->steps[static_cast<std::size_t>(e.step)].name;
+      }
     }
     return std::move(l.inst);
   }
@@ -552,10 +810,11 @@ Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db
                                                                SagaOptions options) {
   const SagaRetryPolicy& r = options.compensation_retry;
   if (r.attempts_max < 1 || r.backoff_initial.count() < 0 || r.backoff_max < r.backoff_initial ||
-      options.timer_interval.count() <= 0 || options.timer_batch_max == 0) {
+      options.timer_interval.count() <= 0 || options.timer_batch_max == 0 ||
+      options.overdue_after.count() < 0) {
     return fail(ErrorCode::kInvalidArgument,
                 "saga options: attempts_max >= 1, 0 <= backoff_initial <= backoff_max, a "
-                "positive timer interval and batch");
+                "positive timer interval and batch, overdue_after >= 0");
   }
   WHARF_RETURN_IF_ERROR(migrate_outbox(db));
   WHARF_RETURN_IF_ERROR(db.migrate("wharf_saga", kMigrations));
@@ -565,24 +824,65 @@ Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db
   self->collector_id = metrics::registry().add_collector([self] {
     metrics::CollectedFamily family{
         "wharf_saga_instances", "Saga instances in the store, by saga and state", "gauge", {}};
+    metrics::CollectedFamily oldest{
+        "wharf_saga_oldest_seconds",
+        "Age of the least recently changed unfinished saga instance, by saga and state",
+        "gauge",
+        {}};
+    metrics::CollectedFamily overdue{
+        "wharf_saga_overdue",
+        "Unfinished saga instances with a timer past due by more than overdue_after",
+        "gauge",
+        {}};
     auto counts = [&]() -> Status {
+      const std::int64_t now = self->clock().now_ms();
       WHARF_ASSIGN_OR_RETURN(auto tx, self->db.begin({.read_only = true}));
       WHARF_ASSIGN_OR_RETURN(auto rows,
                              tx->query("SELECT name, state, COUNT(*) FROM wharf_saga_instances "
                                        "GROUP BY name, state ORDER BY name, state"));
+      // Both read unfinished rows only, through wharf_saga_instances_changed and
+      // wharf_saga_timers_due (finished instances are most of the table).
+      WHARF_ASSIGN_OR_RETURN(
+          auto ages, tx->query("SELECT name, state, MIN(updated_at_ms) FROM wharf_saga_instances "
+                               "WHERE state IN ('running', 'compensating', 'needs_attention') "
+                               "GROUP BY name, state ORDER BY name, state"));
+      WHARF_ASSIGN_OR_RETURN(auto late,
+                             tx->query("SELECT i.name, COUNT(DISTINCT t.instance_id) FROM "
+                                       "wharf_saga_timers t JOIN wharf_saga_instances i ON i.id = "
+                                       "t.instance_id WHERE t.due_at_ms < ? GROUP BY i.name",
+                                       now - self->options.overdue_after.count()));
       WHARF_RETURN_IF_ERROR(tx->commit());
+      std::map<std::string, std::int64_t> overdue_by_saga;
       for (const auto& row : rows) {
         WHARF_ASSIGN_OR_RETURN(std::string name, row.get<std::string>(0));
         WHARF_ASSIGN_OR_RETURN(std::string state, row.get<std::string>(1));
         WHARF_ASSIGN_OR_RETURN(std::int64_t n, row.get<std::int64_t>(2));
+        overdue_by_saga[name] = 0;  // every saga in the store gets a sample, 0 when none
         family.samples.push_back({"wharf_saga_instances",
                                   {{"saga", std::move(name)}, {"state", std::move(state)}},
                                   static_cast<double>(n)});
       }
+      for (const auto& row : ages) {
+        WHARF_ASSIGN_OR_RETURN(std::string name, row.get<std::string>(0));
+        WHARF_ASSIGN_OR_RETURN(std::string state, row.get<std::string>(1));
+        WHARF_ASSIGN_OR_RETURN(std::int64_t since, row.get<std::int64_t>(2));
+        oldest.samples.push_back(
+            {"wharf_saga_oldest_seconds",
+             {{"saga", std::move(name)}, {"state", std::move(state)}},
+             static_cast<double>(std::max<std::int64_t>(0, now - since)) / 1e3});
+      }
+      for (const auto& row : late) {
+        WHARF_ASSIGN_OR_RETURN(std::string name, row.get<std::string>(0));
+        WHARF_ASSIGN_OR_RETURN(overdue_by_saga[name], row.get<std::int64_t>(1));
+      }
+      for (const auto& [name, n] : overdue_by_saga) {
+        overdue.samples.push_back({"wharf_saga_overdue", {{"saga", name}}, static_cast<double>(n)});
+      }
       return ok();
     }();
     if (!counts) return std::vector<metrics::CollectedFamily>{};  // the store is down
-    return std::vector<metrics::CollectedFamily>{std::move(family)};
+    return std::vector<metrics::CollectedFamily>{std::move(family), std::move(oldest),
+                                                 std::move(overdue)};
   });
   return coordinator;
 }
@@ -591,6 +891,11 @@ Status SagaCoordinator::add(SagaDefinition d) {
   if (d.name.empty() || d.version < 1 || d.steps.empty()) {
     return fail(ErrorCode::kInvalidArgument,
                 "a saga definition needs a name, a version >= 1 and at least one step");
+  }
+  if (d.steps[0].parallel_with_previous) {
+    return fail(ErrorCode::kInvalidArgument,
+                "saga {} v{}: the first step cannot run in parallel with a previous one", d.name,
+                d.version);
   }
   std::set<std::string> names;
   for (const auto& s : d.steps) {

@@ -3,14 +3,18 @@
 // participants over the memory transport, with the outbox relay driven pass by pass and a
 // manual clock, so every test is deterministic: completion, compensation of exactly the
 // completed steps in reverse order, deadlines (also ones that pass while no coordinator runs),
-// redelivered replies, a compensation that keeps failing, version pinning, and the Router. Last,
-// coordinator processes are SIGKILLed at seeded moments over a transport kept in the database.
+// redelivered replies, a compensation that keeps failing, version pinning, and the Router. A
+// second saga runs charge and a loyalty award in parallel (reserve -> {charge, award} -> ship):
+// the stage advances when both succeeded, and a failure or deadline compensates the stage's
+// succeeded and timed-out steps after its other steps settled. Last, coordinator processes are
+// SIGKILLed at seeded moments over a transport kept in the database.
 #include "wharf/saga.h"
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -43,6 +47,8 @@ const std::map<std::string, Reply> kReplies = {
     {"payments.Charge", {"payments.Charged", "payments.ChargeFailed", "payments.replies"}},
     {"payments.Refund", {"payments.Refunded", "payments.RefundFailed", "payments.replies"}},
     {"shipping.Ship", {"shipping.Shipped", "shipping.ShipFailed", "shipping.replies"}},
+    {"loyalty.Award", {"loyalty.Awarded", "loyalty.AwardFailed", "loyalty.replies"}},
+    {"loyalty.Revoke", {"loyalty.Revoked", "loyalty.RevokeFailed", "loyalty.replies"}},
 };
 
 SagaAction action(const std::string& topic, const std::string& type,
@@ -84,6 +90,31 @@ SagaDefinition order_saga(std::int32_t version = 1, bool with_ship = true) {
   return d;
 }
 
+// reserve -> {charge, award} -> ship: charge and the loyalty award run in parallel.
+SagaDefinition parallel_saga(std::chrono::milliseconds award_deadline = 30s) {
+  SagaDefinition d = order_saga();
+  d.name = "order-par";
+  SagaStep award{.name = "award",
+                 .action = action("loyalty.commands", "loyalty.Award", award_deadline),
+                 .compensation = action("loyalty.commands", "loyalty.Revoke"),
+                 .on_success = [](const Message& reply, json& data) -> Status {
+                   data["points"] = reply.payload;
+                   return ok();
+                 },
+                 .parallel_with_previous = true};
+  d.steps.insert(d.steps.begin() + 2, std::move(award));
+  return d;
+}
+
+// The participants see the two commands of the parallel stage in either order (they travel on
+// different topics): in declaration order here.
+std::vector<std::string> normalized(std::vector<std::string> effects) {
+  if (effects.size() >= 3 && effects[1] == "loyalty.Award" && effects[2] == "payments.Charge") {
+    std::swap(effects[1], effects[2]);
+  }
+  return effects;
+}
+
 class SagaTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -97,14 +128,14 @@ class SagaTest : public ::testing::TestWithParam<std::string> {
     relay_ = std::make_unique<OutboxRelay>(
         *db_, *bus_,
         OutboxRelayOptions{.name = "saga", .clock = &clock_, .owner = "test", .background = false});
-    auto commands = (*bus_)->subscribe(
-        {.group = "participants",
-         .topics = {"inventory.commands", "payments.commands", "shipping.commands"}});
+    auto commands = (*bus_)->subscribe({.group = "participants",
+                                        .topics = {"inventory.commands", "payments.commands",
+                                                   "shipping.commands", "loyalty.commands"}});
     ASSERT_TRUE(commands) << commands.error().to_string();
     commands_ = std::move(*commands);
-    auto replies = (*bus_)->subscribe(
-        {.group = "sagas",
-         .topics = {"inventory.replies", "payments.replies", "shipping.replies"}});
+    auto replies = (*bus_)->subscribe({.group = "sagas",
+                                       .topics = {"inventory.replies", "payments.replies",
+                                                  "shipping.replies", "loyalty.replies"}});
     ASSERT_TRUE(replies) << replies.error().to_string();
     replies_ = std::move(*replies);
   }
@@ -180,8 +211,8 @@ class SagaTest : public ::testing::TestWithParam<std::string> {
     }
   }
 
-  std::string start(std::string id = {}) {
-    auto started = sagas_->start("order", json{{"order_id", "o-1"}}, std::move(id));
+  std::string start(std::string id = {}, const std::string& name = "order") {
+    auto started = sagas_->start(name, json{{"order_id", "o-1"}}, std::move(id));
     EXPECT_TRUE(started) << started.error().to_string();
     return started.value_or("");
   }
@@ -194,6 +225,25 @@ class SagaTest : public ::testing::TestWithParam<std::string> {
     auto fired = sagas_->fire_due_timers();
     EXPECT_TRUE(fired) << fired.error().to_string();
     return fired.value_or(0);
+  }
+  // The command of `type` a silent participant kept (the last one).
+  Message silent(const std::string& type) {
+    for (auto it = silent_commands_.rbegin(); it != silent_commands_.rend(); ++it) {
+      if (it->type == type) return *it;
+    }
+    ADD_FAILURE() << "no silent " << type;
+    return Message{};
+  }
+  // Where the steps of the parallel stage are: step name -> status.
+  std::map<std::string, std::string> stage(const std::string& id) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : get(id).stage) out[e.step_name] = e.status;
+    return out;
+  }
+  std::int64_t relay() {
+    auto published = relay_->run_once();
+    EXPECT_TRUE(published) << published.error().to_string();
+    return static_cast<std::int64_t>(published.value_or(0));
   }
   std::vector<std::string> events(const std::string& id) {
     auto h = sagas_->history(id);
@@ -489,6 +539,9 @@ TEST_P(SagaTest, DefinitionsAreValidated) {
   d = order_saga(3);
   d.steps[1].name = "reserve";
   EXPECT_EQ(sagas_->add(d).error().code(), ErrorCode::kInvalidArgument);
+  d = order_saga(3);
+  d.steps[0].parallel_with_previous = true;
+  EXPECT_EQ(sagas_->add(d).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(sagas_->start("nope", json::object()).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(sagas_->get("nope").error().code(), ErrorCode::kNotFound);
 }
@@ -535,6 +588,315 @@ TEST_P(SagaTest, RunsUnderTheRouter) {
   a.join();
   b.join();
   EXPECT_EQ(get(id).state, SagaState::kCompleted);
+}
+
+// --- Parallel stages --------------------------------------------------------------------------
+
+TEST_P(SagaTest, AParallelStageSendsItsCommandsInOneTransitionAndAdvancesWhenAllSucceeded) {
+  open_coordinator({order_saga(), parallel_saga()});
+  for (const bool charge_first : {true, false}) {
+    outcome_["payments.Charge"] = "silent";
+    outcome_["loyalty.Award"] = "silent";
+    const std::string id = start({}, "order-par");
+    pump();
+    SagaInstance inst = get(id);
+    EXPECT_EQ(inst.state, SagaState::kRunning);
+    EXPECT_EQ(inst.step_name, "charge");
+    EXPECT_TRUE(inst.awaiting_message_id.empty());
+    EXPECT_EQ(stage(id),
+              (std::map<std::string, std::string>{{"award", "awaiting"}, {"charge", "awaiting"}}));
+    // Both commands left in the transition that applied reserve's reply.
+    EXPECT_EQ(events(id), (std::vector<std::string>{"started", "command_sent", "step_completed",
+                                                    "command_sent", "command_sent"}));
+    EXPECT_EQ(normalized(effects_[id]),
+              (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award"}));
+    outcome_.clear();
+    reply_to(silent(charge_first ? "payments.Charge" : "loyalty.Award"), true);
+    pump();
+    EXPECT_EQ(get(id).state, SagaState::kRunning);
+    EXPECT_EQ(effects_[id].size(), 3u) << "ship was sent before the whole stage succeeded";
+    EXPECT_EQ(stage(id)[charge_first ? "charge" : "award"], "succeeded");
+    EXPECT_EQ(stage(id)[charge_first ? "award" : "charge"], "awaiting");
+    reply_to(silent(charge_first ? "loyalty.Award" : "payments.Charge"), true);
+    pump();
+    inst = get(id);
+    EXPECT_EQ(inst.state, SagaState::kCompleted) << charge_first;
+    EXPECT_TRUE(inst.stage.empty());
+    EXPECT_FALSE(inst.due_at_ms);
+    EXPECT_EQ(inst.data.value("points", ""), "res-" + id) << "award's on_success ran";
+    EXPECT_EQ(normalized(effects_[id]),
+              (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "shipping.Ship"}));
+  }
+}
+
+// The failing step's sibling settles first or last, with success or failure: the stage's
+// compensation starts once both settled, and covers exactly the steps that took effect.
+TEST_P(SagaTest, AFailedStepOfAStageCompensatesItsSucceededSiblingAndTheEarlierStepsOnce) {
+  open_coordinator({order_saga(), parallel_saga()});
+  struct Case {
+    std::string failing, other;
+    bool other_succeeds, failure_first;
+    Effects compensations;
+  };
+  const std::vector<Case> cases = {
+      {"loyalty.Award", "payments.Charge", true, true, {"payments.Refund", "inventory.Release"}},
+      {"loyalty.Award", "payments.Charge", true, false, {"payments.Refund", "inventory.Release"}},
+      {"payments.Charge", "loyalty.Award", true, true, {"loyalty.Revoke", "inventory.Release"}},
+      {"payments.Charge", "loyalty.Award", true, false, {"loyalty.Revoke", "inventory.Release"}},
+      {"payments.Charge", "loyalty.Award", false, true, {"inventory.Release"}},
+  };
+  for (const auto& c : cases) {
+    const std::string what = c.failing + (c.failure_first ? " fails first, " : " fails last, ") +
+                             c.other + (c.other_succeeds ? " succeeds" : " fails");
+    outcome_["payments.Charge"] = "silent";
+    outcome_["loyalty.Award"] = "silent";
+    const std::string id = start({}, "order-par");
+    pump();
+    outcome_.clear();
+    if (c.failure_first) {
+      reply_to(silent(c.failing), false);
+      pump();
+      EXPECT_EQ(get(id).state, SagaState::kCompensating) << what;
+      EXPECT_EQ(effects_[id].size(), 3u) << what << ": compensated before the stage settled";
+      EXPECT_EQ(stage(id)[c.other == "loyalty.Award" ? "award" : "charge"], "awaiting") << what;
+      reply_to(silent(c.other), c.other_succeeds);  // late: compensation has started
+    } else {
+      reply_to(silent(c.other), c.other_succeeds);
+      pump();
+      EXPECT_EQ(get(id).state, SagaState::kRunning) << what;
+      reply_to(silent(c.failing), false);
+    }
+    pump();
+    const SagaInstance inst = get(id);
+    EXPECT_EQ(inst.state, SagaState::kCompensated) << what;
+    Effects expected = {"inventory.Reserve", "payments.Charge", "loyalty.Award"};
+    expected.insert(expected.end(), c.compensations.begin(), c.compensations.end());
+    EXPECT_EQ(normalized(effects_[id]), expected) << what;
+    if (c.other == "loyalty.Award" && c.other_succeeds) {
+      EXPECT_EQ(inst.data.value("points", ""), "res-" + id) << what << ": late reply lost";
+    }
+    auto ev = events(id);
+    EXPECT_EQ(std::count(ev.begin(), ev.end(), "step_failed"), c.other_succeeds ? 1 : 2) << what;
+    EXPECT_EQ(ev.back(), "compensated") << what;
+    EXPECT_FALSE(inst.due_at_ms) << what;
+  }
+}
+
+TEST_P(SagaTest, ATimedOutStepOfAStageWaitsForItsSiblingAndCompensatesBoth) {
+  open_coordinator({order_saga(), parallel_saga(/*award_deadline=*/60s)});
+  outcome_["payments.Charge"] = "silent";
+  outcome_["loyalty.Award"] = "silent";
+  const std::string id = start({}, "order-par");
+  pump();
+  const std::int64_t sent_ms = clock_.now_ms();
+  EXPECT_EQ(get(id).due_at_ms.value_or(0), sent_ms + 30'000);
+  clock_.advance(31s);
+  EXPECT_EQ(fire(), 1u);
+  EXPECT_EQ(fire(), 0u) << "a timer fires once";
+  EXPECT_EQ(get(id).state, SagaState::kCompensating);
+  EXPECT_EQ(stage(id),
+            (std::map<std::string, std::string>{{"award", "awaiting"}, {"charge", "timed_out"}}));
+  EXPECT_EQ(get(id).due_at_ms.value_or(0), sent_ms + 60'000) << "the award's deadline counts";
+  EXPECT_EQ(relay(), 0) << "compensated before the award settled";
+  outcome_.clear();
+  reply_to(silent("loyalty.Award"), true);  // after the charge's deadline
+  pump();
+  EXPECT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_FALSE(get(id).due_at_ms);
+  // The award is revoked (its reply applied first), the charge refunded (it may have happened).
+  EXPECT_EQ(normalized(effects_[id]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "loyalty.Revoke",
+                     "payments.Refund", "inventory.Release"}));
+  EXPECT_EQ(get(id).data.value("points", ""), "res-" + id);
+  // The charge's late reply changes nothing, nor does the time of the award's old deadline.
+  const auto history = events(id);
+  reply_to(silent("payments.Charge"), true);
+  pump();
+  clock_.advance(1min);
+  EXPECT_EQ(fire(), 0u);
+  EXPECT_EQ(events(id), history);
+  EXPECT_EQ(relay(), 0);
+
+  // Both time out: both are compensated.
+  outcome_["payments.Charge"] = "silent";
+  outcome_["loyalty.Award"] = "silent";
+  const std::string other = start({}, "order-par");
+  pump();
+  outcome_.clear();
+  clock_.advance(31s);
+  EXPECT_EQ(fire(), 1u);
+  EXPECT_EQ(relay(), 0);
+  clock_.advance(30s);
+  EXPECT_EQ(fire(), 1u);
+  pump();
+  EXPECT_EQ(get(other).state, SagaState::kCompensated);
+  EXPECT_EQ(normalized(effects_[other]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "loyalty.Revoke",
+                     "payments.Refund", "inventory.Release"}));
+  auto ev = events(other);
+  EXPECT_EQ(std::count(ev.begin(), ev.end(), "step_timed_out"), 2);
+}
+
+TEST_P(SagaTest, RedeliveredRepliesOfAParallelStageChangeNothing) {
+  open_coordinator({order_saga(), parallel_saga()});
+  outcome_["loyalty.Award"] = "fail";
+  const std::string failed = start({}, "order-par");
+  pump(/*deliveries=*/3);
+  outcome_.clear();
+  const std::string done = start({}, "order-par");
+  pump(/*deliveries=*/3);
+  EXPECT_EQ(get(failed).state, SagaState::kCompensated);
+  EXPECT_EQ(normalized(effects_[failed]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "payments.Refund",
+                     "inventory.Release"}));
+  EXPECT_EQ(get(done).state, SagaState::kCompleted);
+  EXPECT_EQ(normalized(effects_[done]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "shipping.Ship"}));
+  const auto history_failed = events(failed);
+  const auto history_done = events(done);
+  for (const auto& r : all_replies_) ASSERT_TRUE(sagas_->handle(r));
+  for (auto it = all_replies_.rbegin(); it != all_replies_.rend(); ++it) {
+    ASSERT_TRUE(sagas_->handle(*it));
+  }
+  EXPECT_EQ(relay(), 0) << "a redelivered reply sent a command";
+  EXPECT_EQ(events(failed), history_failed);
+  EXPECT_EQ(events(done), history_done);
+}
+
+TEST_P(SagaTest, AStageWhoseCommandCannotBeBuiltSendsNoneOfItsCommands) {
+  SagaDefinition d = parallel_saga();
+  d.steps[2].action.command = [](const json&) -> Result<Message> {
+    return fail(ErrorCode::kInvalidArgument, "no loyalty account");
+  };
+  open_coordinator({std::move(d)});
+  const std::string id = start({}, "order-par");
+  pump();
+  EXPECT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_EQ(effects_[id], (Effects{"inventory.Reserve", "inventory.Release"}))
+      << "the charge left although its stage could not start";
+  EXPECT_NE(get(id).last_error.find("no loyalty account"), std::string::npos);
+}
+
+// A compensation in a stage that keeps failing parks the instance like any other; retry()
+// resumes it where it was and the rest of the stage and the earlier steps follow.
+TEST_P(SagaTest, AFailingCompensationInAStageIsParkedAndResumed) {
+  open_coordinator({order_saga(), parallel_saga()});
+  outcome_["shipping.Ship"] = "fail";
+  fail_times_["loyalty.Revoke"] = 100;
+  const std::string id = start({}, "order-par");
+  pump();
+  for (int i = 0; i < 2; ++i) {
+    clock_.advance(10s);
+    EXPECT_EQ(fire(), 1u);
+    pump();
+  }
+  ASSERT_EQ(get(id).state, SagaState::kNeedsAttention);
+  EXPECT_EQ(get(id).step_name, "award");
+  fail_times_["loyalty.Revoke"] = 0;
+  ASSERT_TRUE(sagas_->retry(id));
+  pump();
+  EXPECT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_EQ(normalized(effects_[id]),
+            (Effects{"inventory.Reserve", "payments.Charge", "loyalty.Award", "shipping.Ship",
+                     "loyalty.Revoke", "loyalty.Revoke", "loyalty.Revoke", "loyalty.Revoke",
+                     "payments.Refund", "inventory.Release"}));
+}
+
+// A database written by the first version of the tables (one timer per instance, no stage
+// column): opening a coordinator upgrades it, and the instances it holds carry on.
+TEST_P(SagaTest, TablesOfTheFirstVersionAreUpgradedAndTheirInstancesCarryOn) {
+  std::string dir;
+  auto url = test::fresh_database_url(GetParam(), *g_postgres, "saga-v1", &dir);
+  ASSERT_TRUE(url) << url.error().to_string();
+  {
+    auto db = sql::open(*url);
+    ASSERT_TRUE(db) << db.error().to_string();
+    // Version 1 as docs/formats/saga.md described it.
+    const std::array<sql::Migration, 1> v1 = {{
+        {1,
+         "CREATE TABLE wharf_saga_instances (id TEXT PRIMARY KEY, name TEXT NOT NULL, version "
+         "BIGINT NOT NULL, state TEXT NOT NULL, step BIGINT NOT NULL, data TEXT NOT NULL, "
+         "awaiting_message_id TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT NOT "
+         "NULL, step_started_at_ms BIGINT NOT NULL, created_at_ms BIGINT NOT NULL, "
+         "updated_at_ms BIGINT NOT NULL, history_seq BIGINT NOT NULL);"
+         "CREATE INDEX wharf_saga_instances_state ON wharf_saga_instances (state, "
+         "created_at_ms);"
+         "CREATE TABLE wharf_saga_history (instance_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+         "at_ms BIGINT NOT NULL, event TEXT NOT NULL, step BIGINT NOT NULL, state TEXT NOT "
+         "NULL, message_id TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (instance_id, "
+         "seq));"
+         "CREATE TABLE wharf_saga_timers (instance_id TEXT PRIMARY KEY, due_at_ms BIGINT NOT "
+         "NULL, kind TEXT NOT NULL, token TEXT NOT NULL);"
+         "CREATE INDEX wharf_saga_timers_due ON wharf_saga_timers (due_at_ms);"
+         "CREATE TABLE wharf_saga_processed (message_id TEXT PRIMARY KEY, instance_id TEXT NOT "
+         "NULL, processed_at_ms BIGINT NOT NULL);"},
+    }};
+    ASSERT_TRUE((*db)->migrate("wharf_saga", v1));
+    const std::int64_t now = clock_.now_ms();
+    ASSERT_TRUE((*db)->transaction([&](sql::Transaction& tx) -> Status {
+      for (const auto& [id, due] : {std::pair<std::string, std::int64_t>{"up", now + 30'000},
+                                    std::pair<std::string, std::int64_t>{"late", now - 1}}) {
+        WHARF_RETURN_IF_ERROR(tx.exec(
+            "INSERT INTO wharf_saga_instances VALUES (?, 'order', 1, 'running', 1, '{}', ?, 0, "
+            "'', ?, ?, ?, 0)",
+            id, "cmd-" + id, now, now, now));
+        WHARF_RETURN_IF_ERROR(tx.exec("INSERT INTO wharf_saga_timers VALUES (?, ?, 'deadline', ?)",
+                                      id, due, "cmd-" + id));
+      }
+      return ok();
+    }));
+    auto sagas = SagaCoordinator::open(**db, {.clock = &clock_});
+    ASSERT_TRUE(sagas) << sagas.error().to_string();
+    ASSERT_TRUE((*sagas)->add(order_saga()));
+    EXPECT_EQ((*db)->schema_version("wharf_saga").value_or(0), 2);
+    EXPECT_EQ((*sagas)->get("up").value_or(SagaInstance{}).due_at_ms.value_or(0), now + 30'000);
+    Message charged;
+    charged.id = new_message_id();
+    charged.type = "payments.Charged";
+    charged.correlation_id = "up";
+    charged.causation_id = "cmd-up";
+    ASSERT_TRUE((*sagas)->handle(charged));
+    auto up = (*sagas)->get("up");
+    ASSERT_TRUE(up) << up.error().to_string();
+    EXPECT_EQ(up->state, SagaState::kRunning);
+    EXPECT_EQ(up->step_name, "ship");
+    EXPECT_TRUE(up->stage.empty());
+    auto fired = (*sagas)->fire_due_timers();
+    ASSERT_TRUE(fired) << fired.error().to_string();
+    EXPECT_EQ(*fired, 1u);
+    auto late = (*sagas)->get("late");
+    ASSERT_TRUE(late) << late.error().to_string();
+    EXPECT_EQ(late->state, SagaState::kCompensating) << "the old deadline did not fire";
+    EXPECT_EQ(late->step_name, "charge");
+    EXPECT_FALSE(late->awaiting_message_id.empty()) << "the refund was not sent";
+  }
+  if (!dir.empty()) std::filesystem::remove_all(dir);
+}
+
+// Time in state and stuck instances: the age of the least recently changed running instance,
+// and instances whose timer is more than overdue_after (60 s) past due.
+TEST_P(SagaTest, OldestAndOverdueGaugesShowStuckInstances) {
+  outcome_["payments.Charge"] = "silent";
+  const std::string id = start();
+  pump();
+  auto value = [](const std::string& series) {
+    const std::string text = metrics::registry().render_prometheus();
+    const auto at = text.find(series + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::strtod(text.c_str() + at + series.size() + 1, nullptr);
+  };
+  const std::string overdue = "wharf_saga_overdue{saga=\"order\"}";
+  const std::string oldest = "wharf_saga_oldest_seconds{saga=\"order\",state=\"running\"}";
+  EXPECT_EQ(value(overdue), 0.0);
+  EXPECT_EQ(value(oldest), 0.0);
+  clock_.advance(91s);  // the charge's deadline (30 s) passed 61 s ago and no timer fired
+  EXPECT_EQ(value(overdue), 1.0);
+  EXPECT_EQ(value(oldest), 91.0);
+  EXPECT_EQ(fire(), 1u);
+  pump();
+  ASSERT_EQ(get(id).state, SagaState::kCompensated);
+  EXPECT_EQ(value(overdue), 0.0);
+  EXPECT_EQ(value(oldest), -1.0) << "no running instance is left";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, SagaTest, ::testing::Values("sqlite", "postgres"),
@@ -692,9 +1054,9 @@ class SagaCrashTest : public ::testing::TestWithParam<std::string> {
 };
 
 // SIGKILL of the process running relay, participants and coordinator, at seeded moments, again
-// and again; then one last process finishes. Every instance ends completed or compensated, each
-// command was sent once (one id per step and phase; a relay crash may publish an id again) and
-// applied once, in the expected order.
+// and again; then one last process finishes. Half the instances run the saga with a parallel
+// stage. Every instance ends completed or compensated, each command was sent once (one id per
+// step and phase; a relay crash may publish an id again) and applied once, in the expected order.
 TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands) {
   auto url = test::fresh_database_url(GetParam(), *g_postgres, "saga-crash", &dir_);
   ASSERT_TRUE(url) << url.error().to_string();
@@ -709,13 +1071,16 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
     auto sagas = SagaCoordinator::open(**db, options);
     ASSERT_TRUE(sagas) << sagas.error().to_string();
     ASSERT_TRUE((*sagas)->add(order_saga()));
+    ASSERT_TRUE((*sagas)->add(parallel_saga()));
     for (int i = 0; i < kInstances; ++i) {
       json data{{"n", i}};
-      if (i % 3 == 0) data["fail"] = "payments.Charge";
-      if (i % 3 == 1) data["fail"] = "shipping.Ship";
+      if (i % 6 == 0) data["fail"] = "payments.Charge";
+      if (i % 6 == 1) data["fail"] = "shipping.Ship";
+      if (i % 6 == 3) data["fail"] = "loyalty.Award";
+      if (i % 6 == 4) data["fail"] = "shipping.Ship";
       char id[16];
       std::snprintf(id, sizeof id, "i-%03d", i);
-      ASSERT_TRUE((*sagas)->start("order", data, id));
+      ASSERT_TRUE((*sagas)->start(i % 6 < 3 ? "order" : "order-par", data, id));
     }
   }
   const char* seed_env = std::getenv("WHARF_TEST_SEED");
@@ -732,7 +1097,7 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
       auto db = sql::open(*url);
       if (!db) ::_exit(3);
       auto sagas = SagaCoordinator::open(**db, options);
-      if (!sagas || !(*sagas)->add(order_saga())) ::_exit(4);
+      if (!sagas || !(*sagas)->add(order_saga()) || !(*sagas)->add(parallel_saga())) ::_exit(4);
       OutboxRelay relay(**db, Bus(std::make_shared<TableTransport>(**db)), relay_options);
       Status s = run_crash_loop(**db, **sagas, relay, kInstances, 1'000'000);
       if (!s) std::fprintf(stderr, "child: %s\n", s.error().to_string().c_str());
@@ -755,6 +1120,7 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
   auto sagas = SagaCoordinator::open(**db, options);
   ASSERT_TRUE(sagas) << sagas.error().to_string();
   ASSERT_TRUE((*sagas)->add(order_saga()));
+  ASSERT_TRUE((*sagas)->add(parallel_saga()));
   {
     auto all = (*sagas)->list();
     ASSERT_TRUE(all);
@@ -797,18 +1163,33 @@ TEST_P(SagaCrashTest, SigkillAtAnyMomentResumesWithoutLosingOrRepeatingCommands)
     auto inst = (*sagas)->get(id);
     ASSERT_TRUE(inst) << inst.error().to_string();
     Effects expected;
-    if (i % 3 == 0) {
-      EXPECT_EQ(inst->state, SagaState::kCompensated) << id;
-      expected = {"inventory.Reserve", "payments.Charge", "inventory.Release"};
-    } else if (i % 3 == 1) {
-      EXPECT_EQ(inst->state, SagaState::kCompensated) << id;
-      expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship", "payments.Refund",
-                  "inventory.Release"};
-    } else {
-      EXPECT_EQ(inst->state, SagaState::kCompleted) << id;
-      expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship"};
+    switch (i % 6) {
+      case 0:
+        expected = {"inventory.Reserve", "payments.Charge", "inventory.Release"};
+        break;
+      case 1:
+        expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship", "payments.Refund",
+                    "inventory.Release"};
+        break;
+      case 2:
+        expected = {"inventory.Reserve", "payments.Charge", "shipping.Ship"};
+        break;
+      case 3:  // the award fails, the charge beside it succeeded
+        expected = {"inventory.Reserve", "payments.Charge", "loyalty.Award", "payments.Refund",
+                    "inventory.Release"};
+        break;
+      case 4:
+        expected = {"inventory.Reserve", "payments.Charge", "loyalty.Award",    "shipping.Ship",
+                    "loyalty.Revoke",    "payments.Refund", "inventory.Release"};
+        break;
+      default:
+        expected = {"inventory.Reserve", "payments.Charge", "loyalty.Award", "shipping.Ship"};
+        break;
     }
-    EXPECT_EQ(effects(id), expected) << id;
+    EXPECT_EQ(inst->state,
+              i % 6 == 2 || i % 6 == 5 ? SagaState::kCompleted : SagaState::kCompensated)
+        << id;
+    EXPECT_EQ(normalized(effects(id)), expected) << id;
     EXPECT_EQ(distinct_commands(id), static_cast<std::int64_t>(expected.size()))
         << id << ": a transition sent a command twice";
   }
