@@ -210,11 +210,16 @@ class SagaCoordinator {
   // The same in a transaction of its own.
   [[nodiscard]] Result<std::string> start(const std::string& name, json data, std::string id = {});
 
-  // Registers, on `router`, a handler for every reply topic of the definitions added so far.
+  // Registers, on `router`, a batch handler (handle_batch) for every reply topic of the
+  // definitions added so far.
   void attach(Router& router);
-  // Applies one reply (what attach's handlers call). Messages that belong to no instance, or
+  // Applies one reply. Messages that belong to no instance, or
   // that the instance does not await, are acknowledged without effect.
   [[nodiscard]] Status handle(const Message& reply);
+  // Applies replies in one transaction (attach() registers this, as a batch handler): one
+  // commit for the batch. If one fails, they are applied one by one up to it; one Status per
+  // reply, as Router::on_batch expects.
+  [[nodiscard]] std::vector<Status> handle_batch(const std::vector<const Message*>& replies);
 
   // Fires the timers due now (at most timer_batch_max); returns how many fired. A timer that
   // cannot fire (its version is not registered, the store failed) is logged and stays due for

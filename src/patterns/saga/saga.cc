@@ -630,73 +630,129 @@ struct SagaCoordinator::Impl {
     return id;
   }
 
+  // Applies one reply in `tx`. A reply without effect sets `skipped` (and `skipped_saga`).
+  Status apply_reply(sql::Transaction& tx, const Message& reply, Pending& p,
+                     std::string& skipped_saga, const char*& skipped) {
+    skipped = nullptr;
+    if (reply.correlation_id.empty()) return ok();
+    WHARF_ASSIGN_OR_RETURN(auto loaded, load(tx, reply.correlation_id, /*lock=*/true));
+    if (!loaded) return ok();  // not a saga's reply
+    Loaded& l = *loaded;
+    skipped_saga = l.inst.name;
+    if (saga_state_final(l.inst.state) || l.inst.state == SagaState::kNeedsAttention) {
+      skipped = "stale";
+      return ok();
+    }
+    WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
+    auto record_reply = [&]() -> Result<bool> {
+      WHARF_ASSIGN_OR_RETURN(
+          std::int64_t recorded,
+          tx.exec("INSERT INTO wharf_saga_processed (message_id, instance_id, processed_at_ms) "
+                  "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                  reply.id, l.inst.id, clock().now_ms()));
+      if (recorded == 0) skipped = "duplicate";
+      return recorded != 0;
+    };
+    // A step of a parallel stage, running or settling after a sibling failed.
+    if (const int i = stage_match(l, *def, reply); i >= 0) {
+      WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
+      if (!fresh) return ok();
+      const SagaStageStep& e = l.inst.stage[static_cast<std::size_t>(i)];
+      const SagaStep& step = def->steps[static_cast<std::size_t>(e.step)];
+      p.latencies.emplace_back(def->name, step.name,
+                               static_cast<double>(clock().now_ms() - e.sent_at_ms) / 1e3);
+      WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, static_cast<std::size_t>(i), &reply,
+                                            contains(step.action.success, reply.type),
+                                            /*timed_out=*/false, p));
+      return save(tx, l);
+    }
+    if (l.inst.awaiting_message_id.empty() ||
+        (!reply.causation_id.empty() && reply.causation_id != l.inst.awaiting_message_id)) {
+      skipped = "stale";
+      return ok();
+    }
+    const auto& step = def->steps[static_cast<std::size_t>(l.inst.step)];
+    const SagaAction& action =
+        l.inst.state == SagaState::kRunning ? step.action : *step.compensation;
+    const bool success = contains(action.success, reply.type);
+    if (!success && !contains(action.failure, reply.type)) {
+      skipped = "stale";
+      return ok();
+    }
+    WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
+    if (!fresh) return ok();
+    if (l.inst.state == SagaState::kRunning) {
+      p.latencies.emplace_back(def->name, step.name,
+                               static_cast<double>(clock().now_ms() - l.step_started_at_ms) / 1e3);
+    }
+    if (success) {
+      WHARF_RETURN_IF_ERROR(action_succeeded(tx, l, *def, reply, p));
+    } else {
+      WHARF_RETURN_IF_ERROR(
+          action_failed(tx, l, *def, reply.id, fmt::format("reply {}", reply.type), false, p));
+    }
+    return save(tx, l);
+  }
+
   Status handle(const Message& reply) {
     if (reply.correlation_id.empty()) return ok();
     std::string skipped_saga;
     const char* skipped = nullptr;
     Status s = transact([&](sql::Transaction& tx, Pending& p) -> Status {
-      skipped = nullptr;
-      WHARF_ASSIGN_OR_RETURN(auto loaded, load(tx, reply.correlation_id, /*lock=*/true));
-      if (!loaded) return ok();  // not a saga's reply
-      Loaded& l = *loaded;
-      skipped_saga = l.inst.name;
-      if (saga_state_final(l.inst.state) || l.inst.state == SagaState::kNeedsAttention) {
-        skipped = "stale";
-        return ok();
-      }
-      WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
-      auto record_reply = [&]() -> Result<bool> {
-        WHARF_ASSIGN_OR_RETURN(
-            std::int64_t recorded,
-            tx.exec("INSERT INTO wharf_saga_processed (message_id, instance_id, processed_at_ms) "
-                    "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    reply.id, l.inst.id, clock().now_ms()));
-        if (recorded == 0) skipped = "duplicate";
-        return recorded != 0;
-      };
-      // A step of a parallel stage, running or settling after a sibling failed.
-      if (const int i = stage_match(l, *def, reply); i >= 0) {
-        WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
-        if (!fresh) return ok();
-        const SagaStageStep& e = l.inst.stage[static_cast<std::size_t>(i)];
-        const SagaStep& step = def->steps[static_cast<std::size_t>(e.step)];
-        p.latencies.emplace_back(def->name, step.name,
-                                 static_cast<double>(clock().now_ms() - e.sent_at_ms) / 1e3);
-        WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, static_cast<std::size_t>(i), &reply,
-                                              contains(step.action.success, reply.type),
-                                              /*timed_out=*/false, p));
-        return save(tx, l);
-      }
-      if (l.inst.awaiting_message_id.empty() ||
-          (!reply.causation_id.empty() && reply.causation_id != l.inst.awaiting_message_id)) {
-        skipped = "stale";
-        return ok();
-      }
-      const auto& step = def->steps[static_cast<std::size_t>(l.inst.step)];
-      const SagaAction& action =
-          l.inst.state == SagaState::kRunning ? step.action : *step.compensation;
-      const bool success = contains(action.success, reply.type);
-      if (!success && !contains(action.failure, reply.type)) {
-        skipped = "stale";
-        return ok();
-      }
-      WHARF_ASSIGN_OR_RETURN(bool fresh, record_reply());
-      if (!fresh) return ok();
-      if (l.inst.state == SagaState::kRunning) {
-        p.latencies.emplace_back(
-            def->name, step.name,
-            static_cast<double>(clock().now_ms() - l.step_started_at_ms) / 1e3);
-      }
-      if (success) {
-        WHARF_RETURN_IF_ERROR(action_succeeded(tx, l, *def, reply, p));
-      } else {
-        WHARF_RETURN_IF_ERROR(
-            action_failed(tx, l, *def, reply.id, fmt::format("reply {}", reply.type), false, p));
-      }
-      return save(tx, l);
+      return apply_reply(tx, reply, p, skipped_saga, skipped);
     });
     if (s && skipped != nullptr) count_skipped(skipped_saga, skipped);
     return s;
+  }
+
+  // Many replies in one transaction (one commit, so one fsync on SQLite, for the batch). When
+  // one of them fails, the batch is rolled back and applied again reply by reply, each in its
+  // own transaction, up to the failed one; the rest get its error (the router hands them again).
+  std::vector<Status> handle_batch(const std::vector<const Message*>& replies) {
+    std::vector<std::pair<std::string, const char*>> skips;
+    Status s = transact([&](sql::Transaction& tx, Pending& p) -> Status {
+      skips.clear();
+      WHARF_RETURN_IF_ERROR(lock_instances(tx, replies));
+      for (const Message* r : replies) {
+        std::string saga;
+        const char* skipped = nullptr;
+        WHARF_RETURN_IF_ERROR(apply_reply(tx, *r, p, saga, skipped));
+        if (skipped != nullptr) skips.emplace_back(std::move(saga), skipped);
+      }
+      return ok();
+    });
+    if (s) {
+      for (const auto& [saga, why] : skips) count_skipped(saga, why);
+      return std::vector<Status>(replies.size(), ok());
+    }
+    std::vector<Status> out;
+    out.reserve(replies.size());
+    for (const Message* r : replies) {
+      out.push_back(handle(*r));
+      if (!out.back()) break;
+    }
+    while (out.size() < replies.size()) out.push_back(out.back());
+    return out;
+  }
+
+  // PostgreSQL: locks the batch's instances in id order before any is changed, so two batches
+  // that share instances wait for each other instead of deadlocking. SQLite: one writer anyway.
+  Status lock_instances(sql::Transaction& tx, const std::vector<const Message*>& replies) {
+    if (tx.dialect() != sql::Dialect::kPostgres) return ok();
+    std::set<std::string> ids;
+    for (const Message* r : replies) {
+      if (!r->correlation_id.empty()) ids.insert(r->correlation_id);
+    }
+    if (ids.size() < 2) return ok();
+    std::string q = "SELECT id FROM wharf_saga_instances WHERE id IN (";
+    std::vector<sql::Value> args;
+    args.reserve(ids.size());
+    for (const auto& id : ids) {
+      q += args.empty() ? "?" : ", ?";
+      args.emplace_back(id);
+    }
+    q += ") ORDER BY id FOR UPDATE";
+    return tx.query_values(q, args).map([](auto) {});
   }
 
   Result<bool> fire(const std::string& id, const std::string& token, const std::string& kind) {
@@ -943,12 +999,17 @@ void SagaCoordinator::attach(Router& router) {
     }
   }
   for (const auto& topic : topics) {
-    router.on_message(topic, "*",
-                      [this](const Message& m, Context&) -> Status { return handle(m); });
+    router.on_batch(topic, [this](const std::vector<const Message*>& batch, Context&) {
+      return impl_->handle_batch(batch);
+    });
   }
 }
 
 Status SagaCoordinator::handle(const Message& reply) { return impl_->handle(reply); }
+
+std::vector<Status> SagaCoordinator::handle_batch(const std::vector<const Message*>& replies) {
+  return impl_->handle_batch(replies);
+}
 
 Result<std::size_t> SagaCoordinator::fire_due_timers() { return impl_->fire_due(); }
 
