@@ -755,44 +755,50 @@ struct SagaCoordinator::Impl {
     return tx.query_values(q, args).map([](auto) {});
   }
 
+  // Fires one timer in `tx`; `fired` tells whether it was still there to fire.
+  Status fire_in(sql::Transaction& tx, const std::string& id, const std::string& token,
+                 const std::string& kind, Pending& p, bool& fired) {
+    fired = false;
+    WHARF_ASSIGN_OR_RETURN(auto loaded, load(tx, id, /*lock=*/true));
+    // The timer fires once: whoever deletes it applies it, in the same transaction.
+    WHARF_ASSIGN_OR_RETURN(std::int64_t n,
+                           tx.exec("DELETE FROM wharf_saga_timers WHERE instance_id = ? AND "
+                                   "token = ? AND kind = ? AND due_at_ms <= ?",
+                                   id, token, kind, clock().now_ms()));
+    if (n == 0 || !loaded) return ok();
+    fired = true;
+    Loaded& l = *loaded;
+    WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
+    if (kind == kTimerDeadline) {
+      if (!saga_state_final(l.inst.state) && l.inst.state != SagaState::kNeedsAttention) {
+        for (std::size_t i = 0; i < l.inst.stage.size(); ++i) {
+          if (l.inst.stage[i].status == kAwaiting && l.inst.stage[i].message_id == token) {
+            WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, i, nullptr, false, true, p));
+            return save(tx, l);
+          }
+        }
+      }
+      if (l.inst.awaiting_message_id != token || saga_state_final(l.inst.state) ||
+          l.inst.state == SagaState::kNeedsAttention) {
+        return ok();
+      }
+      const auto& step = def->steps[static_cast<std::size_t>(l.inst.step)];
+      WHARF_RETURN_IF_ERROR(action_failed(tx, l, *def, "",
+                                          fmt::format("no reply to {} in time", step.name),
+                                          /*timed_out=*/true, p));
+    } else {
+      if (l.inst.state != SagaState::kCompensating) return ok();
+      std::string why;
+      WHARF_ASSIGN_OR_RETURN(bool sent, send(tx, l, *def, "", p, &why));
+      if (!sent) WHARF_RETURN_IF_ERROR(compensation_failed(tx, l, *def, why, p));
+    }
+    return save(tx, l);
+  }
+
   Result<bool> fire(const std::string& id, const std::string& token, const std::string& kind) {
     bool fired = false;
     WHARF_RETURN_IF_ERROR(transact([&](sql::Transaction& tx, Pending& p) -> Status {
-      fired = false;
-      WHARF_ASSIGN_OR_RETURN(auto loaded, load(tx, id, /*lock=*/true));
-      // The timer fires once: whoever deletes it applies it, in the same transaction.
-      WHARF_ASSIGN_OR_RETURN(std::int64_t n,
-                             tx.exec("DELETE FROM wharf_saga_timers WHERE instance_id = ? AND "
-                                     "token = ? AND kind = ? AND due_at_ms <= ?",
-                                     id, token, kind, clock().now_ms()));
-      if (n == 0 || !loaded) return ok();
-      fired = true;
-      Loaded& l = *loaded;
-      WHARF_ASSIGN_OR_RETURN(const SagaDefinition* def, definition(l.inst.name, l.inst.version));
-      if (kind == kTimerDeadline) {
-        if (!saga_state_final(l.inst.state) && l.inst.state != SagaState::kNeedsAttention) {
-          for (std::size_t i = 0; i < l.inst.stage.size(); ++i) {
-            if (l.inst.stage[i].status == kAwaiting && l.inst.stage[i].message_id == token) {
-              WHARF_RETURN_IF_ERROR(stage_step_done(tx, l, *def, i, nullptr, false, true, p));
-              return save(tx, l);
-            }
-          }
-        }
-        if (l.inst.awaiting_message_id != token || saga_state_final(l.inst.state) ||
-            l.inst.state == SagaState::kNeedsAttention) {
-          return ok();
-        }
-        const auto& step = def->steps[static_cast<std::size_t>(l.inst.step)];
-        WHARF_RETURN_IF_ERROR(action_failed(tx, l, *def, "",
-                                            fmt::format("no reply to {} in time", step.name),
-                                            /*timed_out=*/true, p));
-      } else {
-        if (l.inst.state != SagaState::kCompensating) return ok();
-        std::string why;
-        WHARF_ASSIGN_OR_RETURN(bool sent, send(tx, l, *def, "", p, &why));
-        if (!sent) WHARF_RETURN_IF_ERROR(compensation_failed(tx, l, *def, why, p));
-      }
-      return save(tx, l);
+      return fire_in(tx, id, token, kind, p, fired);
     }));
     return fired;
   }
@@ -815,9 +821,23 @@ struct SagaCoordinator::Impl {
         due.push_back(std::move(t));
       }
     }
-    // A timer that cannot fire (its definition's version is not registered, the store failed)
-    // stays due and is tried on the next pass; it does not hold up the others.
+    // The due timers fire in one transaction (a burst of deadlines is one commit, so it does
+    // not hold the store's write lock for a commit per timer while replies wait).
     std::size_t fired = 0;
+    Status together = transact([&](sql::Transaction& tx, Pending& p) -> Status {
+      fired = 0;
+      for (const auto& [id, token, kind] : due) {
+        bool one = false;
+        WHARF_RETURN_IF_ERROR(fire_in(tx, id, token, kind, p, one));
+        if (one) ++fired;
+      }
+      return ok();
+    });
+    if (together) return fired;
+    // One of them failed: each in its own transaction. A timer that cannot fire (its
+    // definition's version is not registered, the store failed) stays due and is tried on the
+    // next pass; it does not hold up the others.
+    fired = 0;
     std::optional<Error> first_error;
     for (const auto& [id, token, kind] : due) {
       auto f = fire(id, token, kind);
