@@ -10,9 +10,11 @@
 #include <thread>
 #include <tuple>
 
+#include "base/admin_routes.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "wharf/outbox.h"
+#include "wharf/saga_ops.h"
 
 namespace wharf {
 namespace {
@@ -151,6 +153,7 @@ struct SagaCoordinator::Impl {
   SagaOptions options;
   std::map<std::pair<std::string, std::int32_t>, SagaDefinition> definitions;
   std::uint64_t collector_id = 0;
+  std::uint64_t route_id = 0;  // /v1/sagas on the admin API
 
   // Metric updates wait for the commit: a transition that rolls back counts nothing.
   struct Pending {
@@ -546,6 +549,7 @@ SagaCoordinator::SagaCoordinator(std::unique_ptr<Impl> impl) : impl_(std::move(i
 
 SagaCoordinator::~SagaCoordinator() {
   if (impl_->collector_id != 0) metrics::registry().remove_collector(impl_->collector_id);
+  if (impl_->route_id != 0) admin_routes::remove(impl_->route_id);
 }
 
 Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db,
@@ -584,6 +588,9 @@ Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db
     if (!counts) return std::vector<metrics::CollectedFamily>{};  // the store is down
     return std::vector<metrics::CollectedFamily>{std::move(family)};
   });
+  SagaCoordinator* sagas = coordinator.get();
+  self->route_id = admin_routes::add(
+      "/v1/sagas", [sagas, self] { return sagas_admin_json(*sagas, self->db); });
   return coordinator;
 }
 
