@@ -1,7 +1,11 @@
 // Completed 3-step sagas per second, on SQLite and PostgreSQL, against a raw SQL floor measured
 // in the same run (docs/benchmarks.md, "Sagas").
 //
-//   wharf_saga_bench [--sagas N] [--window N] [--raw-sagas N] [--only sqlite|postgresql]
+//   wharf_saga_bench [--sagas N] [--window N] [--raw-sagas N] [--dir DIR]
+//                    [--only sqlite|postgresql]
+//
+// --dir puts the SQLite file elsewhere (/dev/shm: fdatasync costs nothing there, which shows
+// what the CPU alone allows).
 //
 // For each store (a SQLite file with the library's settings, WAL + synchronous=FULL; and a
 // PostgreSQL server this program starts with initdb, as the tests do):
@@ -11,12 +15,13 @@
 //   --raw-sagas of them (0: skipped).
 // - saga: the real thing, in one process. The main thread starts sagas (SagaCoordinator::start,
 //   a transaction each) keeping at most --window unfinished; the outbox relay runs in its own
-//   thread (OutboxRelay, background) and publishes the commands to the memory transport; a
-//   participant thread answers each command with a success reply; a coordinator thread polls
-//   the replies and applies each with SagaCoordinator::handle (the path a Router handler
-//   takes); run_timers runs in another thread. Every step has a 30 s deadline, so every
-//   transition also arms and clears a timer row. Latency is from the start() call to the
-//   return of handle() for the last step's reply. At the end every instance must be completed.
+//   thread (OutboxRelay, background; on PostgreSQL woken by LISTEN/NOTIFY) and publishes the
+//   commands to the memory transport; a participant thread answers each command with a success
+//   reply; a coordinator thread polls the replies and applies each with SagaCoordinator::handle
+//   (the path a Router handler takes); run_timers runs in another thread. Every step has a 30 s
+//   deadline, so every transition also arms and clears a timer row. Latency is from the start()
+//   call to the return of handle() for the last step's reply. At the end every instance must be
+//   completed.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -47,6 +52,7 @@ struct Args {
   std::int64_t window = 256;
   std::int64_t raw_sagas = 2'000;  // 0: no floor (for counting the library's syscalls alone)
   std::string only;
+  std::string dir;  // where the SQLite file goes; empty: the temporary directory
 };
 
 double since(Steady::time_point t) {
@@ -177,7 +183,11 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
     }
   });
   std::jthread timers([&](std::stop_token st) { (void)sagas->run_timers(st); });
-  OutboxRelay relay(*db, bus, {.name = "bench", .batch_max = 1000});
+  // On PostgreSQL the relay wakes on LISTEN/NOTIFY (delivered at commit), as a service there
+  // would run it; on SQLite on the in-process signal.
+  OutboxRelayOptions ro{.name = "bench", .batch_max = 1000};
+  if (db->dialect() == sql::Dialect::kPostgres) ro.wakeup = postgres_outbox_listener(url);
+  OutboxRelay relay(*db, bus, ro);
 
   const auto t = Steady::now();
   for (std::int64_t i = 0; i < a.sagas && !failed; ++i) {
@@ -239,18 +249,23 @@ int main(int argc, char** argv) {
       a.window = std::max<std::int64_t>(1, std::stoll(argv[++i]));
     else if (i + 1 < argc && k == "--raw-sagas")
       a.raw_sagas = std::max<std::int64_t>(0, std::stoll(argv[++i]));
+    else if (i + 1 < argc && k == "--dir")
+      a.dir = argv[++i];
     else if (i + 1 < argc && k == "--only")
       a.only = argv[++i];
     else {
-      std::fprintf(
-          stderr, "usage: %s [--sagas N] [--window N] [--raw-sagas N] [--only sqlite|postgresql]\n",
-          argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--sagas N] [--window N] [--raw-sagas N] [--dir DIR] [--only "
+                   "sqlite|postgresql]\n",
+                   argv[0]);
       return 2;
     }
   }
   int rc = 0;
   if (a.only.empty() || a.only == "sqlite") {
-    std::string dir = (std::filesystem::temp_directory_path() / "wharf-saga-bench-XXXXXX").string();
+    const std::filesystem::path base =
+        a.dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(a.dir);
+    std::string dir = (base / "wharf-saga-bench-XXXXXX").string();
     if (!::mkdtemp(dir.data())) return 1;
     if (auto s = run("sqlite", "sqlite:" + dir + "/sagas.db", a); !s) {
       std::fprintf(stderr, "sqlite: %s\n", s.error().to_string().c_str());
