@@ -2,14 +2,14 @@
 # `wharf saga list|show|retry|abort` on a SQLite store that a service running sagas
 # (wharf_saga_fixture: a SagaCoordinator, its outbox relay and participants) filled: one
 # instance completed, one needs_attention, one awaiting a reply. retry is followed end to end:
-# the command only asks, and the service's next timer pass sends the compensation.
+# the command only asks, and the service's next timer pass sends the compensation. Then the
+# same on a PostgreSQL server started here (skipped, saying so, when none is installed).
 set -euo pipefail
 fail() { echo "saga_cli_test: FAIL: $*" >&2; exit 1; }
 [ -x "${WHARF_BIN:-}" ] || fail "WHARF_BIN not set"
 [ -x "${WHARF_SAGA_FIXTURE:-}" ] || fail "WHARF_SAGA_FIXTURE not set"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-db="sqlite:$dir/service.db"
 w() { "$WHARF_BIN" "$@"; }
 
 for sub in list show retry abort; do
@@ -22,6 +22,10 @@ grep -q "no such SQLite file" "$dir/err" || fail "missing file: $(cat "$dir/err"
 w saga list --db "sqlite:$dir/other.db" 2>"$dir/err" && fail "a store without saga tables was accepted"
 grep -q "no saga tables" "$dir/err" || fail "no tables: $(cat "$dir/err")"
 
+# The whole flow on one store: seed, list, show, retry followed to the end, abort. (The body is
+# not indented: it holds python3 -c scripts.)
+suite() {
+local db=$1
 "$WHARF_SAGA_FIXTURE" seed "$db" | tee "$dir/seed"
 grep -qx "done completed" "$dir/seed" || fail "seed: done"
 grep -qx "stuck needs_attention" "$dir/seed" || fail "seed: stuck"
@@ -80,4 +84,34 @@ w saga abort --db "$db" waiting --reason "charged by hand"
 w saga show --db "$db" waiting | grep -q "^state  *aborted" || fail "abort"
 w saga show --db "$db" waiting | grep -q "^last error  *charged by hand" || fail "abort reason"
 w saga abort --db "$db" done --reason x 2>/dev/null && fail "abort of a completed instance"
+return 0
+}
+
+suite "sqlite:$dir/service.db"
+
+# The same on PostgreSQL, with a server started here (as the library's tests do).
+initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$initdb" ]; then
+  echo "saga_cli_test: PostgreSQL part skipped: no /usr/lib/postgresql/*/bin/initdb"
+else
+  bin=$(dirname "$initdb")
+  pgdir=$(mktemp -d /tmp/wharf-saga-cli-pg-XXXXXX)
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || fail "running as root and there is no postgres user"
+    chown postgres "$pgdir"
+    as_pg=(runuser -u postgres --)
+  fi
+  port=$(( 20000 + RANDOM % 20000 ))
+  trap '"${as_pg[@]}" "$bin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir" "$pgdir"' EXIT
+  "${as_pg[@]}" "$bin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
+  "${as_pg[@]}" "$bin/pg_ctl" -D "$pgdir/data" -w -l "$pgdir/log" \
+    -o "-k $pgdir -p $port -c listen_addresses='' -c fsync=off" start >/dev/null
+  "${as_pg[@]}" "$bin/createdb" -h "$pgdir" -p "$port" -U postgres sagas
+  "${as_pg[@]}" "$bin/createdb" -h "$pgdir" -p "$port" -U postgres other
+  w saga list --db "postgresql://postgres@/other?host=$pgdir&port=$port" 2>"$dir/err" &&
+    fail "a PostgreSQL database without saga tables was accepted"
+  grep -q "no saga tables" "$dir/err" || fail "no tables (postgresql): $(cat "$dir/err")"
+  suite "postgresql://postgres@/sagas?host=$pgdir&port=$port"
+fi
 echo "saga_cli_test: ok"
