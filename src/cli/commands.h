@@ -34,6 +34,7 @@ void register_bench(CLI::App& app, int& exit_code);    // bench produce|consume
 void register_dlq(CLI::App& app, int& exit_code);      // dlq list|show|replay
 void register_park(CLI::App& app, int& exit_code);     // park list|show|release
 void register_projection(CLI::App& app, int& exit_code);  // projection list|status|rebuild
+void register_saga(CLI::App& app, int& exit_code);        // saga list|show|retry|abort
 // `wharf local produce|consume|topics`: the embedded log, without a broker.
 void register_local(CLI::App& app, int& exit_code);
 // `wharf outbox-relay --sqlite FILE | --postgres URL`: the transactional outbox's relay.

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   wharf::cli::register_dlq(app, exit_code);
   wharf::cli::register_park(app, exit_code);
   wharf::cli::register_projection(app, exit_code);
+  wharf::cli::register_saga(app, exit_code);
   wharf::cli::register_check_data(app, exit_code);
   wharf::cli::register_repair(app, exit_code);
   wharf::cli::register_dump_segment(app, exit_code);

@@ -11,9 +11,11 @@
 #include <tuple>
 
 #include "base/check.h"
+#include "base/admin_routes.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "wharf/outbox.h"
+#include "wharf/saga_ops.h"
 
 namespace wharf {
 namespace {
@@ -214,6 +216,7 @@ struct SagaCoordinator::Impl {
   SagaOptions options;
   std::map<std::pair<std::string, std::int32_t>, SagaDefinition> definitions;
   std::uint64_t collector_id = 0;
+  std::uint64_t route_id = 0;  // /v1/sagas on the admin API
 
   // Metric updates wait for the commit: a transition that rolls back counts nothing.
   struct Pending {
@@ -880,6 +883,7 @@ SagaCoordinator::SagaCoordinator(std::unique_ptr<Impl> impl) : impl_(std::move(i
 
 SagaCoordinator::~SagaCoordinator() {
   if (impl_->collector_id != 0) metrics::registry().remove_collector(impl_->collector_id);
+  if (impl_->route_id != 0) admin_routes::remove(impl_->route_id);
 }
 
 Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db,
@@ -960,6 +964,9 @@ Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db
     return std::vector<metrics::CollectedFamily>{std::move(family), std::move(oldest),
                                                  std::move(overdue)};
   });
+  SagaCoordinator* sagas = coordinator.get();
+  self->route_id = admin_routes::add(
+      "/v1/sagas", [sagas, self] { return sagas_admin_json(*sagas, self->db); });
   return coordinator;
 }
 
