@@ -50,6 +50,9 @@ using Steady = std::chrono::steady_clock;
 struct Args {
   std::int64_t sagas = 20'000;
   std::int64_t window = 256;
+  // Up to this many sagas started per transaction, and replies applied with handle_batch (as
+  // attach() does); 1: one transaction per start and per reply (handle()).
+  std::int64_t batch = 64;
   std::int64_t raw_sagas = 2'000;  // 0: no floor (for counting the library's syscalls alone)
   std::string only;
   std::string dir;  // where the SQLite file goes; empty: the temporary directory
@@ -168,8 +171,17 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
     while (!st.stop_requested()) {
       auto rs = replies->poll(1000, 20ms);
       if (!rs) return fail_with(rs.error());
+      if (a.batch > 1 && !rs->empty()) {
+        std::vector<const Message*> batch;
+        for (const auto& r : *rs) batch.push_back(&r);
+        for (const auto& s : sagas->handle_batch(batch)) {
+          if (!s) return fail_with(s.error());
+        }
+      }
       for (const auto& r : *rs) {
-        if (auto s = sagas->handle(r); !s) return fail_with(s.error());
+        if (a.batch <= 1) {
+          if (auto s = sagas->handle(r); !s) return fail_with(s.error());
+        }
         if (r.type != "Ship.ok") continue;
         std::lock_guard lock(mu);
         auto it = started_at.find(r.correlation_id);
@@ -190,19 +202,28 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
   OutboxRelay relay(*db, bus, ro);
 
   const auto t = Steady::now();
-  for (std::int64_t i = 0; i < a.sagas && !failed; ++i) {
+  for (std::int64_t i = 0; i < a.sagas && !failed;) {
+    std::int64_t n = 0;  // sagas this transaction starts: what the window and the batch allow
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return failed || i - completed < a.window; });
+      n = std::min({a.window - (i - completed), a.batch, a.sagas - i});
     }
-    const std::string id = new_message_id();
+    std::vector<std::string> ids;
+    for (std::int64_t k = 0; k < n; ++k) ids.push_back(new_message_id());
     const auto s = Steady::now();
     {
       std::lock_guard lock(mu);
-      started_at[id] = s;
+      for (const auto& id : ids) started_at[id] = s;
     }
-    auto started = sagas->start("order", json{{"order_id", id}}, id);
+    Status started = db->transaction([&](sql::Transaction& tx) -> Status {
+      for (const auto& id : ids) {
+        WHARF_RETURN_IF_ERROR(sagas->start(tx, "order", json{{"order_id", id}}, id));
+      }
+      return ok();
+    });
     if (!started) fail_with(started.error());
+    i += n;
   }
   {
     std::unique_lock lock(mu);
@@ -230,9 +251,10 @@ Status run(const std::string& name, const std::string& url, const Args& a) {
   const double rate = static_cast<double>(a.sagas) / elapsed;
   std::printf(
       "%-10s raw %7.0f sagas/s (4 commits each) | saga %7.0f sagas/s (%.2fx raw) | start->done "
-      "p50 %.1f ms p99 %.1f ms | %lld sagas, window %lld, %.1f s\n",
+      "p50 %.1f ms p99 %.1f ms | %lld sagas, window %lld, batch %lld, %.1f s\n",
       name.c_str(), raw, rate, raw > 0 ? rate / raw : 0.0, pct(0.5), pct(0.99),
-      static_cast<long long>(a.sagas), static_cast<long long>(a.window), elapsed);
+      static_cast<long long>(a.sagas), static_cast<long long>(a.window),
+      static_cast<long long>(a.batch), elapsed);
   std::fflush(stdout);
   return ok();
 }
@@ -247,6 +269,8 @@ int main(int argc, char** argv) {
       a.sagas = std::max<std::int64_t>(1, std::stoll(argv[++i]));
     else if (i + 1 < argc && k == "--window")
       a.window = std::max<std::int64_t>(1, std::stoll(argv[++i]));
+    else if (i + 1 < argc && k == "--batch")
+      a.batch = std::max<std::int64_t>(1, std::stoll(argv[++i]));
     else if (i + 1 < argc && k == "--raw-sagas")
       a.raw_sagas = std::max<std::int64_t>(0, std::stoll(argv[++i]));
     else if (i + 1 < argc && k == "--dir")
@@ -254,10 +278,11 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && k == "--only")
       a.only = argv[++i];
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--sagas N] [--window N] [--raw-sagas N] [--dir DIR] [--only "
-                   "sqlite|postgresql]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--sagas N] [--window N] [--batch N] [--raw-sagas N] [--dir DIR] [--only "
+          "sqlite|postgresql]\n",
+          argv[0]);
       return 2;
     }
   }

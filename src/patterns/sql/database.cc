@@ -86,7 +86,6 @@ Status Database::transaction(const std::function<Status(Transaction&)>& fn,
   const int attempts_max = std::max(1, options.attempts_max);
   std::chrono::milliseconds backoff =
       std::max(options.backoff_initial, std::chrono::milliseconds(1));
-  std::minstd_rand jitter(std::random_device{}());  // spreads retries apart; not a test seed
   for (int attempt = 1;; ++attempt) {
     Status status = run_once(*this, fn, options);
     if (status) return status;
@@ -97,6 +96,9 @@ Status Database::transaction(const std::function<Status(Transaction&)>& fn,
           fmt::format("transaction failed {} times", attempt)));
     }
     if (options.on_retry) options.on_retry(status.error(), attempt);
+    // Spreads retries apart; not a test seed. Per thread and made on the first retry: a
+    // random_device per transaction cost a syscall on every commit.
+    thread_local std::minstd_rand jitter(std::random_device{}());
     std::uniform_int_distribution<std::int64_t> wait(backoff.count() / 2, backoff.count());
     std::this_thread::sleep_for(std::chrono::milliseconds(wait(jitter)));
     backoff = std::min(backoff * 2, std::max(options.backoff_max, backoff));
