@@ -245,8 +245,8 @@ Result<Bytes> snappy_xerial(ByteView in, std::size_t bytes_max) {
 }
 
 // KafkaLZ4BlockOutputStream's frame: 64 KiB blocks, each compressed on its own (Kafka's reader
-// decodes every block without the ones before it), no content size, no content checksum. Levels
-// from 3 use LZ4HC, as lz4-java's high compressor does for Kafka's default 9.
+// decodes every block without the ones before it), no content size, no content checksum. liblz4
+// uses LZ4HC from level 3 (Kafka's default compression.lz4.level is 9), its fast mode below.
 Result<Bytes> lz4(ByteView in, int level, std::size_t bytes_max) {
   constexpr std::size_t kChunkBytes = 64 * 1024;
   LZ4F_cctx* ctx = nullptr;
