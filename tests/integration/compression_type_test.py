@@ -12,7 +12,7 @@ once stored uncompressed is refused with MESSAGE_TOO_LARGE.
 
 Run with Debian's /usr/bin/python3 (python3-confluent-kafka, python3-kafka, python3-snappy,
 python3-lz4, python3-zstandard), with WHARF_BIN naming the wharf binary (ctest sets it). The
-broker helper is admin_test.py's.
+Broker class and test base are admin_test.py's.
 """
 
 import glob
@@ -26,7 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import admin_test  # noqa: E402  (the Broker helper and its test base)
+import admin_test  # noqa: E402  (the Broker class and its test base)
 from confluent_kafka import (TIMESTAMP_CREATE_TIME, Consumer, KafkaError, Producer,  # noqa: E402
                              TopicPartition)
 from confluent_kafka.admin import ConfigResource, NewTopic  # noqa: E402
