@@ -220,15 +220,16 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
         topic = "ct-too-large"
         self.create_topic(topic, **{"compression.type": "uncompressed",
                                     "max.message.bytes": "20000"})
-        # 100 values of 1,000 zeros: about 1 KiB as gzip, about 100 KiB stored uncompressed.
+        # Values of 30,000 zeros: about 100 bytes each as gzip, yet any batch, even of one
+        # record (however linger splits them), is over 20,000 bytes stored uncompressed.
         p = Producer({"bootstrap.servers": self.broker.bootstrap, "compression.codec": "gzip",
                       "linger.ms": 100, "retries": 0})
         errors = []
-        for i in range(100):
-            p.produce(topic, value=bytes(1000), partition=0,
+        for i in range(20):
+            p.produce(topic, value=bytes(30000), partition=0,
                       on_delivery=lambda err, msg: errors.append(err))
         self.assertEqual(p.flush(TIMEOUT_S), 0)
-        self.assertEqual(len(errors), 100)
+        self.assertEqual(len(errors), 20)
         self.assertTrue(all(e is not None and e.code() == KafkaError.MSG_SIZE_TOO_LARGE
                             for e in errors), {str(e) for e in errors})
         self.assertEqual(self.stored_batches(topic), [])
