@@ -6,6 +6,7 @@
 #include "base/crc32c.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "storage/compression.h"
 #include "storage/limits.h"
 
 namespace wharf::storage {
@@ -368,17 +369,28 @@ Status Partition::write_snapshot_locked() {
 
 Result<AppendResult> Partition::append(MutableByteView batch) {
   std::size_t batch_bytes_max = 0;
+  Recompression recompression;
   {
     std::lock_guard config_lock(mu_);
     if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
     if (fenced_) return fail(*fenced_);
     batch_bytes_max = config_.max_message_bytes;
+    // Read on every append: AlterConfigs may change compression.type at any time.
+    recompression = config_.recompression();
   }
   // Validation reads only the batch (and decompresses a compressed one): outside the lock, so
   // concurrent appends to this partition are not serialised behind a decompression.
   WHARF_ASSIGN_OR_RETURN(ValidatedBatch validated,
                          validate_batch_records(batch, ValidationLimits{batch_bytes_max}));
   BatchHeader h = validated.header;
+  // As Kafka: a topic whose compression.type names a codec stores every data batch with it; the
+  // records, offsets, timestamps and producer fields stay as sent. Outside the lock too.
+  Bytes recompressed;
+  if (needs_recompression(h, recompression)) {
+    WHARF_ASSIGN_OR_RETURN(recompressed, recompress_batch(batch, recompression, batch_bytes_max));
+    batch = MutableByteView(recompressed);
+    WHARF_ASSIGN_OR_RETURN(h, parse_header(batch));
+  }
   std::unique_lock lock(mu_);
   if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
   if (fenced_) return fail(*fenced_);

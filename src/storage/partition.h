@@ -68,7 +68,9 @@ class Partition {
 
   // Validates `batch` (one record batch v2, exactly), assigns offsets by patching it in place,
   // appends it and returns once it is durable under the topic's sync policy. An idempotent
-  // retry of one of the producer's last five batches returns the original offsets.
+  // retry of one of the producer's last five batches returns the original offsets. When the
+  // topic's compression.type names a codec other than the batch's, a recompressed copy is
+  // patched and appended instead and `batch` is left as it was sent.
   [[nodiscard]] Result<AppendResult> append(MutableByteView batch);
   // For callers that do not keep the patched bytes.
   [[nodiscard]] Result<AppendResult> append(Bytes&& batch) {

@@ -6,6 +6,8 @@
 
 #include "io/fault_file_system.h"
 #include "io/memory_file_system.h"
+#include "storage/compression.h"
+#include "tests/support/compressed_batch.h"
 #include "tests/support/storage_fixtures.h"
 
 namespace wharf::storage {
@@ -323,6 +325,104 @@ TEST_F(PartitionTest, RollAndDeleteSegmentsBeforeMoveTheLogStartToASegmentBounda
   auto r = p->read(Offset(5), 1 << 20);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(test::headers_of(r->records).size(), 3u);
+}
+
+// The records section of one stored batch, decompressed.
+Bytes stored_records(ByteView batch) {
+  auto h = parse_header(batch);
+  EXPECT_TRUE(h.has_value());
+  const ByteView body = batch.subspan(batch_layout::kHeaderBytes);
+  if (h->compression() == Compression::kNone) return Bytes(body.begin(), body.end());
+  auto out = decompress(h->compression(), body, kDecompressedBatchBytesMax);
+  EXPECT_TRUE(out.has_value()) << out.error().to_string();
+  return out ? *out : Bytes{};
+}
+
+TEST_F(PartitionTest, CompressionTypeStoresEachBatchWithTheTopicsCodecAndTheSameRecords) {
+  // Producer codec -> topic codec, each pair once, into one partition whose config changes
+  // between appends (AlterConfigs): the codec is read at each append.
+  const std::vector<std::pair<Compression, std::string>> cases = {
+      {Compression::kLz4, "gzip"},
+      {Compression::kZstd, "snappy"},
+      {Compression::kNone, "lz4"},
+      {Compression::kGzip, "zstd"},
+      {Compression::kSnappy, "uncompressed"},
+      {Compression::kGzip, "producer"},
+      {Compression::kZstd, "zstd"}};
+  const std::vector<Compression> expected = {
+      Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd,
+      Compression::kNone, Compression::kGzip,   Compression::kZstd};
+  auto p = open();
+  std::vector<Bytes> sent;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& [codec, type] = cases[i];
+    SCOPED_TRACE(type);
+    p->set_config(*TopicConfig::from_map({{"compression.type", type}}));
+    BatchOptions options;
+    options.producer_id = ProducerId(9);
+    options.producer_epoch = ProducerEpoch(1);
+    options.base_sequence = static_cast<std::int32_t>(i) * 4;
+    // Four records each, so the sequences above follow one another.
+    std::vector<Record> rs(4);
+    for (int r = 0; r < 4; ++r) {
+      rs[r].key = to_bytes("k" + std::to_string(i) + "-" + std::to_string(r));
+      rs[r].value = to_bytes(std::string(300, static_cast<char>('a' + r)));
+      rs[r].timestamp_ms = 1'700'000'000'000 + static_cast<std::int64_t>(i) * 10 + r;
+    }
+    Bytes batch = build_batch(rs, options);
+    if (codec != Compression::kNone) batch = test::compress_batch(batch, codec);
+    sent.push_back(batch);
+    auto r = put(*p, batch);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ(r->base_offset, Offset(static_cast<std::int64_t>(i) * 4));
+  }
+  auto read = p->read(Offset(0), 1 << 20);
+  ASSERT_TRUE(read.has_value());
+  const auto headers = test::headers_of(read->records);
+  ASSERT_EQ(headers.size(), cases.size());
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    SCOPED_TRACE(cases[i].second);
+    const ByteView stored = ByteView(read->records).subspan(pos, headers[i].total_bytes());
+    pos += headers[i].total_bytes();
+    ASSERT_TRUE(check_batch_crc(stored).has_value());
+    EXPECT_EQ(headers[i].compression(), expected[i]);
+    EXPECT_EQ(headers[i].base_offset, Offset(static_cast<std::int64_t>(i) * 4));
+    EXPECT_EQ(headers[i].record_count, 4);
+    EXPECT_EQ(headers[i].producer_id, ProducerId(9));
+    EXPECT_EQ(headers[i].base_sequence, static_cast<std::int32_t>(i) * 4);
+    EXPECT_EQ(headers[i].max_timestamp, 1'700'000'000'000 + static_cast<std::int64_t>(i) * 10 + 3);
+    EXPECT_EQ(stored_records(stored), stored_records(sent[i]));
+    if (cases[i].first == expected[i]) {  // kept: the bytes sent, but for the base offset
+      Bytes same = sent[i];
+      patch_base_offset(same, headers[i].base_offset);
+      EXPECT_EQ(Bytes(stored.begin(), stored.end()), same);
+    }
+  }
+  // A retry of a recompressed batch is still recognised as a duplicate by its sequence.
+  p->set_config(*TopicConfig::from_map({{"compression.type", "uncompressed"}}));
+  auto retry = put(*p, sent.back());
+  ASSERT_TRUE(retry.has_value()) << retry.error().to_string();
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->base_offset, Offset(24));
+  EXPECT_EQ(p->log_end_offset(), Offset(28));
+}
+
+TEST_F(PartitionTest, BatchTooLargeOnceRecompressedIsRefusedWithoutWriting) {
+  std::vector<Record> rs(100);
+  for (auto& r : rs) r.value = Bytes(1000);  // zeros: ~1 KiB as gzip, ~100 KiB uncompressed
+  const Bytes gz = test::compress_batch(build_batch(rs), Compression::kGzip);
+  auto p = open(*TopicConfig::from_map(
+      {{"compression.type", "uncompressed"}, {"max.message.bytes", "50000"}}));
+  auto r = put(*p, gz);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kMessageTooLarge) << r.error().to_string();
+  EXPECT_EQ(p->log_end_offset(), Offset(0));
+  // The same batch kept as sent fits.
+  p->set_config(
+      *TopicConfig::from_map({{"compression.type", "lz4"}, {"max.message.bytes", "50000"}}));
+  ASSERT_TRUE(put(*p, gz).has_value());
+  EXPECT_EQ(p->log_end_offset(), Offset(100));
 }
 
 }  // namespace

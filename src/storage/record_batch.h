@@ -4,8 +4,10 @@
 // and partition_leader_epoch (outside the CRC), and max_timestamp (and, for LogAppendTime
 // topics, the timestamp-type bit), which are rewritten on append with a recomputed CRC, as
 // Kafka does. So the records on disk are the records on the wire and a fetch sends file bytes
-// without re-encoding (docs/formats/record-batch-v2.md has the layout). Pure functions; no I/O,
-// no threads.
+// without re-encoding (docs/formats/record-batch-v2.md has the layout). The one exception is a
+// topic whose compression.type names another codec: the append stores a recompressed copy
+// (compression.h, recompress_batch), whose records decompress to the same bytes. Pure functions;
+// no I/O, no threads.
 #pragma once
 
 #include <cstdint>

@@ -342,6 +342,27 @@ std::int64_t TopicConfig::delete_retention_ms() const {
 std::int64_t TopicConfig::min_compaction_lag_ms() const {
   return stored_long(stored, "min.compaction.lag.ms");
 }
+Recompression TopicConfig::recompression() const {
+  const auto it = stored.find("compression.type");
+  const std::string_view type = it != stored.end() ? std::string_view(it->second) : "producer";
+  Recompression out;
+  if (type == "uncompressed") {
+    out.target = Compression::kNone;
+  } else if (type == "gzip") {
+    out.target = Compression::kGzip;
+    out.level = static_cast<int>(stored_long(stored, "compression.gzip.level"));
+  } else if (type == "snappy") {
+    out.target = Compression::kSnappy;
+  } else if (type == "lz4") {
+    out.target = Compression::kLz4;
+    out.level = static_cast<int>(stored_long(stored, "compression.lz4.level"));
+  } else if (type == "zstd") {
+    out.target = Compression::kZstd;
+    out.level = static_cast<int>(stored_long(stored, "compression.zstd.level"));
+  }
+  return out;
+}
+
 double TopicConfig::min_cleanable_dirty_ratio() const {
   const auto it = stored.find("min.cleanable.dirty.ratio");
   if (it == stored.end()) return 0.5;

@@ -13,8 +13,11 @@
 //                           cleaner on compacted topics (kept in `stored`, read through the
 //                           accessors below)
 //   sync.policy             always | interval:<ms> | none                 (default always)
+//   compression.type, compression.gzip.level, compression.lz4.level, compression.zstd.level:
+//                           applied on produce: a batch of another codec is stored recompressed
+//                           (kept in `stored`, read through recompression())
 //
-// Every other Kafka topic config (compression.type, min.insync.replicas, flush.ms, ...) is
+// Every other Kafka topic config (min.insync.replicas, flush.ms, ...) is
 // accepted, type-checked as Kafka checks it, stored and reported, but changes nothing in the
 // log: `stored` holds them, each at its Kafka default unless set (see docs/broker.md).
 #pragma once
@@ -27,6 +30,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "storage/compression.h"
 
 namespace wharf::storage {
 
@@ -79,6 +83,8 @@ struct TopicConfig {
   std::int64_t delete_retention_ms() const;
   std::int64_t min_compaction_lag_ms() const;
   double min_cleanable_dirty_ratio() const;
+  // compression.type and the level of its codec, parsed from `stored`.
+  Recompression recompression() const;
 
   bool operator==(const TopicConfig&) const = default;
 };

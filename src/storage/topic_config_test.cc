@@ -113,5 +113,24 @@ TEST(TopicConfig, StoredOnlyConfigsRefuseValuesKafkaRefuses) {
   }
 }
 
+TEST(TopicConfig, CompressionTypeAndLevelsGiveTheRecompression) {
+  EXPECT_FALSE(TopicConfig{}.recompression().target.has_value());  // producer
+  auto plain = TopicConfig::from_map({{"compression.type", "uncompressed"}});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->recompression().target, Compression::kNone);
+  auto zstd = TopicConfig::from_map({{"compression.type", "zstd"}});
+  EXPECT_EQ(zstd->recompression().target, Compression::kZstd);
+  EXPECT_EQ(zstd->recompression().level, 3);  // Kafka's default
+  auto gzip =
+      TopicConfig::from_map({{"compression.type", "gzip"}, {"compression.gzip.level", "9"}});
+  EXPECT_EQ(gzip->recompression().target, Compression::kGzip);
+  EXPECT_EQ(gzip->recompression().level, 9);
+  auto lz4 = TopicConfig::from_map({{"compression.type", "lz4"}});
+  EXPECT_EQ(lz4->recompression().level, 9);
+  auto snappy = TopicConfig::from_map({{"compression.type", "snappy"}});
+  EXPECT_EQ(snappy->recompression().target, Compression::kSnappy);
+  EXPECT_FALSE(snappy->recompression().level.has_value());
+}
+
 }  // namespace
 }  // namespace wharf::storage

@@ -1,9 +1,12 @@
 // libFuzzer target: arbitrary bytes as one Kafka v2 record batch, through the functions that
 // read client-supplied batches: storage::validate_batch (every Produce) and
 // storage::read_records (ListOffsets by timestamp, tools), and the log cleaner's
-// storage::for_each_record_view and storage::rebuild_batch (compaction of stored batches). Any
-// crash, sanitizer report or huge allocation is a bug: a batch's bytes must only ever produce an
-// error.
+// storage::for_each_record_view and storage::rebuild_batch (compaction of stored batches), and
+// what a topic's compression.type does to it: storage::recompress_batch into every other codec
+// must give a batch that validates with the same records. Any crash, sanitizer report or huge
+// allocation is a bug: a batch's bytes must only ever produce an error. The input's bytes also
+// go through storage::compress with each codec and must come back from storage::decompress
+// unchanged.
 //
 // Random bytes almost never carry a matching length field and CRC-32C, which would keep the
 // fuzzer in the first few checks. So each input runs twice: as given, and with its length field
@@ -14,12 +17,15 @@
 // Build: see tests/fuzz/CMakeLists.txt. Seeds: tests/fuzz/corpus/record_batch/
 // (write_record_batch_seeds).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/check.h"
+#include "storage/compression.h"
 #include "storage/record_batch.h"
 
 namespace {
@@ -65,11 +71,66 @@ void check_compaction(wharf::ByteView bytes, const wharf::storage::BatchHeader* 
   }
 }
 
+constexpr wharf::storage::Compression kCodecs[] = {
+    wharf::storage::Compression::kNone, wharf::storage::Compression::kGzip,
+    wharf::storage::Compression::kSnappy, wharf::storage::Compression::kLz4,
+    wharf::storage::Compression::kZstd};
+
+// The records section of a batch that validated, decompressed.
+wharf::Bytes records_of(wharf::ByteView batch, wharf::storage::Compression codec) {
+  const auto body = batch.subspan(bl::kHeaderBytes);
+  if (codec == wharf::storage::Compression::kNone) return wharf::Bytes(body.begin(), body.end());
+  auto out = wharf::storage::decompress(codec, body, wharf::storage::kDecompressedBatchBytesMax);
+  WHARF_CHECK(out.has_value(), "a validated batch does not decompress: {}",
+              out.error().to_string());
+  return *out;
+}
+
+// A batch that validated, stored under every other codec: same header fields but the codec bits,
+// length and CRC; the same records; or, only when it grows past the limit, kMessageTooLarge.
+void check_recompression(wharf::ByteView bytes, const wharf::storage::BatchHeader& h) {
+  const wharf::Bytes records = records_of(bytes, h.compression());
+  for (auto codec : kCodecs) {
+    const wharf::storage::Recompression to{codec, std::nullopt};
+    if (!wharf::storage::needs_recompression(h, to)) continue;
+    auto out = wharf::storage::recompress_batch(bytes, to, kLimits.batch_bytes_max);
+    if (!out) {
+      WHARF_CHECK(out.error().code() == wharf::ErrorCode::kMessageTooLarge,
+                  "recompressing a validated batch failed: {}", out.error().to_string());
+      continue;
+    }
+    auto again = wharf::storage::validate_batch(*out, kLimits);
+    WHARF_CHECK(again.has_value(), "a recompressed batch does not validate: {}",
+                again.error().to_string());
+    WHARF_CHECK(again->compression() == codec && again->record_count == h.record_count &&
+                again->base_sequence == h.base_sequence && again->producer_id == h.producer_id &&
+                again->max_timestamp == h.max_timestamp);
+    WHARF_CHECK(records_of(*out, codec) == records);
+  }
+}
+
+// Any bytes, compressed with each codec (and a level taken from the bytes), decompress to
+// themselves.
+void check_codecs(wharf::ByteView bytes) {
+  const int level = bytes.empty() ? 1 : 1 + static_cast<int>(bytes[0]) % 9;
+  for (auto codec : kCodecs) {
+    if (codec == wharf::storage::Compression::kNone) continue;
+    auto packed = wharf::storage::compress(codec, bytes, level, 2 * bytes.size() + 1024);
+    WHARF_CHECK(packed.has_value(), "compress failed: {}", packed.error().to_string());
+    auto unpacked =
+        wharf::storage::decompress(codec, *packed, wharf::storage::kDecompressedBatchBytesMax);
+    WHARF_CHECK(unpacked.has_value(), "decompress of compress failed: {}",
+                unpacked.error().to_string());
+    WHARF_CHECK(std::equal(unpacked->begin(), unpacked->end(), bytes.begin(), bytes.end()));
+  }
+}
+
 void check_batch(wharf::ByteView bytes) {
   auto validated = wharf::storage::validate_batch(bytes, kLimits);
   auto records = wharf::storage::read_records(bytes);
   check_compaction(bytes, validated ? &*validated : nullptr);
   if (!validated) return;
+  check_recompression(bytes, *validated);
   WHARF_CHECK(validated->total_bytes() == bytes.size(),
               "validated a batch of {} bytes that says {}", bytes.size(), validated->total_bytes());
   WHARF_CHECK(validated->record_count > 0 &&
@@ -91,6 +152,7 @@ void check_batch(wharf::ByteView bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   wharf::ByteView bytes(reinterpret_cast<const std::byte*>(data), size);
+  check_codecs(bytes);
   check_batch(bytes);
   if (size < bl::kHeaderBytes || size - 12 > static_cast<std::size_t>(INT32_MAX)) return 0;
   wharf::Bytes patched(bytes.begin(), bytes.end());
