@@ -17,14 +17,19 @@
 #include "base/metrics.h"
 #include "kafka/group/coordinator.h"
 #include "kafka/group/offsets_log.h"
+#include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/message_headers.h"
 #include "kafka/protocol/reader.h"
-#include "kafka/server/errors.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
 #include "storage/log_manager.h"
 
 namespace wharf::kafka {
+
+// The handlers name Kafka error codes unqualified.
+using protocol::code;
+using protocol::KafkaError;
+using protocol::to_kafka_error;
 
 // Completion token for co_await that returns (error_code, results...) instead of throwing.
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
