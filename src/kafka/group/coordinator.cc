@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/consumer_protocol.h"
@@ -292,18 +293,38 @@ void Coordinator::respond_join(Group& g, Member& m) {
   cb(std::move(r));
 }
 
+std::int16_t Coordinator::check_join_request(const p::JoinGroupRequest& req) const {
+  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
+  if (req.group_id.empty()) return code(KafkaError::kInvalidGroupId);
+  if (session < config_.session_timeout_min || session > config_.session_timeout_max)
+    return code(KafkaError::kInvalidSessionTimeout);
+  if (req.protocol_type.empty() || req.protocols.empty())
+    return code(KafkaError::kInconsistentGroupProtocol);
+  return code(KafkaError::kNone);
+}
+
+Coordinator::Member Coordinator::make_member(const p::JoinGroupRequest& req, std::string member_id,
+                                             const std::string& client_id,
+                                             const std::string& client_host) const {
+  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
+  Member m;
+  m.member_id = std::move(member_id);
+  m.group_instance_id = req.group_instance_id;
+  m.client_id = client_id;
+  m.client_host = client_host;
+  m.session_timeout = session;
+  // v0 has no rebalance timeout: Kafka uses the session timeout.
+  m.rebalance_timeout =
+      req.rebalance_timeout_ms > 0 ? std::chrono::milliseconds(req.rebalance_timeout_ms) : session;
+  m.protocol_type = req.protocol_type;
+  for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
+  return m;
+}
+
 void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
                        const std::string& client_id, const std::string& client_host,
                        JoinCallback done) {
-  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
-  if (req.group_id.empty())
-    return done(join_error(code(KafkaError::kInvalidGroupId), req.member_id));
-  if (session < config_.session_timeout_min || session > config_.session_timeout_max) {
-    return done(join_error(code(KafkaError::kInvalidSessionTimeout), req.member_id));
-  }
-  if (req.protocol_type.empty() || req.protocols.empty()) {
-    return done(join_error(code(KafkaError::kInconsistentGroupProtocol), req.member_id));
-  }
+  if (auto e = check_join_request(req)) return done(join_error(e, req.member_id));
   Group* existing = find(req.group_id);
   if (!existing && groups_.size() >= config_.groups_max) {
     return done(join_error(code(KafkaError::kCoordinatorNotAvailable), req.member_id));
@@ -315,103 +336,99 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
       (req.protocol_type != g.protocol_type || !supports_common_protocol(g, req))) {
     return done(join_error(code(KafkaError::kInconsistentGroupProtocol), req.member_id));
   }
-  auto make_member = [&](std::string id) {
-    Member m;
-    m.member_id = std::move(id);
-    m.group_instance_id = req.group_instance_id;
-    m.client_id = client_id;
-    m.client_host = client_host;
-    m.session_timeout = session;
-    // v0 has no rebalance timeout: Kafka uses the session timeout.
-    m.rebalance_timeout = req.rebalance_timeout_ms > 0
-                              ? std::chrono::milliseconds(req.rebalance_timeout_ms)
-                              : session;
-    m.protocol_type = req.protocol_type;
-    for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
-    return m;
-  };
-  const auto now = clock_.steady_now();
-
   if (req.member_id.empty()) {
-    if (g.members.size() + g.pending.size() >= config_.members_per_group_max) {
-      return done(join_error(code(KafkaError::kGroupMaxSizeReached)));
+    join_new_member(g, req, version, client_id, client_host, std::move(done));
+  } else if (g.pending.contains(req.member_id)) {
+    join_pending_member(g, req, client_id, client_host, std::move(done));
+  } else {
+    auto it = g.members.find(req.member_id);
+    if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id,
+                              req.group_instance_id)) {
+      return done(join_error(e, req.member_id));
     }
-    if (req.group_instance_id) {
-      auto s = g.static_members.find(*req.group_instance_id);
-      if (s != g.static_members.end() && g.members.contains(s->second)) {
-        // A known static member restarted: it takes over its old identity under a new member
-        // id; the old id is fenced. No rebalance if the group is Stable and keeps its protocol.
-        Member old = std::move(g.members.at(s->second));
-        const std::string old_id = old.member_id;
-        fail_parked(old, code(KafkaError::kFencedInstanceId));
-        g.members.erase(old_id);
-        Member m = make_member(new_member_id(client_id));
-        m.assignment = std::move(old.assignment);
-        m.synced = old.synced;
-        const std::string leader_before = g.leader_id;
-        if (g.leader_id == old_id) g.leader_id = m.member_id;
-        const std::string id = m.member_id;
-        add_member(g, std::move(m));
-        Member& nm = g.members.at(id);
-        // As Kafka (updateStaticMemberAndRebalance): a Stable group rebalances only if the
-        // protocol it would choose changes, not whenever the metadata bytes do. A restarted
-        // cooperative-sticky consumer owns no partitions yet, so its subscription always differs.
-        if (g.state == GroupState::kStable && select_protocol(g) == g.protocol) {
-          p::JoinGroupResponse r;
-          r.generation_id = g.generation_id;
-          r.protocol_name = g.protocol;
-          // The leader as it was before the replacement: a replaced static leader sees another
-          // id, so it acts as a follower and does not compute an assignment from the empty
-          // member list (which a Stable group would ignore anyway). It keeps its assignment.
-          r.leader = leader_before;
-          r.member_id = id;
-          return done(std::move(r));
-        }
-        nm.awaiting_join = std::move(done);
-        if (g.state == GroupState::kPreparingRebalance)
-          maybe_complete_join(g, false);
-        else
-          prepare_rebalance(g);
-        return;
-      }
-      Member m = make_member(new_member_id(client_id));
-      m.awaiting_join = std::move(done);
-      add_member(g, std::move(m));
-      prepare_rebalance(g);
-      return;
+    join_known_member(g, it->second, req, std::move(done));
+  }
+  check_invariants(g);
+}
+
+void Coordinator::join_new_member(Group& g, const p::JoinGroupRequest& req, std::int16_t version,
+                                  const std::string& client_id, const std::string& client_host,
+                                  JoinCallback done) {
+  if (g.members.size() + g.pending.size() >= config_.members_per_group_max) {
+    return done(join_error(code(KafkaError::kGroupMaxSizeReached)));
+  }
+  if (req.group_instance_id) {
+    auto s = g.static_members.find(*req.group_instance_id);
+    if (s != g.static_members.end() && g.members.contains(s->second)) {
+      const std::string old_id = s->second;
+      return join_restarted_static_member(g, old_id, req, client_id, client_host, std::move(done));
     }
-    const std::string id = new_member_id(client_id);
-    if (version >= 4) {
-      // KIP-394: the member must come back with this id; until then it is pending and holds
-      // up the rebalance, for at most its session timeout.
-      g.pending[id] = now + session;
-      return done(join_error(code(KafkaError::kMemberIdRequired), id));
-    }
-    Member m = make_member(id);
+    Member m = make_member(req, new_member_id(client_id), client_id, client_host);
     m.awaiting_join = std::move(done);
     add_member(g, std::move(m));
     prepare_rebalance(g);
     return;
   }
+  const std::string id = new_member_id(client_id);
+  if (version >= 4) {
+    // KIP-394: the member must come back with this id; until then it is pending and holds
+    // up the rebalance, for at most its session timeout.
+    g.pending[id] = clock_.steady_now() + std::chrono::milliseconds(req.session_timeout_ms);
+    return done(join_error(code(KafkaError::kMemberIdRequired), id));
+  }
+  Member m = make_member(req, id, client_id, client_host);
+  m.awaiting_join = std::move(done);
+  add_member(g, std::move(m));
+  prepare_rebalance(g);
+}
 
-  // A member that has an id.
-  if (auto pend = g.pending.find(req.member_id); pend != g.pending.end()) {
-    g.pending.erase(pend);
-    Member m = make_member(req.member_id);
-    m.awaiting_join = std::move(done);
-    add_member(g, std::move(m));
-    if (g.state == GroupState::kPreparingRebalance)
-      maybe_complete_join(g, false);
-    else
-      prepare_rebalance(g);
-    return;
+void Coordinator::join_restarted_static_member(Group& g, const std::string& old_id,
+                                               const p::JoinGroupRequest& req,
+                                               const std::string& client_id,
+                                               const std::string& client_host, JoinCallback done) {
+  // A known static member restarted: it takes over its old identity under a new member id;
+  // the old id is fenced. No rebalance if the group is Stable and keeps its protocol.
+  Member old = std::move(g.members.at(old_id));
+  fail_parked(old, code(KafkaError::kFencedInstanceId));
+  g.members.erase(old_id);
+  Member m = make_member(req, new_member_id(client_id), client_id, client_host);
+  m.assignment = std::move(old.assignment);
+  m.synced = old.synced;
+  const std::string leader_before = g.leader_id;
+  if (g.leader_id == old_id) g.leader_id = m.member_id;
+  const std::string id = m.member_id;
+  add_member(g, std::move(m));
+  Member& nm = g.members.at(id);
+  // As Kafka (updateStaticMemberAndRebalance): a Stable group rebalances only if the protocol
+  // it would choose changes, not whenever the metadata bytes do. A restarted cooperative-sticky
+  // consumer owns no partitions yet, so its subscription always differs.
+  if (g.state == GroupState::kStable && select_protocol(g) == g.protocol) {
+    p::JoinGroupResponse r;
+    r.generation_id = g.generation_id;
+    r.protocol_name = g.protocol;
+    // The leader as it was before the replacement: a replaced static leader sees another id,
+    // so it acts as a follower and does not compute an assignment from the empty member list
+    // (which a Stable group would ignore anyway). It keeps its assignment.
+    r.leader = leader_before;
+    r.member_id = id;
+    return done(std::move(r));
   }
-  auto it = g.members.find(req.member_id);
-  if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id,
-                            req.group_instance_id)) {
-    return done(join_error(e, req.member_id));
-  }
-  Member& m = it->second;
+  nm.awaiting_join = std::move(done);
+  prepare_rebalance(g);  // joins the rebalance under way, if there is one
+}
+
+void Coordinator::join_pending_member(Group& g, const p::JoinGroupRequest& req,
+                                      const std::string& client_id, const std::string& client_host,
+                                      JoinCallback done) {
+  g.pending.erase(req.member_id);
+  Member m = make_member(req, req.member_id, client_id, client_host);
+  m.awaiting_join = std::move(done);
+  add_member(g, std::move(m));
+  prepare_rebalance(g);  // joins the rebalance under way, if there is one
+}
+
+void Coordinator::join_known_member(Group& g, Member& m, const p::JoinGroupRequest& req,
+                                    JoinCallback done) {
   const bool changed = [&] {
     if (m.protocols.size() != req.protocols.size()) return true;
     for (std::size_t i = 0; i < req.protocols.size(); ++i) {
@@ -425,8 +442,8 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
     m.protocols.clear();
     for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
   }
-  m.session_timeout = session;
-  m.last_heartbeat = now;
+  m.session_timeout = std::chrono::milliseconds(req.session_timeout_ms);
+  m.last_heartbeat = clock_.steady_now();
   if (m.awaiting_join) {  // a duplicate join while parked: the old request gets an error
     auto cb = std::exchange(m.awaiting_join, nullptr);
     cb(join_error(code(KafkaError::kRebalanceInProgress), m.member_id));
@@ -437,26 +454,64 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
       maybe_complete_join(g, false);
       return;
     case GroupState::kCompletingRebalance:
-      if (!changed) {
-        m.awaiting_join = std::move(done);
-        respond_join(g, m);
-        return;
-      }
-      m.awaiting_join = std::move(done);
-      prepare_rebalance(g);
-      return;
     case GroupState::kStable:
-      if (!changed && m.member_id != g.leader_id) {
-        m.awaiting_join = std::move(done);
+      // Nothing new from a follower: it gets the current generation again. The leader's
+      // rejoin in a Stable group, and any changed subscription, start a rebalance.
+      m.awaiting_join = std::move(done);
+      if (!changed && (g.state == GroupState::kCompletingRebalance || m.member_id != g.leader_id)) {
         respond_join(g, m);
         return;
       }
-      m.awaiting_join = std::move(done);
       prepare_rebalance(g);
       return;
     case GroupState::kEmpty:
     case GroupState::kDead:
       return done(join_error(code(KafkaError::kUnknownMemberId), req.member_id));
+  }
+}
+
+void Coordinator::check_invariants(const Group& g) const {
+  // Every member id is one of: a member, a pending id (KIP-394), never both.
+  for (const auto& [id, _] : g.pending) {
+    WHARF_CHECK(!g.members.contains(id), "group {}: {} is both pending and a member", g.group_id,
+                id);
+  }
+  switch (g.state) {
+    case GroupState::kEmpty:
+      WHARF_CHECK(g.members.empty(), "group {}: Empty with {} members", g.group_id,
+                  g.members.size());
+      break;
+    case GroupState::kPreparingRebalance:
+      break;
+    case GroupState::kCompletingRebalance:
+    case GroupState::kStable:
+      // A generation has been handed out: it has members, a leader among them and a protocol.
+      WHARF_CHECK(!g.members.empty(), "group {}: {} without members", g.group_id,
+                  state_name(g.state));
+      WHARF_CHECK(g.members.contains(g.leader_id), "group {}: leader {} is not a member",
+                  g.group_id, g.leader_id);
+      WHARF_CHECK(!g.protocol.empty() && g.generation_id > 0,
+                  "group {}: {} without protocol or generation", g.group_id, state_name(g.state));
+      break;
+    case GroupState::kDead:
+      break;
+  }
+  // Only a group preparing a rebalance has members parked in JoinGroup (a completed join
+  // answers them all at once), and only a group completing one has members parked in SyncGroup.
+  for (const auto& [id, m] : g.members) {
+    WHARF_CHECK(!m.awaiting_join || g.state == GroupState::kPreparingRebalance,
+                "group {}: member {} parked in JoinGroup while {}", g.group_id, id,
+                state_name(g.state));
+    WHARF_CHECK(!m.awaiting_sync || g.state == GroupState::kCompletingRebalance,
+                "group {}: member {} parked in SyncGroup while {}", g.group_id, id,
+                state_name(g.state));
+  }
+  // Static members map to live members that carry that instance id.
+  for (const auto& [instance, mid] : g.static_members) {
+    auto it = g.members.find(mid);
+    WHARF_CHECK(it != g.members.end() && it->second.group_instance_id == instance,
+                "group {}: static member {} -> {} is not a member with that instance id",
+                g.group_id, instance, mid);
   }
 }
 
