@@ -109,7 +109,8 @@ struct DynamicBrokerConfigs {
 
 class KafkaServer::Impl {
  public:
-  Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
+  Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids,
+       const Clock& clock);
 
   Status start();
   void stop();
@@ -227,6 +228,7 @@ class KafkaServer::Impl {
   ServerConfig config_;
   storage::LogManager& log_;
   ProducerIdAllocator& producer_ids_;
+  const Clock& clock_;
   asio::io_context io_{1};
   asio::thread_pool storage_pool_;
   asio::ip::tcp::acceptor acceptor_{io_};
