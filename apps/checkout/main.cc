@@ -4,6 +4,7 @@
 //   wharf-checkout run                          # event-driven, embedded log, 10,000 orders/s, 60 s
 //   wharf-checkout run --mode both --slow email=20ms --duration 20
 //   wharf-checkout run --bootstrap 127.0.0.1:9092   # the same against a broker
+#include <wharf/lag.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -54,18 +55,14 @@ struct Lag {
 
 Lag lag_of(const GroupStats& st, const std::map<TopicPartition, std::int64_t>& end) {
   Lag out;
-  std::int64_t max = 0;
-  int n = 0;
+  lag::LagSummary lags;
   for (const auto& [tp, e] : end) {
     if (tp.partition < 0 || tp.partition >= kOrdersPartitions) continue;
     const std::int64_t done = st.done_offsets[static_cast<std::size_t>(tp.partition)].load();
-    const std::int64_t l = std::max<std::int64_t>(0, e - done);
-    out.total += l;
-    max = std::max(max, l);
-    ++n;
+    lags.add(lag::partition_lag(e, done));
   }
-  if (out.total > 0 && n > 0)
-    out.skew = static_cast<double>(max) / (static_cast<double>(out.total) / n);
+  out.total = lags.sum;
+  out.skew = lags.skew();
   return out;
 }
 

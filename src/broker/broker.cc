@@ -250,7 +250,8 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerConfig config, io::FileSyste
   options.cleaner_backoff = b->config_.cleaner_backoff;
   WHARF_ASSIGN_OR_RETURN(b->log_, storage::LogManager::open(fs, options, clock));
   WHARF_RETURN_IF_ERROR(check_descriptor_limit(b->config_.server.connections_max));
-  b->server_ = std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_);
+  b->server_ =
+      std::make_unique<kafka::KafkaServer>(b->config_.server, *b->log_, *b->producer_ids_, clock);
   WHARF_RETURN_IF_ERROR(b->server_->start());
   if (!b->config_.admin_listen.empty()) {
     WHARF_ASSIGN_OR_RETURN(auto hp, parse_host_port(b->config_.admin_listen));

@@ -20,6 +20,7 @@
 #include "cli/consumer_protocol.h"
 #include "cli/kafka_client.h"
 #include "cli/table.h"
+#include "wharf/lag.h"
 
 namespace wharf::cli {
 namespace {
@@ -65,11 +66,7 @@ struct PartitionRow {
 
 struct TopicRow {
   std::string topic;
-  std::int64_t lag = 0;
-  std::int64_t lag_max = 0;
-  double lag_mean = 0;
-  double lag_skew = 0;  // lag_max / lag_mean; 0 when the mean is 0 (as the broker's LagTracker)
-  int partitions_with_lag = 0;
+  lag::LagSummary lags;  // of the partitions whose lag is known (wharf/lag.h, as the broker's)
 };
 
 int run_describe(const std::string& group, bool json) {
@@ -156,17 +153,11 @@ int run_describe(const std::string& group, bool json) {
         }
       }
       if (row.committed && row.high_watermark) {
-        row.lag = std::max<std::int64_t>(0, *row.high_watermark - *row.committed);
-        tr.lag += *row.lag;
-        tr.lag_max = std::max(tr.lag_max, *row.lag);
-        ++tr.partitions_with_lag;
+        row.lag = lag::partition_lag(row.high_watermark->value(), row.committed->value());
+        tr.lags.add(*row.lag);
         total_lag += *row.lag;
       }
       rows.push_back(std::move(row));
-    }
-    if (tr.partitions_with_lag > 0) {
-      tr.lag_mean = static_cast<double>(tr.lag) / tr.partitions_with_lag;
-      tr.lag_skew = tr.lag_mean > 0 ? static_cast<double>(tr.lag_max) / tr.lag_mean : 0;
     }
   }
 
@@ -206,7 +197,7 @@ int run_describe(const std::string& group, bool json) {
     out["topics"] = nlohmann::ordered_json::array();
     for (const auto& [name, t] : per_topic) {
       out["topics"].push_back(
-          {{"topic", name}, {"lag", t.lag}, {"lag_max", t.lag_max}, {"lag_mean", t.lag_mean}, {"lag_skew", t.lag_skew}});
+          {{"topic", name}, {"lag", t.lags.sum}, {"lag_max", t.lags.max}, {"lag_mean", t.lags.mean()}, {"lag_skew", t.lags.skew()}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return exit_code;
@@ -242,8 +233,8 @@ int run_describe(const std::string& group, bool json) {
     std::printf("\n");
     Table skew({"TOPIC", "LAG", "LAG-MAX", "LAG-MEAN", "SKEW"});
     for (const auto& [name, t] : per_topic) {
-      skew.add({name, std::to_string(t.lag), std::to_string(t.lag_max), fmt::format("{:.2f}", t.lag_mean),
-                fmt::format("{:.2f}", t.lag_skew)});
+      skew.add({name, std::to_string(t.lags.sum), std::to_string(t.lags.max), fmt::format("{:.2f}", t.lags.mean()),
+                fmt::format("{:.2f}", t.lags.skew())});
     }
     skew.print(stdout);
   }

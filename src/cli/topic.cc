@@ -17,8 +17,8 @@
 #include "cli/client_args.h"
 #include "cli/commands.h"
 #include "cli/kafka_client.h"
-#include "cli/log_dirs.h"
 #include "cli/table.h"
+#include "kafka/client/log_dirs.h"
 
 namespace wharf::cli {
 namespace {
@@ -38,7 +38,7 @@ std::optional<std::map<std::int32_t, std::int64_t>> sizes_on_disk(Client& client
     const std::int32_t leader = leader_id;  // clang 14 cannot capture a structured binding
     auto broker = std::find_if(md.brokers.begin(), md.brokers.end(), [&](const auto& b) { return b.id == leader; });
     if (broker == md.brokers.end()) return std::nullopt;
-    auto sizes = partition_sizes(broker->host, broker->port, t.name, partitions, client.timeout_ms());
+    auto sizes = kafka::client::partition_sizes(broker->host, broker->port, t.name, partitions, client.timeout_ms());
     if (!sizes) return std::nullopt;
     for (std::int32_t id : partitions) {
       auto it = sizes->find(id);

@@ -74,7 +74,8 @@ InProcessBroker& broker() {
     config.fetch_wait_max =
         std::chrono::milliseconds(50);  // a fuzzed long poll must not stall the run
     broker->server =
-        std::make_unique<wharf::kafka::KafkaServer>(config, *broker->log, *broker->producer_ids);
+        std::make_unique<wharf::kafka::KafkaServer>(config, *broker->log, *broker->producer_ids,
+                                                     wharf::SystemClock::instance());
     WHARF_CHECK(broker->server->start().has_value());
     return broker;
   }();

@@ -3,38 +3,25 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/check.h"
 #include "base/log.h"
+#include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/consumer_protocol.h"
 #include "kafka/protocol/reader.h"
 
 namespace wharf::kafka::group {
 namespace p = protocol;
+using protocol::code;
+using protocol::KafkaError;
 using Clock_ = std::chrono::steady_clock;
 
 namespace {
 
-// Kafka error codes used by the coordinator (Errors.java).
-constexpr std::int16_t kNone = 0;
-constexpr std::int16_t kUnknownTopicOrPartition = 3;
-constexpr std::int16_t kOffsetMetadataTooLarge = 12;
-constexpr std::int16_t kCoordinatorNotAvailable = 15;
-constexpr std::int16_t kIllegalGeneration = 22;
-constexpr std::int16_t kInconsistentGroupProtocol = 23;
-constexpr std::int16_t kInvalidGroupId = 24;
 // How much of a client id goes into a member id (see new_member_id).
 constexpr std::size_t kMemberIdClientIdBytesMax = 128;
 // A group metadata record larger than this is not written to __consumer_offsets: one record must
 // fit a batch of the topic (max.message.bytes, 1 MiB) with room for its framing.
 constexpr std::size_t kGroupMetadataBytesMax = 900 * 1024;
-constexpr std::int16_t kUnknownMemberId = 25;
-constexpr std::int16_t kInvalidSessionTimeout = 26;
-constexpr std::int16_t kRebalanceInProgress = 27;
-constexpr std::int16_t kNonEmptyGroup = 68;
-constexpr std::int16_t kGroupIdNotFound = 69;
-constexpr std::int16_t kMemberIdRequired = 79;
-constexpr std::int16_t kFencedInstanceId = 82;
-constexpr std::int16_t kGroupMaxSizeReached = 81;
-constexpr std::int16_t kGroupSubscribedToTopic = 86;
 
 p::JoinGroupResponse join_error(std::int16_t error, const std::string& member_id = "") {
   p::JoinGroupResponse r;
@@ -71,9 +58,10 @@ std::int16_t member_error(const std::map<std::string, std::string>& static_membe
                           const std::optional<std::string>& instance_id) {
   if (instance_id) {
     auto s = static_members.find(*instance_id);
-    if (s != static_members.end() && s->second != member_id) return 82;  // FENCED_INSTANCE_ID
+    if (s != static_members.end() && s->second != member_id)
+      return code(KafkaError::kFencedInstanceId);
   }
-  return member_known ? 0 : 25;  // UNKNOWN_MEMBER_ID
+  return member_known ? code(KafkaError::kNone) : code(KafkaError::kUnknownMemberId);
 }
 
 std::string_view state_name(GroupState s) {
@@ -215,7 +203,8 @@ void Coordinator::prepare_rebalance(Group& g) {
     maybe_complete_join(g, false);
     return;
   }
-  if (g.state == GroupState::kCompletingRebalance) reset_sync_state(g, kRebalanceInProgress);
+  if (g.state == GroupState::kCompletingRebalance)
+    reset_sync_state(g, code(KafkaError::kRebalanceInProgress));
   const auto now = clock_.steady_now();
   if (g.state != GroupState::kPreparingRebalance) g.rebalance_started = now;
   std::chrono::milliseconds timeout{0};
@@ -245,7 +234,7 @@ void Coordinator::maybe_complete_join(Group& g, bool deadline_passed) {
     for (const auto& [id, m] : g.members) {
       if (!m.awaiting_join) gone.push_back(id);
     }
-    for (const auto& id : gone) remove_member(g, id, kUnknownMemberId);
+    for (const auto& id : gone) remove_member(g, id, code(KafkaError::kUnknownMemberId));
     g.pending.clear();
   }
   complete_join(g);
@@ -284,7 +273,7 @@ void Coordinator::complete_join(Group& g) {
 void Coordinator::respond_join(Group& g, Member& m) {
   if (!m.awaiting_join) return;
   p::JoinGroupResponse r;
-  r.error_code = kNone;
+  r.error_code = code(KafkaError::kNone);
   r.generation_id = g.generation_id;
   r.protocol_name = g.protocol;
   r.leader = g.leader_id;
@@ -304,125 +293,142 @@ void Coordinator::respond_join(Group& g, Member& m) {
   cb(std::move(r));
 }
 
+std::int16_t Coordinator::check_join_request(const p::JoinGroupRequest& req) const {
+  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
+  if (req.group_id.empty()) return code(KafkaError::kInvalidGroupId);
+  if (session < config_.session_timeout_min || session > config_.session_timeout_max)
+    return code(KafkaError::kInvalidSessionTimeout);
+  if (req.protocol_type.empty() || req.protocols.empty())
+    return code(KafkaError::kInconsistentGroupProtocol);
+  return code(KafkaError::kNone);
+}
+
+Coordinator::Member Coordinator::make_member(const p::JoinGroupRequest& req, std::string member_id,
+                                             const std::string& client_id,
+                                             const std::string& client_host) const {
+  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
+  Member m;
+  m.member_id = std::move(member_id);
+  m.group_instance_id = req.group_instance_id;
+  m.client_id = client_id;
+  m.client_host = client_host;
+  m.session_timeout = session;
+  // v0 has no rebalance timeout: Kafka uses the session timeout.
+  m.rebalance_timeout =
+      req.rebalance_timeout_ms > 0 ? std::chrono::milliseconds(req.rebalance_timeout_ms) : session;
+  m.protocol_type = req.protocol_type;
+  for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
+  return m;
+}
+
 void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
                        const std::string& client_id, const std::string& client_host,
                        JoinCallback done) {
-  const auto session = std::chrono::milliseconds(req.session_timeout_ms);
-  if (req.group_id.empty()) return done(join_error(kInvalidGroupId, req.member_id));
-  if (session < config_.session_timeout_min || session > config_.session_timeout_max) {
-    return done(join_error(kInvalidSessionTimeout, req.member_id));
-  }
-  if (req.protocol_type.empty() || req.protocols.empty()) {
-    return done(join_error(kInconsistentGroupProtocol, req.member_id));
-  }
+  if (auto e = check_join_request(req)) return done(join_error(e, req.member_id));
   Group* existing = find(req.group_id);
   if (!existing && groups_.size() >= config_.groups_max) {
-    return done(join_error(kCoordinatorNotAvailable, req.member_id));
+    return done(join_error(code(KafkaError::kCoordinatorNotAvailable), req.member_id));
   }
   Group& g = get_or_create(req.group_id);
   if (g.state == GroupState::kDead)
-    return done(join_error(kCoordinatorNotAvailable, req.member_id));
+    return done(join_error(code(KafkaError::kCoordinatorNotAvailable), req.member_id));
   if (!g.members.empty() &&
       (req.protocol_type != g.protocol_type || !supports_common_protocol(g, req))) {
-    return done(join_error(kInconsistentGroupProtocol, req.member_id));
+    return done(join_error(code(KafkaError::kInconsistentGroupProtocol), req.member_id));
   }
-  auto make_member = [&](std::string id) {
-    Member m;
-    m.member_id = std::move(id);
-    m.group_instance_id = req.group_instance_id;
-    m.client_id = client_id;
-    m.client_host = client_host;
-    m.session_timeout = session;
-    // v0 has no rebalance timeout: Kafka uses the session timeout.
-    m.rebalance_timeout = req.rebalance_timeout_ms > 0
-                              ? std::chrono::milliseconds(req.rebalance_timeout_ms)
-                              : session;
-    m.protocol_type = req.protocol_type;
-    for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
-    return m;
-  };
-  const auto now = clock_.steady_now();
-
   if (req.member_id.empty()) {
-    if (g.members.size() + g.pending.size() >= config_.members_per_group_max) {
-      return done(join_error(kGroupMaxSizeReached));
+    join_new_member(g, req, version, client_id, client_host, std::move(done));
+  } else if (g.pending.contains(req.member_id)) {
+    join_pending_member(g, req, client_id, client_host, std::move(done));
+  } else {
+    auto it = g.members.find(req.member_id);
+    if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id,
+                              req.group_instance_id)) {
+      return done(join_error(e, req.member_id));
     }
-    if (req.group_instance_id) {
-      auto s = g.static_members.find(*req.group_instance_id);
-      if (s != g.static_members.end() && g.members.contains(s->second)) {
-        // A known static member restarted: it takes over its old identity under a new member
-        // id; the old id is fenced. No rebalance if the group is Stable and keeps its protocol.
-        Member old = std::move(g.members.at(s->second));
-        const std::string old_id = old.member_id;
-        fail_parked(old, kFencedInstanceId);
-        g.members.erase(old_id);
-        Member m = make_member(new_member_id(client_id));
-        m.assignment = std::move(old.assignment);
-        m.synced = old.synced;
-        const std::string leader_before = g.leader_id;
-        if (g.leader_id == old_id) g.leader_id = m.member_id;
-        const std::string id = m.member_id;
-        add_member(g, std::move(m));
-        Member& nm = g.members.at(id);
-        // As Kafka (updateStaticMemberAndRebalance): a Stable group rebalances only if the
-        // protocol it would choose changes, not whenever the metadata bytes do. A restarted
-        // cooperative-sticky consumer owns no partitions yet, so its subscription always differs.
-        if (g.state == GroupState::kStable && select_protocol(g) == g.protocol) {
-          p::JoinGroupResponse r;
-          r.generation_id = g.generation_id;
-          r.protocol_name = g.protocol;
-          // The leader as it was before the replacement: a replaced static leader sees another
-          // id, so it acts as a follower and does not compute an assignment from the empty
-          // member list (which a Stable group would ignore anyway). It keeps its assignment.
-          r.leader = leader_before;
-          r.member_id = id;
-          return done(std::move(r));
-        }
-        nm.awaiting_join = std::move(done);
-        if (g.state == GroupState::kPreparingRebalance)
-          maybe_complete_join(g, false);
-        else
-          prepare_rebalance(g);
-        return;
-      }
-      Member m = make_member(new_member_id(client_id));
-      m.awaiting_join = std::move(done);
-      add_member(g, std::move(m));
-      prepare_rebalance(g);
-      return;
+    join_known_member(g, it->second, req, std::move(done));
+  }
+  check_invariants(g);
+}
+
+void Coordinator::join_new_member(Group& g, const p::JoinGroupRequest& req, std::int16_t version,
+                                  const std::string& client_id, const std::string& client_host,
+                                  JoinCallback done) {
+  if (g.members.size() + g.pending.size() >= config_.members_per_group_max) {
+    return done(join_error(code(KafkaError::kGroupMaxSizeReached)));
+  }
+  if (req.group_instance_id) {
+    auto s = g.static_members.find(*req.group_instance_id);
+    if (s != g.static_members.end() && g.members.contains(s->second)) {
+      const std::string old_id = s->second;
+      return join_restarted_static_member(g, old_id, req, client_id, client_host, std::move(done));
     }
-    const std::string id = new_member_id(client_id);
-    if (version >= 4) {
-      // KIP-394: the member must come back with this id; until then it is pending and holds
-      // up the rebalance, for at most its session timeout.
-      g.pending[id] = now + session;
-      return done(join_error(kMemberIdRequired, id));
-    }
-    Member m = make_member(id);
+    Member m = make_member(req, new_member_id(client_id), client_id, client_host);
     m.awaiting_join = std::move(done);
     add_member(g, std::move(m));
     prepare_rebalance(g);
     return;
   }
+  const std::string id = new_member_id(client_id);
+  if (version >= 4) {
+    // KIP-394: the member must come back with this id; until then it is pending and holds
+    // up the rebalance, for at most its session timeout.
+    g.pending[id] = clock_.steady_now() + std::chrono::milliseconds(req.session_timeout_ms);
+    return done(join_error(code(KafkaError::kMemberIdRequired), id));
+  }
+  Member m = make_member(req, id, client_id, client_host);
+  m.awaiting_join = std::move(done);
+  add_member(g, std::move(m));
+  prepare_rebalance(g);
+}
 
-  // A member that has an id.
-  if (auto pend = g.pending.find(req.member_id); pend != g.pending.end()) {
-    g.pending.erase(pend);
-    Member m = make_member(req.member_id);
-    m.awaiting_join = std::move(done);
-    add_member(g, std::move(m));
-    if (g.state == GroupState::kPreparingRebalance)
-      maybe_complete_join(g, false);
-    else
-      prepare_rebalance(g);
-    return;
+void Coordinator::join_restarted_static_member(Group& g, const std::string& old_id,
+                                               const p::JoinGroupRequest& req,
+                                               const std::string& client_id,
+                                               const std::string& client_host, JoinCallback done) {
+  // A known static member restarted: it takes over its old identity under a new member id;
+  // the old id is fenced. No rebalance if the group is Stable and keeps its protocol.
+  Member old = std::move(g.members.at(old_id));
+  fail_parked(old, code(KafkaError::kFencedInstanceId));
+  g.members.erase(old_id);
+  Member m = make_member(req, new_member_id(client_id), client_id, client_host);
+  m.assignment = std::move(old.assignment);
+  m.synced = old.synced;
+  const std::string leader_before = g.leader_id;
+  if (g.leader_id == old_id) g.leader_id = m.member_id;
+  const std::string id = m.member_id;
+  add_member(g, std::move(m));
+  Member& nm = g.members.at(id);
+  // As Kafka (updateStaticMemberAndRebalance): a Stable group rebalances only if the protocol
+  // it would choose changes, not whenever the metadata bytes do. A restarted cooperative-sticky
+  // consumer owns no partitions yet, so its subscription always differs.
+  if (g.state == GroupState::kStable && select_protocol(g) == g.protocol) {
+    p::JoinGroupResponse r;
+    r.generation_id = g.generation_id;
+    r.protocol_name = g.protocol;
+    // The leader as it was before the replacement: a replaced static leader sees another id,
+    // so it acts as a follower and does not compute an assignment from the empty member list
+    // (which a Stable group would ignore anyway). It keeps its assignment.
+    r.leader = leader_before;
+    r.member_id = id;
+    return done(std::move(r));
   }
-  auto it = g.members.find(req.member_id);
-  if (auto e = member_error(g.static_members, it != g.members.end(), req.member_id,
-                            req.group_instance_id)) {
-    return done(join_error(e, req.member_id));
-  }
-  Member& m = it->second;
+  nm.awaiting_join = std::move(done);
+  prepare_rebalance(g);  // joins the rebalance under way, if there is one
+}
+
+void Coordinator::join_pending_member(Group& g, const p::JoinGroupRequest& req,
+                                      const std::string& client_id, const std::string& client_host,
+                                      JoinCallback done) {
+  g.pending.erase(req.member_id);
+  Member m = make_member(req, req.member_id, client_id, client_host);
+  m.awaiting_join = std::move(done);
+  add_member(g, std::move(m));
+  prepare_rebalance(g);  // joins the rebalance under way, if there is one
+}
+
+void Coordinator::join_known_member(Group& g, Member& m, const p::JoinGroupRequest& req,
+                                    JoinCallback done) {
   const bool changed = [&] {
     if (m.protocols.size() != req.protocols.size()) return true;
     for (std::size_t i = 0; i < req.protocols.size(); ++i) {
@@ -436,11 +442,11 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
     m.protocols.clear();
     for (const auto& proto : req.protocols) m.protocols.emplace_back(proto.name, proto.metadata);
   }
-  m.session_timeout = session;
-  m.last_heartbeat = now;
+  m.session_timeout = std::chrono::milliseconds(req.session_timeout_ms);
+  m.last_heartbeat = clock_.steady_now();
   if (m.awaiting_join) {  // a duplicate join while parked: the old request gets an error
     auto cb = std::exchange(m.awaiting_join, nullptr);
-    cb(join_error(kRebalanceInProgress, m.member_id));
+    cb(join_error(code(KafkaError::kRebalanceInProgress), m.member_id));
   }
   switch (g.state) {
     case GroupState::kPreparingRebalance:
@@ -448,47 +454,86 @@ void Coordinator::join(const p::JoinGroupRequest& req, std::int16_t version,
       maybe_complete_join(g, false);
       return;
     case GroupState::kCompletingRebalance:
-      if (!changed) {
-        m.awaiting_join = std::move(done);
-        respond_join(g, m);
-        return;
-      }
-      m.awaiting_join = std::move(done);
-      prepare_rebalance(g);
-      return;
     case GroupState::kStable:
-      if (!changed && m.member_id != g.leader_id) {
-        m.awaiting_join = std::move(done);
+      // Nothing new from a follower: it gets the current generation again. The leader's
+      // rejoin in a Stable group, and any changed subscription, start a rebalance.
+      m.awaiting_join = std::move(done);
+      if (!changed && (g.state == GroupState::kCompletingRebalance || m.member_id != g.leader_id)) {
         respond_join(g, m);
         return;
       }
-      m.awaiting_join = std::move(done);
       prepare_rebalance(g);
       return;
     case GroupState::kEmpty:
     case GroupState::kDead:
-      return done(join_error(kUnknownMemberId, req.member_id));
+      return done(join_error(code(KafkaError::kUnknownMemberId), req.member_id));
+  }
+}
+
+void Coordinator::check_invariants(const Group& g) const {
+  // Every member id is one of: a member, a pending id (KIP-394), never both.
+  for (const auto& [id, _] : g.pending) {
+    WHARF_CHECK(!g.members.contains(id), "group {}: {} is both pending and a member", g.group_id,
+                id);
+  }
+  switch (g.state) {
+    case GroupState::kEmpty:
+      WHARF_CHECK(g.members.empty(), "group {}: Empty with {} members", g.group_id,
+                  g.members.size());
+      break;
+    case GroupState::kPreparingRebalance:
+      break;
+    case GroupState::kCompletingRebalance:
+    case GroupState::kStable:
+      // A generation has been handed out: it has members, a leader among them and a protocol.
+      WHARF_CHECK(!g.members.empty(), "group {}: {} without members", g.group_id,
+                  state_name(g.state));
+      WHARF_CHECK(g.members.contains(g.leader_id), "group {}: leader {} is not a member",
+                  g.group_id, g.leader_id);
+      WHARF_CHECK(!g.protocol.empty() && g.generation_id > 0,
+                  "group {}: {} without protocol or generation", g.group_id, state_name(g.state));
+      break;
+    case GroupState::kDead:
+      break;
+  }
+  // Only a group preparing a rebalance has members parked in JoinGroup (a completed join
+  // answers them all at once), and only a group completing one has members parked in SyncGroup.
+  for (const auto& [id, m] : g.members) {
+    WHARF_CHECK(!m.awaiting_join || g.state == GroupState::kPreparingRebalance,
+                "group {}: member {} parked in JoinGroup while {}", g.group_id, id,
+                state_name(g.state));
+    WHARF_CHECK(!m.awaiting_sync || g.state == GroupState::kCompletingRebalance,
+                "group {}: member {} parked in SyncGroup while {}", g.group_id, id,
+                state_name(g.state));
+  }
+  // Static members map to live members that carry that instance id.
+  for (const auto& [instance, mid] : g.static_members) {
+    auto it = g.members.find(mid);
+    WHARF_CHECK(it != g.members.end() && it->second.group_instance_id == instance,
+                "group {}: static member {} -> {} is not a member with that instance id",
+                g.group_id, instance, mid);
   }
 }
 
 void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
                        SyncCallback done) {
   Group* g = find(req.group_id);
-  if (!g) return done(sync_error(kUnknownMemberId));
+  if (!g) return done(sync_error(code(KafkaError::kUnknownMemberId)));
   auto it = g->members.find(req.member_id);
   if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
                             req.group_instance_id)) {
     return done(sync_error(e));
   }
   Member& m = it->second;
-  if (req.generation_id != g->generation_id) return done(sync_error(kIllegalGeneration));
+  if (req.generation_id != g->generation_id)
+    return done(sync_error(code(KafkaError::kIllegalGeneration)));
   m.last_heartbeat = clock_.steady_now();
   switch (g->state) {
     case GroupState::kEmpty:
     case GroupState::kDead:
-      return done(sync_error(kUnknownMemberId));
+      return done(sync_error(code(KafkaError::kUnknownMemberId)));
     case GroupState::kPreparingRebalance:
-      return done(sync_error(kRebalanceInProgress));
+      return done(sync_error(code(KafkaError::kRebalanceInProgress)));
     case GroupState::kStable: {
       p::SyncGroupResponse r;
       r.assignment = m.assignment;
@@ -500,7 +545,7 @@ void Coordinator::sync(const p::SyncGroupRequest& req, std::int16_t /*version*/,
   }
   if (m.awaiting_sync) {
     auto cb = std::exchange(m.awaiting_sync, nullptr);
-    cb(sync_error(kRebalanceInProgress));
+    cb(sync_error(code(KafkaError::kRebalanceInProgress)));
   }
   m.synced = true;
   m.awaiting_sync = std::move(done);
@@ -533,7 +578,7 @@ p::HeartbeatResponse Coordinator::heartbeat(const p::HeartbeatRequest& req) {
   p::HeartbeatResponse r;
   Group* g = find(req.group_id);
   if (!g) {
-    r.error_code = kUnknownMemberId;
+    r.error_code = code(KafkaError::kUnknownMemberId);
     return r;
   }
   expire(*g, clock_.steady_now());  // a heartbeat after the session's deadline is too late
@@ -544,16 +589,18 @@ p::HeartbeatResponse Coordinator::heartbeat(const p::HeartbeatRequest& req) {
     return r;
   }
   if (g->state == GroupState::kEmpty || g->state == GroupState::kDead) {
-    r.error_code = kUnknownMemberId;
+    r.error_code = code(KafkaError::kUnknownMemberId);
     return r;
   }
   if (req.generation_id != g->generation_id) {
-    r.error_code = kIllegalGeneration;
+    r.error_code = code(KafkaError::kIllegalGeneration);
     return r;
   }
   it->second.last_heartbeat = clock_.steady_now();
   // CompletingRebalance and Stable answer NONE; only PreparingRebalance asks for a rejoin.
-  r.error_code = g->state == GroupState::kPreparingRebalance ? kRebalanceInProgress : kNone;
+  r.error_code = g->state == GroupState::kPreparingRebalance
+                     ? code(KafkaError::kRebalanceInProgress)
+                     : code(KafkaError::kNone);
   return r;
 }
 
@@ -566,11 +613,11 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
     // As Kafka: v3+ answers NONE with UNKNOWN_MEMBER_ID for each member (an admin removing
     // members gets per-member results); v0-2 carry that error at the top.
     if (version < 3) {
-      r.error_code = kUnknownMemberId;
+      r.error_code = code(KafkaError::kUnknownMemberId);
       return r;
     }
     for (const auto& id : who)
-      r.members.push_back({id.member_id, id.group_instance_id, kUnknownMemberId});
+      r.members.push_back({id.member_id, id.group_instance_id, code(KafkaError::kUnknownMemberId)});
     return r;
   }
   bool removed_any = false;
@@ -585,17 +632,17 @@ p::LeaveGroupResponse Coordinator::leave(const p::LeaveGroupRequest& req, std::i
     }
     auto it = g->members.find(member_id);
     if (it == g->members.end()) {
-      mr.error_code = kUnknownMemberId;
+      mr.error_code = code(KafkaError::kUnknownMemberId);
     } else if (id.group_instance_id && it->second.group_instance_id != id.group_instance_id) {
-      mr.error_code = kFencedInstanceId;
+      mr.error_code = code(KafkaError::kFencedInstanceId);
     } else {
-      remove_member(*g, member_id, kUnknownMemberId);
+      remove_member(*g, member_id, code(KafkaError::kUnknownMemberId));
       removed_any = true;
     }
     r.members.push_back(std::move(mr));
   }
   if (version < 3) {
-    r.error_code = r.members.empty() ? kNone : r.members[0].error_code;
+    r.error_code = r.members.empty() ? code(KafkaError::kNone) : r.members[0].error_code;
     r.members.clear();
   }
   if (removed_any) {
@@ -618,25 +665,25 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
                                                     const PartitionExists& partition_exists) {
   CommitPlan plan;
   plan.group_id = req.group_id;
-  std::int16_t group_error = kNone;
+  std::int16_t group_error = code(KafkaError::kNone);
   Group* g = find(req.group_id);
   const std::int32_t generation = req.generation_id_or_member_epoch;
   if (req.group_id.empty()) {
-    group_error = kInvalidGroupId;
+    group_error = code(KafkaError::kInvalidGroupId);
   } else if (!g) {
     // Commits outside a group (assign() consumers, admin tools) carry generation -1.
-    if (generation >= 0) group_error = kIllegalGeneration;
+    if (generation >= 0) group_error = code(KafkaError::kIllegalGeneration);
   } else if (generation < 0) {
-    if (g->state != GroupState::kEmpty) group_error = kIllegalGeneration;
+    if (g->state != GroupState::kEmpty) group_error = code(KafkaError::kIllegalGeneration);
   } else {
     auto it = g->members.find(req.member_id);
     if (auto e = member_error(g->static_members, it != g->members.end(), req.member_id,
                               req.group_instance_id))
       group_error = e;
     else if (generation != g->generation_id)
-      group_error = kIllegalGeneration;
+      group_error = code(KafkaError::kIllegalGeneration);
     else if (g->state == GroupState::kCompletingRebalance)
-      group_error = kRebalanceInProgress;
+      group_error = code(KafkaError::kRebalanceInProgress);
     else
       it->second.last_heartbeat = clock_.steady_now();  // a commit is a sign of life
   }
@@ -650,11 +697,11 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
       rp.partition_index = part.partition_index;
       const std::string metadata = part.committed_metadata.value_or("");
       if (!partition_exists(t.name, part.partition_index)) {
-        rp.error_code = kUnknownTopicOrPartition;
-      } else if (group_error != kNone) {
+        rp.error_code = code(KafkaError::kUnknownTopicOrPartition);
+      } else if (group_error != code(KafkaError::kNone)) {
         rp.error_code = group_error;
       } else if (metadata.size() > config_.offset_metadata_bytes_max) {
-        rp.error_code = kOffsetMetadataTooLarge;
+        rp.error_code = code(KafkaError::kOffsetMetadataTooLarge);
       } else {
         CommittedOffset c{part.committed_offset, part.committed_leader_epoch, metadata,
                           part.commit_timestamp >= 0 ? part.commit_timestamp : now};
@@ -670,7 +717,7 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
 void Coordinator::fail_commit(CommitPlan& plan, std::int16_t error) {
   for (auto& t : plan.response.topics) {
     for (auto& part : t.partitions) {
-      if (part.error_code == kNone) part.error_code = error;
+      if (part.error_code == code(KafkaError::kNone)) part.error_code = error;
     }
   }
   plan.records.clear();
@@ -798,13 +845,13 @@ p::DeleteGroupsResponse Coordinator::prepare_delete_groups(const p::DeleteGroups
     // session timeout finds the group empty.
     if (g) expire(*g, clock_.steady_now());
     if (!g) {
-      res.error_code = kGroupIdNotFound;
+      res.error_code = code(KafkaError::kGroupIdNotFound);
     } else if (!g->members.empty() || !g->pending.empty()) {
-      res.error_code = kNonEmptyGroup;
+      res.error_code = code(KafkaError::kNonEmptyGroup);
     } else {
       for (const auto& [key, _] : g->offsets)
         plan.tombstones.push_back({id, key.first, key.second, std::nullopt});
-      g->generation_id = 0;  // lets apply() drop the group once its offsets are gone
+      g->generation_id = 0;        // lets apply() drop the group once its offsets are gone
       metadata_dirty_.insert(id);  // its metadata gets a tombstone
     }
     r.results.push_back(std::move(res));
@@ -818,7 +865,7 @@ p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDelete
   Group* g = find(req.group_id);
   if (g) expire(*g, clock_.steady_now());
   if (!g) {
-    r.error_code = kGroupIdNotFound;
+    r.error_code = code(KafkaError::kGroupIdNotFound);
     return r;
   }
   // A topic that a live member subscribes to cannot lose its offsets (GROUP_SUBSCRIBED_TO_TOPIC).
@@ -842,7 +889,7 @@ p::OffsetDeleteResponse Coordinator::prepare_offset_delete(const p::OffsetDelete
       p::OffsetDeleteResponse::OffsetDeleteResponsePartition rp;
       rp.partition_index = part.partition_index;
       if (subscribed.contains(t.name)) {
-        rp.error_code = kGroupSubscribedToTopic;
+        rp.error_code = code(KafkaError::kGroupSubscribedToTopic);
       } else if (g->offsets.contains({t.name, part.partition_index})) {
         plan.tombstones.push_back({req.group_id, t.name, part.partition_index, std::nullopt});
       }
@@ -874,7 +921,7 @@ void Coordinator::expire(Group& g, std::chrono::steady_clock::time_point now) {
   }
   for (const auto& mid : expired) {
     WHARF_LOG_INFO("group {}: member {} missed its session timeout", g.group_id, mid);
-    remove_member(g, mid, kUnknownMemberId);
+    remove_member(g, mid, code(KafkaError::kUnknownMemberId));
   }
   if (!expired.empty()) {
     if (g.state == GroupState::kStable || g.state == GroupState::kCompletingRebalance) {
@@ -896,7 +943,7 @@ void Coordinator::expire(Group& g, std::chrono::steady_clock::time_point now) {
     for (const auto& [mid, m] : g.members) {
       if (!m.synced) silent.push_back(mid);
     }
-    for (const auto& mid : silent) remove_member(g, mid, kRebalanceInProgress);
+    for (const auto& mid : silent) remove_member(g, mid, code(KafkaError::kRebalanceInProgress));
     prepare_rebalance(g);
   }
 }
@@ -973,10 +1020,10 @@ std::vector<GroupMetadataRecord> Coordinator::take_group_metadata() {
     GroupMetadataRecord record{id, std::move(md)};
     if (const std::size_t bytes = encode_group_metadata_value(record)->size();
         bytes > kGroupMetadataBytesMax) {
-      WHARF_LOG_WARN("group {}: its metadata ({} bytes, {} members) is over {} bytes and is not "
-                     "written to {}",
-                     id, bytes, record.value->members.size(), kGroupMetadataBytesMax,
-                     kOffsetsTopic);
+      WHARF_LOG_WARN(
+          "group {}: its metadata ({} bytes, {} members) is over {} bytes and is not "
+          "written to {}",
+          id, bytes, record.value->members.size(), kGroupMetadataBytesMax, kOffsetsTopic);
       continue;
     }
     metadata_written_[id] = *record.value;

@@ -167,6 +167,24 @@ class Coordinator {
   Group& get_or_create(const std::string& group_id);
   std::string new_member_id(const std::string& client_id);
   bool supports_common_protocol(const Group& g, const protocol::JoinGroupRequest& req) const;
+  // JoinGroup, step by step: the request's own checks, then one path per kind of member.
+  std::int16_t check_join_request(const protocol::JoinGroupRequest& req) const;
+  Member make_member(const protocol::JoinGroupRequest& req, std::string member_id,
+                     const std::string& client_id, const std::string& client_host) const;
+  void join_new_member(Group& g, const protocol::JoinGroupRequest& req, std::int16_t version,
+                       const std::string& client_id, const std::string& client_host,
+                       JoinCallback done);
+  void join_restarted_static_member(Group& g, const std::string& old_id,
+                                    const protocol::JoinGroupRequest& req,
+                                    const std::string& client_id, const std::string& client_host,
+                                    JoinCallback done);
+  void join_pending_member(Group& g, const protocol::JoinGroupRequest& req,
+                           const std::string& client_id, const std::string& client_host,
+                           JoinCallback done);
+  void join_known_member(Group& g, Member& m, const protocol::JoinGroupRequest& req,
+                         JoinCallback done);
+  // The group state machine's invariants (README.md, "Invariants"); aborts if one is broken.
+  void check_invariants(const Group& g) const;
   void add_member(Group& g, Member m);
   void remove_member(Group& g, const std::string& member_id, std::int16_t error_for_parked);
   // Answers the member's parked JoinGroup and SyncGroup, if any, with `error`.

@@ -567,5 +567,81 @@ TEST_F(CoordinatorTest, GroupMetadataIsHandedOutOnRebalanceEmptyAndDelete) {
   EXPECT_FALSE(records[0].value.has_value()) << "a deleted group's metadata is a tombstone";
 }
 
+// A third member joining while the group completes a cooperative second rebalance (generation
+// 3, after the first member revoked partitions and rejoined with a changed subscription) starts
+// another rebalance at once: the parked syncs are told to rejoin, heartbeats say so, and the
+// next generation has all three members.
+TEST_F(CoordinatorTest, AThirdMemberJoiningDuringACooperativeSecondRebalanceTriggersAnother) {
+  auto [a, ja] = join_new({"cooperative-sticky"});
+  ASSERT_TRUE(sync(a, 1, {{a, "all"}})->done);
+  auto [b, jb] = join_new({"cooperative-sticky"});
+  ASSERT_TRUE(join(a, std::nullopt, {"cooperative-sticky"})->done);
+  ASSERT_TRUE(jb->done);
+  ASSERT_EQ(jb->resp.generation_id, 2);
+  auto sb = sync(b, 2);
+  ASSERT_TRUE(sync(a, 2, {{a, "half"}, {b, ""}})->done);
+  ASSERT_TRUE(sb->done);
+  ASSERT_EQ(state(), GroupState::kStable);
+
+  // The cooperative second round: A rejoins with what it still owns (changed metadata).
+  auto ja3 = join(a, std::nullopt, {"cooperative-sticky", "range"});
+  EXPECT_FALSE(ja3->done);
+  EXPECT_EQ(heartbeat(b, 2), 27);
+  auto jb3 = join(b, std::nullopt, {"cooperative-sticky"});
+  ASSERT_TRUE(ja3->done);
+  ASSERT_TRUE(jb3->done);
+  ASSERT_EQ(ja3->resp.generation_id, 3);
+  ASSERT_EQ(state(), GroupState::kCompletingRebalance);
+  auto sb3 = sync(b, 3);  // parked until the leader's assignment
+  EXPECT_FALSE(sb3->done);
+
+  // C's handshake lands now.
+  auto [c, jc] = join_new({"cooperative-sticky"});
+  EXPECT_FALSE(jc->done);
+  EXPECT_EQ(state(), GroupState::kPreparingRebalance);
+  ASSERT_TRUE(sb3->done);
+  EXPECT_EQ(sb3->resp.error_code, 27) << "B's parked sync is told to rejoin";
+  auto sa3 = sync(a, 3, {{a, "half"}, {b, "half"}});
+  ASSERT_TRUE(sa3->done);
+  EXPECT_EQ(sa3->resp.error_code, 27) << "the leader's late assignment is refused";
+  EXPECT_EQ(heartbeat(a, 3), 27);
+  auto ja4 = join(a, std::nullopt, {"cooperative-sticky", "range"});
+  EXPECT_FALSE(jc->done);
+  auto jb4 = join(b, std::nullopt, {"cooperative-sticky"});
+  ASSERT_TRUE(ja4->done);
+  ASSERT_TRUE(jb4->done);
+  ASSERT_TRUE(jc->done);
+  EXPECT_EQ(jc->resp.error_code, 0);
+  EXPECT_EQ(jc->resp.generation_id, 4);
+  EXPECT_EQ(ja4->resp.members.size() + jb4->resp.members.size() + jc->resp.members.size(), 3u)
+      << "the leader sees all three members";
+}
+
+// The same third member, its handshake landing while the second round is still being prepared:
+// its pending id holds the round up, and its second join completes it with all three.
+TEST_F(CoordinatorTest, APendingThirdMemberIsPartOfTheCooperativeSecondRebalance) {
+  auto [a, ja] = join_new({"cooperative-sticky"});
+  ASSERT_TRUE(sync(a, 1, {{a, "all"}})->done);
+  auto [b, jb] = join_new({"cooperative-sticky"});
+  ASSERT_TRUE(join(a, std::nullopt, {"cooperative-sticky"})->done);
+  ASSERT_TRUE(jb->done);
+  auto sb = sync(b, 2);
+  ASSERT_TRUE(sync(a, 2, {{a, "half"}, {b, ""}})->done);
+  ASSERT_EQ(state(), GroupState::kStable);
+  auto ja3 = join(a, std::nullopt, {"cooperative-sticky", "range"});
+  auto first = join("", std::nullopt, {"cooperative-sticky"});
+  ASSERT_TRUE(first->done);
+  ASSERT_EQ(first->resp.error_code, 79);
+  auto jb3 = join(b, std::nullopt, {"cooperative-sticky"});
+  EXPECT_FALSE(ja3->done) << "the pending member holds the round up";
+  EXPECT_FALSE(jb3->done);
+  auto jc = join(first->resp.member_id, std::nullopt, {"cooperative-sticky"});
+  ASSERT_TRUE(ja3->done);
+  ASSERT_TRUE(jb3->done);
+  ASSERT_TRUE(jc->done);
+  EXPECT_EQ(jc->resp.generation_id, 3);
+  EXPECT_EQ(ja3->resp.members.size() + jb3->resp.members.size() + jc->resp.members.size(), 3u);
+}
+
 }  // namespace
 }  // namespace wharf::kafka::group

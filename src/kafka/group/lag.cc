@@ -4,6 +4,7 @@
 
 #include "kafka/protocol/generated/consumer_protocol.h"
 #include "kafka/protocol/reader.h"
+#include "wharf/lag.h"
 
 namespace wharf::kafka::group {
 
@@ -44,7 +45,7 @@ std::vector<GroupLag> LagTracker::compute(const std::vector<GroupMetrics>& group
       pl.partition = key.second;
       if (auto h = hwm(key.first, key.second)) pl.high_watermark = *h;
       if (pl.committed >= 0 && pl.high_watermark >= 0) {
-        pl.lag = std::max<std::int64_t>(0, pl.high_watermark - pl.committed);
+        pl.lag = lag::partition_lag(pl.high_watermark, pl.committed);
         gl.total_lag += pl.lag;
       }
       const auto id = std::make_tuple(g.group_id, key.first, key.second);
@@ -62,21 +63,18 @@ std::vector<GroupLag> LagTracker::compute(const std::vector<GroupMetrics>& group
     for (const auto& [topic, pls] : by_topic) {
       TopicSkew ts;
       ts.topic = topic;
-      double lag_sum = 0, rate_sum = 0;
-      std::size_t known = 0;
+      lag::LagSummary lags;
+      double rate_sum = 0;
       for (const auto* pl : pls) {
-        if (pl->lag >= 0) {
-          ts.lag_max = std::max(ts.lag_max, pl->lag);
-          lag_sum += static_cast<double>(pl->lag);
-          ++known;
-        }
+        if (pl->lag >= 0) lags.add(pl->lag);
         ts.rate_max = std::max(ts.rate_max, pl->rate);
         rate_sum += pl->rate;
       }
-      ts.lag_mean = known ? lag_sum / static_cast<double>(known) : 0;
-      ts.lag_skew = ts.lag_mean > 0 ? static_cast<double>(ts.lag_max) / ts.lag_mean : 0;
+      ts.lag_max = lags.max;
+      ts.lag_mean = lags.mean();
+      ts.lag_skew = lags.skew();
       ts.rate_mean = pls.empty() ? 0 : rate_sum / static_cast<double>(pls.size());
-      ts.rate_skew = ts.rate_mean > 0 ? ts.rate_max / ts.rate_mean : 0;
+      ts.rate_skew = lag::skew(ts.rate_max, ts.rate_mean);
       gl.topics.push_back(ts);
     }
     out.push_back(std::move(gl));

@@ -1,9 +1,12 @@
 #include "kafka/group/lag.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "kafka/protocol/generated/consumer_protocol.h"
 #include "kafka/protocol/writer.h"
+#include "wharf/lag.h"
 
 namespace wharf::kafka::group {
 namespace {
@@ -53,10 +56,47 @@ TEST(Lag, UncommittedPartitionsHaveUnknownLag) {
   g.protocol_type = "consumer";
   g.member_list.push_back({"m1", std::nullopt, "c", "h", assignment_bytes("t", {0})});
   LagTracker tracker;
-  auto out = tracker.compute({g}, [](const std::string&, std::int32_t) { return std::optional<std::int64_t>(5); }, 0);
+  auto out = tracker.compute(
+      {g}, [](const std::string&, std::int32_t) { return std::optional<std::int64_t>(5); }, 0);
   ASSERT_EQ(out[0].partitions.size(), 1u);
   EXPECT_EQ(out[0].partitions[0].lag, -1);
   EXPECT_EQ(out[0].total_lag, 0);
+}
+
+// The shared arithmetic (wharf/lag.h) that the broker, the CLI and the library all use.
+TEST(LagArithmetic, PartitionLagIsNeverNegativeAndSaturates) {
+  EXPECT_EQ(lag::partition_lag(100, 40), 60);
+  EXPECT_EQ(lag::partition_lag(100, 100), 0);
+  EXPECT_EQ(lag::partition_lag(100, 140), 0);  // a commit read after a stale watermark
+  EXPECT_EQ(lag::partition_lag(std::numeric_limits<std::int64_t>::max(), -5),
+            std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(LagArithmetic, SkewIsLargestOverMeanAndZeroWithoutLag) {
+  lag::LagSummary s;
+  EXPECT_EQ(s.mean(), 0);
+  EXPECT_EQ(s.skew(), 0);
+  for (std::int64_t l : {0, 0, 0, 0}) s.add(l);
+  EXPECT_EQ(s.skew(), 0);  // no lag anywhere: nothing to compare, not infinite
+  lag::LagSummary t;
+  for (std::int64_t l : {30, 10, 10, 10}) t.add(l);
+  EXPECT_EQ(t.max, 30);
+  EXPECT_EQ(t.sum, 60);
+  EXPECT_EQ(t.count, 4);
+  EXPECT_DOUBLE_EQ(t.mean(), 15);
+  EXPECT_DOUBLE_EQ(t.skew(), 2);
+  EXPECT_DOUBLE_EQ(lag::skew(6, 2), 3);
+  EXPECT_EQ(lag::skew(6, 0), 0);
+}
+
+TEST(LagArithmetic, SumSaturatesInsteadOfOverflowing) {
+  lag::LagSummary s;
+  s.add(std::numeric_limits<std::int64_t>::max() - 1);
+  s.add(10);
+  EXPECT_EQ(s.sum, std::numeric_limits<std::int64_t>::max());
+  s.add(-7);  // nonsense input counts as no lag
+  EXPECT_EQ(s.count, 3);
+  EXPECT_EQ(s.max, std::numeric_limits<std::int64_t>::max() - 1);
 }
 
 }  // namespace

@@ -21,16 +21,16 @@ storage::Record to_record(const OffsetRecord& r, std::int64_t now_ms) {
 }  // namespace
 
 Result<std::unique_ptr<OffsetsLog>> OffsetsLog::open(storage::LogManager& log,
-                                                     std::int32_t partitions) {
+                                                     std::int32_t partitions, const Clock& clock) {
   const std::string topic(kOffsetsTopic);
   // Kafka's settings for the topic: compacted, 100 MiB segments (offsets.topic.segment.bytes).
-  const std::map<std::string, std::string> config{{"sync.policy", "always"},
-                                                  {"cleanup.policy", "compact"},
-                                                  {"segment.bytes", "104857600"}};
+  const std::map<std::string, std::string> config{
+      {"sync.policy", "always"}, {"cleanup.policy", "compact"}, {"segment.bytes", "104857600"}};
   auto info = log.topic(topic);
   if (!info) {
     auto created = log.create_topic(topic, partitions, config);
-    if (!created && created.error().code() != ErrorCode::kAlreadyExists) return fail(created.error());
+    if (!created && created.error().code() != ErrorCode::kAlreadyExists)
+      return fail(created.error());
     info = log.topic(topic);
   } else if (info->overrides.find("cleanup.policy") == info->overrides.end()) {
     // Written by a version that compacted the topic itself: same records, same layout; from
@@ -39,7 +39,7 @@ Result<std::unique_ptr<OffsetsLog>> OffsetsLog::open(storage::LogManager& log,
     info = log.topic(topic);
   }
   if (!info) return fail(ErrorCode::kInternal, "{} could not be created", topic);
-  std::unique_ptr<OffsetsLog> out(new OffsetsLog());
+  std::unique_ptr<OffsetsLog> out(new OffsetsLog(clock));
   for (std::int32_t p = 0; p < info->partitions; ++p) {
     WHARF_ASSIGN_OR_RETURN(auto part, log.partition(topic, PartitionId(p)));
     auto entry = std::make_unique<Part>();
@@ -74,7 +74,8 @@ Status OffsetsLog::read_raw(storage::Partition& p,
   return ok();
 }
 
-Status OffsetsLog::read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn) {
+Status OffsetsLog::read_all(storage::Partition& p,
+                            const std::function<void(const OffsetRecord&)>& fn) {
   return read_raw(p, [&](const storage::Record& rec) {
     std::optional<ByteView> value;
     if (rec.value) value = ByteView(*rec.value);
@@ -95,7 +96,7 @@ Status OffsetsLog::load(const std::function<void(const OffsetRecord&)>& fn) {
 
 Status OffsetsLog::append(const std::vector<OffsetRecord>& records) {
   std::map<std::int32_t, std::vector<storage::Record>> by_partition;
-  const auto now = SystemClock::instance().now_ms();
+  const auto now = clock_->now_ms();
   for (const auto& r : records) {
     by_partition[offsets_partition_for(r.group, partitions())].push_back(to_record(r, now));
   }
@@ -104,7 +105,7 @@ Status OffsetsLog::append(const std::vector<OffsetRecord>& records) {
 
 Status OffsetsLog::append(const std::vector<GroupMetadataRecord>& records) {
   std::map<std::int32_t, std::vector<storage::Record>> by_partition;
-  const auto now = SystemClock::instance().now_ms();
+  const auto now = clock_->now_ms();
   for (const auto& r : records) {
     storage::Record rec;
     rec.key = encode_group_metadata_key(r.group);
@@ -115,7 +116,8 @@ Status OffsetsLog::append(const std::vector<GroupMetadataRecord>& records) {
   return append_records(std::move(by_partition));
 }
 
-Status OffsetsLog::append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition) {
+Status OffsetsLog::append_records(
+    std::map<std::int32_t, std::vector<storage::Record>> by_partition) {
   for (auto& [index, recs] : by_partition) {
     Part& part = *parts_[static_cast<std::size_t>(index)];
     // Batches of at most kBatchBytesTarget (and at least one record each): the group metadata

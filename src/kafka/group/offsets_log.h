@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "kafka/group/offsets_codec.h"
 #include "storage/log_manager.h"
@@ -24,9 +25,11 @@ namespace wharf::kafka::group {
 class OffsetsLog {
  public:
   // Creates the topic on first use with `partitions` partitions, compacted; a topic from an
-  // older version (copy-forward compaction) gets the compacted configuration.
+  // older version (copy-forward compaction) gets the compacted configuration. Records are
+  // stamped with `clock`'s wall time; it must outlive the log.
   [[nodiscard]] static Result<std::unique_ptr<OffsetsLog>> open(storage::LogManager& log,
-                                                                std::int32_t partitions);
+                                                                std::int32_t partitions,
+                                                                const Clock& clock);
   // Calls `fn` for every record in log order (start-up replay). Malformed records are skipped
   // with a warning; unreadable partitions are an error.
   [[nodiscard]] Status load(const std::function<void(const OffsetRecord&)>& fn);
@@ -42,13 +45,14 @@ class OffsetsLog {
   struct Part {
     std::shared_ptr<storage::Partition> partition;
   };
-  OffsetsLog() = default;
+  explicit OffsetsLog(const Clock& clock) : clock_(&clock) {}
   // Every record with a key, in log order, as raw key and value.
   [[nodiscard]] Status read_raw(storage::Partition& p,
                                 const std::function<void(const storage::Record&)>& fn);
   [[nodiscard]] Status read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn);
   [[nodiscard]] Status append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition);
 
+  const Clock* clock_;  // record timestamps
   std::vector<std::unique_ptr<Part>> parts_;
 };
 

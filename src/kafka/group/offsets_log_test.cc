@@ -31,7 +31,7 @@ class OffsetsLogTest : public ::testing::Test {
 TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
   {
     auto log = open_log();
-    auto offsets = OffsetsLog::open(*log, 5);
+    auto offsets = OffsetsLog::open(*log, 5, clock_);
     ASSERT_TRUE(offsets.has_value());
     ASSERT_TRUE((*offsets)->append({{"g1", "orders", 0, CommittedOffset{10, -1, "", 1}},
                                     {"g2", "orders", 1, CommittedOffset{20, -1, "", 1}}})
@@ -42,7 +42,7 @@ TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
   }
   mem_.crash();  // every append above returned, so it was synced
   auto log = open_log();
-  auto offsets = OffsetsLog::open(*log, 5);
+  auto offsets = OffsetsLog::open(*log, 5, clock_);
   ASSERT_TRUE(offsets.has_value());
   auto got = replay(**offsets);
   ASSERT_EQ(got.size(), 1u);
@@ -54,7 +54,7 @@ TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
 // bounded and the latest offsets survive the cleaner and a crash after it.
 TEST_F(OffsetsLogTest, TheLogCleanerBoundsGrowthAndKeepsTheLatestOffsets) {
   auto log = open_log();
-  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  auto offsets = std::move(*OffsetsLog::open(*log, 1, clock_));
   const std::string topic(kOffsetsTopic);
   ASSERT_EQ(log->topic(topic)->overrides.at("cleanup.policy"), "compact");
   // Small segments, so that the test's few hundred KiB roll many of them.
@@ -79,7 +79,7 @@ TEST_F(OffsetsLogTest, TheLogCleanerBoundsGrowthAndKeepsTheLatestOffsets) {
   log.reset();
   mem_.crash();
   auto log2 = open_log();
-  auto again = std::move(*OffsetsLog::open(*log2, 1));
+  auto again = std::move(*OffsetsLog::open(*log2, 1, clock_));
   EXPECT_EQ(replay(*again), got);
 }
 
@@ -90,7 +90,7 @@ TEST_F(OffsetsLogTest, AnOlderOffsetsTopicBecomesCompacted) {
     ASSERT_TRUE(log->create_topic(std::string(kOffsetsTopic), 2, {{"sync.policy", "always"}}));
   }
   auto log = open_log();
-  auto offsets = OffsetsLog::open(*log, 2);
+  auto offsets = OffsetsLog::open(*log, 2, clock_);
   ASSERT_TRUE(offsets);
   EXPECT_EQ(log->topic(std::string(kOffsetsTopic))->overrides.at("cleanup.policy"), "compact");
   EXPECT_EQ((*offsets)->partitions(), 2) << "the existing partition count is kept";
@@ -100,7 +100,7 @@ TEST_F(OffsetsLogTest, AnOlderOffsetsTopicBecomesCompacted) {
 // a deleted group keeps only its tombstone (until delete.retention.ms).
 TEST_F(OffsetsLogTest, TheCleanerKeepsTheLatestGroupMetadataOfEachGroup) {
   auto log = open_log();
-  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  auto offsets = std::move(*OffsetsLog::open(*log, 1, clock_));
   const std::string topic(kOffsetsTopic);
   ASSERT_TRUE(log->alter_config(topic, {{"sync.policy", "always"},
                                         {"cleanup.policy", "compact"},
@@ -155,7 +155,7 @@ TEST_F(OffsetsLogTest, TheCleanerKeepsTheLatestGroupMetadataOfEachGroup) {
 // of everything could pass the topic's batch limit and fail every later append with it).
 TEST_F(OffsetsLogTest, ManyGroupsMetadataIsSplitIntoBoundedBatches) {
   auto log = open_log();
-  auto offsets = std::move(*OffsetsLog::open(*log, 1));
+  auto offsets = std::move(*OffsetsLog::open(*log, 1, clock_));
   std::vector<GroupMetadataRecord> records;
   for (int g = 0; g < 300; ++g) {
     GroupMetadata md{"consumer", 1, "range", "m", 0, {}};

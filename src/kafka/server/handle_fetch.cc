@@ -45,7 +45,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
                             static_cast<std::size_t>(std::max<std::int32_t>(req->max_bytes, 1)));
   const auto wait = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(std::max(0, req->max_wait_ms)), config_.fetch_wait_max);
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+  const auto deadline = clock_.steady_now() + wait;
   const std::size_t min_bytes = static_cast<std::size_t>(std::max(0, req->min_bytes));
 
   auto read_all = [this, &targets, max_bytes, from_replica] {
@@ -95,9 +95,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       total += r.records.size();
       any_error |= r.error != KafkaError::kNone;
     }
-    if (total >= min_bytes || any_error || stopping_ ||
-        std::chrono::steady_clock::now() >= deadline)
-      break;
+    if (total >= min_bytes || any_error || stopping_ || clock_.steady_now() >= deadline) break;
     // Park until a produce touches one of our partitions, or the deadline.
     asio::steady_timer timer(io_, deadline);
     for (const auto& t : targets) fetch_waiters_.add({t.topic, t.partition}, &timer);

@@ -138,14 +138,15 @@ void FetchWaiters::notify_all() {
 }
 
 struct KafkaServer::Impl::Connection {
-  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  Connection(tcp::socket s, std::chrono::steady_clock::time_point now)
+      : socket(std::move(s)), last_activity(now), frame_started(now) {}
   tcp::socket socket;
   std::string peer;
   std::string host;  // "/ip", as Kafka reports client hosts
   // Last time bytes moved in either direction (or a request finished).
-  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_activity;
   // When the current frame's first byte arrived (or its memory was granted).
-  std::chrono::steady_clock::time_point frame_started = last_activity;
+  std::chrono::steady_clock::time_point frame_started;
   bool reading_frame = false;       // a frame has started arriving but is not complete
   bool waiting_for_memory = false;  // its size is known; waiting for the request-memory budget
   bool busy = false;                // a request is being handled
@@ -196,10 +197,11 @@ KafkaServer::Impl::PartitionTraffic& KafkaServer::Impl::traffic(const std::strin
 }
 
 KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
-                        ProducerIdAllocator& producer_ids)
+                        ProducerIdAllocator& producer_ids, const Clock& clock)
     : config_(std::move(config)),
       log_(log),
       producer_ids_(producer_ids),
+      clock_(clock),
       storage_pool_(static_cast<std::size_t>(std::max(1, config_.storage_threads))) {
   // One request of the largest allowed size must always fit the budget.
   config_.request_memory_bytes_max =
@@ -220,9 +222,9 @@ Status KafkaServer::Impl::start() {
   // Committed offsets are loaded before the first connection is accepted.
   group::CoordinatorConfig group_config;
   group_config.initial_rebalance_delay = config_.group_initial_rebalance_delay;
-  coordinator_ = std::make_unique<group::Coordinator>(group_config, SystemClock::instance());
+  coordinator_ = std::make_unique<group::Coordinator>(group_config, clock_);
   WHARF_ASSIGN_OR_RETURN(offsets_log_,
-                         group::OffsetsLog::open(log_, config_.offsets_topic_partitions));
+                         group::OffsetsLog::open(log_, config_.offsets_topic_partitions, clock_));
   std::size_t loaded = 0;
   WHARF_RETURN_IF_ERROR(offsets_log_->load([&](const group::OffsetRecord& r) {
     coordinator_->load(r);
@@ -267,7 +269,7 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
       // Out of descriptors (or memory), the pending connection stays queued and accept fails
       // again at once: back off instead of spinning, and log once per interval with a count.
       ++accept_failures_;
-      const auto now = std::chrono::steady_clock::now();
+      const auto now = clock_.steady_now();
       if (now - accept_failure_logged_ >= kAcceptFailureLogInterval) {
         WHARF_LOG_WARN("accept: {} ({} failure(s) since the last report; retrying every {} ms){}",
                        ec.message(), accept_failures_, kAcceptBackoff.count(),
@@ -292,7 +294,7 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     }
     asio::error_code ignore;
     socket.set_option(tcp::no_delay(true), ignore);
-    auto conn = std::make_shared<Connection>(std::move(socket));
+    auto conn = std::make_shared<Connection>(std::move(socket), clock_.steady_now());
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     conn->host = "/" + remote.address().to_string();
@@ -341,7 +343,7 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
     timer.expires_after(std::chrono::seconds(1));
     (void)co_await timer.async_wait(use_tuple);
     if (conn->closed) break;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock_.steady_now();
     const auto idle = now - conn->last_activity;
     if (conn->reading_frame && !conn->waiting_for_memory &&
         now - conn->frame_started > config_.request_read_timeout) {
@@ -410,7 +412,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       // the 4 bytes is cut off like one that stops half-way through a body.
       auto [ec, n] = co_await conn->socket.async_read_some(asio::buffer(size_bytes), use_tuple);
       if (ec) break;
-      conn->last_activity = std::chrono::steady_clock::now();
+      conn->last_activity = clock_.steady_now();
       conn->frame_started = conn->last_activity;
       conn->reading_frame = true;
       if (n < size_bytes.size()) {
@@ -432,7 +434,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       // waits for its share before reading the body, so N connections declaring large frames
       // cannot take N times the frame size.
       if (!co_await reserve_request_bytes(*conn, static_cast<std::size_t>(size))) break;
-      conn->frame_started = std::chrono::steady_clock::now();
+      conn->frame_started = clock_.steady_now();
       frame.clear();
       bool read_failed = false;
       while (frame.size() < static_cast<std::size_t>(size)) {
@@ -446,12 +448,12 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
           read_failed = true;
           break;
         }
-        conn->last_activity = std::chrono::steady_clock::now();
+        conn->last_activity = clock_.steady_now();
       }
       if (read_failed) break;
       conn->reading_frame = false;
       conn->busy = true;
-      conn->last_activity = std::chrono::steady_clock::now();
+      conn->last_activity = clock_.steady_now();
 
       p::Reader reader(frame);
       auto header = p::decode_request_header(reader);
@@ -509,7 +511,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
           }
           std::size_t wn = 0;
           std::tie(wec, wn) = co_await asio::async_write(conn->socket, slice, use_tuple);
-          conn->last_activity = std::chrono::steady_clock::now();
+          conn->last_activity = clock_.steady_now();
           offset += wn;
           while (next < pieces.size() && offset >= pieces[next].size()) {
             offset -= pieces[next].size();
@@ -520,7 +522,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         if (wec) break;
       }
       conn->busy = false;
-      conn->last_activity = std::chrono::steady_clock::now();
+      conn->last_activity = clock_.steady_now();
       if (result.close) break;
     }
   } catch (const std::exception& e) {
@@ -690,8 +692,8 @@ void KafkaServer::Impl::wait() {
 }
 
 KafkaServer::KafkaServer(ServerConfig config, storage::LogManager& log,
-                         ProducerIdAllocator& producer_ids)
-    : impl_(std::make_unique<Impl>(std::move(config), log, producer_ids)) {}
+                         ProducerIdAllocator& producer_ids, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(config), log, producer_ids, clock)) {}
 KafkaServer::~KafkaServer() { stop(); }
 Status KafkaServer::start() { return impl_->start(); }
 void KafkaServer::stop() { impl_->stop(); }

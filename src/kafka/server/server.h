@@ -56,7 +56,11 @@ struct ServerConfig {
 
 class KafkaServer {
  public:
-  KafkaServer(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
+  // `clock` decides the group coordinator's session and rebalance timeouts, the timestamps of
+  // __consumer_offsets records, Fetch's wait deadline and the connection watchdog's timeouts
+  // (the broker passes the one it gives storage). It must outlive the server.
+  KafkaServer(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids,
+              const Clock& clock);
   ~KafkaServer();
 
   // Binds the listener and starts the network and storage threads.

@@ -18,15 +18,20 @@
 #include "base/metrics.h"
 #include "kafka/group/coordinator.h"
 #include "kafka/group/offsets_log.h"
+#include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/message_headers.h"
 #include "kafka/protocol/reader.h"
 #include "kafka/protocol/writer.h"
-#include "kafka/server/errors.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
 #include "storage/log_manager.h"
 
 namespace wharf::kafka {
+
+// The handlers name Kafka error codes unqualified.
+using protocol::code;
+using protocol::KafkaError;
+using protocol::to_kafka_error;
 
 // Completion token for co_await that returns (error_code, results...) instead of throwing.
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -116,7 +121,8 @@ struct DynamicBrokerConfigs {
 
 class KafkaServer::Impl {
  public:
-  Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids);
+  Impl(ServerConfig config, storage::LogManager& log, ProducerIdAllocator& producer_ids,
+       const Clock& clock);
 
   Status start();
   void stop();
@@ -234,6 +240,7 @@ class KafkaServer::Impl {
   ServerConfig config_;
   storage::LogManager& log_;
   ProducerIdAllocator& producer_ids_;
+  const Clock& clock_;
   asio::io_context io_{1};
   asio::thread_pool storage_pool_;
   asio::ip::tcp::acceptor acceptor_{io_};

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/murmur2.h"
+#include "wharf/lag.h"
 
 namespace wharf {
 
@@ -488,12 +489,7 @@ struct Router::Impl {
   }
 
   void update_lag(Subscription& sub) {
-    struct TopicLag {
-      std::int64_t max = 0;
-      std::int64_t sum = 0;
-      std::int64_t count = 0;
-    };
-    std::map<std::string, TopicLag> topics;
+    std::map<std::string, lag::LagSummary> topics;
     auto& lag_family = metrics::registry().gauge(
         "wharf_consumer_lag", "Messages behind the high watermark, per partition");
     std::lock_guard lock(mu);
@@ -502,24 +498,19 @@ struct Router::Impl {
       if (!hwm) continue;
       const std::int64_t from = ps.commit_point() >= 0 ? ps.commit_point() : ps.committed;
       if (from < 0) continue;
-      const std::int64_t lag = std::max<std::int64_t>(0, *hwm - from);
+      const std::int64_t behind = lag::partition_lag(*hwm, from);
       lag_family
           .with({{"group", options.group},
                  {"topic", tp.topic},
                  {"partition", std::to_string(tp.partition)}})
-          .set(static_cast<double>(lag));
-      auto& t = topics[tp.topic];
-      t.max = std::max(t.max, lag);
-      t.sum += lag;
-      ++t.count;
+          .set(static_cast<double>(behind));
+      topics[tp.topic].add(behind);
     }
     auto& skew_family =
         metrics::registry().gauge("wharf_consumer_partition_lag_skew",
                                   "Largest partition lag over the mean partition lag (1 = even)");
     for (auto& [topic, t] : topics) {
-      const double mean = t.count ? static_cast<double>(t.sum) / static_cast<double>(t.count) : 0;
-      skew_family.with({{"group", options.group}, {"topic", topic}})
-          .set(mean > 0 ? static_cast<double>(t.max) / mean : 0);
+      skew_family.with({{"group", options.group}, {"topic", topic}}).set(t.skew());
     }
   }
 };

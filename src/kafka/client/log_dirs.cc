@@ -1,4 +1,4 @@
-#include "cli/log_dirs.h"
+#include "kafka/client/log_dirs.h"
 
 #include <netdb.h>
 #include <poll.h>
@@ -8,13 +8,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 #include "kafka/protocol/generated/describe_log_dirs.h"
 #include "kafka/protocol/header.h"
 #include "kafka/protocol/reader.h"
 #include "kafka/protocol/writer.h"
 
-namespace wharf::cli {
+namespace wharf::kafka::client {
 namespace {
 
 namespace p = kafka::protocol;
@@ -104,6 +105,22 @@ class Socket {
 
 }  // namespace
 
+Status add_partition_size(std::map<std::int32_t, std::int64_t>& sizes, std::int32_t partition,
+                          std::int64_t bytes) {
+  if (bytes < 0) {
+    return fail(ErrorCode::kInvalidArgument, "DescribeLogDirs: partition {} has a size of {} bytes",
+                partition, bytes);
+  }
+  std::int64_t& total = sizes[partition];
+  if (bytes > std::numeric_limits<std::int64_t>::max() - total) {
+    return fail(ErrorCode::kInvalidArgument,
+                "DescribeLogDirs: partition {}'s sizes add up to more than {} bytes", partition,
+                std::numeric_limits<std::int64_t>::max());
+  }
+  total += bytes;
+  return ok();
+}
+
 Result<std::map<std::int32_t, std::int64_t>> partition_sizes(
     const std::string& host, int port, const std::string& topic,
     const std::vector<std::int32_t>& partitions, int timeout_ms) {
@@ -145,11 +162,12 @@ Result<std::map<std::int32_t, std::int64_t>> partition_sizes(
     for (const auto& t : dir.topics) {
       if (t.name != topic) continue;
       for (const auto& part : t.partitions) {
-        if (!part.is_future_key) out[part.partition_index] += part.partition_size;
+        if (part.is_future_key) continue;
+        WHARF_RETURN_IF_ERROR(add_partition_size(out, part.partition_index, part.partition_size));
       }
     }
   }
   return out;
 }
 
-}  // namespace wharf::cli
+}  // namespace wharf::kafka::client
