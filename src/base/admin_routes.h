@@ -22,6 +22,8 @@ using Handler = std::function<Result<std::string>()>;
 // Adds `path` (exact match, e.g. "/v1/parked-keys"); returns an id for remove(). A second
 // handler for the same path is served after the first is removed.
 std::uint64_t add(std::string path, Handler handler);
+// Returns once no call of the route's handler is running (never call it from the handler);
+// calls through a handler find() returned earlier then fail with kNotFound.
 void remove(std::uint64_t id);
 // The handler for `path`, if one is registered.
 std::optional<Handler> find(const std::string& path);
