@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/postgres_server.h"
+#include "bench/stores.h"
 #include "wharf/event_store.h"
 #include "wharf/sql/open.h"
 
@@ -183,29 +183,8 @@ int main(int argc, char** argv) {
   std::printf("event store: %lld events in appends of %lld, %lld aggregate loads\n",
               static_cast<long long>(a.events), static_cast<long long>(a.batch),
               static_cast<long long>(a.loads));
-  int rc = 0;
-  if (a.only.empty() || a.only == "sqlite") {
-    std::string dir = (std::filesystem::temp_directory_path() / "wharf-es-bench-XXXXXX").string();
-    if (!::mkdtemp(dir.data())) return 1;
-    if (auto s = run("sqlite", "sqlite:" + dir + "/es.db", a); !s) {
-      std::fprintf(stderr, "sqlite: %s\n", s.error().to_string().c_str());
-      rc = 1;
-    }
-    std::filesystem::remove_all(dir);
-  }
-  if (a.only.empty() || a.only == "postgresql") {
-    auto pg = test::PostgresServer::start();
-    if (!pg) {
-      std::fprintf(stderr, "postgresql: cannot start a server: %s\n",
-                   pg.error().to_string().c_str());
-      return 1;
-    }
-    auto url = (*pg)->create_database();
-    if (!url) return 1;
-    if (auto s = run("postgresql", *url, a); !s) {
-      std::fprintf(stderr, "postgresql: %s\n", s.error().to_string().c_str());
-      rc = 1;
-    }
-  }
+  const int rc = wharf::bench::for_each_store(
+      a.only, "", "wharf-es-bench", "es.db",
+      [&](const std::string& name, const std::string& url) { return run(name, url, a); });
   return rc;
 }

@@ -1,7 +1,7 @@
 // Completed 3-step sagas per second, on SQLite and PostgreSQL, against a raw SQL floor measured
 // in the same run (docs/benchmarks.md, "Sagas").
 //
-//   wharf_saga_bench [--sagas N] [--window N] [--raw-sagas N] [--dir DIR]
+//   wharf_saga_bench [--sagas N] [--window N] [--batch N] [--raw-sagas N] [--dir DIR]
 //                    [--only sqlite|postgresql]
 //
 // --dir puts the SQLite file elsewhere (/dev/shm: fdatasync costs nothing there, which shows
@@ -14,14 +14,15 @@
 //   INSERT (start) or UPDATE of a state row plus one INSERT of a log row. One thread,
 //   --raw-sagas of them (0: skipped).
 // - saga: the real thing, in one process. The main thread starts sagas (SagaCoordinator::start,
-//   a transaction each) keeping at most --window unfinished; the outbox relay runs in its own
-//   thread (OutboxRelay, background; on PostgreSQL woken by LISTEN/NOTIFY) and publishes the
-//   commands to the memory transport; a participant thread answers each command with a success
-//   reply; a coordinator thread polls the replies and applies each with SagaCoordinator::handle
-//   (the path a Router handler takes); run_timers runs in another thread. Every step has a 30 s
-//   deadline, so every transition also arms and clears a timer row. Latency is from the start()
-//   call to the return of handle() for the last step's reply. At the end every instance must be
-//   completed.
+//   up to --batch per transaction, as a consumer starting them in its inbox transaction would)
+//   keeping at most --window unfinished; the outbox relay runs in its own thread (OutboxRelay,
+//   background; on PostgreSQL woken by LISTEN/NOTIFY) and publishes the commands to the memory
+//   transport; a participant thread answers each command with a success reply; a coordinator
+//   thread polls the replies and applies each poll's with SagaCoordinator::handle_batch (what
+//   attach() registers on a Router), or with --batch 1 each with handle(); run_timers runs in
+//   another thread. Every step has a 30 s deadline, so every transition also arms and clears a
+//   timer row. Latency is from the start to the apply of the last step's reply. At the end
+//   every instance must be completed.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,7 +35,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/postgres_server.h"
+#include "bench/stores.h"
 #include "wharf/outbox.h"
 #include "wharf/saga.h"
 #include "wharf/saga_ops.h"
@@ -49,10 +50,10 @@ using Steady = std::chrono::steady_clock;
 
 struct Args {
   std::int64_t sagas = 20'000;
-  std::int64_t window = 256;
+  std::int64_t window = 1024;
   // Up to this many sagas started per transaction, and replies applied with handle_batch (as
   // attach() does); 1: one transaction per start and per reply (handle()).
-  std::int64_t batch = 64;
+  std::int64_t batch = 128;
   std::int64_t raw_sagas = 2'000;  // 0: no floor (for counting the library's syscalls alone)
   std::string only;
   std::string dir;  // where the SQLite file goes; empty: the temporary directory
@@ -286,31 +287,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  int rc = 0;
-  if (a.only.empty() || a.only == "sqlite") {
-    const std::filesystem::path base =
-        a.dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(a.dir);
-    std::string dir = (base / "wharf-saga-bench-XXXXXX").string();
-    if (!::mkdtemp(dir.data())) return 1;
-    if (auto s = run("sqlite", "sqlite:" + dir + "/sagas.db", a); !s) {
-      std::fprintf(stderr, "sqlite: %s\n", s.error().to_string().c_str());
-      rc = 1;
-    }
-    std::filesystem::remove_all(dir);
-  }
-  if (a.only.empty() || a.only == "postgresql") {
-    auto pg = test::PostgresServer::start();
-    if (!pg) {
-      std::fprintf(stderr, "postgresql: cannot start a server: %s\n",
-                   pg.error().to_string().c_str());
-      return 1;
-    }
-    auto url = (*pg)->create_database();
-    if (!url) return 1;
-    if (auto s = run("postgresql", *url, a); !s) {
-      std::fprintf(stderr, "postgresql: %s\n", s.error().to_string().c_str());
-      rc = 1;
-    }
-  }
+  const int rc = wharf::bench::for_each_store(
+      a.only, a.dir, "wharf-saga-bench", "sagas.db",
+      [&](const std::string& name, const std::string& url) { return run(name, url, a); });
   return rc;
 }
