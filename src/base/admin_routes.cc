@@ -54,7 +54,8 @@ void remove(std::uint64_t id) {
 std::optional<Handler> find(const std::string& path) {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  for (const auto& [id, e] : r.routes) {
+  for (const auto& route : r.routes) {
+    const std::shared_ptr<Entry>& e = route.second;
     if (e->path != path) continue;
     // The returned handler counts itself in while it runs; once the route is removed it
     // answers an error instead of calling into what registered it.
