@@ -263,11 +263,12 @@ TEST(RetryTopics, FailuresMoveThroughTheLevelsWithoutHoldingUpThePartition) {
   }
   EXPECT_EQ(read_all(bus, "orders.retry.1").size(), 2u);
   clock.advance(std::chrono::minutes(1));  // level 1 due: both fail again, to level 2
-  for (int i = 0; i < 200 && read_all(bus, "orders.retry.2").size() < 2; ++i)
+  // Waits are bounded generously (10 s): under a loaded full test run a second was too short.
+  for (int i = 0; i < 2000 && read_all(bus, "orders.retry.2").size() < 2; ++i)
     std::this_thread::sleep_for(5ms);
   EXPECT_EQ(read_all(bus, "orders.retry.2").size(), 2u);
   clock.advance(std::chrono::minutes(10));  // level 2 due: flaky works, poison is dead-lettered
-  for (int i = 0; i < 200 && (count() < 21 || read_all(bus, "orders.dlq").empty()); ++i) {
+  for (int i = 0; i < 2000 && (count() < 21 || read_all(bus, "orders.dlq").empty()); ++i) {
     std::this_thread::sleep_for(5ms);
   }
   stop.request_stop();
