@@ -10,6 +10,14 @@
 namespace wharf::checkout {
 namespace {
 
+// A message no retry can fix (a malformed order or command) goes to `<topic>.dlq` instead of
+// holding up its partition; transient errors go back to the router and are tried again.
+Handler dead_letter_malformed(Handler h) {
+  DeadLetterOptions o;
+  o.applies = [](const Error& e) { return !retryable_by_default(e); };
+  return dead_letter(std::move(o))(std::move(h));
+}
+
 struct Service {
   const char* name;      // stock, payment, shipping
   const char* commands;  // its command topic
@@ -168,7 +176,8 @@ Result<std::unique_ptr<Fulfilment>> Fulfilment::start(Bus bus, const std::string
     started->fetch_add(1, std::memory_order_relaxed);
     return ok();
   };
-  f->router_->on_batch(kOrdersTopic, f->inbox_->batch(std::move(start_saga)));
+  f->router_->on_batch(kOrdersTopic,
+                       f->inbox_->batch(dead_letter_malformed(std::move(start_saga))));
   f->sagas_->attach(*f->router_);
 
   Fulfilment* self = f.get();
@@ -235,7 +244,7 @@ Result<std::unique_ptr<Participants>> Participants::start(Bus bus, const std::st
     reply.payload = json{{"order_id", order_id}}.dump();
     return outbox(tx).publish_message(reply_topic_of(m.type), std::move(reply)).map([](auto) {});
   };
-  BatchHandler in_inbox = p->inbox_->batch(std::move(apply));
+  BatchHandler in_inbox = p->inbox_->batch(dead_letter_malformed(std::move(apply)));
   for (const Service& s : {kStock, kPayment, kShipping}) p->router_->on_batch(s.commands, in_inbox);
   Participants* self = p.get();
   p->thread_ = std::thread([self] { self->result_ = self->router_->run(self->stop_.get_token()); });

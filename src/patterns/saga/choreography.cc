@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/metrics.h"
+#include "base/text.h"
 
 namespace wharf {
 namespace {
@@ -133,11 +134,13 @@ struct Choreography::Impl {
     auto rule = rules.find({m.topic, m.type});
     if (rule == rules.end()) return false;
     WHARF_ASSIGN_OR_RETURN(std::string id, rule->second.correlate(m));
-    if (id.empty() || id.size() > kMessageIdBytesMax) {
+    if (id.empty() || id.size() > kMessageIdBytesMax || !is_valid_utf8(id)) {
       return fail(ErrorCode::kInvalidArgument,
-                  "message {} ({}): instance id of {} bytes (1 to {} allowed)", m.id, m.type,
-                  id.size(), kMessageIdBytesMax);
+                  "message {} ({}): instance id of {} bytes (1 to {} bytes of UTF-8 allowed)", m.id,
+                  to_valid_utf8(m.type), id.size(), kMessageIdBytesMax);
     }
+    // Topic and type are stored as text: PostgreSQL refuses ill-formed UTF-8.
+    const std::string topic = to_valid_utf8(m.topic), type = to_valid_utf8(m.type);
     const std::int64_t now = clock().now_ms();
     // Find or create, then lock the row (PostgreSQL; SQLite serialises writers): two events of
     // one instance on different topics are applied one after the other.
@@ -160,14 +163,14 @@ struct Choreography::Impl {
     WHARF_RETURN_IF_ERROR(tx.exec(
         "INSERT INTO wharf_choreography_events (name, id, seq, at_ms, topic, type, message_id, "
         "applied) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        name, id, inst.events, now, m.topic, m.type, m.id, std::int64_t{finished ? 0 : 1}));
+        name, id, inst.events, now, topic, type, m.id, std::int64_t{finished ? 0 : 1}));
     WHARF_RETURN_IF_ERROR(
         tx.exec("UPDATE wharf_choreography_instances SET status = ?, state = ?, events = ?, "
                 "last_event_type = ?, updated_at_ms = ? WHERE name = ? AND id = ?",
                 std::string(choreography_status_name(inst.status)),
-                inst.state.dump(-1, ' ', false, json::error_handler_t::replace), inst.events,
-                m.type, now, name, id));
-    count_event(name, m.type, finished ? "finished" : "applied");
+                inst.state.dump(-1, ' ', false, json::error_handler_t::replace), inst.events, type,
+                now, name, id));
+    count_event(name, type, finished ? "finished" : "applied");
     return true;
   }
 };

@@ -192,6 +192,8 @@ TEST_P(ChoreographyTest, MessagesWithoutAUsableIdAreRefused) {
                 .code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(apply(event("orders", "OrderPlaced", "")).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(apply(event("orders", "OrderPlaced", "\xff\xfe")).error().code(),
+            ErrorCode::kInvalidArgument);
   // Integer ids are taken as their decimal text.
   Message numeric = event("orders", "OrderPlaced", "");
   numeric.payload = R"({"order_id": 42})";
