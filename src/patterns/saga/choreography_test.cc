@@ -192,8 +192,16 @@ TEST_P(ChoreographyTest, MessagesWithoutAUsableIdAreRefused) {
                 .code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(apply(event("orders", "OrderPlaced", "")).error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(apply(event("orders", "OrderPlaced", "\xff\xfe")).error().code(),
-            ErrorCode::kInvalidArgument);
+  // By correlation id: missing, or not UTF-8 (it would be stored as text), is refused too.
+  process_->on("orders", "Tagged", correlate_by_correlation_id(),
+               [](json&, const Message&, sql::Transaction&) -> Result<ChoreographyStatus> {
+                 return ChoreographyStatus::kOpen;
+               });
+  Message tagged = event("orders", "Tagged", "x");
+  tagged.correlation_id.clear();
+  EXPECT_EQ(apply(tagged).error().code(), ErrorCode::kInvalidArgument);
+  tagged.correlation_id = "\xff\xfe";
+  EXPECT_EQ(apply(tagged).error().code(), ErrorCode::kInvalidArgument);
   // Integer ids are taken as their decimal text.
   Message numeric = event("orders", "OrderPlaced", "");
   numeric.payload = R"({"order_id": 42})";
