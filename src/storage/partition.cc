@@ -299,7 +299,7 @@ void Partition::fence_locked(const Error& error) {
                          "reopen it to recover from what is durable",
                          dir_, error.message());
   }
-  durable_cv_.notify_all();
+  release_all_locked(fail(*fenced_));
 }
 
 Status Partition::wait_durable(std::unique_lock<std::mutex>& lock, Offset target) {
@@ -309,25 +309,109 @@ Status Partition::wait_durable(std::unique_lock<std::mutex>& lock, Offset target
       durable_cv_.wait(lock);
       continue;
     }
-    // Lead a sync covering everything written so far; appends keep writing meanwhile.
-    sync_in_flight_ = true;
-    const Offset covered = log_end_;
-    std::shared_ptr<Segment> active = segments_.back();
-    lock.unlock();
-    const auto started = std::chrono::steady_clock::now();
-    Status synced = active->sync();
-    sync_latency().observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    lock.lock();
-    sync_in_flight_ = false;
-    if (!synced) {
-      fence_locked(synced.error());
-      return fail(*fenced_);
-    }
-    durable_end_ = std::max(durable_end_, covered);
-    durable_cv_.notify_all();
+    WHARF_RETURN_IF_ERROR(sync_once(lock));
   }
   return ok();
+}
+
+Status Partition::sync_once(std::unique_lock<std::mutex>& lock) {
+  // Lead a sync covering everything written so far; appends keep writing meanwhile.
+  sync_in_flight_ = true;
+  const Offset covered = log_end_;
+  std::shared_ptr<Segment> active = segments_.back();
+  lock.unlock();
+  const auto started = std::chrono::steady_clock::now();
+  Status synced = active->sync();
+  sync_latency().observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  lock.lock();
+  sync_in_flight_ = false;
+  if (!synced) {
+    fence_locked(synced.error());
+    return fail(*fenced_);
+  }
+  durable_end_ = std::max(durable_end_, covered);
+  advanced_locked();
+  return ok();
+}
+
+void Partition::advanced_locked() {
+  durable_cv_.notify_all();
+  hw_cv_.notify_all();
+  if (!durable_waiters_.empty()) {
+    std::size_t kept = 0;
+    for (auto& w : durable_waiters_) {
+      if (w.target <= durable_end_) {
+        w.done(ok());
+      } else {
+        durable_waiters_[kept++] = std::move(w);
+      }
+    }
+    durable_waiters_.resize(kept);
+    if (!durable_waiters_.empty()) schedule_sync_locked();
+  }
+  if (!watchers_.empty()) {
+    const Offset hw = high_watermark_locked();
+    for (auto it = watchers_.begin(); it != watchers_.end();) {
+      if (hw > it->second.above) {
+        it->second.woken();
+        it = watchers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void Partition::schedule_sync_locked() {
+  // A sync in flight is followed by advanced_locked(), which schedules the next one if needed.
+  if (sync_in_flight_ || sync_scheduled_ || !sync_runner_ || durable_waiters_.empty()) return;
+  auto self = weak_from_this().lock();
+  if (!self) return;  // not shared-owned: append_async syncs on the caller's thread instead
+  sync_scheduled_ = true;
+  sync_runner_([self = std::move(self)] { self->run_scheduled_sync(); });
+}
+
+void Partition::run_scheduled_sync() {
+  // One sync per task: a busy partition re-posts rather than keep a pool thread, so many
+  // partitions share the pool.
+  std::unique_lock lock(mu_);
+  sync_scheduled_ = false;
+  if (sync_in_flight_ || durable_waiters_.empty() || fenced_) return;
+  (void)sync_once(lock);  // a failure fences the partition and fails the waiters
+}
+
+void Partition::release_all_locked(const Status& status) {
+  for (auto& w : durable_waiters_) w.done(status);
+  durable_waiters_.clear();
+  for (auto& [_, w] : watchers_) w.woken();
+  watchers_.clear();
+  durable_cv_.notify_all();
+  hw_cv_.notify_all();
+}
+
+Offset Partition::wait_for(Offset offset, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  hw_cv_.wait_for(lock, timeout, [&] {
+    return closed_ || fenced_.has_value() || high_watermark_locked() > offset;
+  });
+  return high_watermark_locked();
+}
+
+Partition::WatchId Partition::watch(Offset above, std::function<void()> woken) {
+  std::lock_guard lock(mu_);
+  const WatchId id = next_watch_id_++;
+  if (closed_ || fenced_ || high_watermark_locked() > above) {
+    woken();
+    return id;
+  }
+  watchers_.emplace(id, Watcher{above, std::move(woken)});
+  return id;
+}
+
+void Partition::unwatch(WatchId id) {
+  std::lock_guard lock(mu_);
+  watchers_.erase(id);
 }
 
 Status Partition::roll_locked() {
@@ -340,7 +424,7 @@ Status Partition::roll_locked() {
   }
   WHARF_RETURN_IF_ERROR(old->sync_indexes());
   durable_end_ = std::max(durable_end_, log_end_);
-  durable_cv_.notify_all();
+  advanced_locked();
   WHARF_RETURN_IF_ERROR(write_snapshot_locked());
   WHARF_ASSIGN_OR_RETURN(auto seg, Segment::create(fs_, dir_, log_end_, clock_.now_ms()));
   seg->set_index_interval_bytes(config_.index_interval_bytes);
@@ -367,7 +451,13 @@ Status Partition::write_snapshot_locked() {
   return ok();
 }
 
-Result<AppendResult> Partition::append(MutableByteView batch) {
+struct Partition::Prepared {
+  ValidatedBatch validated;
+  BatchHeader header;
+  Bytes recompressed;  // empty unless the topic's codec differs from the batch's
+};
+
+Result<Partition::Prepared> Partition::prepare(MutableByteView batch) {
   std::size_t batch_bytes_max = 0;
   Recompression recompression;
   {
@@ -380,18 +470,61 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
   }
   // Validation reads only the batch (and decompresses a compressed one): outside the lock, so
   // concurrent appends to this partition are not serialised behind a decompression.
-  WHARF_ASSIGN_OR_RETURN(ValidatedBatch validated,
+  Prepared out;
+  WHARF_ASSIGN_OR_RETURN(out.validated,
                          validate_batch_records(batch, ValidationLimits{batch_bytes_max}));
-  BatchHeader h = validated.header;
+  out.header = out.validated.header;
   // As Kafka: a topic whose compression.type names a codec stores every data batch with it; the
   // records, offsets, timestamps and producer fields stay as sent. Outside the lock too.
-  Bytes recompressed;
-  if (needs_recompression(h, recompression)) {
-    WHARF_ASSIGN_OR_RETURN(recompressed, recompress_batch(batch, recompression, batch_bytes_max));
-    batch = MutableByteView(recompressed);
-    WHARF_ASSIGN_OR_RETURN(h, parse_header(batch));
+  if (needs_recompression(out.header, recompression)) {
+    WHARF_ASSIGN_OR_RETURN(out.recompressed,
+                           recompress_batch(batch, recompression, batch_bytes_max));
+    WHARF_ASSIGN_OR_RETURN(out.header, parse_header(out.recompressed));
   }
+  return out;
+}
+
+Result<AppendResult> Partition::append(MutableByteView batch) {
+  WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
+  if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
   std::unique_lock lock(mu_);
+  Offset target;
+  WHARF_ASSIGN_OR_RETURN(AppendResult result,
+                         write_locked(batch, prepared.header, prepared.validated, target));
+  if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
+    WHARF_RETURN_IF_ERROR(wait_durable(lock, target));
+  }
+  return result;
+}
+
+Result<AppendResult> Partition::append_async(MutableByteView batch, const TaskRunner& run,
+                                             DurableCallback durable) {
+  WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
+  if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
+  std::unique_lock lock(mu_);
+  Offset target;
+  WHARF_ASSIGN_OR_RETURN(AppendResult result,
+                         write_locked(batch, prepared.header, prepared.validated, target));
+  if (config_.sync.kind != SyncPolicy::Kind::kAlways || durable_end_ >= target) {
+    durable(ok());
+    return result;
+  }
+  durable_waiters_.push_back({target, std::move(durable)});
+  if (run && !weak_from_this().expired()) {
+    sync_runner_ = run;
+    schedule_sync_locked();
+    return result;
+  }
+  // No runner, or no shared owner to keep this partition alive for a task: sync here.
+  if (Status s = wait_durable(lock, target); !s) {
+    // The fence completed the waiter with its error already; the write itself succeeded.
+    return result;
+  }
+  return result;
+}
+
+Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader h,
+                                             const ValidatedBatch& validated, Offset& target) {
   if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
   if (fenced_) return fail(*fenced_);
   if (h.is_control()) {
@@ -409,10 +542,8 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
     result.base_offset = dup->original.first_offset;
     result.last_offset = dup->original.last_offset;
     result.duplicate = true;
-    if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
-      WHARF_RETURN_IF_ERROR(wait_durable(lock, result.last_offset + 1));
-    }
     result.log_start_offset = log_start_locked();
+    target = result.last_offset + 1;  // the original may still be waiting for its sync
     return result;
   }
 
@@ -446,9 +577,9 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
   result.base_offset = h.base_offset;
   result.last_offset = h.last_offset();
   result.log_start_offset = log_start_locked();
-  if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
-    WHARF_RETURN_IF_ERROR(wait_durable(lock, log_end_));
-  }
+  target = log_end_;
+  // Under interval and none the new batch is readable now.
+  if (config_.sync.kind != SyncPolicy::Kind::kAlways) advanced_locked();
   return result;
 }
 
@@ -771,9 +902,16 @@ Status Partition::close() {
   if (fenced_) return fail(*fenced_);  // no marker: the next open recovers fully
   while (sync_in_flight_) durable_cv_.wait(lock);
   auto& active = segments_.back();
-  WHARF_RETURN_IF_ERROR(active->sync());
+  Status synced = active->sync();
+  if (synced) {
+    durable_end_ = log_end_;
+    advanced_locked();  // asynchronous appends covered by this sync are durable
+  }
+  // Whatever still waits (the sync failed) never becomes durable; readers wake up.
+  release_all_locked(synced ? Status(fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_))
+                            : synced);
+  WHARF_RETURN_IF_ERROR(synced);
   WHARF_RETURN_IF_ERROR(active->sync_indexes());
-  durable_end_ = log_end_;
   WHARF_RETURN_IF_ERROR(write_snapshot_locked());
   const Bytes marker = encode_marker({log_end_, active->base_offset(), active->size_bytes()});
   return io::write_file_atomic(fs_, io::join_path(dir_, std::string(kCleanShutdownFile)), marker);

@@ -8,12 +8,24 @@
 // commit). A failed sync fences the partition: every later append fails with kFenced until the
 // partition is reopened, which recovers from what is durable. The sync is never retried.
 //
+// Pipelining: append_async() returns once the batch is written and calls back when it is durable,
+// so a caller can write the next batch while the sync runs; the syncs its waiters need run as
+// tasks on the caller's runner (a thread pool), one sync per task, so many partitions share the
+// pool fairly. A blocking append() that leads a sync also completes the asynchronous waiters it
+// covers.
+//
+// Readers that wait for data: wait_for() blocks until the high watermark passes an offset, and
+// watch() calls back when it does (the Kafka server's parked fetches use it).
+//
 // Visibility: under `always`, readers see only synced batches (high watermark = durable end), so
 // a consumer can never read a record that a crash could take back. Under `interval` and `none`
 // the high watermark is the log end and the docs say what a crash can lose.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +37,7 @@
 #include "base/result.h"
 #include "io/file_system.h"
 #include "storage/producer_state.h"
+#include "storage/record_batch.h"
 #include "storage/segment.h"
 #include "storage/topic_config.h"
 
@@ -55,7 +68,15 @@ struct RecoveryReport {
   std::int64_t snapshot_offset = -1;  // -1: producer state rebuilt from the log start
 };
 
-class Partition {
+// Runs a task on some other thread (a thread pool's post). append_async() hands it the syncs
+// that its callbacks wait for.
+using TaskRunner = std::function<void(std::function<void()>)>;
+// Called once an asynchronous append is durable (ok) or can never be (the fence's error, or
+// kShuttingDown). Runs with the partition's lock held, on whichever thread completed the sync:
+// it must be short and must not call into the partition (post the work elsewhere).
+using DurableCallback = std::function<void(Status)>;
+
+class Partition : public std::enable_shared_from_this<Partition> {
  public:
   // Opens (creating if empty) the partition in `dir` and recovers it. Corruption before the
   // tail is refused with kCorruption naming file and position.
@@ -76,6 +97,26 @@ class Partition {
   [[nodiscard]] Result<AppendResult> append(Bytes&& batch) {
     return append(MutableByteView(batch));
   }
+  // As append(), but returns once the batch is written (offsets assigned, readable once
+  // durable), without waiting for the sync. `durable` is called exactly once unless an error is
+  // returned: before this returns when nothing is left to wait for (sync.policy interval or
+  // none, or a duplicate whose original is durable), else when a sync covers the batch. That
+  // sync runs as a task on `run`; a partition not owned by a shared_ptr (tests) runs it on this
+  // thread before returning. Appends from one caller are written in call order, so a producer's
+  // pipelined batches keep their order.
+  [[nodiscard]] Result<AppendResult> append_async(MutableByteView batch, const TaskRunner& run,
+                                                  DurableCallback durable);
+
+  // Blocks until the high watermark is above `offset` (the record at `offset` is readable), the
+  // timeout passes, or the partition is closed or fenced. Returns the high watermark then.
+  Offset wait_for(Offset offset, std::chrono::milliseconds timeout);
+  // Calls `woken` once, when the high watermark rises above `above` (at once if it already is),
+  // or the partition is closed or fenced. It runs with the partition's lock held, on the thread
+  // that moved the high watermark: it must be short and must not call into the partition.
+  // Returns an id for unwatch(), which is a no-op once `woken` has run.
+  using WatchId = std::uint64_t;
+  WatchId watch(Offset above, std::function<void()> woken);
+  void unwatch(WatchId id);
 
   // Whole batches from the one containing `from`, up to max_bytes but at least one batch.
   // `from` == high watermark gives no bytes; outside [log start, high watermark] is kOutOfRange.
@@ -155,7 +196,24 @@ class Partition {
   [[nodiscard]] Status recover_producer_state(const std::vector<Offset>& snapshots);
   [[nodiscard]] Status roll_locked();
   [[nodiscard]] Status write_snapshot_locked();
+  // The part of append() under the lock: checks, roll, offsets, the write. Sets `target` to the
+  // offset the batch is durable at (for a duplicate, its original's end).
+  [[nodiscard]] Result<AppendResult> write_locked(MutableByteView batch, BatchHeader h,
+                                                  const ValidatedBatch& validated, Offset& target);
+  // Validation and recompression, outside the lock (see append()).
+  struct Prepared;
+  [[nodiscard]] Result<Prepared> prepare(MutableByteView batch);
   [[nodiscard]] Status wait_durable(std::unique_lock<std::mutex>& lock, Offset target);
+  // Leads one sync of everything written so far. REQUIRES: no sync in flight.
+  [[nodiscard]] Status sync_once(std::unique_lock<std::mutex>& lock);
+  // The durable end or high watermark may have moved: completes the asynchronous waiters and
+  // watchers now satisfied, wakes blocked readers, and schedules a sync for waiters still
+  // pending when none is in flight or scheduled.
+  void advanced_locked();
+  void schedule_sync_locked();
+  void run_scheduled_sync();
+  // Completes every asynchronous waiter and watcher with `status` (fence, close).
+  void release_all_locked(const Status& status);
   void fence_locked(const Error& error);
   Offset high_watermark_locked() const;
   // The first segment's base offset, or the DeleteRecords floor if that is higher.
@@ -176,6 +234,20 @@ class Partition {
   Offset log_start_floor_{0};  // set by advance_log_start, from the log_start_offset file
   Offset durable_end_;
   bool sync_in_flight_ = false;
+  struct DurableWaiter {
+    Offset target;
+    DurableCallback done;
+  };
+  std::vector<DurableWaiter> durable_waiters_;  // asynchronous appends not yet durable
+  TaskRunner sync_runner_;                      // from the latest append_async
+  bool sync_scheduled_ = false;                 // a run_scheduled_sync task is queued
+  std::condition_variable hw_cv_;               // wait_for
+  struct Watcher {
+    Offset above;
+    std::function<void()> woken;
+  };
+  std::map<WatchId, Watcher> watchers_;
+  WatchId next_watch_id_ = 1;
   bool closed_ = false;
   bool retired_ = false;  // see retire()
   std::optional<Error> fenced_;

@@ -1,0 +1,208 @@
+// Pipelined appends (append_async) and waiting readers (wait_for, watch).
+#include <deque>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "io/fault_file_system.h"
+#include "io/memory_file_system.h"
+#include "storage/partition.h"
+#include "tests/support/storage_fixtures.h"
+
+namespace wharf::storage {
+namespace {
+
+// A runner whose tasks wait until the test runs them, so every step is deterministic.
+struct ManualRunner {
+  std::deque<std::function<void()>> tasks;
+  TaskRunner runner() {
+    return [this](std::function<void()> f) { tasks.push_back(std::move(f)); };
+  }
+  int run_all() {
+    int n = 0;
+    while (!tasks.empty()) {
+      auto f = std::move(tasks.front());
+      tasks.pop_front();
+      f();
+      ++n;
+    }
+    return n;
+  }
+};
+
+struct Outcome {
+  bool called = false;
+  Status status = ok();
+};
+
+class PartitionAsyncTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<Partition> open(TopicConfig config = {}) {
+    auto p = Partition::open(fault_, "/data/t/0", config, clock_);
+    EXPECT_TRUE(p.has_value()) << p.error().to_string();
+    return p ? std::shared_ptr<Partition>(std::move(*p)) : nullptr;
+  }
+  Result<AppendResult> put_async(Partition& p, Bytes batch, Outcome& out) {
+    return p.append_async(MutableByteView(batch), runner_.runner(), [&out](Status s) {
+      EXPECT_FALSE(out.called) << "the callback runs once";
+      out.called = true;
+      out.status = std::move(s);
+    });
+  }
+
+  io::MemoryFileSystem mem_;
+  io::FaultFileSystem fault_{mem_};
+  ManualClock clock_;
+  ManualRunner runner_;
+};
+
+TEST_F(PartitionAsyncTest, PipelinedAppendsAreWrittenInOrderAndShareOneSync) {
+  auto p = open();
+  const auto syncs_before = fault_.syncs();
+  std::vector<Outcome> outcomes(10);
+  for (int i = 0; i < 10; ++i) {
+    auto r = put_async(*p, test::deterministic_batch(1, i, 64, 1), outcomes[i]);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ(r->base_offset, Offset(i)) << "offsets follow the call order";
+    EXPECT_FALSE(outcomes[i].called) << "not durable before a sync";
+  }
+  EXPECT_EQ(p->log_end_offset(), Offset(10));
+  EXPECT_EQ(p->high_watermark(), Offset(0)) << "readers see only durable batches";
+  EXPECT_EQ(fault_.syncs(), syncs_before) << "no sync on the appending thread";
+  EXPECT_EQ(runner_.run_all(), 1) << "one scheduled sync task for all ten";
+  EXPECT_EQ(fault_.syncs(), syncs_before + 1);
+  for (const auto& o : outcomes) {
+    EXPECT_TRUE(o.called);
+    EXPECT_TRUE(o.status.has_value());
+  }
+  EXPECT_EQ(p->high_watermark(), Offset(10));
+  // What was acknowledged survives a crash.
+  p.reset();
+  mem_.crash();
+  auto again = open();
+  EXPECT_EQ(again->log_end_offset(), Offset(10));
+}
+
+TEST_F(PartitionAsyncTest, AFailedSyncFailsEveryWaiterAndFencesThePartition) {
+  auto p = open();
+  Outcome a, b;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("a"), a).has_value());
+  ASSERT_TRUE(put_async(*p, test::simple_batch("b"), b).has_value());
+  fault_.fail_nth_sync(1);
+  runner_.run_all();
+  ASSERT_TRUE(a.called && b.called);
+  EXPECT_EQ(a.status.error().code(), ErrorCode::kFenced);
+  EXPECT_EQ(b.status.error().code(), ErrorCode::kFenced);
+  EXPECT_TRUE(p->fenced());
+  EXPECT_EQ(p->high_watermark(), Offset(0));
+  Outcome c;
+  EXPECT_EQ(put_async(*p, test::simple_batch("c"), c).error().code(), ErrorCode::kFenced);
+  EXPECT_FALSE(c.called) << "no callback when the append itself fails";
+}
+
+TEST_F(PartitionAsyncTest, ABlockingAppendsSyncCompletesTheAsyncWaitersItCovers) {
+  auto p = open();
+  Outcome a;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("a"), a).has_value());
+  const auto syncs_before = fault_.syncs();
+  ASSERT_TRUE(p->append(test::simple_batch("b")).has_value());
+  EXPECT_TRUE(a.called && a.status.has_value());
+  EXPECT_EQ(fault_.syncs(), syncs_before + 1);
+  runner_.run_all();
+  EXPECT_EQ(fault_.syncs(), syncs_before + 1) << "the queued task finds nothing to sync";
+  EXPECT_EQ(p->high_watermark(), Offset(2));
+}
+
+TEST_F(PartitionAsyncTest, ADuplicateWaitsForItsOriginalToBeDurable) {
+  auto p = open();
+  const Bytes batch = test::simple_batch("a", 1, BatchOptions{ProducerId(7), ProducerEpoch(0), 0});
+  Outcome first, retry;
+  ASSERT_TRUE(put_async(*p, batch, first).has_value());
+  auto r = put_async(*p, batch, retry);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->duplicate);
+  EXPECT_EQ(r->base_offset, Offset(0));
+  EXPECT_FALSE(retry.called) << "the original is not durable yet";
+  runner_.run_all();
+  EXPECT_TRUE(first.called && retry.called);
+  // Once durable, a further retry is answered at once.
+  Outcome later;
+  ASSERT_TRUE(put_async(*p, batch, later).has_value());
+  EXPECT_TRUE(later.called);
+}
+
+TEST_F(PartitionAsyncTest, WithoutAnOwnerOrUnderOtherPoliciesTheCallbackRunsBeforeReturning) {
+  {
+    auto owned = Partition::open(fault_, "/data/u/0", {}, clock_);
+    ASSERT_TRUE(owned.has_value());
+    Outcome o;
+    ASSERT_TRUE(put_async(**owned, test::simple_batch("x"), o).has_value());
+    EXPECT_TRUE(o.called && o.status.has_value()) << "no shared owner: synced on this thread";
+    EXPECT_TRUE(runner_.tasks.empty());
+    EXPECT_EQ((*owned)->high_watermark(), Offset(1));
+  }
+  auto none = open(*TopicConfig::from_map({{"sync.policy", "none"}}));
+  ASSERT_NE(none, nullptr);
+  Outcome o;
+  ASSERT_TRUE(put_async(*none, test::simple_batch("y"), o).has_value());
+  EXPECT_TRUE(o.called && o.status.has_value());
+  EXPECT_TRUE(runner_.tasks.empty());
+  EXPECT_EQ(none->high_watermark(), Offset(1));
+}
+
+TEST_F(PartitionAsyncTest, CloseSyncsWhatIsPendingAndCompletesItsWaiters) {
+  auto p = open();
+  Outcome o;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("x"), o).has_value());
+  ASSERT_TRUE(p->close().has_value());
+  EXPECT_TRUE(o.called && o.status.has_value());
+  runner_.run_all();  // the scheduled task finds a closed partition
+  p.reset();
+  mem_.crash();
+  EXPECT_EQ(open()->log_end_offset(), Offset(1));
+}
+
+TEST_F(PartitionAsyncTest, WatchFiresWhenTheHighWatermarkPassesAndNotAfterUnwatch) {
+  auto p = open();
+  int woken = 0, unwatched = 0;
+  p->watch(Offset(0), [&] { ++woken; });
+  const auto id = p->watch(Offset(0), [&] { ++unwatched; });
+  p->unwatch(id);
+  Outcome o;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("x"), o).has_value());
+  EXPECT_EQ(woken, 0) << "written but not durable: nothing to read yet";
+  runner_.run_all();
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(unwatched, 0);
+  // Above the high watermark already: at once. Below it: waits.
+  int at_once = 0, later = 0;
+  p->watch(Offset(0), [&] { ++at_once; });
+  p->watch(Offset(1), [&] { ++later; });
+  EXPECT_EQ(at_once, 1);
+  EXPECT_EQ(later, 0);
+  ASSERT_TRUE(p->append(test::simple_batch("y")).has_value());
+  EXPECT_EQ(later, 1);
+  ASSERT_TRUE(p->append(test::simple_batch("z")).has_value());
+  EXPECT_EQ(later, 1) << "a watch fires once";
+  // Closing wakes whoever still waits.
+  int closed = 0;
+  p->watch(Offset(100), [&] { ++closed; });
+  ASSERT_TRUE(p->close().has_value());
+  EXPECT_EQ(closed, 1);
+}
+
+TEST_F(PartitionAsyncTest, WaitForReturnsOnDataFromAnotherThreadOrAfterTheTimeout) {
+  auto p = open();
+  EXPECT_EQ(p->wait_for(Offset(0), std::chrono::milliseconds(1)), Offset(0)) << "timed out";
+  std::thread writer([&] { ASSERT_TRUE(p->append(test::simple_batch("x")).has_value()); });
+  // A generous bound: the test does not measure time, it only must not hang forever.
+  const Offset hw = p->wait_for(Offset(0), std::chrono::seconds(60));
+  writer.join();
+  EXPECT_EQ(hw, Offset(1));
+  std::thread closer([&] { ASSERT_TRUE(p->close().has_value()); });
+  EXPECT_EQ(p->wait_for(Offset(5), std::chrono::seconds(60)), Offset(1));
+  closer.join();
+}
+
+}  // namespace
+}  // namespace wharf::storage
