@@ -32,6 +32,7 @@
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/fetch.h"
+#include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/list_offsets.h"
 #include "kafka/protocol/generated/messages.h"
 #include "kafka/protocol/generated/metadata.h"
@@ -1150,6 +1151,98 @@ TEST_F(MalformedFramesTest, ProduceV0ToV2GetUnsupportedVersionAndAppendNothing) 
   EXPECT_EQ(listed->topics[0].partitions[0].offset, 0) << "nothing may be appended";
   expect_served();
 }
+
+// A producer that sends many requests without waiting (librdkafka with linger.ms=0, or an
+// idempotent producer with 5 in flight): the broker reads on while earlier produces wait for
+// their sync, and answers in request order. A Metadata request in the middle is answered in its
+// place too. Then everything is fetched back, in order.
+TEST_F(MalformedFramesTest, PipelinedRequestsAreAnsweredInOrderAndAppendedInOrder) {
+  const std::string topic = "pipelined";
+  Connection conn(port());
+  ASSERT_TRUE(create_topic(conn, topic));
+  p::InitProducerIdRequest init;
+  init.transactional_id = std::nullopt;
+  init.transaction_timeout_ms = 60'000;
+  std::string error;
+  auto pid = round_trip<p::InitProducerIdResponse>(conn, init, 1, 70, error);
+  ASSERT_TRUE(pid.has_value()) << error;
+  ASSERT_EQ(pid->error_code, 0);
+
+  constexpr int kRequests = 200, kMetadataAt = 100;
+  Bytes frames;
+  std::vector<std::int32_t> correlation_ids;
+  int sequence = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::int32_t id = 1000 + i;
+    if (i == kMetadataAt) {
+      p::MetadataRequest metadata;
+      metadata.topics = std::vector<p::MetadataRequest::MetadataRequestTopic>{{topic}};
+      append(frames, request_frame(metadata, 4, id));
+      correlation_ids.push_back(id);
+      continue;
+    }
+    storage::Record record;
+    record.value = to_bytes(fmt::format("record-{}", sequence));
+    record.timestamp_ms = 1'700'000'000'000;
+    storage::BatchOptions options{ProducerId(pid->producer_id), ProducerEpoch(pid->producer_epoch),
+                                  sequence};
+    p::ProduceRequest produce;
+    produce.transactional_id = std::nullopt;
+    produce.acks = -1;
+    produce.timeout_ms = 10'000;
+    produce.topic_data.push_back({topic, {{0, storage::build_batch({record}, options)}}});
+    append(frames, request_frame(produce, 7, id));
+    correlation_ids.push_back(id);
+    ++sequence;
+  }
+  // All at once: the broker has every request before the first sync ends.
+  ASSERT_TRUE(conn.send(frames)) << conn.error();
+  std::int64_t next_offset = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    auto frame = conn.read_frame();
+    ASSERT_TRUE(frame.has_value()) << "response " << i << ": " << conn.error();
+    if (i == kMetadataAt) {
+      auto metadata = parse_response<p::MetadataResponse>(*frame, 4, 4, correlation_ids[i], error);
+      ASSERT_TRUE(metadata.has_value()) << error;
+      ASSERT_EQ(metadata->topics.size(), 1u);
+      EXPECT_EQ(metadata->topics[0].error_code, 0);
+      continue;
+    }
+    auto produced = parse_response<p::ProduceResponse>(*frame, 7, 7, correlation_ids[i], error);
+    ASSERT_TRUE(produced.has_value()) << "response " << i << ": " << error;
+    ASSERT_EQ(produced->responses.size(), 1u);
+    const auto& part = produced->responses[0].partition_responses.at(0);
+    ASSERT_EQ(part.error_code, 0) << "response " << i;
+    EXPECT_EQ(part.base_offset, next_offset) << "appended in request order";
+    ++next_offset;
+  }
+
+  p::FetchRequest fetch;
+  fetch.max_wait_ms = 0;
+  fetch.min_bytes = 0;
+  fetch.max_bytes = 1 << 20;
+  fetch.topics.push_back({topic, {{0, -1, 0, -1, 1 << 20}}});
+  auto fetched = round_trip<p::FetchResponse>(conn, fetch, 11, 90, error);
+  ASSERT_TRUE(fetched.has_value()) << error;
+  const auto& partition = fetched->responses.at(0).partitions.at(0);
+  EXPECT_EQ(partition.high_watermark, next_offset) << "every acknowledged record is readable";
+  ASSERT_TRUE(partition.records.has_value());
+  int expected = 0;
+  ByteView rest(*partition.records);
+  while (!rest.empty()) {
+    auto header = storage::parse_header(rest);
+    ASSERT_TRUE(header.has_value());
+    auto records = storage::read_records(rest.first(header->total_bytes()));
+    ASSERT_TRUE(records.has_value());
+    for (const auto& r : *records) {
+      EXPECT_EQ(as_chars(*r.value), fmt::format("record-{}", expected));
+      ++expected;
+    }
+    rest = rest.subspan(header->total_bytes());
+  }
+  EXPECT_EQ(expected, kRequests - 1);
+}
+
 
 }  // namespace
 }  // namespace wharf::test

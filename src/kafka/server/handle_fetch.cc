@@ -1,6 +1,6 @@
 // Fetch and ListOffsets: the read path. Fetch long-polls: if fewer than min_bytes are ready it
-// parks on a timer that a produce to one of its partitions (or the deadline) wakes, then reads
-// again. Bytes are sent exactly as stored (whole batches; at least one, KIP-74).
+// parks on a timer that the high watermark of one of its partitions moving past what it read
+// (or the deadline) wakes, then reads again. Bytes are sent exactly as stored (whole batches; at least one, KIP-74).
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/list_offsets.h"
 #include "kafka/server/handler_util.h"
@@ -96,11 +96,34 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       any_error |= r.error != KafkaError::kNone;
     }
     if (total >= min_bytes || any_error || stopping_ || clock_.steady_now() >= deadline) break;
-    // Park until a produce touches one of our partitions, or the deadline.
+    // Park until the high watermark of one of our partitions moves past what we read (a
+    // produce made durable, from any connection), or the deadline. The storage calls back on
+    // its own thread; the wake-up is posted here, and ignored once this fetch has moved on.
     asio::steady_timer timer(io_, deadline);
-    for (const auto& t : targets) fetch_waiters_.add({t.topic, t.partition}, &timer);
+    auto waker = std::make_shared<asio::steady_timer*>(&timer);
+    auto watch_all = [this, &targets, &results, waker] {
+      std::vector<std::pair<std::shared_ptr<storage::Partition>, storage::Partition::WatchId>> w;
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        auto part = log_.partition(targets[i].topic, PartitionId(targets[i].partition));
+        if (!part) continue;
+        const auto id = (*part)->watch(Offset(results[i].high_watermark), [this, waker] {
+          post_to_network([waker] {
+            if (*waker != nullptr) (*waker)->cancel();
+          });
+        });
+        w.emplace_back(std::move(*part), id);
+      }
+      return w;
+    };
+    // On a storage thread: a partition's lock can be held through a write.
+    auto watches = co_await blocking(watch_all);
+    fetch_waiters_.add(&timer);
     co_await timer.async_wait(use_tuple);
-    for (const auto& t : targets) fetch_waiters_.remove({t.topic, t.partition}, &timer);
+    fetch_waiters_.remove(&timer);
+    *waker = nullptr;
+    asio::post(storage_pool_, [watches = std::move(watches)] {
+      for (const auto& [part, id] : watches) part->unwatch(id);
+    });
   }
 
   p::FetchResponse resp;

@@ -1,6 +1,8 @@
-// Produce and InitProducerId: the write path. Every partition of a request is appended on a
+// Produce and InitProducerId: the write path. Every partition of a request is written on a
 // storage thread concurrently; the response leaves once each append is durable under its
-// topic's sync policy (or failed).
+// topic's sync policy (or failed). The handler returns once the batches are written, with a
+// deferred response: the connection reads its next request while the sync runs, so one
+// producer's pipelined requests share a group commit, and responses still go in request order.
 #include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/init_producer_id.h"
 #include "kafka/protocol/generated/produce.h"
@@ -12,18 +14,32 @@ namespace p = protocol;
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestContext& ctx,
                                                                  p::Reader& body) {
-  auto req = decode_body<p::ProduceRequest>(ctx, body);
-  if (!req) co_return close_connection();
+  auto decoded = decode_body<p::ProduceRequest>(ctx, body);
+  if (!decoded) co_return close_connection();
   const std::int16_t v = ctx.version();
 
-  // One slot per partition in request order, filled on storage threads.
+  // One slot per partition in request order, filled on storage threads. The state outlives
+  // this handler: the response is built when the last append is durable (see DeferredResult).
   struct Slot {
     std::string topic;
     p::ProduceRequest::PartitionProduceData* data = nullptr;
     p::ProduceResponse::PartitionProduceResponse out;
     bool appended = false;
+    std::uint64_t records = 0;  // in the batch, for the traffic counters
+    std::size_t bytes = 0;
+    // Set on the network thread when the written batch could not be made durable (the
+    // partition was fenced); `out` belongs to the storage thread until the writes are done.
+    std::int16_t durable_error = 0;
   };
-  std::vector<Slot> slots;
+  struct State {
+    p::ProduceRequest request;  // owns the batches until they are written
+    std::vector<Slot> slots;
+    std::shared_ptr<DeferredResult> deferred = std::make_shared<DeferredResult>();
+  };
+  auto state = std::make_shared<State>();
+  state->request = std::move(*decoded);
+  auto* req = &state->request;
+  auto& slots = state->slots;
   for (auto& t : req->topic_data) {
     for (auto& pd : t.partition_data) {
       Slot s;
@@ -81,63 +97,104 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
         continue;
       }
       s.appended = true;
+      s.records = static_cast<std::uint64_t>(header->record_count);
+      s.bytes = records->size();
+      ++state->deferred->outstanding;
     }
-    const std::function<void(std::size_t)> append_one = [this, &slots](std::size_t i) {
-      Slot& s = slots[i];
-      if (!s.appended) return;
-      auto part = log_.partition(s.topic, PartitionId(s.out.index));
-      if (!part) {
-        s.appended = false;
-        s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
-        return;
-      }
-      auto r = (*part)->append(MutableByteView(*s.data->records));
-      if (!r) {
-        s.appended = false;
-        s.out.error_code = code(to_kafka_error(r.error()));
-        if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
-            r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-          append_errors_.failed(s.topic, s.out.index, r.error());
+    // The batches are written on a storage thread, after this connection's earlier produces
+    // (its strand) and without this handler waiting: the connection reads its next request
+    // meanwhile (pipelining), and its writes join the sync already running. Each appended slot
+    // completes exactly once, on the network thread, when durable or failed.
+    auto write_all = [this, state] {
+      for (std::size_t i = 0; i < state->slots.size(); ++i) {
+        Slot& s = state->slots[i];
+        if (!s.appended) continue;
+        auto complete = [this, state, i](Status durable) {
+          post_to_network([this, state, i, durable = std::move(durable)] {
+            Slot& slot = state->slots[i];
+            if (!durable) {
+              slot.durable_error = code(to_kafka_error(durable.error()));
+              append_errors_.failed(slot.topic, slot.out.index, durable.error());
+            } else {
+              auto& t = traffic(slot.topic, slot.out.index);
+              t.bytes_in->inc(slot.bytes);
+              t.records_in->inc(slot.records);
+            }
+            state->deferred->complete_one();
+          });
+        };
+        auto part = log_.partition(s.topic, PartitionId(s.out.index));
+        if (!part) {
+          s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
+          s.appended = false;
+          post_to_network([state] { state->deferred->complete_one(); });
+          continue;
         }
-        return;
+        auto r = (*part)->append_async(MutableByteView(*s.data->records), sync_runner(), complete);
+        if (!r) {
+          s.out.error_code = code(to_kafka_error(r.error()));
+          if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
+              r.error().code() != ErrorCode::kInvalidProducerEpoch) {
+            append_errors_.failed(s.topic, s.out.index, r.error());
+          }
+          s.appended = false;
+          post_to_network([state] { state->deferred->complete_one(); });
+          continue;
+        }
+        append_errors_.succeeded();
+        s.out.error_code = 0;
+        s.out.base_offset = r->base_offset.value();
+        s.out.log_append_time_ms = r->log_append_time_ms;
+        s.out.log_start_offset = r->log_start_offset.value();
       }
-      append_errors_.succeeded();
-      s.out.error_code = 0;
-      s.out.base_offset = r->base_offset.value();
-      s.out.log_append_time_ms = r->log_append_time_ms;
-      s.out.log_start_offset = r->log_start_offset.value();
+      // The slots' answers are final and the batches no longer needed: free them, and give
+      // the request's memory budget back.
+      state->request.topic_data.clear();
+      post_to_network([this, state] {
+        writes_done(*state->deferred);
+        state->deferred->complete_one();
+      });
     };
-    co_await parallel(slots.size(), append_one);
-    for (const auto& s : slots) {
-      if (!s.appended) continue;
-      fetch_waiters_.notify(s.topic, s.out.index);
-      auto& t = traffic(s.topic, s.out.index);
-      t.bytes_in->inc(s.data->records->size());
-      t.records_in->inc(
-          static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
+    ++state->deferred->outstanding;  // for write_all itself: `slots` is its until it is done
+    if (ctx.writes != nullptr) {
+      asio::post(*ctx.writes, std::move(write_all));
+    } else {
+      asio::post(storage_pool_, std::move(write_all));
     }
-  }
-  if (req->acks == 0) {
-    // acks=0 gets no response at all; a failed write closes the connection instead, as Kafka
-    // does, so the producer notices (it reconnects and refreshes its metadata).
-    const bool failed = std::any_of(slots.begin(), slots.end(),
-                                    [](const Slot& s) { return s.out.error_code != 0; });
-    co_return HandlerResult{std::nullopt, failed};
   }
 
-  p::ProduceResponse resp;
-  for (auto& s : slots) {
-    if (resp.responses.empty() || resp.responses.back().name != s.topic) {
-      resp.responses.push_back({s.topic, {}});
+  const std::int16_t acks = req->acks;
+  state->deferred->finish = [state, acks, v]() -> HandlerResult {
+    if (acks == 0) {
+      // acks=0 gets no response at all; a failed write closes the connection instead, as
+      // Kafka does, so the producer notices (it reconnects and refreshes its metadata).
+      const bool failed =
+          std::any_of(state->slots.begin(), state->slots.end(),
+                      [](const Slot& s) { return s.out.error_code != 0 || s.durable_error != 0; });
+      return HandlerResult{std::nullopt, failed};
     }
-    if (s.out.error_code != 0) {
-      s.out.base_offset = -1;
-      s.out.log_append_time_ms = -1;
-      s.out.log_start_offset = -1;
+    p::ProduceResponse resp;
+    for (auto& s : state->slots) {
+      if (s.durable_error != 0) s.out.error_code = s.durable_error;
+      if (resp.responses.empty() || resp.responses.back().name != s.topic) {
+        resp.responses.push_back({s.topic, {}});
+      }
+      if (s.out.error_code != 0) {
+        s.out.base_offset = -1;
+        s.out.log_append_time_ms = -1;
+        s.out.log_start_offset = -1;
+      }
+      resp.responses.back().partition_responses.push_back(s.out);
     }
-    resp.responses.back().partition_responses.push_back(s.out);
+    return respond(resp, v);
+  };
+  if (state->deferred->ready()) {
+    state->deferred->writes_done = true;  // nothing was handed to a storage thread
+    co_return state->deferred->finish();
   }
-  co_return respond(resp, v);
+  HandlerResult deferred;
+  deferred.deferred = state->deferred;
+  co_return deferred;
 }
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const RequestContext& ctx,

@@ -118,29 +118,11 @@ void AppendErrorReporter::set_disk_full(bool full) {
   }
 }
 
-void FetchWaiters::remove(const Key& key, asio::steady_timer* timer) {
-  auto it = waiting_.find(key);
-  if (it == waiting_.end()) return;
-  it->second.erase(timer);
-  if (it->second.empty()) waiting_.erase(it);
-}
-
-void FetchWaiters::notify(const std::string& topic, std::int32_t partition) {
-  auto it = waiting_.find({topic, partition});
-  if (it == waiting_.end()) return;
-  for (auto* timer : it->second) timer->cancel();
-}
-
-void FetchWaiters::notify_all() {
-  for (auto& [_, timers] : waiting_) {
-    for (auto* timer : timers) timer->cancel();
-  }
-}
-
 struct KafkaServer::Impl::Connection {
-  Connection(tcp::socket s, std::chrono::steady_clock::time_point now)
-      : socket(std::move(s)), last_activity(now), frame_started(now) {}
+  Connection(tcp::socket s, std::chrono::steady_clock::time_point now, WriteStrand w)
+      : socket(std::move(s)), writes(std::move(w)), last_activity(now), frame_started(now) {}
   tcp::socket socket;
+  WriteStrand writes;  // this connection's produce writes, in request order
   std::string peer;
   std::string host;  // "/ip", as Kafka reports client hosts
   // Last time bytes moved in either direction (or a request finished).
@@ -149,8 +131,29 @@ struct KafkaServer::Impl::Connection {
   std::chrono::steady_clock::time_point frame_started;
   bool reading_frame = false;       // a frame has started arriving but is not complete
   bool waiting_for_memory = false;  // its size is known; waiting for the request-memory budget
-  bool busy = false;                // a request is being handled
+  bool handling = false;            // a request is being handled
   bool writing = false;             // a response is being written
+  // Responses not yet written, in request order. Only produces waiting for their sync let the
+  // reader go on to the next request (pipelining); any other response is written before the
+  // next request is read, as before.
+  struct Pending {
+    RequestContext ctx;
+    HandlerResult result;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::deque<Pending> queue;
+  std::size_t immediate_queued = 0;          // entries of `queue` without a deferred result
+  asio::steady_timer* writer_wait = nullptr;  // the writer, waiting for an entry
+  asio::steady_timer* reader_wait = nullptr;  // the reader, waiting for room in the queue
+  bool reader_done = false;                   // no more entries will be queued
+  bool writer_done = false;
+  bool busy() const { return handling || !queue.empty(); }
+  void wake_writer() {
+    if (writer_wait != nullptr) writer_wait->cancel();
+  }
+  void wake_reader() {
+    if (reader_wait != nullptr) reader_wait->cancel();
+  }
   std::size_t request_bytes_reserved = 0;  // this connection's share of the budget
   bool closed = false;
   void close() {
@@ -294,7 +297,8 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     }
     asio::error_code ignore;
     socket.set_option(tcp::no_delay(true), ignore);
-    auto conn = std::make_shared<Connection>(std::move(socket), clock_.steady_now());
+    auto conn = std::make_shared<Connection>(std::move(socket), clock_.steady_now(),
+                                             asio::make_strand(storage_pool_));
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     conn->host = "/" + remote.address().to_string();
@@ -355,7 +359,7 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
       WHARF_LOG_WARN("{}: closing: the client read nothing of its response for {} ms", conn->peer,
                      config_.idle_timeout.count());
       conn->close();
-    } else if (!conn->busy && !conn->reading_frame && idle > config_.idle_timeout) {
+    } else if (!conn->busy() && !conn->reading_frame && idle > config_.idle_timeout) {
       WHARF_LOG_INFO("{}: closing idle connection", conn->peer);
       conn->close();
     }
@@ -386,9 +390,12 @@ asio::awaitable<bool> KafkaServer::Impl::reserve_request_bytes(Connection& conn,
 }
 
 void KafkaServer::Impl::release_request_bytes(Connection& conn) {
-  if (conn.request_bytes_reserved == 0) return;
-  request_bytes_reserved_ -= conn.request_bytes_reserved;
-  conn.request_bytes_reserved = 0;
+  release_request_bytes(std::exchange(conn.request_bytes_reserved, 0));
+}
+
+void KafkaServer::Impl::release_request_bytes(std::size_t bytes) {
+  if (bytes == 0) return;
+  request_bytes_reserved_ -= bytes;
   request_memory_gauge_.set(static_cast<double>(request_bytes_reserved_));
   for (auto* timer : memory_waiters_) timer->cancel();
 }
@@ -400,10 +407,15 @@ namespace {
 constexpr std::size_t kFrameFirstReadBytes = 64 * 1024;
 // A response is written in slices of this size; each written slice counts as progress.
 constexpr std::size_t kResponseSliceBytes = 1024 * 1024;
+// Requests one connection may have in flight while their produces wait for a sync: the
+// pipelining depth. Kafka clients send up to 5 (idempotent) or more; past this the connection
+// is read no further until the oldest response is written.
+constexpr std::size_t kPipelineDepthMax = 64;
 
 }  // namespace
 
 asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn) {
+  asio::co_spawn(io_, write_responses(conn), asio::detached);
   Bytes frame;
   try {
     while (!conn->closed && !stopping_) {
@@ -452,7 +464,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       }
       if (read_failed) break;
       conn->reading_frame = false;
-      conn->busy = true;
+      conn->handling = true;
       conn->last_activity = clock_.steady_now();
 
       p::Reader reader(frame);
@@ -461,78 +473,167 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         WHARF_LOG_WARN("{}: closing: bad request header: {}", conn->peer, header.error().message());
         break;
       }
-      RequestContext ctx{std::move(*header), conn->host};
+      RequestContext ctx{std::move(*header), conn->host, &conn->writes};
       const auto started = std::chrono::steady_clock::now();
       HandlerResult result = co_await dispatch(ctx, reader);
       // The request is handled: its frame no longer counts against the budget, and a large
-      // buffer is not kept for the next request.
+      // buffer is not kept for the next request. A produce whose data still waits for its
+      // write keeps its share until then.
       if (frame.capacity() > kFrameFirstReadBytes) Bytes().swap(frame);
-      release_request_bytes(*conn);
-      auto& am = api_metrics(ctx.header.request_api_key);
-      am.requests->inc();
-      am.latency->observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      if (result.close) requests_malformed_.inc();
-      if (result.body) {
-        // Size and header in a small buffer, then the body and the byte strings left out of it
-        // (a Fetch body's record sets, up to 64 MiB) from where they are: no copy. Written in
-        // gathered slices of about 1 MiB so that progress is seen; a client that reads nothing
-        // for the idle timeout is cut off by the watchdog.
-        Bytes head(4);
-        p::Writer w(head);
-        p::encode_response_header(w, ctx.header.request_api_key, ctx.version(),
-                                  ctx.header.correlation_id);
-        store_be<std::int32_t>(head, 0,
-                               static_cast<std::int32_t>(head.size() - 4 + result.body_bytes()));
-        conn->writing = true;
-        std::vector<asio::const_buffer> pieces;
-        pieces.reserve(2 + 2 * result.externals.size());
-        pieces.push_back(asio::buffer(head));
-        const Bytes& body = *result.body;
-        std::size_t from = 0;
-        for (const auto& e : result.externals) {
-          if (e.at > from) pieces.push_back(asio::buffer(body.data() + from, e.at - from));
-          pieces.push_back(asio::buffer(e.bytes.data(), e.bytes.size()));
-          from = e.at;
-        }
-        if (body.size() > from) pieces.push_back(asio::buffer(body.data() + from, body.size() - from));
-        std::error_code wec;
-        std::size_t next = 0, offset = 0;  // the first piece not fully written, and its progress
-        std::vector<asio::const_buffer> slice;
-        while (!wec && next < pieces.size()) {
-          slice.clear();
-          std::size_t slice_bytes = 0;
-          for (std::size_t i = next; i < pieces.size() && slice_bytes < kResponseSliceBytes; ++i) {
-            asio::const_buffer b = pieces[i] + (i == next ? offset : 0);
-            if (b.size() > kResponseSliceBytes - slice_bytes)
-              b = asio::buffer(b.data(), kResponseSliceBytes - slice_bytes);
-            slice.push_back(b);
-            slice_bytes += b.size();
-          }
-          std::size_t wn = 0;
-          std::tie(wec, wn) = co_await asio::async_write(conn->socket, slice, use_tuple);
-          conn->last_activity = clock_.steady_now();
-          offset += wn;
-          while (next < pieces.size() && offset >= pieces[next].size()) {
-            offset -= pieces[next].size();
-            ++next;
-          }
-        }
-        conn->writing = false;
-        if (wec) break;
+      if (result.deferred && !result.deferred->writes_done) {
+        result.deferred->reserved_bytes = std::exchange(conn->request_bytes_reserved, 0);
       }
-      conn->busy = false;
-      conn->last_activity = clock_.steady_now();
-      if (result.close) break;
+      release_request_bytes(*conn);
+      conn->handling = false;
+      const bool close = result.close;
+      if (!result.deferred) ++conn->immediate_queued;
+      conn->queue.push_back({std::move(ctx), std::move(result), started});
+      conn->wake_writer();
+      if (close) break;
+      // Read ahead only while every queued response is a produce waiting for its sync.
+      while (!conn->closed && !conn->queue.empty() &&
+             (conn->immediate_queued > 0 || conn->queue.size() >= kPipelineDepthMax)) {
+        asio::steady_timer wait(io_, asio::steady_timer::time_point::max());
+        conn->reader_wait = &wait;
+        (void)co_await wait.async_wait(use_tuple);
+        conn->reader_wait = nullptr;
+      }
     }
   } catch (const std::exception& e) {
     WHARF_LOG_ERROR("{}: connection ended by an exception: {}", conn->peer, e.what());
   }
   release_request_bytes(*conn);
+  conn->handling = false;
+  // The writer finishes what is queued (a shutdown or a malformed request ends the reading,
+  // not the responses already due), then the connection closes.
+  conn->reader_done = true;
+  conn->wake_writer();
+  while (!conn->writer_done) {
+    asio::steady_timer wait(io_, asio::steady_timer::time_point::max());
+    conn->reader_wait = &wait;
+    (void)co_await wait.async_wait(use_tuple);
+    conn->reader_wait = nullptr;
+  }
   conn->close();
   connections_.erase(conn);
   connections_gauge_.set(static_cast<double>(connections_.size()));
   if (stopping_ && connections_.empty()) finish_stop();
+}
+
+asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connection> conn) {
+  try {
+    for (;;) {
+      if (conn->queue.empty() || !conn->queue.front().result.deferred ||
+          conn->queue.front().result.deferred->ready()) {
+        if (conn->queue.empty()) {
+          if (conn->reader_done || conn->closed) break;
+          // Shutting down and nothing left to answer: end the reader's wait for a request.
+          if (stopping_ && !conn->handling) {
+            conn->close();
+            break;
+          }
+        } else {
+          auto& head = conn->queue.front();
+          const bool deferred = head.result.deferred != nullptr;
+          if (deferred) head.result = head.result.deferred->finish();
+          auto& am = api_metrics(head.ctx.header.request_api_key);
+          am.requests->inc();
+          am.latency->observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - head.started)
+                  .count());
+          if (head.result.close) requests_malformed_.inc();
+          bool written = true;
+          if (head.result.body && !conn->closed) {
+            written = co_await write_response(*conn, head.ctx, head.result);
+          }
+          const bool close = head.result.close || !written;
+          if (!deferred) --conn->immediate_queued;
+          conn->queue.pop_front();
+          conn->last_activity = clock_.steady_now();
+          conn->wake_reader();
+          if (close) {
+            conn->close();
+            break;
+          }
+          continue;
+        }
+      }
+      // Wait for an entry, or for the oldest one to become ready.
+      asio::steady_timer wait(io_, asio::steady_timer::time_point::max());
+      conn->writer_wait = &wait;
+      if (!conn->queue.empty() && conn->queue.front().result.deferred) {
+        conn->queue.front().result.deferred->waiter = &wait;
+      }
+      (void)co_await wait.async_wait(use_tuple);
+      conn->writer_wait = nullptr;
+      if (!conn->queue.empty() && conn->queue.front().result.deferred) {
+        conn->queue.front().result.deferred->waiter = nullptr;
+      }
+    }
+  } catch (const std::exception& e) {
+    WHARF_LOG_ERROR("{}: connection ended by an exception: {}", conn->peer, e.what());
+    conn->close();
+  }
+  // Responses never written (the connection closed): their deferred results may still complete
+  // from storage threads; they must not wake a timer that is gone.
+  for (auto& pending : conn->queue) {
+    if (pending.result.deferred) pending.result.deferred->waiter = nullptr;
+  }
+  conn->queue.clear();
+  conn->immediate_queued = 0;
+  conn->writer_done = true;
+  conn->wake_reader();
+}
+
+asio::awaitable<bool> KafkaServer::Impl::write_response(Connection& conn,
+                                                        const RequestContext& ctx,
+                                                        const HandlerResult& result) {
+  // Size and header in a small buffer, then the body and the byte strings left out of it
+  // (a Fetch body's record sets, up to 64 MiB) from where they are: no copy. Written in
+  // gathered slices of about 1 MiB so that progress is seen; a client that reads nothing
+  // for the idle timeout is cut off by the watchdog.
+  Bytes head(4);
+  p::Writer w(head);
+  p::encode_response_header(w, ctx.header.request_api_key, ctx.version(),
+                            ctx.header.correlation_id);
+  store_be<std::int32_t>(head, 0,
+                         static_cast<std::int32_t>(head.size() - 4 + result.body_bytes()));
+  conn.writing = true;
+  std::vector<asio::const_buffer> pieces;
+  pieces.reserve(2 + 2 * result.externals.size());
+  pieces.push_back(asio::buffer(head));
+  const Bytes& body = *result.body;
+  std::size_t from = 0;
+  for (const auto& e : result.externals) {
+    if (e.at > from) pieces.push_back(asio::buffer(body.data() + from, e.at - from));
+    pieces.push_back(asio::buffer(e.bytes.data(), e.bytes.size()));
+    from = e.at;
+  }
+  if (body.size() > from) pieces.push_back(asio::buffer(body.data() + from, body.size() - from));
+  std::error_code wec;
+  std::size_t next = 0, offset = 0;  // the first piece not fully written, and its progress
+  std::vector<asio::const_buffer> slice;
+  while (!wec && next < pieces.size()) {
+    slice.clear();
+    std::size_t slice_bytes = 0;
+    for (std::size_t i = next; i < pieces.size() && slice_bytes < kResponseSliceBytes; ++i) {
+      asio::const_buffer b = pieces[i] + (i == next ? offset : 0);
+      if (b.size() > kResponseSliceBytes - slice_bytes)
+        b = asio::buffer(b.data(), kResponseSliceBytes - slice_bytes);
+      slice.push_back(b);
+      slice_bytes += b.size();
+    }
+    std::size_t wn = 0;
+    std::tie(wec, wn) = co_await asio::async_write(conn.socket, slice, use_tuple);
+    conn.last_activity = clock_.steady_now();
+    offset += wn;
+    while (next < pieces.size() && offset >= pieces[next].size()) {
+      offset -= pieces[next].size();
+      ++next;
+    }
+  }
+  conn.writing = false;
+  co_return !wec;
 }
 
 asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext& ctx,
@@ -666,7 +767,7 @@ void KafkaServer::Impl::stop() {
       // Idle connections are closed at once; busy ones finish their request first (serve()
       // checks stopping_ after each response).
       for (const auto& c : connections_) {
-        if (!c->busy) c->close();
+        if (!c->busy()) c->close();
       }
       if (connections_.empty()) finish_stop();
     });

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +47,25 @@ struct AdvertisedApi {
 std::span<const AdvertisedApi> advertised_apis();
 const AdvertisedApi* find_advertised(std::int16_t api_key);
 
+struct HandlerResult;
+
+// A response that is not ready when its handler returns: a produce whose appends are written
+// and wait for their sync. The connection reads its next request meanwhile (pipelining) and
+// writes responses in request order. Network thread only.
+struct DeferredResult {
+  std::size_t outstanding = 0;            // completions still to come
+  // Request-memory budget still held for the request's data until its writes are done
+  // (moved from the connection's share; see KafkaServer::Impl::release_request_bytes).
+  std::size_t reserved_bytes = 0;
+  bool writes_done = false;               // the data is written: reserved_bytes can go
+  std::function<HandlerResult()> finish;  // builds the response once outstanding is 0
+  asio::steady_timer* waiter = nullptr;   // the connection's writer, waiting for it
+  bool ready() const { return outstanding == 0; }
+  void complete_one() {
+    if (--outstanding == 0 && waiter != nullptr) waiter->cancel();
+  }
+};
+
 struct HandlerResult {
   std::optional<Bytes> body;  // encoded response body; none for acks=0 produce
   bool close = false;         // close the connection after this request (malformed input)
@@ -52,6 +73,8 @@ struct HandlerResult {
   // at its offset of `body`, in order. `keepalive` owns the memory they point at.
   std::vector<protocol::Writer::External> externals;
   std::shared_ptr<const void> keepalive;
+  // Set instead of the fields above when the response comes later (see DeferredResult).
+  std::shared_ptr<DeferredResult> deferred;
   // Bytes of the whole body: `body` and the externals.
   std::size_t body_bytes() const {
     std::size_t n = body ? body->size() : 0;
@@ -60,23 +83,29 @@ struct HandlerResult {
   }
 };
 
+// Runs one connection's produce writes on the storage pool one after another, in request order.
+using WriteStrand = asio::strand<asio::thread_pool::executor_type>;
+
 struct RequestContext {
   protocol::RequestHeader header;
   std::string client_host;  // "/ip" as Kafka shows it in DescribeGroups
+  WriteStrand* writes = nullptr;  // the connection's; none: writes go to the pool directly
   std::int16_t version() const { return header.request_api_version; }
 };
 
-// Parked fetches wait on a timer that a produce to one of their partitions cancels early.
+// Parked fetches wait on a timer that the high watermark of one of their partitions passing
+// the fetched position cancels early (Partition::watch), or the deadline ends. The server keeps
+// them here to wake them all at shutdown. Network thread only.
 class FetchWaiters {
  public:
-  using Key = std::pair<std::string, std::int32_t>;
-  void add(const Key& key, asio::steady_timer* timer) { waiting_[key].insert(timer); }
-  void remove(const Key& key, asio::steady_timer* timer);
-  void notify(const std::string& topic, std::int32_t partition);
-  void notify_all();
+  void add(asio::steady_timer* timer) { waiting_.insert(timer); }
+  void remove(asio::steady_timer* timer) { waiting_.erase(timer); }
+  void notify_all() {
+    for (auto* timer : waiting_) timer->cancel();
+  }
 
  private:
-  std::map<Key, std::set<asio::steady_timer*>> waiting_;
+  std::set<asio::steady_timer*> waiting_;
 };
 
 // Failed appends: counted, logged at most once per interval with how many were not logged
@@ -146,6 +175,15 @@ class KafkaServer::Impl {
         },
         asio::use_awaitable);
     co_return std::move(*result);
+  }
+  // Where partitions run the syncs that pipelined produces wait for: the storage pool.
+  storage::TaskRunner sync_runner() {
+    return [this](std::function<void()> task) { asio::post(storage_pool_, std::move(task)); };
+  }
+  // Runs `f` on the network thread (from any thread).
+  template <typename F>
+  void post_to_network(F&& f) {
+    asio::post(io_, std::forward<F>(f));
   }
   // Runs f(0) .. f(n-1) concurrently on storage threads; resumes when all have returned.
   asio::awaitable<void> parallel(
@@ -225,11 +263,28 @@ class KafkaServer::Impl {
   struct Connection;
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
+  // Writes the connection's queued responses in request order, each once it is ready.
+  asio::awaitable<void> write_responses(std::shared_ptr<Connection> conn);
+  // Size, header and body (gathered, in slices); false if the write failed.
+  asio::awaitable<bool> write_response(Connection& conn, const RequestContext& ctx,
+                                       const HandlerResult& result);
   asio::awaitable<void> watchdog(std::shared_ptr<Connection> conn);
   // The request-memory budget (ServerConfig::request_memory_bytes_max): false if the
   // connection closed or the server stopped while waiting.
   asio::awaitable<bool> reserve_request_bytes(Connection& conn, std::size_t bytes);
   void release_request_bytes(Connection& conn);
+  // Gives back `bytes` of the budget taken over by a deferred produce (network thread).
+  void release_request_bytes(std::size_t bytes);
+
+ public:
+  // A deferred produce's writes are done: the budget its request held is released now if the
+  // connection handed it over already, else the connection keeps none for it (network thread).
+  void writes_done(DeferredResult& deferred) {
+    deferred.writes_done = true;
+    release_request_bytes(std::exchange(deferred.reserved_bytes, 0));
+  }
+
+ private:
   asio::awaitable<void> group_ticker();
   // Appends the coordinator's group metadata records (members, assignments) to
   // __consumer_offsets, a few times a second; a failed append is logged and tried again later.
