@@ -18,7 +18,7 @@ DEB_PACKAGES := cmake ninja-build g++ ccache pkg-config python3 \
   python3-kafka python3-snappy python3-lz4 python3-zstandard \
   golang-go golang-github-shopify-sarama-dev \
   prometheus curl \
-  clang libclang-rt-14-dev fio nats-server libnats-dev \
+  clang clang-format libclang-rt-14-dev fio nats-server libnats-dev \
   libsqlite3-dev libpq-dev postgresql libboost-dev
 
 .PHONY: deps configure build test asan bench demo broker-demo format clean
@@ -54,7 +54,7 @@ broker-demo: build
 	bash scripts/demo.sh $(BUILD_DIR)/bin/wharf
 
 format:
-	find src tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	bash scripts/check-format.sh --fix
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
