@@ -36,6 +36,7 @@ class FaultFileSystem::FaultFile final : public File {
   Status sync() override {
     WHARF_ASSIGN_OR_RETURN(bool inject, fs_->admit(fs_->syncs_, fs_->sync_countdown_, epoch_));
     if (inject) return fail(ErrorCode::kIoError, "{}: injected fsync failure", path());
+    fs_->wait_while_held();
     return inner_->sync();
   }
 
@@ -176,6 +177,32 @@ void FaultFileSystem::tear_nth_write(std::uint64_t n, std::size_t keep_bytes) {
   std::lock_guard lock(mu_);
   write_countdown_.remaining = n;
   write_plan_ = {.kind = WriteFault::kTear, .code = ErrorCode::kIoError, .keep_bytes = keep_bytes};
+}
+
+void FaultFileSystem::hold_syncs() {
+  std::lock_guard lock(mu_);
+  syncs_held_ = true;
+}
+
+void FaultFileSystem::release_syncs() {
+  {
+    std::lock_guard lock(mu_);
+    syncs_held_ = false;
+  }
+  sync_released_.notify_all();
+}
+
+std::uint64_t FaultFileSystem::syncs_waiting() const {
+  std::lock_guard lock(mu_);
+  return syncs_waiting_;
+}
+
+void FaultFileSystem::wait_while_held() {
+  std::unique_lock lock(mu_);
+  if (!syncs_held_) return;
+  ++syncs_waiting_;
+  sync_released_.wait(lock, [this] { return !syncs_held_; });
+  --syncs_waiting_;
 }
 
 void FaultFileSystem::fail_nth_sync(std::uint64_t n) {

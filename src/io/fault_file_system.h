@@ -13,6 +13,7 @@
 // through it fails with kIoError until revive(). Files opened before revive() stay dead.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +51,11 @@ class FaultFileSystem final : public FileSystem {
   void tear_nth_write(std::uint64_t n, std::size_t keep_bytes);
   // The n-th File::sync / sync_dir / rename / open fails with kIoError and does nothing.
   void fail_nth_sync(std::uint64_t n);
+  // While held, every File::sync blocks (after being counted) until release_syncs(): a test
+  // can see what happens while a sync is in flight. syncs_waiting() counts the blocked ones.
+  void hold_syncs();
+  void release_syncs();
+  std::uint64_t syncs_waiting() const;
   void fail_nth_sync_dir(std::uint64_t n);
   void fail_nth_rename(std::uint64_t n);
   void fail_nth_open(std::uint64_t n);
@@ -103,6 +109,12 @@ class FaultFileSystem final : public FileSystem {
   Countdown sync_dir_countdown_;
   Countdown rename_countdown_;
   Countdown open_countdown_;
+
+  std::condition_variable sync_released_;
+  bool syncs_held_ = false;
+  std::uint64_t syncs_waiting_ = 0;
+  // Blocks while syncs are held (File::sync, outside any plan).
+  void wait_while_held();
 
   std::uint64_t writes_ = 0;
   std::uint64_t syncs_ = 0;

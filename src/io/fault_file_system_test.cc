@@ -4,6 +4,7 @@
 #include "io/fault_file_system.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -248,6 +249,18 @@ TEST_F(FaultTest, ClearFaultsDisarmsEveryPlan) {
   EXPECT_TRUE(fault_.sync_dir("/d"));
   EXPECT_TRUE(fault_.rename("/d/f", "/d/g"));
   EXPECT_TRUE(fault_.open("/d/g", OpenMode::kReadOnly));
+}
+
+TEST_F(FaultTest, HeldSyncsBlockUntilReleasedAndThenReachTheInnerFileSystem) {
+  ASSERT_TRUE(file_->append(as_bytes("ab")));
+  fault_.hold_syncs();
+  std::thread syncer([&] { EXPECT_TRUE(file_->sync()); });
+  while (fault_.syncs_waiting() == 0) std::this_thread::yield();
+  EXPECT_EQ(durable_text("/d/f"), "") << "held: nothing synced yet";
+  fault_.release_syncs();
+  syncer.join();
+  EXPECT_EQ(fault_.syncs_waiting(), 0u);
+  EXPECT_EQ(durable_text("/d/f"), "ab");
 }
 
 }  // namespace
