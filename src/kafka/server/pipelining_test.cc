@@ -1,0 +1,139 @@
+// Pipelined produce, in process on the in-memory file system: while a sync is held, one
+// connection's later produces are read and written (not waiting for the first one's sync), no
+// response leaves before its batch is durable, and the responses come in request order. The
+// syncs are held by the file system, so nothing here depends on timing.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/clock.h"
+#include "io/fault_file_system.h"
+#include "io/memory_file_system.h"
+#include "kafka/protocol/generated/create_topics.h"
+#include "kafka/protocol/errors.h"
+#include "kafka/protocol/generated/produce.h"
+#include "kafka/server/producer_ids.h"
+#include "kafka/server/server.h"
+#include "storage/log_manager.h"
+#include "tests/integration/raw_client.h"
+#include "tests/support/storage_fixtures.h"
+
+namespace wharf::kafka {
+namespace {
+
+namespace p = protocol;
+using test::raw::Connection;
+
+class PipeliningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::LogManagerOptions options;
+    options.data_dir = "/data";
+    options.background = false;
+    auto log = storage::LogManager::open(fault_, options, clock_);
+    ASSERT_TRUE(log.has_value()) << log.error().to_string();
+    log_ = std::move(*log);
+    auto ids = ProducerIdAllocator::open(fault_, "/data");
+    ASSERT_TRUE(ids.has_value()) << ids.error().to_string();
+    ids_ = std::move(*ids);
+    ServerConfig config;
+    config.listen_port = 0;
+    server_ = std::make_unique<KafkaServer>(config, *log_, *ids_, clock_);
+    ASSERT_TRUE(server_->start().has_value());
+    ASSERT_TRUE(log_->create_topic("t", 1).has_value());
+  }
+  void TearDown() override {
+    fault_.release_syncs();
+    if (server_) server_->stop();
+    if (log_) (void)log_->close();
+  }
+
+  static Bytes produce_frame(int sequence, std::int32_t correlation_id) {
+    p::ProduceRequest request;
+    request.transactional_id = std::nullopt;
+    request.acks = -1;
+    request.timeout_ms = 30'000;
+    request.topic_data.push_back({"t", {{0, test::simple_batch(fmt::format("r{}", sequence))}}});
+    return test::raw::request_frame(request, 7, correlation_id);
+  }
+  Offset log_end() { return (*log_->partition("t", PartitionId(0)))->log_end_offset(); }
+
+  io::MemoryFileSystem mem_;
+  io::FaultFileSystem fault_{mem_};
+  SystemClock clock_;
+  std::unique_ptr<storage::LogManager> log_;
+  std::unique_ptr<ProducerIdAllocator> ids_;
+  std::unique_ptr<KafkaServer> server_;
+};
+
+// Waits for `done` with a generous bound (a hang fails the test instead of stalling ctest);
+// never a timing assertion.
+template <typename F>
+bool eventually(F done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST_F(PipeliningTest, LaterProducesAreWrittenWhileTheFirstSyncIsHeldAndAnsweredInOrder) {
+  Connection conn(server_->bound_port(), 0, std::chrono::seconds(60));
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  // Two rounds on one connection: the second checks that the connection still reads ahead
+  // after it has written pipelined responses.
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    const int first = round * 5;
+    fault_.hold_syncs();
+    const auto syncs_before = fault_.syncs();
+    ASSERT_TRUE(conn.send(produce_frame(first, 100 + first)));
+    // The first produce's sync starts and blocks.
+    ASSERT_TRUE(eventually([&] { return fault_.syncs_waiting() == 1; }));
+    for (int i = first + 1; i < first + 5; ++i) ASSERT_TRUE(conn.send(produce_frame(i, 100 + i)));
+    // The connection read on and wrote all of them while that sync was held: without
+    // pipelining the second produce would not even be read before the first was answered.
+    ASSERT_TRUE(eventually([&] { return log_end() == Offset(first + 5); }))
+        << "log end " << log_end().value();
+    EXPECT_EQ((*log_->partition("t", PartitionId(0)))->high_watermark(), Offset(first))
+        << "nothing is visible before it is durable";
+    EXPECT_TRUE(conn.open_and_silent_for(std::chrono::milliseconds(0)))
+        << "no response leaves before its batch is durable";
+    fault_.release_syncs();
+    for (int i = first; i < first + 5; ++i) {
+      auto frame = conn.read_frame();
+      ASSERT_TRUE(frame.has_value()) << conn.error();
+      std::string error;
+      auto resp = test::raw::parse_response<p::ProduceResponse>(*frame, 7, 7, 100 + i, error);
+      ASSERT_TRUE(resp.has_value()) << "response " << i << ": " << error;
+      const auto& part = resp->responses.at(0).partition_responses.at(0);
+      EXPECT_EQ(part.error_code, 0);
+      EXPECT_EQ(part.base_offset, i) << "appended and answered in request order";
+    }
+    // The held sync covered the first batch; the four written meanwhile shared the next one.
+    EXPECT_EQ(fault_.syncs() - syncs_before, 2u);
+  }
+}
+
+TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndNothingIsAcknowledged) {
+  Connection conn(server_->bound_port(), 0, std::chrono::seconds(60));
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  fault_.fail_nth_sync(1);
+  ASSERT_TRUE(conn.send(produce_frame(0, 200)));
+  ASSERT_TRUE(conn.send(produce_frame(1, 201)));
+  for (int i = 0; i < 2; ++i) {
+    auto frame = conn.read_frame();
+    ASSERT_TRUE(frame.has_value()) << conn.error();
+    std::string error;
+    auto resp = test::raw::parse_response<p::ProduceResponse>(*frame, 7, 7, 200 + i, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    EXPECT_EQ(resp->responses.at(0).partition_responses.at(0).error_code,
+              protocol::code(protocol::KafkaError::kKafkaStorageError))
+        << "response " << i << ": the partition is fenced";
+  }
+  EXPECT_EQ((*log_->partition("t", PartitionId(0)))->high_watermark(), Offset(0));
+}
+
+}  // namespace
+}  // namespace wharf::kafka
