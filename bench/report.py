@@ -257,8 +257,12 @@ def write_doc(doc, section, begin=BEGIN, end=END, title="## Latest run"):
 # Targets of the broker issue. Ratios are of medians taken within a round's pair.
 BROKER_NATS_RATIO = 1.5       # 100 B durable produce, records/s, against NATS JetStream's msgs/s
 BROKER_FIO_RATIO = 0.5        # 1 KiB durable produce, MB/s, against fio's fdatasync-per-1-MiB
-BROKER_P50_MS = 1.0           # produce p50 at the lowest offered rate
-BROKER_CONSUME_GBPS = 1.0     # consume of 1 KiB records from the page cache
+BROKER_P50_MS = 1.0           # produce p50 at the lowest offered rate, and at 10,000/s
+# One connection, linger.ms=0, 1 KiB, acks=all (pipelined produce): p99 at 10,000 records/s, and
+# the rate that must still be delivered within it (>= 50,000 records/s before p99 passes 10 ms).
+BROKER_P99_MS = 10.0
+BROKER_P99_RATES = (10000, 50000)
+BROKER_CONSUME_GBPS = 1.2     # consume of 1 KiB records from the page cache
 
 
 def bench_summary(path):
@@ -439,12 +443,26 @@ def build_broker(results):
     low_rate = min((r["rate_offered"] for r in latency if r["linger"] == 0), default=None)
     for r in latency:
         target_text, result = "–", "–"
-        if r["linger"] == 0 and r["rate_offered"] == low_rate:
-            target_text = f"p50 ≤ {BROKER_P50_MS:g} ms"
-            met = r["latency_ms_p50"] <= BROKER_P50_MS
+        checks = []  # (met, target text, verdict text)
+        rate = r["rate_offered"]
+        if r["linger"] == 0 and (rate == low_rate or rate == BROKER_P99_RATES[0]):
+            checks.append((r["latency_ms_p50"] <= BROKER_P50_MS, f"p50 ≤ {BROKER_P50_MS:g} ms",
+                           f"produce p50 at {rate:,.0f} records/s of 1 KiB: "
+                           f"{r['latency_ms_p50']:.3f} ms, target ≤ {BROKER_P50_MS:g} ms"))
+        if r["linger"] == 0 and rate in BROKER_P99_RATES:
+            # Delivered within 1% of offered too: a backlog left for after the run is no pass.
+            kept_up = r["records_per_s"] >= 0.99 * rate
+            checks.append((r["latency_ms_p99"] <= BROKER_P99_MS and kept_up,
+                           f"p99 ≤ {BROKER_P99_MS:g} ms",
+                           f"produce p99 at {rate:,.0f} records/s of 1 KiB (one connection, "
+                           f"linger.ms=0): {r['latency_ms_p99']:.3f} ms, delivered "
+                           f"{r['records_per_s']:,.0f}/s, target ≤ {BROKER_P99_MS:g} ms"))
+        if checks:
+            target_text = ", ".join(text for _, text, _ in checks)
+            met = all(m for m, _, _ in checks)
             result = "met" if met else "**missed**"
-            verdicts.append((met, f"produce p50 at {r['rate_offered']:,.0f} records/s of 1 KiB: "
-                                  f"{r['latency_ms_p50']:.3f} ms, target ≤ {BROKER_P50_MS:g} ms"))
+            for m, _, verdict in checks:
+                verdicts.append((m, verdict))
         out.append(f"| {r['rate_offered']:,.0f} | {r['linger']} | {r['rate_sent']:,.0f} | "
                    f"{r['records_per_s']:,.0f} | {r['mb_per_s']:.1f} | {r['errors']} | "
                    f"{r['latency_ms_p50']:.3f} | "
