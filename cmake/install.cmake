@@ -21,7 +21,7 @@ set_target_properties(wharf_library PROPERTIES EXPORT_NAME wharf)
 
 set(WHARF_INSTALLED_TARGETS
     wharf_library wharf_patterns_core wharf_patterns_reliability wharf_patterns_inbox wharf_patterns_parking wharf_patterns_memory wharf_patterns_kafka wharf_patterns_embedded
-    wharf_broker wharf_admin wharf_kafka_server wharf_kafka_group wharf_kafka_protocol wharf_storage
+    wharf_broker wharf_admin wharf_kafka_client wharf_kafka_server wharf_kafka_group wharf_kafka_protocol wharf_storage
     wharf_io wharf_base wharf_sql wharf_sql_sqlite wharf_sql_postgres wharf_sql_open wharf_patterns_outbox
     wharf_patterns_outbox_postgres wharf_patterns_eventstore wharf_patterns_saga)
 install(TARGETS ${WHARF_INSTALLED_TARGETS} EXPORT WharfTargets

@@ -152,7 +152,7 @@ int run_consume(const ConsumeArgs& a) {
   } else {
     config.emplace_back("auto.offset.reset", "earliest");  // a log truncated under us: resume at its start
   }
-  auto client = Client::connect(ClientKind::kConsumer, config);
+  auto client = connect_client(ClientKind::kConsumer, config);
   if (!client) return report_failure(cmd, client.error());
   rd_kafka_t* rk = (*client)->handle();
   auto md = (*client)->metadata();

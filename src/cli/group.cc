@@ -30,7 +30,7 @@ bool is_live(const GroupInfo& g) { return g.error.empty() && g.state != "Dead"; 
 
 int run_list(bool json) {
   const char* cmd = "group list";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto groups = (*client)->list_groups(std::nullopt);
   if (!groups) return report_failure(cmd, groups.error());
@@ -71,7 +71,7 @@ struct TopicRow {
 
 int run_describe(const std::string& group, bool json) {
   const char* cmd = "group describe";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto groups = (*client)->list_groups(group);
   if (!groups) return report_failure(cmd, groups.error());
@@ -271,7 +271,7 @@ int run_reset(const ResetArgs& a) {
     timestamp_ms = a.to_timestamp;
   }
 
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto topic = (*client)->topic(a.topic);
   if (!topic) return report_failure(cmd, topic.error());
@@ -355,7 +355,7 @@ int run_reset(const ResetArgs& a) {
 
 int run_delete(const std::vector<std::string>& names) {
   const char* cmd = "group delete";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto results = (*client)->delete_groups(names);
   if (!results) return report_failure(cmd, results.error());

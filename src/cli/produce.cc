@@ -98,7 +98,7 @@ int run_produce(const ProduceArgs& a) {
       // cluster goes away; one minute still rides out a leader election. -X overrides it.
       {"message.timeout.ms", "60000"},
   };
-  auto client = Client::connect(ClientKind::kProducer, config,
+  auto client = connect_client(ClientKind::kProducer, config,
                                 [](rd_kafka_conf_t* conf) { rd_kafka_conf_set_dr_msg_cb(conf, &on_delivery); });
   if (!client) return report_failure(cmd, client.error());
   rd_kafka_t* rk = (*client)->handle();

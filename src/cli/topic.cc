@@ -75,7 +75,7 @@ int run_create(const CreateArgs& a) {
   const char* cmd = "topic create";
   auto configs = parse_configs(a.configs);
   if (!configs) return report_failure(cmd, configs.error());
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   if (auto s = (*client)->create_topic(a.name, a.partitions, a.replication_factor, *configs); !s) {
     return report_failure(cmd, s.error());
@@ -93,7 +93,7 @@ int run_create(const CreateArgs& a) {
 
 int run_list(bool all, bool json) {
   const char* cmd = "topic list";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto md = (*client)->metadata();
   if (!md) return report_failure(cmd, md.error());
@@ -216,7 +216,7 @@ int describe_one(Client& client, const ClusterMetadata& md, const std::string& n
 
 int run_describe(const std::vector<std::string>& names, bool json) {
   const char* cmd = "topic describe";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto md = (*client)->metadata();
   if (!md) return report_failure(cmd, md.error());
@@ -233,7 +233,7 @@ int run_describe(const std::vector<std::string>& names, bool json) {
 
 int run_delete(const std::vector<std::string>& names) {
   const char* cmd = "topic delete";
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto results = (*client)->delete_topics(names);
   if (!results) return report_failure(cmd, results.error());
@@ -261,7 +261,7 @@ int run_alter(const AlterArgs& a) {
   }
   auto sets = parse_configs(a.set);
   if (!sets) return report_failure(cmd, sets.error());
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   if (auto t = (*client)->topic(a.name); !t) return report_failure(cmd, t.error());
   // librdkafka 2.0.2 has only the non-incremental AlterConfigs, which replaces the topic's whole
@@ -315,7 +315,7 @@ int run_add_partitions(const std::string& name, int total, int add) {
     return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
                                           "give exactly one of --partitions N (new total) or --add N (how many more)"));
   }
-  auto client = Client::connect(ClientKind::kAdmin);
+  auto client = connect_client(ClientKind::kAdmin);
   if (!client) return report_failure(cmd, client.error());
   auto t = (*client)->topic(name);
   if (!t) return report_failure(cmd, t.error());

@@ -18,66 +18,27 @@
 #include <librdkafka/rdkafka.h>
 
 #include "base/log.h"
+#include "kafka/client/client.h"
 
 namespace wharf {
 namespace {
 
-ErrorCode classify(rd_kafka_resp_err_t err) {
-  switch (err) {
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-      return ErrorCode::kTimeout;
-    case RD_KAFKA_RESP_ERR__TRANSPORT:
-    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__RESOLVE:
-    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
-    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
-      return ErrorCode::kUnavailable;
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
-    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
-      return ErrorCode::kConflict;
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-      return ErrorCode::kMessageTooLarge;
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-      return ErrorCode::kNotFound;
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-      return ErrorCode::kResourceExhausted;
-    case RD_KAFKA_RESP_ERR__DESTROY:
-      return ErrorCode::kShuttingDown;
-    default:
-      return ErrorCode::kInternal;
-  }
-}
+namespace kc = kafka::client;
 
 Error kafka_error(rd_kafka_resp_err_t err, std::string_view what) {
-  return make_error(classify(err), "{}: {}", what, rd_kafka_err2str(err));
+  return kc::kafka_error(err, what);
 }
 
 using Properties = std::vector<std::pair<std::string, std::string>>;
 
+// The transport's own settings, then the user's properties (which win); a refused one fails
+// "kafka property key=value: librdkafka's reason".
 Result<rd_kafka_conf_t*> make_conf(const Properties& base, const Properties& user) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char errstr[512];
+  std::vector<kc::Property> all;
   for (const auto* list : {&base, &user}) {
-    for (const auto& [k, v] : *list) {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
-          RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return fail(ErrorCode::kInvalidArgument, "kafka property {}={}: {}", k, v, errstr);
-      }
-    }
+    for (const auto& [k, v] : *list) all.push_back({k, v, "kafka property "});
   }
-  return conf;
+  return kc::make_conf(all);
 }
 
 void log_cb(const rd_kafka_t*, int level, const char* fac, const char* buf) {
@@ -426,67 +387,31 @@ class KafkaTransport final : public Transport {
   }
 
   Status ensure_topic(const std::string& topic, std::int32_t partitions) override {
-    char errstr[512];
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, errstr, sizeof errstr);
-    if (!nt) return fail(ErrorCode::kInvalidArgument, "topic {}: {}", topic, errstr);
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
-    rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(options_.timeout.count()),
-                                                errstr, sizeof errstr);
-    rd_kafka_CreateTopics(rk_, &nt, 1, opts, q);
-    rd_kafka_event_t* ev =
-        rd_kafka_queue_poll(q, static_cast<int>(options_.timeout.count()) + 1000);
-    Status result = ok();
-    if (!ev) {
-      result = fail(ErrorCode::kTimeout, "create topic {}: no answer", topic);
-    } else if (rd_kafka_event_error(ev)) {
-      result = fail(kafka_error(rd_kafka_event_error(ev), fmt::format("create topic {}", topic)));
-    } else {
-      size_t n = 0;
-      const rd_kafka_topic_result_t** res =
-          rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-      for (size_t i = 0; i < n; ++i) {
-        const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
-        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          result = fail(classify(err), "create topic {}: {}", topic,
-                        rd_kafka_topic_result_error_string(res[i])
-                            ? rd_kafka_topic_result_error_string(res[i])
-                            : rd_kafka_err2str(err));
-        }
-      }
-    }
-    if (ev) rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return result;
+    Status created =
+        kc::create_topic(rk_, timeout_ms(), topic, partitions, /*replication_factor=*/-1, {});
+    if (created || created.error().code() == ErrorCode::kAlreadyExists) return ok();
+    return fail(created.error().code(), "create topic {}: {}", topic, created.error().message());
   }
 
   Result<std::int32_t> partition_count(const std::string& topic) override {
     // All topics' metadata: asking for one topic by name would make a broker with topic
     // auto-creation (Wharf's default, Kafka's too) create it.
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err =
-        rd_kafka_metadata(rk_, 1, nullptr, &md, static_cast<int>(options_.timeout.count()));
-    if (err) return fail(kafka_error(err, fmt::format("metadata of {}", topic)));
-    Result<std::int32_t> out = fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
-    for (int i = 0; i < md->topic_cnt; ++i) {
-      if (topic == md->topics[i].topic && !md->topics[i].err) out = md->topics[i].partition_cnt;
+    WHARF_ASSIGN_OR_RETURN(const auto md,
+                           kc::metadata(rk_, timeout_ms(), fmt::format("metadata of {}", topic)));
+    const kc::TopicMetadata* t = md.find(topic);
+    if (t == nullptr || !t->error.empty()) {
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
     }
-    rd_kafka_metadata_destroy(md);
-    return out;
+    return static_cast<std::int32_t>(t->partitions.size());
   }
 
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
     std::map<TopicPartition, std::int64_t> out;
     for (std::int32_t p = 0; p < partitions; ++p) {
-      std::int64_t low = -1, high = -1;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk_, topic.c_str(), p, &low, &high, static_cast<int>(options_.timeout.count()));
-      if (err) return fail(kafka_error(err, fmt::format("end offset of {}/{}", topic, p)));
-      out[{topic, p}] = high;
+      WHARF_ASSIGN_OR_RETURN(const kc::Watermarks w,
+                             kc::watermarks(rk_, timeout_ms(), topic, PartitionId(p)));
+      out[{topic, p}] = w.high.value();
     }
     return out;
   }
@@ -496,53 +421,15 @@ class KafkaTransport final : public Transport {
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
     // The admin API on the transport's own handle (OffsetFetch through the group coordinator):
     // no consumer handle, with its threads and connections, per call.
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (std::int32_t p = 0; p < partitions; ++p)
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-    rd_kafka_ListConsumerGroupOffsets_t* request =
-        rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), list);
-    rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
-    rd_kafka_AdminOptions_t* opts =
-        rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-    char errstr[256];
-    rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(options_.timeout.count()),
-                                              errstr, sizeof errstr);
-    rd_kafka_ListConsumerGroupOffsets(rk_, &request, 1, opts, q);
-    rd_kafka_ListConsumerGroupOffsets_destroy(request);  // the call keeps a copy
-    rd_kafka_event_t* ev =
-        rd_kafka_queue_poll(q, static_cast<int>(options_.timeout.count()) + 1000);
-    Result<std::map<TopicPartition, std::int64_t>> result =
-        std::map<TopicPartition, std::int64_t>{};
-    const std::string what = fmt::format("committed offsets of group {}", group);
-    if (!ev) {
-      result = fail(ErrorCode::kTimeout, "{}: no answer", what);
-    } else if (rd_kafka_event_error(ev)) {
-      result = fail(kafka_error(rd_kafka_event_error(ev), what));
-    } else {
-      size_t n = 0;
-      const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
-          rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
-      if (n != 1) {
-        result = fail(ErrorCode::kInternal, "{}: {} group results", what, n);
-      } else if (const rd_kafka_error_t* e = rd_kafka_group_result_error(groups[0])) {
-        result = fail(kafka_error(rd_kafka_error_code(e), what));
-      } else if (const rd_kafka_topic_partition_list_t* parts =
-                     rd_kafka_group_result_partitions(groups[0])) {
-        for (int i = 0; i < parts->cnt; ++i) {
-          const auto& el = parts->elems[i];
-          if (el.err) {
-            result = fail(kafka_error(el.err, what));
-            break;
-          }
-          if (el.offset >= 0) (*result)[{topic, el.partition}] = el.offset;
-        }
-      }
-    }
-    if (ev) rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
-    return result;
+    std::vector<kc::TopicPartition> list;
+    for (std::int32_t p = 0; p < partitions; ++p) list.push_back({topic, PartitionId(p)});
+    WHARF_ASSIGN_OR_RETURN(
+        const auto committed,
+        kc::committed_offsets(rk_, timeout_ms(), group, list, kc::PartitionErrors::kFail));
+    std::map<TopicPartition, std::int64_t> out;
+    for (const auto& [tp, offset] : committed)
+      out[{tp.topic, tp.partition.value()}] = offset.value();
+    return out;
   }
 
   Status commit_offsets(const std::string& group,
@@ -584,6 +471,8 @@ class KafkaTransport final : public Transport {
  private:
   KafkaTransport(KafkaOptions options, std::string_view name)
       : options_(std::move(options)), name_(name) {}
+
+  int timeout_ms() const { return static_cast<int>(options_.timeout.count()); }
 
   // A consumer handle in `group` that never subscribes: for reading and storing the group's
   // offsets from outside it. The caller closes and destroys it.

@@ -1,0 +1,117 @@
+#include "kafka/client/client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include <gtest/gtest.h>
+
+namespace wharf::kafka::client {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string conf_value(rd_kafka_conf_t* conf, const char* key) {
+  char value[256];
+  size_t size = sizeof value;
+  if (rd_kafka_conf_get(conf, key, value, &size) != RD_KAFKA_CONF_OK) return "<unset>";
+  return value;
+}
+
+TEST(MakeConfTest, SetsPropertiesInOrderSoALaterOneWins) {
+  auto conf = make_conf(
+      {{"client.id", "first", ""}, {"linger.ms", "7", ""}, {"client.id", "second", "-X "}});
+  ASSERT_TRUE(conf) << conf.error().to_string();
+  EXPECT_EQ(conf_value(*conf, "client.id"), "second");
+  EXPECT_EQ(conf_value(*conf, "linger.ms"), "7");
+  rd_kafka_conf_destroy(*conf);
+}
+
+TEST(MakeConfTest, AnUnknownPropertyIsRefusedWithItsOrigin) {
+  auto conf = make_conf({{"client.id", "wharf", ""}, {"no.such.property", "1", "-X "}});
+  ASSERT_FALSE(conf);
+  EXPECT_EQ(conf.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(
+      conf.error().message().rfind("-X no.such.property=1: No such configuration property", 0), 0u)
+      << conf.error().message();
+}
+
+TEST(MakeConfTest, ABadValueIsRefusedWithItsOrigin) {
+  auto conf = make_conf({{"linger.ms", "soon", "kafka property "}});
+  ASSERT_FALSE(conf);
+  EXPECT_EQ(conf.error().message().rfind("kafka property linger.ms=soon: ", 0), 0u)
+      << conf.error().message();
+}
+
+TEST(ClassifyTest, LibrdkafkaErrorsMapToWharfCodes) {
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR__TIMED_OUT), ErrorCode::kTimeout);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT), ErrorCode::kTimeout);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR__TRANSPORT), ErrorCode::kUnavailable);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_NOT_COORDINATOR), ErrorCode::kUnavailable);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS), ErrorCode::kConflict);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), ErrorCode::kMessageTooLarge);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART), ErrorCode::kNotFound);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND), ErrorCode::kNotFound);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION), ErrorCode::kUnsupported);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR__QUEUE_FULL), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR__DESTROY), ErrorCode::kShuttingDown);
+  EXPECT_EQ(classify(RD_KAFKA_RESP_ERR_INVALID_PARTITIONS), ErrorCode::kInternal);
+}
+
+TEST(KafkaErrorTest, PrefersTheDetailAndPrefixesTheContext) {
+  EXPECT_EQ(
+      kafka_error(RD_KAFKA_RESP_ERR_INVALID_PARTITIONS, "topic 't'", "must be above 0").message(),
+      "topic 't': must be above 0");
+  const Error plain = kafka_error(RD_KAFKA_RESP_ERR__TIMED_OUT, "commit");
+  EXPECT_EQ(plain.code(), ErrorCode::kTimeout);
+  EXPECT_EQ(plain.message(),
+            std::string("commit: ") + rd_kafka_err2str(RD_KAFKA_RESP_ERR__TIMED_OUT));
+  EXPECT_EQ(kafka_error(RD_KAFKA_RESP_ERR__TIMED_OUT, "", "").message(),
+            rd_kafka_err2str(RD_KAFKA_RESP_ERR__TIMED_OUT));
+}
+
+TEST(FormatTimeoutTest, WholeSecondsHaveNoFraction) {
+  EXPECT_EQ(format_timeout(10s), "10 s");
+  EXPECT_EQ(format_timeout(1500ms), "1.5 s");
+  EXPECT_EQ(format_timeout(1ms), "0.001 s");
+}
+
+TEST(ClientTest, ARefusedPropertyFailsBeforeAnyConnection) {
+  Options options;
+  options.bootstrap = "127.0.0.1:1";
+  options.properties = {{"no.such.property", "1", "-X "}};
+  auto client = Client::connect(options, ClientKind::kAdmin);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(client.error().message().find("-X no.such.property=1"), std::string::npos)
+      << client.error().message();
+}
+
+// A bound socket that does not listen: connecting to it is refused at once, on every run.
+TEST(ClientTest, ABrokerThatDoesNotAnswerFailsWithinTheTimeoutAndSaysWhy) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  Options options;
+  options.bootstrap = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  options.timeout = 1s;
+  auto client = Client::connect(options, ClientKind::kAdmin);
+  ::close(fd);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code(), ErrorCode::kTimeout);
+  EXPECT_EQ(client.error().message().rfind("cannot reach " + options.bootstrap + " within 1 s", 0),
+            0u)
+      << client.error().message();
+}
+
+}  // namespace
+}  // namespace wharf::kafka::client
