@@ -10,8 +10,8 @@
 namespace wharf::kafka {
 namespace p = protocol;
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestContext& ctx,
-                                                                 p::Reader& body) {
+asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestContext& ctx,
+                                              p::Reader& body) {
   auto req = decode_body<p::ProduceRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
@@ -82,10 +82,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
       }
       s.appended = true;
     }
-    const std::function<void(std::size_t)> append_one = [this, &slots](std::size_t i) {
+    const std::function<void(std::size_t)> append_one = [&hc, &slots](std::size_t i) {
       Slot& s = slots[i];
       if (!s.appended) return;
-      auto part = log_.partition(s.topic, PartitionId(s.out.index));
+      auto part = hc.log.partition(s.topic, PartitionId(s.out.index));
       if (!part) {
         s.appended = false;
         s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
@@ -97,21 +97,21 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
         s.out.error_code = code(to_kafka_error(r.error()));
         if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
             r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-          append_errors_.failed(s.topic, s.out.index, r.error());
+          hc.append_errors.failed(s.topic, s.out.index, r.error());
         }
         return;
       }
-      append_errors_.succeeded();
+      hc.append_errors.succeeded();
       s.out.error_code = 0;
       s.out.base_offset = r->base_offset.value();
       s.out.log_append_time_ms = r->log_append_time_ms;
       s.out.log_start_offset = r->log_start_offset.value();
     };
-    co_await parallel(slots.size(), append_one);
+    co_await hc.parallel(slots.size(), append_one);
     for (const auto& s : slots) {
       if (!s.appended) continue;
-      fetch_waiters_.notify(s.topic, s.out.index);
-      auto& t = traffic(s.topic, s.out.index);
+      hc.fetch_waiters.notify(s.topic, s.out.index);
+      auto& t = hc.traffic(s.topic, s.out.index);
       t.bytes_in->inc(s.data->records->size());
       t.records_in->inc(
           static_cast<std::uint64_t>(storage::parse_header(*s.data->records)->record_count));
@@ -140,8 +140,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
   co_return respond(resp, v);
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const RequestContext& ctx,
-                                                                          p::Reader& body) {
+asio::awaitable<HandlerResult> handle_init_producer_id(HandlerContext& hc,
+                                                       const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::InitProducerIdRequest>(ctx, body);
   if (!req) co_return close_connection();
   p::InitProducerIdResponse resp;
@@ -153,8 +153,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const 
                    *req->transactional_id);
     co_return respond(resp, ctx.version());
   }
-  auto work = [this] { return producer_ids_.next(); };
-  auto id = co_await blocking(work);
+  auto work = [&hc] { return hc.producer_ids.next(); };
+  auto id = co_await hc.blocking(work);
   if (!id) {
     WHARF_LOG_ERROR("allocating a producer id: {}", id.error().to_string());
     resp.error_code = code(to_kafka_error(id.error()));
