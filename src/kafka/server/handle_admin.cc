@@ -48,13 +48,13 @@ bool partitions_are_0_to_n(const std::vector<Assignment>& assignments) {
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const RequestContext& ctx,
-                                                                       p::Reader& body) {
+asio::awaitable<HandlerResult> handle_create_topics(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::CreateTopicsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  const std::int32_t node = config_.node_id;
-  const std::int32_t default_partitions = config_.default_partitions;
-  auto work = [this, req = std::move(*req), node, default_partitions] {
+  const std::int32_t node = hc.config.node_id;
+  const std::int32_t default_partitions = hc.config.default_partitions;
+  auto work = [&hc, req = std::move(*req), node, default_partitions] {
     p::CreateTopicsResponse out;
     for (const auto& t : req.topics) {
       p::CreateTopicsResponse::CreatableTopicResult r;
@@ -97,14 +97,14 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const Req
           reject(KafkaError::kInvalidPartitions,
                  fmt::format("partition count {} is outside [1, {}]", partitions,
                              storage::kPartitionsPerTopicMax));
-        } else if (log_.topic(t.name)) {
+        } else if (hc.log.topic(t.name)) {
           reject(KafkaError::kTopicAlreadyExists,
                  fmt::format("topic '{}' already exists", excerpt(t.name)));
         } else if (req.validate_only) {
-          auto parsed = storage::TopicConfig::from_map(configs, log_.options().defaults);
+          auto parsed = storage::TopicConfig::from_map(configs, hc.log.options().defaults);
           if (!parsed) reject(KafkaError::kInvalidConfig, parsed.error().message());
         } else {
-          auto created = log_.create_topic(t.name, partitions, configs);
+          auto created = hc.log.create_topic(t.name, partitions, configs);
           if (!created)
             reject(create_error(created.error()), created.error().message());
           else
@@ -115,41 +115,42 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_topics(const Req
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_topics(const RequestContext& ctx,
-                                                                       p::Reader& body) {
+asio::awaitable<HandlerResult> handle_delete_topics(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::DeleteTopicsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, names = req->topic_names] {
+  auto work = [&hc, names = req->topic_names] {
     p::DeleteTopicsResponse out;
     for (const auto& name : names) {
       if (name == group::kOffsetsTopic) {
         out.responses.push_back({name, code(KafkaError::kInvalidTopicException)});
         continue;
       }
-      auto s = log_.delete_topic(name);
+      auto s = hc.log.delete_topic(name);
       if (s) WHARF_LOG_INFO("deleted topic {}", name);
       out.responses.push_back({name, s ? std::int16_t{0} : code(to_kafka_error(s.error()))});
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
-    const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_create_partitions(HandlerContext& hc,
+                                                        const RequestContext& ctx,
+                                                        p::Reader& body) {
   auto req = decode_body<p::CreatePartitionsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  auto work = [&hc, req = std::move(*req)] {
     p::CreatePartitionsResponse out;
     for (const auto& t : req.topics) {
       p::CreatePartitionsResponse::CreatePartitionsTopicResult r;
       r.name = t.name;
-      auto info = log_.topic(t.name);
+      auto info = hc.log.topic(t.name);
       if (t.name == group::kOffsetsTopic) {
         r.error_code = code(KafkaError::kInvalidTopicException);
         r.error_message = "the partition count of an internal topic cannot change";
@@ -162,7 +163,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
             "topic '{}' has {} partitions; the new count {} must be larger (at most {})",
             excerpt(t.name), info->partitions, t.count, storage::kPartitionsPerTopicMax);
       } else if (!req.validate_only) {
-        auto s = log_.add_partitions(t.name, t.count);
+        auto s = hc.log.add_partitions(t.name, t.count);
         if (!s) {
           r.error_code = code(to_kafka_error(s.error()));
           r.error_message = s.error().message();
@@ -174,7 +175,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_create_partitions(
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
@@ -243,28 +244,28 @@ std::int8_t config_type(const std::string& name) {
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const RequestContext& ctx,
-                                                                          p::Reader& body) {
+asio::awaitable<HandlerResult> handle_describe_configs(HandlerContext& hc,
+                                                       const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::DescribeConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
-  const std::string node = std::to_string(config_.node_id);
+  const std::string node = std::to_string(hc.config.node_id);
   std::map<std::string, std::string> broker_configs = {
-      {"auto.create.topics.enable", config_.auto_create_topics ? "true" : "false"},
-      {"num.partitions", std::to_string(config_.default_partitions)},
-      {"message.max.bytes", std::to_string(log_.options().defaults.max_message_bytes)},
-      {"socket.request.max.bytes", std::to_string(config_.request_bytes_max)},
-      {"log.segment.bytes", std::to_string(log_.options().defaults.segment_bytes)},
-      {"log.retention.ms", std::to_string(log_.options().defaults.retention_ms)},
-      {"log.retention.bytes", std::to_string(log_.options().defaults.retention_bytes)},
-      {"sync.policy", log_.options().defaults.sync.to_string()},
+      {"auto.create.topics.enable", hc.config.auto_create_topics ? "true" : "false"},
+      {"num.partitions", std::to_string(hc.config.default_partitions)},
+      {"message.max.bytes", std::to_string(hc.log.options().defaults.max_message_bytes)},
+      {"socket.request.max.bytes", std::to_string(hc.config.request_bytes_max)},
+      {"log.segment.bytes", std::to_string(hc.log.options().defaults.segment_bytes)},
+      {"log.retention.ms", std::to_string(hc.log.options().defaults.retention_ms)},
+      {"log.retention.bytes", std::to_string(hc.log.options().defaults.retention_bytes)},
+      {"sync.policy", hc.log.options().defaults.sync.to_string()},
   };
   {
-    auto& dynamic = dynamic_broker_configs();
+    auto& dynamic = hc.dynamic_broker_configs;
     std::lock_guard lock(dynamic.mu);
     broker_configs[std::string(kLogLevelConfig)] = current_log_level();
   }
-  auto work = [this, req = std::move(*req), v, node, broker_configs] {
+  auto work = [&hc, req = std::move(*req), v, node, broker_configs] {
     p::DescribeConfigsResponse out;
     for (const auto& res : req.resources) {
       p::DescribeConfigsResponse::DescribeConfigsResult r;
@@ -292,7 +293,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
         r.configs.push_back(std::move(c));
       };
       if (res.resource_type == 2) {  // TOPIC
-        auto info = log_.topic(res.resource_name);
+        auto info = hc.log.topic(res.resource_name);
         if (!info) {
           r.error_code = code(KafkaError::kUnknownTopicOrPartition);
           r.error_message = fmt::format("topic '{}' does not exist", excerpt(res.resource_name));
@@ -310,7 +311,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
         } else {
           bool log_level_dynamic = false;
           {
-            auto& dynamic = dynamic_broker_configs();
+            auto& dynamic = hc.dynamic_broker_configs;
             std::lock_guard lock(dynamic.mu);
             log_level_dynamic = dynamic.log_level.has_value();
           }
@@ -327,7 +328,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_configs(const 
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, v);
 }
 
@@ -407,12 +408,12 @@ std::pair<std::int16_t, std::optional<std::string>> alter_broker(DynamicBrokerCo
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const RequestContext& ctx,
-                                                                       p::Reader& body) {
+asio::awaitable<HandlerResult> handle_alter_configs(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::AlterConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  const std::string node = std::to_string(config_.node_id);
-  auto work = [this, req = std::move(*req), node] {
+  const std::string node = std::to_string(hc.config.node_id);
+  auto work = [&hc, req = std::move(*req), node] {
     p::AlterConfigsResponse out;
     for (const auto& res : req.resources) {
       // Non-incremental: the given set replaces every override of the topic (or every dynamic
@@ -424,25 +425,26 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_alter_configs(const Req
         }
         return std::nullopt;
       };
-      auto [err, message] =
-          res.resource_type == kResourceBroker
-              ? alter_broker(dynamic_broker_configs(), node, res.resource_name, req.validate_only,
-                             replace)
-              : alter_topic(log_, res.resource_type, res.resource_name, req.validate_only, replace);
+      auto [err, message] = res.resource_type == kResourceBroker
+                                ? alter_broker(hc.dynamic_broker_configs, node, res.resource_name,
+                                               req.validate_only, replace)
+                                : alter_topic(hc.log, res.resource_type, res.resource_name,
+                                              req.validate_only, replace);
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_configs(
-    const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_incremental_alter_configs(HandlerContext& hc,
+                                                                const RequestContext& ctx,
+                                                                p::Reader& body) {
   auto req = decode_body<p::IncrementalAlterConfigsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  const std::string node = std::to_string(config_.node_id);
-  auto work = [this, req = std::move(*req), node] {
+  const std::string node = std::to_string(hc.config.node_id);
+  auto work = [&hc, req = std::move(*req), node] {
     p::IncrementalAlterConfigsResponse out;
     for (const auto& res : req.resources) {
       auto edit = [&](std::map<std::string, std::string>& o) -> std::optional<std::string> {
@@ -464,14 +466,14 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_incremental_alter_confi
       };
       auto [err, message] =
           res.resource_type == kResourceBroker
-              ? alter_broker(dynamic_broker_configs(), node, res.resource_name, req.validate_only,
+              ? alter_broker(hc.dynamic_broker_configs, node, res.resource_name, req.validate_only,
                              edit)
-              : alter_topic(log_, res.resource_type, res.resource_name, req.validate_only, edit);
+              : alter_topic(hc.log, res.resource_type, res.resource_name, req.validate_only, edit);
       out.responses.push_back({err, message, res.resource_type, res.resource_name});
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 

@@ -1,6 +1,7 @@
 // Fetch and ListOffsets: the read path. Fetch long-polls: if fewer than min_bytes are ready it
 // parks on a timer that the high watermark of one of its partitions moving past what it read
-// (or the deadline) wakes, then reads again. Bytes are sent exactly as stored (whole batches; at least one, KIP-74).
+// (or the deadline) wakes, then reads again. Bytes are sent exactly as stored (whole batches; at
+// least one, KIP-74).
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/list_offsets.h"
 #include "kafka/server/handler_util.h"
@@ -27,8 +28,8 @@ struct FetchPartitionResult {
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestContext& ctx,
-                                                               p::Reader& body) {
+asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestContext& ctx,
+                                            p::Reader& body) {
   auto req = decode_body<p::FetchRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
@@ -41,14 +42,14 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
   // Only consumers fetch here: a replica id >= 0 is a broker-only request (CVE-2018-1288).
   const bool from_replica = req->replica_id >= 0;
   const std::size_t max_bytes =
-      std::min<std::size_t>(config_.fetch_response_bytes_max,
+      std::min<std::size_t>(hc.config.fetch_response_bytes_max,
                             static_cast<std::size_t>(std::max<std::int32_t>(req->max_bytes, 1)));
   const auto wait = std::min<std::chrono::milliseconds>(
-      std::chrono::milliseconds(std::max(0, req->max_wait_ms)), config_.fetch_wait_max);
-  const auto deadline = clock_.steady_now() + wait;
+      std::chrono::milliseconds(std::max(0, req->max_wait_ms)), hc.config.fetch_wait_max);
+  const auto deadline = hc.clock.steady_now() + wait;
   const std::size_t min_bytes = static_cast<std::size_t>(std::max(0, req->min_bytes));
 
-  auto read_all = [this, &targets, max_bytes, from_replica] {
+  auto read_all = [&hc, &targets, max_bytes, from_replica] {
     std::vector<FetchPartitionResult> out(targets.size());
     std::size_t budget = max_bytes;
     bool first_data = true;
@@ -59,7 +60,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
         r.error = KafkaError::kNotLeaderOrFollower;
         continue;
       }
-      auto part = log_.partition(t.topic, PartitionId(t.partition));
+      auto part = hc.log.partition(t.topic, PartitionId(t.partition));
       if (!part) {
         r.error = KafkaError::kUnknownTopicOrPartition;
         continue;
@@ -88,26 +89,26 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
 
   std::vector<FetchPartitionResult> results;
   for (;;) {
-    results = co_await blocking(read_all);
+    results = co_await hc.blocking(read_all);
     std::size_t total = 0;
     bool any_error = false;
     for (const auto& r : results) {
       total += r.records.size();
       any_error |= r.error != KafkaError::kNone;
     }
-    if (total >= min_bytes || any_error || stopping_ || clock_.steady_now() >= deadline) break;
+    if (total >= min_bytes || any_error || hc.stopping || hc.clock.steady_now() >= deadline) break;
     // Park until the high watermark of one of our partitions moves past what we read (a
     // produce made durable, from any connection), or the deadline. The storage calls back on
     // its own thread; the wake-up is posted here, and ignored once this fetch has moved on.
-    asio::steady_timer timer(io_, deadline);
+    asio::steady_timer timer(hc.io, deadline);
     auto waker = std::make_shared<asio::steady_timer*>(&timer);
-    auto watch_all = [this, &targets, &results, waker] {
+    auto watch_all = [&hc, &targets, &results, waker] {
       std::vector<std::pair<std::shared_ptr<storage::Partition>, storage::Partition::WatchId>> w;
       for (std::size_t i = 0; i < targets.size(); ++i) {
-        auto part = log_.partition(targets[i].topic, PartitionId(targets[i].partition));
+        auto part = hc.log.partition(targets[i].topic, PartitionId(targets[i].partition));
         if (!part) continue;
-        const auto id = (*part)->watch(Offset(results[i].high_watermark), [this, waker] {
-          post_to_network([waker] {
+        const auto id = (*part)->watch(Offset(results[i].high_watermark), [&hc, waker] {
+          hc.post_to_network([waker] {
             if (*waker != nullptr) (*waker)->cancel();
           });
         });
@@ -116,12 +117,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       return w;
     };
     // On a storage thread: a partition's lock can be held through a write.
-    auto watches = co_await blocking(watch_all);
-    fetch_waiters_.add(&timer);
+    auto watches = co_await hc.blocking(watch_all);
+    hc.fetch_waiters.add(&timer);
     co_await timer.async_wait(use_tuple);
-    fetch_waiters_.remove(&timer);
+    hc.fetch_waiters.remove(&timer);
     *waker = nullptr;
-    asio::post(storage_pool_, [watches = std::move(watches)] {
+    hc.post_to_storage([watches = std::move(watches)] {
       for (const auto& [part, id] : watches) part->unwatch(id);
     });
   }
@@ -143,7 +144,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
     pd.aborted_transactions = std::vector<p::FetchResponse::AbortedTransaction>{};
     pd.preferred_read_replica = -1;
     if (!r.records.empty()) {
-      auto& traffic_counters = traffic(t.topic, t.partition);
+      auto& traffic_counters = hc.traffic(t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
       for (std::size_t pos = 0; pos + storage::batch_layout::kHeaderBytes <= r.records.size();) {
@@ -199,12 +200,12 @@ Result<std::vector<std::int64_t>> old_style_offsets(storage::Partition& part,
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const RequestContext& ctx,
-                                                                      p::Reader& body) {
+asio::awaitable<HandlerResult> handle_list_offsets(HandlerContext& hc, const RequestContext& ctx,
+                                                   p::Reader& body) {
   auto req = decode_body<p::ListOffsetsRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
-  auto work = [this, req = std::move(*req), v] {
+  auto work = [&hc, req = std::move(*req), v] {
     p::ListOffsetsResponse out;
     for (const auto& t : req.topics) {
       p::ListOffsetsResponse::ListOffsetsTopicResponse tr;
@@ -214,7 +215,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const Requ
         pr.partition_index = pt.partition_index;
         pr.timestamp = -1;
         pr.offset = -1;
-        auto part = log_.partition(t.name, PartitionId(pt.partition_index));
+        auto part = hc.log.partition(t.name, PartitionId(pt.partition_index));
         if (!part) {
           pr.error_code = code(KafkaError::kUnknownTopicOrPartition);
           tr.partitions.push_back(pr);
@@ -270,7 +271,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_offsets(const Requ
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, v);
 }
 

@@ -32,38 +32,45 @@ asio::awaitable<Response> await_callback(Start& start) {
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_join_group(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_join_group(HandlerContext& hc, const RequestContext& ctx,
+                                                 p::Reader& body) {
   auto req = decode_body<p::JoinGroupRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::string client_id = ctx.header.client_id.value_or("");
   auto start = [&](group::Coordinator::JoinCallback done) {
-    coordinator_->join(*req, ctx.version(), client_id, ctx.client_host, std::move(done));
+    hc.coordinator.join(*req, ctx.version(), client_id, ctx.client_host, std::move(done));
   };
   auto resp = co_await await_callback<p::JoinGroupResponse>(start);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_sync_group(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_sync_group(HandlerContext& hc, const RequestContext& ctx,
+                                                 p::Reader& body) {
   auto req = decode_body<p::SyncGroupRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto start = [&](group::Coordinator::SyncCallback done) { coordinator_->sync(*req, ctx.version(), std::move(done)); };
+  auto start = [&](group::Coordinator::SyncCallback done) {
+    hc.coordinator.sync(*req, ctx.version(), std::move(done));
+  };
   auto resp = co_await await_callback<p::SyncGroupResponse>(start);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_heartbeat(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_heartbeat(HandlerContext& hc, const RequestContext& ctx,
+                                                p::Reader& body) {
   auto req = decode_body<p::HeartbeatRequest>(ctx, body);
   if (!req) co_return close_connection();
-  co_return respond(coordinator_->heartbeat(*req), ctx.version());
+  co_return respond(hc.coordinator.heartbeat(*req), ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_leave_group(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_leave_group(HandlerContext& hc, const RequestContext& ctx,
+                                                  p::Reader& body) {
   auto req = decode_body<p::LeaveGroupRequest>(ctx, body);
   if (!req) co_return close_connection();
-  co_return respond(coordinator_->leave(*req, ctx.version()), ctx.version());
+  co_return respond(hc.coordinator.leave(*req, ctx.version()), ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_offset_commit(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::OffsetCommitRequest>(ctx, body);
   if (!req) co_return close_connection();
   // As Kafka: a partition this broker does not have gets UNKNOWN_TOPIC_OR_PARTITION and no
@@ -73,17 +80,17 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const Req
   auto partition_exists = [&](const std::string& topic, std::int32_t partition) {
     auto it = partitions_of.find(topic);
     if (it == partitions_of.end()) {
-      auto info = log_.topic(topic);
+      auto info = hc.log.topic(topic);
       it = partitions_of.emplace(topic, info ? info->partitions : 0).first;
     }
     return partition >= 0 && partition < it->second;
   };
-  auto plan = coordinator_->prepare_commit(*req, ctx.version(), partition_exists);
+  auto plan = hc.coordinator.prepare_commit(*req, ctx.version(), partition_exists);
   if (!plan.records.empty()) {
-    auto persist = [this, &plan]() -> Status { return offsets_log_->append(plan.records); };
-    auto status = co_await blocking(persist);
+    auto persist = [&hc, &plan]() -> Status { return hc.offsets_log.append(plan.records); };
+    auto status = co_await hc.blocking(persist);
     if (status) {
-      coordinator_->apply(plan.records);
+      hc.coordinator.apply(plan.records);
     } else {
       WHARF_LOG_ERROR("offset commit for group {}: {}", plan.group_id, status.error().to_string());
       group::Coordinator::fail_commit(plan, code(to_kafka_error(status.error())));
@@ -92,56 +99,61 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_commit(const Req
   co_return respond(plan.response, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_fetch(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_offset_fetch(HandlerContext& hc, const RequestContext& ctx,
+                                                   p::Reader& body) {
   auto req = decode_body<p::OffsetFetchRequest>(ctx, body);
   if (!req) co_return close_connection();
-  co_return respond(coordinator_->fetch_offsets(*req, ctx.version()), ctx.version());
+  co_return respond(hc.coordinator.fetch_offsets(*req, ctx.version()), ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_groups(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_describe_groups(HandlerContext& hc, const RequestContext& ctx,
+                                                      p::Reader& body) {
   auto req = decode_body<p::DescribeGroupsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  co_return respond(coordinator_->describe(*req), ctx.version());
+  co_return respond(hc.coordinator.describe(*req), ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_list_groups(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_list_groups(HandlerContext& hc, const RequestContext& ctx,
+                                                  p::Reader& body) {
   auto req = decode_body<p::ListGroupsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  co_return respond(coordinator_->list(*req), ctx.version());
+  co_return respond(hc.coordinator.list(*req), ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_groups(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_delete_groups(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::DeleteGroupsRequest>(ctx, body);
   if (!req) co_return close_connection();
   group::Coordinator::DeletePlan plan;
-  auto resp = coordinator_->prepare_delete_groups(*req, plan);
+  auto resp = hc.coordinator.prepare_delete_groups(*req, plan);
   if (!plan.tombstones.empty()) {
-    auto persist = [this, &plan] { return offsets_log_->append(plan.tombstones); };
-    auto status = co_await blocking(persist);
+    auto persist = [&hc, &plan] { return hc.offsets_log.append(plan.tombstones); };
+    auto status = co_await hc.blocking(persist);
     if (!status) {
       for (auto& r : resp.results) {
         if (r.error_code == 0) r.error_code = code(to_kafka_error(status.error()));
       }
       co_return respond(resp, ctx.version());
     }
-    coordinator_->apply(plan.tombstones);
+    hc.coordinator.apply(plan.tombstones);
   }
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_delete(const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_offset_delete(HandlerContext& hc, const RequestContext& ctx,
+                                                    p::Reader& body) {
   auto req = decode_body<p::OffsetDeleteRequest>(ctx, body);
   if (!req) co_return close_connection();
   group::Coordinator::DeletePlan plan;
-  auto resp = coordinator_->prepare_offset_delete(*req, plan);
+  auto resp = hc.coordinator.prepare_offset_delete(*req, plan);
   if (!plan.tombstones.empty()) {
-    auto persist = [this, &plan] { return offsets_log_->append(plan.tombstones); };
-    auto status = co_await blocking(persist);
+    auto persist = [&hc, &plan] { return hc.offsets_log.append(plan.tombstones); };
+    auto status = co_await hc.blocking(persist);
     if (!status) {
       resp.error_code = code(to_kafka_error(status.error()));
       co_return respond(resp, ctx.version());
     }
-    coordinator_->apply(plan.tombstones);
+    hc.coordinator.apply(plan.tombstones);
   }
   co_return respond(resp, ctx.version());
 }

@@ -37,11 +37,11 @@ constexpr std::int32_t kLeaderEpoch = 0;
 
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_records(const RequestContext& ctx,
-                                                                        p::Reader& body) {
+asio::awaitable<HandlerResult> handle_delete_records(HandlerContext& hc, const RequestContext& ctx,
+                                                     p::Reader& body) {
   auto req = decode_body<p::DeleteRecordsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  auto work = [&hc, req = std::move(*req)] {
     p::DeleteRecordsResponse out;
     for (const auto& t : req.topics) {
       p::DeleteRecordsResponse::DeleteRecordsTopicResult tr;
@@ -50,7 +50,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_records(const Re
         p::DeleteRecordsResponse::DeleteRecordsPartitionResult pr;
         pr.partition_index = pt.partition_index;
         pr.low_watermark = -1;
-        auto part = log_.partition(t.name, PartitionId(pt.partition_index));
+        auto part = hc.log.partition(t.name, PartitionId(pt.partition_index));
         if (t.name == group::kOffsetsTopic) {
           pr.error_code = code(KafkaError::kInvalidTopicException);  // as Kafka: internal
         } else if (!part) {
@@ -75,18 +75,19 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_delete_records(const Re
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_log_dirs(
-    const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_describe_log_dirs(HandlerContext& hc,
+                                                        const RequestContext& ctx,
+                                                        p::Reader& body) {
   auto req = decode_body<p::DescribeLogDirsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  auto work = [&hc, req = std::move(*req)] {
     std::error_code ec;
-    std::filesystem::path dir = std::filesystem::absolute(log_.options().data_dir, ec);
-    if (ec) dir = log_.options().data_dir;
+    std::filesystem::path dir = std::filesystem::absolute(hc.log.options().data_dir, ec);
+    if (ec) dir = hc.log.options().data_dir;
     p::DescribeLogDirsResponse::DescribeLogDirsResult result;
     result.log_dir = dir.lexically_normal().string();
     const auto space = std::filesystem::space(dir, ec);
@@ -97,12 +98,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_log_dirs(
     // Null topics: every partition. Topics and partitions the broker does not have are left
     // out, as Kafka does.
     auto add_topic = [&](const std::string& name, const std::vector<std::int32_t>* partitions) {
-      auto info = log_.topic(name);
+      auto info = hc.log.topic(name);
       if (!info) return;
       p::DescribeLogDirsResponse::DescribeLogDirsTopic tr;
       tr.name = name;
       auto add_partition = [&](std::int32_t index) {
-        auto part = log_.partition(name, PartitionId(index));
+        auto part = hc.log.partition(name, PartitionId(index));
         if (!part) return;
         p::DescribeLogDirsResponse::DescribeLogDirsPartition pr;
         pr.partition_index = index;
@@ -119,7 +120,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_log_dirs(
       if (!tr.partitions.empty()) result.topics.push_back(std::move(tr));
     };
     if (!req.topics) {
-      for (const auto& info : log_.topics()) add_topic(info.name, nullptr);
+      for (const auto& info : hc.log.topics()) add_topic(info.name, nullptr);
     } else {
       for (const auto& t : *req.topics) add_topic(t.topic, &t.partitions);
     }
@@ -127,12 +128,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_log_dirs(
     out.results.push_back(std::move(result));
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_cluster(const RequestContext& ctx,
-                                                                          p::Reader& body) {
+asio::awaitable<HandlerResult> handle_describe_cluster(HandlerContext& hc,
+                                                       const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::DescribeClusterRequest>(ctx, body);
   if (!req) co_return close_connection();
   p::DescribeClusterResponse resp;
@@ -148,19 +149,21 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_cluster(const 
                     req->endpoint_type);
     co_return respond(resp, ctx.version());
   }
-  resp.cluster_id = config_.cluster_id;
-  resp.controller_id = config_.node_id;
-  resp.brokers.push_back({config_.node_id, advertised_host(), advertised_port(), std::nullopt});
+  resp.cluster_id = hc.config.cluster_id;
+  resp.controller_id = hc.config.node_id;
+  resp.brokers.push_back(
+      {hc.config.node_id, hc.advertised_host(), hc.advertised_port(), std::nullopt});
   resp.cluster_authorized_operations =
       req->include_cluster_authorized_operations ? kClusterOperations : kOperationsNotRequested;
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_for_leader_epoch(
-    const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_offset_for_leader_epoch(HandlerContext& hc,
+                                                              const RequestContext& ctx,
+                                                              p::Reader& body) {
   auto req = decode_body<p::OffsetForLeaderEpochRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  auto work = [&hc, req = std::move(*req)] {
     p::OffsetForLeaderEpochResponse out;
     for (const auto& t : req.topics) {
       p::OffsetForLeaderEpochResponse::OffsetForLeaderTopicResult tr;
@@ -170,7 +173,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_for_leader_epoch
         pr.partition = pt.partition;
         pr.leader_epoch = -1;
         pr.end_offset = -1;
-        auto part = log_.partition(t.topic, PartitionId(pt.partition));
+        auto part = hc.log.partition(t.topic, PartitionId(pt.partition));
         if (!part) {
           pr.error_code = code(KafkaError::kUnknownTopicOrPartition);
         } else if (pt.current_leader_epoch > kLeaderEpoch) {
@@ -193,15 +196,16 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_offset_for_leader_epoch
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_producers(
-    const RequestContext& ctx, p::Reader& body) {
+asio::awaitable<HandlerResult> handle_describe_producers(HandlerContext& hc,
+                                                         const RequestContext& ctx,
+                                                         p::Reader& body) {
   auto req = decode_body<p::DescribeProducersRequest>(ctx, body);
   if (!req) co_return close_connection();
-  auto work = [this, req = std::move(*req)] {
+  auto work = [&hc, req = std::move(*req)] {
     p::DescribeProducersResponse out;
     for (const auto& t : req.topics) {
       p::DescribeProducersResponse::TopicResponse tr;
@@ -210,7 +214,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_producers(
         p::DescribeProducersResponse::PartitionResponse pr;
         pr.partition_index = index;
         pr.error_message = std::nullopt;
-        auto part = log_.partition(t.name, PartitionId(index));
+        auto part = hc.log.partition(t.name, PartitionId(index));
         if (!part) {
           pr.error_code = code(KafkaError::kUnknownTopicOrPartition);
           pr.error_message = fmt::format("partition {}-{} does not exist", excerpt(t.name), index);
@@ -236,7 +240,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_describe_producers(
     }
     return out;
   };
-  auto resp = co_await blocking(work);
+  auto resp = co_await hc.blocking(work);
   co_return respond(resp, ctx.version());
 }
 

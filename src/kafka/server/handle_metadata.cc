@@ -17,11 +17,11 @@ bool valid_software_field(const std::string& s) {
 }
 }  // namespace
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_api_versions(const RequestContext& ctx,
-                                                                      p::Reader& body) {
+asio::awaitable<HandlerResult> handle_api_versions(HandlerContext& /*hc*/,
+                                                   const RequestContext& ctx, p::Reader& body) {
   p::ApiVersionsResponse resp;
   for (const auto& a : advertised_apis()) resp.api_keys.push_back({a.api_key, a.min_version, a.max_version});
-  const AdvertisedApi* self = find_advertised(18);
+  const AdvertisedApi* self = find_advertised(p::ApiVersionsRequest::kApiKey);
   if (ctx.version() > self->max_version) {
     // KIP-511: a version we do not know gets error 35 in a v0 body listing our ranges, and the
     // response header is always v0, so the client can read it whatever it sent.
@@ -38,32 +38,33 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_api_versions(const Requ
   co_return respond(resp, ctx.version());
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestContext& ctx,
-                                                                  p::Reader& body) {
+asio::awaitable<HandlerResult> handle_metadata(HandlerContext& hc, const RequestContext& ctx,
+                                               p::Reader& body) {
   auto req = decode_body<p::MetadataRequest>(ctx, body);
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
   // v0: an empty list means every topic; v1+: null means every topic, empty means none.
   const bool all = !req->topics.has_value() || (v == 0 && req->topics->empty());
-  const bool may_create = config_.auto_create_topics && (v < 4 || req->allow_auto_topic_creation);
+  const bool may_create = hc.config.auto_create_topics && (v < 4 || req->allow_auto_topic_creation);
   std::vector<std::string> names;
   if (!all) {
     for (const auto& t : *req->topics) names.push_back(t.name);
   }
-  const std::int32_t default_partitions = config_.default_partitions;
+  const std::int32_t default_partitions = hc.config.default_partitions;
   struct TopicView {
     std::string name;
     KafkaError error = KafkaError::kNone;
     std::int32_t partitions = 0;
   };
-  auto work = [this, all, names, may_create, default_partitions] {
+  auto work = [&hc, all, names, may_create, default_partitions] {
     std::vector<TopicView> out;
     if (all) {
-      for (const auto& t : log_.topics()) out.push_back({t.name, KafkaError::kNone, t.partitions});
+      for (const auto& t : hc.log.topics())
+        out.push_back({t.name, KafkaError::kNone, t.partitions});
       return out;
     }
     for (const auto& name : names) {
-      if (auto t = log_.topic(name)) {
+      if (auto t = hc.log.topic(name)) {
         out.push_back({name, KafkaError::kNone, t->partitions});
         continue;
       }
@@ -75,12 +76,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestC
         out.push_back({name, KafkaError::kUnknownTopicOrPartition, 0});
         continue;
       }
-      auto created = log_.create_topic(name, default_partitions);
+      auto created = hc.log.create_topic(name, default_partitions);
       if (created) {
         WHARF_LOG_INFO("auto-created topic {} with {} partition(s)", name, created->partitions);
         out.push_back({name, KafkaError::kNone, created->partitions});
       } else if (created.error().code() == ErrorCode::kAlreadyExists) {
-        auto t = log_.topic(name);  // created meanwhile by another request
+        auto t = hc.log.topic(name);  // created meanwhile by another request
         out.push_back({name, t ? KafkaError::kNone : KafkaError::kLeaderNotAvailable, t ? t->partitions : 0});
       } else {
         WHARF_LOG_ERROR("auto-creating topic {}: {}", name, created.error().to_string());
@@ -89,12 +90,13 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestC
     }
     return out;
   };
-  auto topics = co_await blocking(work);
+  auto topics = co_await hc.blocking(work);
 
   p::MetadataResponse resp;
-  resp.brokers.push_back({config_.node_id, advertised_host(), advertised_port(), std::nullopt});
-  resp.cluster_id = config_.cluster_id;
-  resp.controller_id = config_.node_id;
+  resp.brokers.push_back(
+      {hc.config.node_id, hc.advertised_host(), hc.advertised_port(), std::nullopt});
+  resp.cluster_id = hc.config.cluster_id;
+  resp.controller_id = hc.config.node_id;
   for (const auto& t : topics) {
     p::MetadataResponse::MetadataResponseTopic mt;
     mt.name = t.name;
@@ -103,10 +105,10 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestC
     for (std::int32_t i = 0; i < t.partitions; ++i) {
       p::MetadataResponse::MetadataResponsePartition mp;
       mp.partition_index = i;
-      mp.leader_id = config_.node_id;
+      mp.leader_id = hc.config.node_id;
       mp.leader_epoch = 0;  // one node, one leader, forever (kafka-protocol.md P10)
-      mp.replica_nodes = {config_.node_id};
-      mp.isr_nodes = {config_.node_id};
+      mp.replica_nodes = {hc.config.node_id};
+      mp.isr_nodes = {hc.config.node_id};
       mt.partitions.push_back(std::move(mp));
     }
     resp.topics.push_back(std::move(mt));
@@ -114,8 +116,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_metadata(const RequestC
   co_return respond(resp, v);
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_find_coordinator(const RequestContext& ctx,
-                                                                         p::Reader& body) {
+asio::awaitable<HandlerResult> handle_find_coordinator(HandlerContext& hc,
+                                                       const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::FindCoordinatorRequest>(ctx, body);
   if (!req) co_return close_connection();
   p::FindCoordinatorResponse resp;
@@ -128,9 +130,9 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_find_coordinator(const 
   } else {
     resp.error_code = code(KafkaError::kNone);
     resp.error_message = std::nullopt;
-    resp.node_id = config_.node_id;
-    resp.host = advertised_host();
-    resp.port = advertised_port();
+    resp.node_id = hc.config.node_id;
+    resp.host = hc.advertised_host();
+    resp.port = hc.advertised_port();
   }
   co_return respond(resp, ctx.version());
 }

@@ -12,8 +12,8 @@
 namespace wharf::kafka {
 namespace p = protocol;
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestContext& ctx,
-                                                                 p::Reader& body) {
+asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestContext& ctx,
+                                              p::Reader& body) {
   auto decoded = decode_body<p::ProduceRequest>(ctx, body);
   if (!decoded) co_return close_connection();
   const std::int16_t v = ctx.version();
@@ -105,61 +105,58 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     // (its strand) and without this handler waiting: the connection reads its next request
     // meanwhile (pipelining), and its writes join the sync already running. Each appended slot
     // completes exactly once, on the network thread, when durable or failed.
-    auto write_all = [this, state] {
+    auto write_all = [&hc, state] {
       for (std::size_t i = 0; i < state->slots.size(); ++i) {
         Slot& s = state->slots[i];
         if (!s.appended) continue;
-        auto complete = [this, state, i](Status durable) {
-          post_to_network([this, state, i, durable = std::move(durable)] {
+        auto complete = [&hc, state, i](Status durable) {
+          hc.post_to_network([&hc, state, i, durable = std::move(durable)] {
             Slot& slot = state->slots[i];
             if (!durable) {
               slot.durable_error = code(to_kafka_error(durable.error()));
-              append_errors_.failed(slot.topic, slot.out.index, durable.error());
+              hc.append_errors.failed(slot.topic, slot.out.index, durable.error());
             } else {
-              auto& t = traffic(slot.topic, slot.out.index);
+              auto& t = hc.traffic(slot.topic, slot.out.index);
               t.bytes_in->inc(slot.bytes);
               t.records_in->inc(slot.records);
             }
             state->deferred->complete_one();
           });
         };
-        auto part = log_.partition(s.topic, PartitionId(s.out.index));
+        auto part = hc.log.partition(s.topic, PartitionId(s.out.index));
         if (!part) {
           s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
           s.appended = false;
-          post_to_network([state] { state->deferred->complete_one(); });
+          hc.post_to_network([state] { state->deferred->complete_one(); });
           continue;
         }
-        auto r = (*part)->append_async(MutableByteView(*s.data->records), sync_runner(), complete);
+        auto r =
+            (*part)->append_async(MutableByteView(*s.data->records), hc.sync_runner(), complete);
         if (!r) {
           s.out.error_code = code(to_kafka_error(r.error()));
           if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
               r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-            append_errors_.failed(s.topic, s.out.index, r.error());
+            hc.append_errors.failed(s.topic, s.out.index, r.error());
           }
           s.appended = false;
-          post_to_network([state] { state->deferred->complete_one(); });
+          hc.post_to_network([state] { state->deferred->complete_one(); });
           continue;
         }
-        append_errors_.succeeded();
+        hc.append_errors.succeeded();
         s.out.error_code = 0;
         s.out.base_offset = r->base_offset.value();
         s.out.log_append_time_ms = r->log_append_time_ms;
         s.out.log_start_offset = r->log_start_offset.value();
       }
-      // The slots' answers are final and the batches no longer needed: free them, and give
-      // the request's memory budget back.
+      // The slots' answers are final and the batches no longer needed: free them.
       state->request.topic_data.clear();
-      post_to_network([this, state] {
-        writes_done(*state->deferred);
-        state->deferred->complete_one();
-      });
+      hc.post_to_network([state] { state->deferred->complete_one(); });
     };
     ++state->deferred->outstanding;  // for write_all itself: `slots` is its until it is done
     if (ctx.writes != nullptr) {
       asio::post(*ctx.writes, std::move(write_all));
     } else {
-      asio::post(storage_pool_, std::move(write_all));
+      hc.post_to_storage(std::move(write_all));
     }
   }
 
@@ -168,9 +165,9 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     if (acks == 0) {
       // acks=0 gets no response at all; a failed write closes the connection instead, as
       // Kafka does, so the producer notices (it reconnects and refreshes its metadata).
-      const bool failed =
-          std::any_of(state->slots.begin(), state->slots.end(),
-                      [](const Slot& s) { return s.out.error_code != 0 || s.durable_error != 0; });
+      const bool failed = std::any_of(state->slots.begin(), state->slots.end(), [](const Slot& s) {
+        return s.out.error_code != 0 || s.durable_error != 0;
+      });
       return HandlerResult{std::nullopt, failed};
     }
     p::ProduceResponse resp;
@@ -188,17 +185,14 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_produce(const RequestCo
     }
     return respond(resp, v);
   };
-  if (state->deferred->ready()) {
-    state->deferred->writes_done = true;  // nothing was handed to a storage thread
-    co_return state->deferred->finish();
-  }
+  if (state->deferred->ready()) co_return state->deferred->finish();
   HandlerResult deferred;
   deferred.deferred = state->deferred;
   co_return deferred;
 }
 
-asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const RequestContext& ctx,
-                                                                          p::Reader& body) {
+asio::awaitable<HandlerResult> handle_init_producer_id(HandlerContext& hc,
+                                                       const RequestContext& ctx, p::Reader& body) {
   auto req = decode_body<p::InitProducerIdRequest>(ctx, body);
   if (!req) co_return close_connection();
   p::InitProducerIdResponse resp;
@@ -210,8 +204,8 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_init_producer_id(const 
                    *req->transactional_id);
     co_return respond(resp, ctx.version());
   }
-  auto work = [this] { return producer_ids_.next(); };
-  auto id = co_await blocking(work);
+  auto work = [&hc] { return hc.producer_ids.next(); };
+  auto id = co_await hc.blocking(work);
   if (!id) {
     WHARF_LOG_ERROR("allocating a producer id: {}", id.error().to_string());
     resp.error_code = code(to_kafka_error(id.error()));

@@ -10,7 +10,8 @@
 #include "base/text.h"
 #include "kafka/protocol/reader.h"
 #include "kafka/protocol/writer.h"
-#include "kafka/server/server_impl.h"
+#include "kafka/server/handler_context.h"
+#include "kafka/server/handlers.h"
 
 namespace wharf::kafka {
 

@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/text.h"
+#include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/header.h"
 #include "kafka/protocol/writer.h"
 #include "kafka/server/server_impl.h"
@@ -17,106 +18,11 @@ using asio::ip::tcp;
 namespace p = protocol;
 
 namespace {
-
-// Tier A of kafka-protocol.md §1.6, limited to what is implemented. Old minimum versions are
-// advertised on purpose: librdkafka 2.0.2 enables compression only if Produce covers v0, and
-// the group coordinator lookup and LZ4 only if FindCoordinator covers v0. Produce 0-2 are
-// answered with UNSUPPORTED_VERSION, as Kafka 4.0 does.
-constexpr AdvertisedApi kAdvertised[] = {
-    {0, 0, 7},   // Produce (serves 3-7)
-    {1, 4, 11},  // Fetch
-    {2, 0, 4},   // ListOffsets (v0: Burrow 1.2.1)
-    {3, 0, 8},   // Metadata (never exactly 9: platformatic)
-    {8, 0, 7},   // OffsetCommit (v7: group.instance.id)
-    {9, 0, 7},   // OffsetFetch (6-7 flexible)
-    {10, 0, 2},  // FindCoordinator
-    {11, 0, 5},  // JoinGroup (v4: member-id handshake, v5: static membership)
-    {12, 0, 3},  // Heartbeat
-    {13, 0, 3},  // LeaveGroup (v3: batched members)
-    {14, 0, 3},  // SyncGroup
-    {15, 0, 4},  // DescribeGroups
-    {16, 0, 4},  // ListGroups (v4: states filter)
-    {18, 0, 3},  // ApiVersions
-    {19, 0, 4},  // CreateTopics
-    {20, 0, 3},  // DeleteTopics
-    {21, 0, 2},  // DeleteRecords (2 flexible)
-    {22, 0, 1},  // InitProducerId
-    {23, 0, 4},  // OffsetForLeaderEpoch (leader epoch 0; 4 flexible)
-    {32, 0, 3},  // DescribeConfigs
-    {35, 0, 4},  // DescribeLogDirs (2+ flexible; 4: total and usable bytes)
-    {33, 0, 1},  // AlterConfigs (topics only; replaces the override set)
-    {44, 0, 1},  // IncrementalAlterConfigs (topics only; SET and DELETE)
-    {37, 0, 1},  // CreatePartitions
-    {42, 0, 1},  // DeleteGroups
-    {47, 0, 0},  // OffsetDelete
-    {60, 0, 1},  // DescribeCluster (1: endpoint type)
-    {61, 0, 0},  // DescribeProducers
-};
-
-}  // namespace
-
-std::span<const AdvertisedApi> advertised_apis() { return kAdvertised; }
-
-const AdvertisedApi* find_advertised(std::int16_t api_key) {
-  for (const auto& a : kAdvertised) {
-    if (a.api_key == api_key) return &a;
-  }
-  return nullptr;
-}
-
-namespace {
 // After a failed accept (no descriptors left) the loop waits this long before trying again;
 // failures are logged at most once per interval.
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 constexpr std::chrono::seconds kAcceptFailureLogInterval{10};
 }  // namespace
-
-void AppendErrorReporter::failed(const std::string& topic, std::int32_t partition,
-                                 const Error& error) {
-  const bool no_space = error.code() == ErrorCode::kNoSpace;
-  const bool storage = no_space || error.code() == ErrorCode::kIoError ||
-                       error.code() == ErrorCode::kFenced || error.code() == ErrorCode::kCorruption;
-  if (storage) errors_.inc();
-  if (no_space && !disk_full_.load()) set_disk_full(true);
-  std::uint64_t not_logged = 0;
-  {
-    std::lock_guard lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_logged_ < kLogInterval) {
-      ++not_logged_;
-      return;
-    }
-    last_logged_ = now;
-    not_logged = std::exchange(not_logged_, 0);
-  }
-  WHARF_LOG_WARN(
-      "produce to {}-{}: {} ({} more failed append(s) not logged in the last {} s){}",
-      excerpt(topic), partition, error.to_string(), not_logged, kLogInterval.count(),
-      no_space
-          ? "; the disk is full: producers get KAFKA_STORAGE_ERROR and retry, /readyz answers 503 "
-            "until an append succeeds; free space or lower retention"
-          : "");
-}
-
-void AppendErrorReporter::set_disk_full(bool full) {
-  disk_full_.store(full);
-  full_.set(full ? 1 : 0);
-  // Near full, small appends may fit between large ones that do not: the state can flip on
-  // every request, so the flips are logged at most once per interval too.
-  {
-    std::lock_guard lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_state_logged_ < kLogInterval) return;
-    last_state_logged_ = now;
-  }
-  if (full) {
-    WHARF_LOG_ERROR(
-        "the disk is full: appends fail with KAFKA_STORAGE_ERROR; /readyz answers 503 until one "
-        "succeeds");
-  } else {
-    WHARF_LOG_INFO("appends succeed again: the disk is no longer full");
-  }
-}
 
 struct KafkaServer::Impl::Connection {
   Connection(tcp::socket s, std::chrono::steady_clock::time_point now, WriteStrand w)
@@ -142,7 +48,7 @@ struct KafkaServer::Impl::Connection {
     std::chrono::steady_clock::time_point started;
   };
   std::deque<Pending> queue;
-  std::size_t immediate_queued = 0;          // entries of `queue` without a deferred result
+  std::size_t immediate_queued = 0;           // entries of `queue` without a deferred result
   asio::steady_timer* writer_wait = nullptr;  // the writer, waiting for an entry
   asio::steady_timer* reader_wait = nullptr;  // the reader, waiting for room in the queue
   bool reader_done = false;                   // no more entries will be queued
@@ -179,26 +85,6 @@ KafkaServer::Impl::ApiMetrics& KafkaServer::Impl::api_metrics(std::int16_t api_k
   return api_metrics_.emplace(api_key, m).first->second;
 }
 
-KafkaServer::Impl::PartitionTraffic& KafkaServer::Impl::traffic(const std::string& topic,
-                                                                std::int32_t partition) {
-  auto key = std::make_pair(topic, partition);
-  auto it = traffic_.find(key);
-  if (it != traffic_.end()) return it->second;
-  const metrics::Labels labels = {{"topic", topic}, {"partition", std::to_string(partition)}};
-  auto& reg = metrics::registry();
-  PartitionTraffic t{
-      &reg.counter("wharf_partition_bytes_in_total", "Record-batch bytes appended by producers.")
-           .with(labels),
-      &reg.counter("wharf_partition_records_in_total", "Records appended by producers.")
-           .with(labels),
-      &reg.counter("wharf_partition_bytes_out_total", "Record-batch bytes sent to consumers.")
-           .with(labels),
-      &reg.counter("wharf_partition_records_out_total",
-                   "Records sent to consumers (whole batches).")
-           .with(labels)};
-  return traffic_.emplace(key, t).first->second;
-}
-
 KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
                         ProducerIdAllocator& producer_ids, const Clock& clock)
     : config_(std::move(config)),
@@ -209,16 +95,6 @@ KafkaServer::Impl::Impl(ServerConfig config, storage::LogManager& log,
   // One request of the largest allowed size must always fit the budget.
   config_.request_memory_bytes_max =
       std::max(config_.request_memory_bytes_max, config_.request_bytes_max);
-}
-
-std::string KafkaServer::Impl::advertised_host() const {
-  if (!config_.advertised_host.empty()) return config_.advertised_host;
-  if (config_.listen_host == "0.0.0.0" || config_.listen_host == "::") return "127.0.0.1";
-  return config_.listen_host;
-}
-
-std::int32_t KafkaServer::Impl::advertised_port() const {
-  return config_.advertised_port != 0 ? config_.advertised_port : bound_port_.load();
 }
 
 Status KafkaServer::Impl::start() {
@@ -234,6 +110,9 @@ Status KafkaServer::Impl::start() {
     ++loaded;
   }));
   if (loaded > 0) WHARF_LOG_INFO("loaded {} committed-offset records", loaded);
+  hc_ = std::make_unique<HandlerContext>(config_, log_, producer_ids_, clock_, io_, storage_pool_,
+                                         *coordinator_, *offsets_log_, fetch_waiters_,
+                                         append_errors_, stopping_, bound_port_);
 
   asio::error_code ec;
   auto address = asio::ip::make_address(config_.listen_host, ec);
@@ -322,7 +201,7 @@ asio::awaitable<void> KafkaServer::Impl::group_metadata_writer() {
     std::vector<group::GroupMetadataRecord> records;
     for (const auto& [_, r] : pending) records.push_back(r);
     auto persist = [this, &records] { return offsets_log_->append(records); };
-    if (Status s = co_await blocking(persist); !s) {
+    if (Status s = co_await hc_->blocking(persist); !s) {
       WHARF_LOG_WARN("writing group metadata to {} (trying again): {}", group::kOffsetsTopic,
                      s.error().to_string());
       continue;
@@ -480,7 +359,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
       // buffer is not kept for the next request. A produce whose data still waits for its
       // write keeps its share until then.
       if (frame.capacity() > kFrameFirstReadBytes) Bytes().swap(frame);
-      if (result.deferred && !result.deferred->writes_done) {
+      if (result.deferred) {
         result.deferred->reserved_bytes = std::exchange(conn->request_bytes_reserved, 0);
       }
       release_request_bytes(*conn);
@@ -535,7 +414,10 @@ asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connect
         } else {
           auto& head = conn->queue.front();
           const bool deferred = head.result.deferred != nullptr;
-          if (deferred) head.result = head.result.deferred->finish();
+          if (deferred) {
+            release_request_bytes(std::exchange(head.result.deferred->reserved_bytes, 0));
+            head.result = head.result.deferred->finish();
+          }
           auto& am = api_metrics(head.ctx.header.request_api_key);
           am.requests->inc();
           am.latency->observe(
@@ -577,7 +459,9 @@ asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connect
   // Responses never written (the connection closed): their deferred results may still complete
   // from storage threads; they must not wake a timer that is gone.
   for (auto& pending : conn->queue) {
-    if (pending.result.deferred) pending.result.deferred->waiter = nullptr;
+    if (!pending.result.deferred) continue;
+    pending.result.deferred->waiter = nullptr;
+    release_request_bytes(std::exchange(pending.result.deferred->reserved_bytes, 0));
   }
   conn->queue.clear();
   conn->immediate_queued = 0;
@@ -585,8 +469,7 @@ asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connect
   conn->wake_reader();
 }
 
-asio::awaitable<bool> KafkaServer::Impl::write_response(Connection& conn,
-                                                        const RequestContext& ctx,
+asio::awaitable<bool> KafkaServer::Impl::write_response(Connection& conn, const RequestContext& ctx,
                                                         const HandlerResult& result) {
   // Size and header in a small buffer, then the body and the byte strings left out of it
   // (a Fetch body's record sets, up to 64 MiB) from where they are: no copy. Written in
@@ -596,8 +479,7 @@ asio::awaitable<bool> KafkaServer::Impl::write_response(Connection& conn,
   p::Writer w(head);
   p::encode_response_header(w, ctx.header.request_api_key, ctx.version(),
                             ctx.header.correlation_id);
-  store_be<std::int32_t>(head, 0,
-                         static_cast<std::int32_t>(head.size() - 4 + result.body_bytes()));
+  store_be<std::int32_t>(head, 0, static_cast<std::int32_t>(head.size() - 4 + result.body_bytes()));
   conn.writing = true;
   std::vector<asio::const_buffer> pieces;
   pieces.reserve(2 + 2 * result.externals.size());
@@ -646,106 +528,15 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::dispatch(const RequestContext&
                    excerpt(ctx.header.client_id.value_or("")));
     co_return HandlerResult{std::nullopt, true};
   }
-  if (key == 18) co_return co_await handle_api_versions(ctx, body);
+  // ApiVersions is answered whatever its version (KIP-511): its handler says what it knows.
+  if (key == p::ApiVersionsRequest::kApiKey) co_return co_await api->handler(*hc_, ctx, body);
   if (version < api->min_version || version > api->max_version) {
     // Kafka and Redpanda close the connection; the client picked a version we never offered.
     WHARF_LOG_WARN("closing: API {} version {} is outside the advertised {}..{}", key, version,
                    api->min_version, api->max_version);
     co_return HandlerResult{std::nullopt, true};
   }
-  switch (key) {
-    case 0:
-      co_return co_await handle_produce(ctx, body);
-    case 1:
-      co_return co_await handle_fetch(ctx, body);
-    case 2:
-      co_return co_await handle_list_offsets(ctx, body);
-    case 3:
-      co_return co_await handle_metadata(ctx, body);
-    case 8:
-      co_return co_await handle_offset_commit(ctx, body);
-    case 9:
-      co_return co_await handle_offset_fetch(ctx, body);
-    case 10:
-      co_return co_await handle_find_coordinator(ctx, body);
-    case 11:
-      co_return co_await handle_join_group(ctx, body);
-    case 12:
-      co_return co_await handle_heartbeat(ctx, body);
-    case 13:
-      co_return co_await handle_leave_group(ctx, body);
-    case 14:
-      co_return co_await handle_sync_group(ctx, body);
-    case 15:
-      co_return co_await handle_describe_groups(ctx, body);
-    case 16:
-      co_return co_await handle_list_groups(ctx, body);
-    case 42:
-      co_return co_await handle_delete_groups(ctx, body);
-    case 47:
-      co_return co_await handle_offset_delete(ctx, body);
-    case 19:
-      co_return co_await handle_create_topics(ctx, body);
-    case 20:
-      co_return co_await handle_delete_topics(ctx, body);
-    case 22:
-      co_return co_await handle_init_producer_id(ctx, body);
-    case 32:
-      co_return co_await handle_describe_configs(ctx, body);
-    case 33:
-      co_return co_await handle_alter_configs(ctx, body);
-    case 44:
-      co_return co_await handle_incremental_alter_configs(ctx, body);
-    case 37:
-      co_return co_await handle_create_partitions(ctx, body);
-    case 21:
-      co_return co_await handle_delete_records(ctx, body);
-    case 23:
-      co_return co_await handle_offset_for_leader_epoch(ctx, body);
-    case 35:
-      co_return co_await handle_describe_log_dirs(ctx, body);
-    case 60:
-      co_return co_await handle_describe_cluster(ctx, body);
-    case 61:
-      co_return co_await handle_describe_producers(ctx, body);
-    default:
-      break;
-  }
-  co_return HandlerResult{std::nullopt, true};
-}
-
-asio::awaitable<void> KafkaServer::Impl::parallel(std::size_t n,
-                                                  const std::function<void(std::size_t)>& f) {
-  if (n == 0) co_return;
-  struct State {
-    std::atomic<std::size_t> left;
-    const std::function<void(std::size_t)>* f;  // lives in the suspended caller's frame
-  };
-  // State lives in this coroutine's frame, which stays suspended until the last task has
-  // decremented `left` (its last use of State) and posted the resumption. The lambda below is
-  // a temporary inside co_await, so it must capture nothing with a destructor: g++ 12 destroys
-  // such temporaries twice (GCC bug 101367); a captured shared_ptr lost a reference that way
-  // and State was freed while storage threads still used it (ASan: heap-use-after-free).
-  State local_state;
-  local_state.left = n;
-  local_state.f = &f;
-  State* state = &local_state;
-  auto& pool = storage_pool_;
-  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [state, n, &pool](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        for (std::size_t i = 0; i < n; ++i) {
-          asio::post(pool, [state, shared, i] {
-            (*state->f)(i);
-            if (--state->left == 0) {
-              auto h = std::move(*shared);
-              auto ex = asio::get_associated_executor(h);
-              asio::post(ex, std::move(h));
-            }
-          });
-        }
-      },
-      asio::use_awaitable);
+  co_return co_await api->handler(*hc_, ctx, body);
 }
 
 void KafkaServer::Impl::stop() {
