@@ -506,11 +506,13 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
     if (base >= result.high_watermark) break;
     const std::int32_t length = load_be<std::int32_t>(rest, batch_layout::kLength);
     const bool complete =
-        length >= batch_layout::kLengthMin && static_cast<std::size_t>(length) + 12 <= rest.size();
+        length >= batch_layout::kLengthMin &&
+        static_cast<std::size_t>(length) + batch_layout::kLogOverheadBytes <= rest.size();
     if (!complete && length >= batch_layout::kLengthMin && keep > 0)
       break;  // a partial batch at the end
     auto checked =
-        complete ? check_batch_crc(rest.first(static_cast<std::size_t>(length) + 12))
+        complete ? check_batch_crc(rest.first(static_cast<std::size_t>(length) +
+                                              batch_layout::kLogOverheadBytes))
                  : Result<BatchHeader>(fail(ErrorCode::kCorruption, "length field {}", length));
     if (!checked) {
       if (keep > 0) break;
@@ -518,7 +520,7 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
                   "{}: the batch at offset {} (read from offset {}) is damaged: {}",
                   seg->log_path(), base, from, checked.error().message());
     }
-    keep += static_cast<std::size_t>(length) + 12;
+    keep += static_cast<std::size_t>(length) + batch_layout::kLogOverheadBytes;
   }
   result.records.resize(keep);
   return result;

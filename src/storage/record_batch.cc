@@ -49,6 +49,19 @@ Result<BatchHeader> parse_header(ByteView bytes) {
   return h;
 }
 
+Result<std::optional<std::size_t>> framed_batch_bytes(ByteView bytes) {
+  if (bytes.size() < bl::kLogOverheadBytes) return std::nullopt;
+  const std::int32_t length = load_be<std::int32_t>(bytes, bl::kLength);
+  if (length < bl::kLengthMin) {
+    return fail(ErrorCode::kCorruptMessage, "record batch length {} below the minimum {}", length,
+                bl::kLengthMin);
+  }
+  // At most INT32_MAX + 12: no overflow in a size_t.
+  const std::size_t total = static_cast<std::size_t>(length) + bl::kLogOverheadBytes;
+  if (total > bytes.size()) return std::nullopt;
+  return total;
+}
+
 std::uint32_t compute_crc(ByteView batch) { return crc32c::value(batch.subspan(bl::kAttributes)); }
 
 Result<BatchHeader> check_batch_crc(ByteView bytes) {

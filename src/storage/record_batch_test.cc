@@ -80,7 +80,8 @@ TEST(RecordBatch, RejectsWrongMagicLengthAndCounts) {
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kCorruptMessage);
   }
   {
-    Bytes b = good;  // record count 2 but last offset delta 0: recompute the CRC so only the rule trips
+    Bytes b =
+        good;  // record count 2 but last offset delta 0: recompute the CRC so only the rule trips
     store_be<std::int32_t>(b, bl::kRecordCount, 2);
     store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kInvalidRecord);
@@ -91,7 +92,8 @@ TEST(RecordBatch, RejectsWrongMagicLengthAndCounts) {
     store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kUnsupported);
   }
-  EXPECT_EQ(validate_batch(good, {.batch_bytes_max = 10}).error().code(), ErrorCode::kMessageTooLarge);
+  EXPECT_EQ(validate_batch(good, {.batch_bytes_max = 10}).error().code(),
+            ErrorCode::kMessageTooLarge);
   EXPECT_FALSE(validate_batch(ByteView(good).first(20), {}).has_value());
 }
 
@@ -176,6 +178,123 @@ TEST(RecordBatch, LastSequenceWrapsAtInt32Max) {
   h.base_sequence = std::numeric_limits<std::int32_t>::max() - 1;
   h.last_offset_delta = 3;
   EXPECT_EQ(h.last_sequence(), 1);
+}
+
+// Three batches back to back, as a segment stores them and a fetch sends them.
+Bytes three_batches() {
+  Bytes out;
+  for (int i = 0; i < 3; ++i) {
+    Bytes b = test::simple_batch(std::string(static_cast<std::size_t>(10 * (i + 1)), 'v'));
+    patch_base_offset(b, Offset(i));
+    append(out, b);
+  }
+  return out;
+}
+
+TEST(ForEachBatch, VisitsEveryWholeBatchWithExactlyItsBytes) {
+  const Bytes bytes = three_batches();
+  std::vector<ByteView> seen;
+  auto walked = for_each_batch(bytes, [&](ByteView batch) { seen.push_back(batch); });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  EXPECT_EQ(*walked, bytes.size());
+  ASSERT_EQ(seen.size(), 3u);
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].data(), bytes.data() + pos);
+    auto h = check_batch_crc(seen[i]);
+    ASSERT_TRUE(h.has_value()) << h.error().to_string();
+    EXPECT_EQ(h->base_offset, Offset(static_cast<std::int64_t>(i)));
+    pos += seen[i].size();
+  }
+}
+
+TEST(ForEachBatch, EmptyBytesWalkNothing) {
+  int calls = 0;
+  auto walked = for_each_batch(ByteView(), [&](ByteView) { ++calls; });
+  ASSERT_TRUE(walked.has_value());
+  EXPECT_EQ(*walked, 0u);
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(ForEachBatch, StopsAtAPartialTailCutAnywhere) {
+  const Bytes bytes = three_batches();
+  const auto sizes = test::headers_of(bytes);
+  ASSERT_EQ(sizes.size(), 3u);
+  for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+    std::size_t whole = 0, count = 0;
+    for (const auto& h : sizes) {
+      if (whole + h.total_bytes() > cut) break;
+      whole += h.total_bytes();
+      ++count;
+    }
+    std::size_t calls = 0;
+    auto walked = for_each_batch(ByteView(bytes).first(cut), [&](ByteView) { ++calls; });
+    ASSERT_TRUE(walked.has_value()) << "cut at " << cut << ": " << walked.error().to_string();
+    EXPECT_EQ(*walked, whole) << "cut at " << cut;
+    EXPECT_EQ(calls, count) << "cut at " << cut;
+  }
+}
+
+TEST(ForEachBatch, ALengthBelowTheMinimumIsAnErrorNamingItsPosition) {
+  const Bytes good = three_batches();
+  const std::size_t second = test::headers_of(good)[0].total_bytes();
+  for (std::int32_t length :
+       {0, -1, bl::kLengthMin - 1, std::numeric_limits<std::int32_t>::min()}) {
+    Bytes bytes = good;
+    store_be<std::int32_t>(bytes, second + bl::kLength, length);
+    int calls = 0;
+    auto walked = for_each_batch(bytes, [&](ByteView) { ++calls; });
+    ASSERT_FALSE(walked.has_value()) << "length " << length;
+    EXPECT_EQ(walked.error().code(), ErrorCode::kCorruptMessage);
+    EXPECT_NE(walked.error().message().find("at byte " + std::to_string(second)), std::string::npos)
+        << walked.error().message();
+    EXPECT_EQ(calls, 1) << "only the batch before the bad length";
+  }
+}
+
+TEST(ForEachBatch, AHugeLengthIsAPartialTailNotAnOverflow) {
+  Bytes bytes = three_batches();
+  store_be<std::int32_t>(bytes, bl::kLength, std::numeric_limits<std::int32_t>::max());
+  int calls = 0;
+  auto walked = for_each_batch(bytes, [&](ByteView) { ++calls; });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  EXPECT_EQ(*walked, 0u);
+  EXPECT_EQ(calls, 0);
+  auto framed = framed_batch_bytes(bytes);
+  ASSERT_TRUE(framed.has_value());
+  EXPECT_EQ(*framed, std::nullopt);
+}
+
+TEST(ForEachBatch, ABatchOfTheMinimumLengthIsFramed) {
+  Bytes bytes(bl::kHeaderBytes);
+  store_be<std::int32_t>(bytes, bl::kLength, bl::kLengthMin);
+  auto framed = framed_batch_bytes(bytes);
+  ASSERT_TRUE(framed.has_value()) << framed.error().to_string();
+  EXPECT_EQ(*framed, std::optional<std::size_t>(bl::kHeaderBytes));
+  EXPECT_EQ(bl::kLogOverheadBytes + static_cast<std::size_t>(bl::kLengthMin), bl::kHeaderBytes);
+  // Fewer bytes than the framing: a partial tail, not an error.
+  auto short_framed = framed_batch_bytes(ByteView(bytes).first(bl::kLogOverheadBytes - 1));
+  ASSERT_TRUE(short_framed.has_value());
+  EXPECT_EQ(*short_framed, std::nullopt);
+}
+
+TEST(ForEachBatch, TheCallbackStopsTheWalkOrFailsIt) {
+  const Bytes bytes = three_batches();
+  const std::size_t first = test::headers_of(bytes)[0].total_bytes();
+  int calls = 0;
+  auto stopped = for_each_batch(bytes, [&](ByteView) { return ++calls < 2; });
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(*stopped, first) << "the stopping batch is not counted";
+  EXPECT_EQ(calls, 2);
+  calls = 0;
+  auto failed = for_each_batch(bytes, [&](ByteView) -> Status {
+    if (++calls == 2) return fail(ErrorCode::kInvalidRecord, "second");
+    return ok();
+  });
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code(), ErrorCode::kInvalidRecord);
+  EXPECT_EQ(failed.error().message(), "second");
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace

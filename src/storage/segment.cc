@@ -276,7 +276,7 @@ Result<std::optional<FilePosition>> Segment::find_valid_batch_after(FilePosition
       if (chunk[i + bl::kMagic] != std::byte{2}) continue;
       const std::int32_t length = load_be<std::int32_t>(chunk, i + bl::kLength);
       if (length < bl::kLengthMin) continue;
-      const std::uint64_t total = static_cast<std::uint64_t>(length) + 12;
+      const std::uint64_t total = static_cast<std::uint64_t>(length) + bl::kLogOverheadBytes;
       if (total > kBatchBytesHardMax || pos + i + total > file_bytes) continue;
       const Offset base(load_be<std::int64_t>(chunk, i + bl::kBaseOffset));
       if (base < offset_min) continue;
@@ -376,14 +376,10 @@ Result<Bytes> Segment::read(FilePosition from, std::size_t max_bytes, std::uint6
   Bytes out(want);
   WHARF_RETURN_IF_ERROR(io::read_exact(*log_, from, out));
   // Trim a partial trailing batch: clients cope with one, but whole batches are simpler to test.
-  std::size_t pos = 0;
-  while (pos + bl::kHeaderBytes <= out.size()) {
-    const auto length = load_be<std::int32_t>(out, pos + bl::kLength);
-    const std::size_t total = static_cast<std::size_t>(length) + 12;
-    if (length < bl::kLengthMin || pos + total > out.size()) break;
-    pos += total;
-  }
-  out.resize(pos);
+  std::size_t whole = 0;
+  auto walked = for_each_batch(out, [&whole](ByteView batch) { whole += batch.size(); });
+  // After a malformed length only the batches before it are whole; callers check each batch.
+  out.resize(walked ? *walked : whole);
   return out;
 }
 

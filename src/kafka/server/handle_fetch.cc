@@ -123,13 +123,12 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       auto& traffic_counters = traffic(t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
-      for (std::size_t pos = 0; pos + storage::batch_layout::kHeaderBytes <= r.records.size();) {
+      // Partition::read served whole batches, each CRC-checked: the walk cannot fail.
+      auto walked = storage::for_each_batch(r.records, [&records](ByteView batch) {
         records += static_cast<std::uint64_t>(
-            load_be<std::int32_t>(r.records, pos + storage::batch_layout::kRecordCount));
-        pos += static_cast<std::size_t>(
-                   load_be<std::int32_t>(r.records, pos + storage::batch_layout::kLength)) +
-               12;
-      }
+            load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
+      });
+      WHARF_CHECK(walked.has_value() && *walked == r.records.size());
       traffic_counters.records_out->inc(records);
     }
     pd.records = std::move(r.records);
