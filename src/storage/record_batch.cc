@@ -412,6 +412,34 @@ Status for_each_record_view(ByteView records, std::int32_t count, std::int32_t l
   return ok();
 }
 
+Result<std::optional<TimestampedOffset>> find_record_by_timestamp(ByteView batch,
+                                                                  std::int64_t timestamp_ms,
+                                                                  Offset offset_min) {
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(batch));
+  if (h.total_bytes() != batch.size()) {
+    return fail(ErrorCode::kCorruptMessage, "batch length {} does not match {} bytes",
+                h.total_bytes(), batch.size());
+  }
+  const ByteView body = batch.subspan(bl::kHeaderBytes);
+  Bytes decompressed;
+  if (h.compression() != Compression::kNone) {
+    WHARF_ASSIGN_OR_RETURN(decompressed,
+                           decompress(h.compression(), body, kDecompressedBatchBytesMax));
+  }
+  const bool log_append_time = h.attributes & batch_attributes::kLogAppendTime;
+  std::optional<TimestampedOffset> found;
+  WHARF_RETURN_IF_ERROR(for_each_record_view(
+      h.compression() == Compression::kNone ? body : ByteView(decompressed), h.record_count,
+      h.last_offset_delta, [&](const RecordView& r) {
+        if (found) return;
+        const std::int64_t timestamp =
+            log_append_time ? h.max_timestamp : wrapping_add(h.base_timestamp, r.timestamp_delta);
+        const Offset offset(wrapping_add(h.base_offset.value(), r.offset_delta));
+        if (timestamp >= timestamp_ms && offset >= offset_min) found = {offset, timestamp};
+      }));
+  return found;
+}
+
 Bytes rebuild_batch(ByteView batch, ByteView records, std::int32_t record_count) {
   WHARF_CHECK(batch.size() >= bl::kHeaderBytes);
   Bytes out(batch.begin(), batch.begin() + bl::kHeaderBytes);

@@ -196,6 +196,23 @@ Bytes build_batch(const std::vector<Record>& records, const BatchOptions& option
 // deltas may have gaps (a batch rewritten by compaction keeps its records' original offsets).
 [[nodiscard]] Result<std::vector<Record>> read_records(ByteView batch);
 
+// A record's offset and timestamp: what ListOffsets by time answers.
+struct TimestampedOffset {
+  Offset offset;
+  std::int64_t timestamp_ms = -1;
+  friend bool operator==(const TimestampedOffset&, const TimestampedOffset&) = default;
+};
+
+// The first record of `batch` (one whole batch, already CRC-checked) whose timestamp is >=
+// timestamp_ms and whose offset is >= offset_min: the search inside a batch of Kafka's
+// FileRecords.searchForTimestamp. A record's timestamp is base_timestamp + its delta (wrapping
+// as Java longs do), or the batch's max_timestamp for every record of a LogAppendTime batch. A
+// compressed batch is decompressed within kDecompressedBatchBytesMax; a compacted one may have
+// gaps. nullopt if no record qualifies. Errors: kCorruptMessage for records that do not decode,
+// or what decompress returns.
+[[nodiscard]] Result<std::optional<TimestampedOffset>> find_record_by_timestamp(
+    ByteView batch, std::int64_t timestamp_ms, Offset offset_min);
+
 // One record of a batch, without copying: what the log cleaner needs to decide on it.
 struct RecordView {
   ByteView bytes;  // the whole record, its length varint included, as stored

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "base/crc32c.h"
+#include "tests/support/compressed_batch.h"
 #include "tests/support/storage_fixtures.h"
 
 namespace wharf::storage {
@@ -295,6 +296,80 @@ TEST(ForEachBatch, TheCallbackStopsTheWalkOrFailsIt) {
   EXPECT_EQ(failed.error().code(), ErrorCode::kInvalidRecord);
   EXPECT_EQ(failed.error().message(), "second");
   EXPECT_EQ(calls, 2);
+}
+
+// Records at 1000, 1010, 1005 and 1020 (a producer's clock may step back), at offsets 100..103.
+Bytes timed_batch() {
+  std::vector<Record> in(4);
+  const std::int64_t times[] = {1000, 1010, 1005, 1020};
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    in[i].value = to_bytes("v" + std::to_string(i));
+    in[i].timestamp_ms = times[i];
+  }
+  Bytes b = build_batch(in);
+  patch_base_offset(b, Offset(100));
+  return b;
+}
+
+std::optional<TimestampedOffset> search(ByteView batch, std::int64_t timestamp_ms,
+                                        Offset offset_min = Offset(0)) {
+  auto r = find_record_by_timestamp(batch, timestamp_ms, offset_min);
+  EXPECT_TRUE(r.has_value()) << r.error().to_string();
+  return r ? *r : std::nullopt;
+}
+
+TEST(FindRecordByTimestamp, AnswersTheFirstRecordAtOrAfterTheTimeInEveryCodec) {
+  const Bytes plain = timed_batch();
+  for (auto codec : {Compression::kNone, Compression::kGzip, Compression::kSnappy,
+                     Compression::kLz4, Compression::kZstd}) {
+    SCOPED_TRACE(static_cast<int>(codec));
+    const Bytes batch = test::compress_batch(plain, codec);
+    using T = TimestampedOffset;
+    EXPECT_EQ(search(batch, 0), (T{Offset(100), 1000}));
+    EXPECT_EQ(search(batch, 1000), (T{Offset(100), 1000}));
+    EXPECT_EQ(search(batch, 1001), (T{Offset(101), 1010})) << "the first in offset order";
+    EXPECT_EQ(search(batch, 1011), (T{Offset(103), 1020}));
+    EXPECT_EQ(search(batch, 1020), (T{Offset(103), 1020}));
+    EXPECT_EQ(search(batch, 1021), std::nullopt);
+    // Records below offset_min (the log start inside this batch) are skipped.
+    EXPECT_EQ(search(batch, 0, Offset(102)), (T{Offset(102), 1005}));
+    EXPECT_EQ(search(batch, 1011, Offset(104)), std::nullopt);
+  }
+}
+
+TEST(FindRecordByTimestamp, EveryRecordOfALogAppendTimeBatchHasTheAppendTime) {
+  Bytes batch = timed_batch();
+  apply_log_append_time(batch, 5000);
+  EXPECT_EQ(search(batch, 3000), (TimestampedOffset{Offset(100), 5000}));
+  EXPECT_EQ(search(batch, 3000, Offset(101)), (TimestampedOffset{Offset(101), 5000}));
+  EXPECT_EQ(search(batch, 5001), std::nullopt);
+}
+
+TEST(FindRecordByTimestamp, ACompactedBatchAnswersWithItsRecordsOriginalOffsets) {
+  const Bytes plain = timed_batch();
+  // Keep the records at deltas 1 and 3 (1010 and 1020), as the cleaner rewrites a batch.
+  Bytes kept;
+  auto walked = for_each_record_view(ByteView(plain).subspan(bl::kHeaderBytes), 4, 3,
+                                     [&](const RecordView& r) {
+                                       if (r.offset_delta % 2 == 1) append(kept, r.bytes);
+                                     });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  const Bytes compacted = rebuild_batch(plain, kept, 2);
+  EXPECT_EQ(search(compacted, 0), (TimestampedOffset{Offset(101), 1010}));
+  EXPECT_EQ(search(compacted, 1011), (TimestampedOffset{Offset(103), 1020}));
+}
+
+TEST(FindRecordByTimestamp, BadBytesAreAnErrorNeverACrash) {
+  const Bytes batch = timed_batch();
+  for (std::size_t cut = 0; cut < batch.size(); ++cut) {
+    EXPECT_FALSE(find_record_by_timestamp(ByteView(batch).first(cut), 0, Offset(0)).has_value())
+        << "cut at " << cut;
+  }
+  Bytes lying = batch;
+  store_be<std::int32_t>(lying, bl::kRecordCount, 1000);
+  EXPECT_FALSE(find_record_by_timestamp(lying, 0, Offset(0)).has_value());
+  const Bytes garbage = test::rebuild_batch(batch, Compression::kGzip, to_bytes("not gzip"), 4);
+  EXPECT_FALSE(find_record_by_timestamp(garbage, 0, Offset(0)).has_value());
 }
 
 }  // namespace

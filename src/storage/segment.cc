@@ -333,7 +333,7 @@ Result<FilePosition> Segment::find_position(Offset offset) {
 }
 
 Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timestamp(
-    std::int64_t timestamp_ms) {
+    std::int64_t timestamp_ms, Offset from) {
   if (size_ == 0 || max_timestamp_ms_ < timestamp_ms) return std::nullopt;
   // Every batch up to and including a time-index entry's batch has a timestamp <= the entry's;
   // so the answer lies after the last entry below the target.
@@ -349,13 +349,23 @@ Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timest
     pos = p.value();
     expected = after;
   }
+  if (from > expected && from < next_offset_) {  // skip to the batch holding `from`
+    WHARF_ASSIGN_OR_RETURN(FilePosition p, find_position(from));
+    if (p.value() > pos) {
+      WHARF_ASSIGN_OR_RETURN(BatchHeader h, header_at(p));
+      pos = p.value();
+      expected = h.base_offset;
+    }
+  }
   while (pos < size_) {
     WHARF_ASSIGN_OR_RETURN(BatchHeader h, header_at(FilePosition(pos)));
     if (h.base_offset != expected) {
       return fail(ErrorCode::kCorruption, "{}: batch at {} has base offset {}, expected {}",
                   log_->path(), pos, h.base_offset, expected);
     }
-    if (h.max_timestamp >= timestamp_ms) return std::make_pair(FilePosition(pos), h);
+    if (h.max_timestamp >= timestamp_ms && h.last_offset() >= from) {
+      return std::make_pair(FilePosition(pos), h);
+    }
     pos += h.total_bytes();
     expected = h.next_offset();
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -58,3 +59,10 @@ inline std::vector<storage::BatchHeader> headers_of(ByteView bytes) {
 }
 
 }  // namespace wharf::test
+
+namespace wharf::storage {
+// Readable test failures.
+inline std::ostream& operator<<(std::ostream& os, const TimestampedOffset& t) {
+  return os << "{offset " << t.offset.value() << ", timestamp " << t.timestamp_ms << "}";
+}
+}  // namespace wharf::storage
