@@ -424,12 +424,11 @@ Result<std::vector<nlohmann::ordered_json>> run_recovery_and_read(const Options&
       WHARF_ASSIGN_OR_RETURN(storage::ReadResult rr, p->read(from, kReadBytes));
       WHARF_CHECK(!rr.records.empty(), "empty read at offset {}", from);
       // Walk the batch lengths to the last batch; the next read starts after it.
-      std::size_t pos = 0, last = 0;
-      while (pos < rr.records.size()) {
-        last = pos;
-        pos += static_cast<std::size_t>(load_be<std::int32_t>(rr.records, pos + bl::kLength)) + 12;
-      }
-      WHARF_ASSIGN_OR_RETURN(storage::BatchHeader h, storage::parse_header(ByteView(rr.records).subspan(last)));
+      ByteView last;
+      WHARF_ASSIGN_OR_RETURN(std::size_t walked,
+                             storage::for_each_batch(rr.records, [&last](ByteView b) { last = b; }));
+      WHARF_CHECK(walked == rr.records.size(), "a partial batch at offset {}", from);
+      WHARF_ASSIGN_OR_RETURN(storage::BatchHeader h, storage::parse_header(last));
       from = h.next_offset();
       bytes += rr.records.size();
       reads++;

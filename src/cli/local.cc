@@ -165,21 +165,23 @@ void register_local(CLI::App& app, int& exit_code) {
     while (at < (*part)->high_watermark() && (count < 0 || printed < count)) {
       auto r = (*part)->read(at, 1 << 20);
       if (!r) return void(exit_code = fail_with(r.error()));
-      std::size_t pos = 0;
-      while (pos < r->records.size() && (count < 0 || printed < count)) {
-        auto h = storage::parse_header(ByteView(r->records).subspan(pos));
-        if (!h) return void(exit_code = fail_with(h.error()));
-        auto records = storage::read_records(ByteView(r->records).subspan(pos, h->total_bytes()));
-        if (!records) return void(exit_code = fail_with(records.error()));
-        for (const auto& rec : *records) {
+      auto walked = storage::for_each_batch(r->records, [&](ByteView batch) -> Status {
+        WHARF_ASSIGN_OR_RETURN(auto h, storage::parse_header(batch));
+        WHARF_ASSIGN_OR_RETURN(auto records, storage::read_records(batch));
+        for (const auto& rec : records) {
           if (rec.offset < at || (count >= 0 && printed >= count)) continue;
           std::printf("%lld\t%s\t%s\n", static_cast<long long>(rec.offset.value()),
                       rec.key ? std::string(as_chars(*rec.key)).c_str() : "",
                       rec.value ? std::string(as_chars(*rec.value)).c_str() : "");
           ++printed;
         }
-        at = h->next_offset();
-        pos += h->total_bytes();
+        at = h.next_offset();
+        return ok();
+      });
+      if (!walked) return void(exit_code = fail_with(walked.error()));
+      if (*walked != r->records.size()) {  // Partition::read serves whole batches only
+        return void(exit_code = fail_with(make_error(ErrorCode::kCorruption,
+                                                     "a partial batch at offset {}", at)));
       }
     }
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());

@@ -62,8 +62,8 @@ Result<Bytes> batch_records(ByteView batch, const BatchHeader& h) {
 }
 
 // Calls fn(batch bytes, header) for every batch of a closed segment, reading in chunks.
-Status for_each_batch(Segment& seg, const std::function<void(std::uint64_t)>& on_read,
-                      const std::function<Status(ByteView, const BatchHeader&)>& fn) {
+Status for_each_segment_batch(Segment& seg, const std::function<void(std::uint64_t)>& on_read,
+                              const std::function<Status(ByteView, const BatchHeader&)>& fn) {
   std::uint64_t pos = 0;
   const std::uint64_t end = seg.size_bytes();
   while (pos < end) {
@@ -73,22 +73,26 @@ Status for_each_batch(Segment& seg, const std::function<void(std::uint64_t)>& on
     }
     on_read(chunk.size());
     std::size_t at = 0;
-    while (at < chunk.size()) {
-      const ByteView rest = ByteView(chunk).subspan(at);
-      auto header = parse_header(rest);
-      if (!header || header->total_bytes() > rest.size()) {
-        return fail(ErrorCode::kCorruption, "{}: bad batch at position {}", seg.log_path(),
-                    pos + at);
-      }
+    std::optional<Error> stopped;  // by a damaged batch or by fn
+    auto walked = for_each_batch(chunk, [&](ByteView batch) {
       // Closed segments were never CRC-checked at open; a damaged batch stops the run.
-      auto checked = check_batch_crc(rest.first(header->total_bytes()));
+      auto checked = check_batch_crc(batch);
       if (!checked) {
-        return fail(ErrorCode::kCorruption, "{} position {}: {}", seg.log_path(), pos + at,
-                    checked.error().message());
+        stopped = make_error(ErrorCode::kCorruption, "{} position {}: {}", seg.log_path(), pos + at,
+                             checked.error().message());
+        return false;
       }
-      const BatchHeader& h = *checked;
-      WHARF_RETURN_IF_ERROR(fn(rest.first(h.total_bytes()), h));
-      at += h.total_bytes();
+      if (auto s = fn(batch, *checked); !s) {
+        stopped = std::move(s).error();
+        return false;
+      }
+      at += batch.size();
+      return true;
+    });
+    if (stopped) return fail(std::move(*stopped));
+    // Segment::read hands out whole batches only, so anything left over is damage.
+    if (!walked || *walked != chunk.size()) {
+      return fail(ErrorCode::kCorruption, "{}: bad batch at position {}", seg.log_path(), pos + at);
     }
     pos += chunk.size();
   }
@@ -164,7 +168,7 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
   std::size_t mapped_end = first_dirty;  // segments [first_dirty, mapped_end) fully mapped
   bool full = false;
   for (std::size_t i = first_dirty; i < segments.size(); ++i) {
-    WHARF_RETURN_IF_ERROR(for_each_batch(
+    WHARF_RETURN_IF_ERROR(for_each_segment_batch(
         *segments[i], count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
           if (h.is_control() || h.record_count == 0) return ok();
           WHARF_ASSIGN_OR_RETURN(Bytes records, batch_records(batch, h));
@@ -226,8 +230,8 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
   };
   for (const auto& seg : segments) {
     std::int64_t removable = 0;
-    WHARF_RETURN_IF_ERROR(
-        for_each_batch(*seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
+    WHARF_RETURN_IF_ERROR(for_each_segment_batch(
+        *seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
           if (h.is_control() || h.record_count == 0) return ok();
           WHARF_ASSIGN_OR_RETURN(Bytes records, batch_records(batch, h));
           return for_each_record_view(records, h.record_count, h.last_offset_delta,
@@ -255,8 +259,8 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
       pending.clear();
       return s;
     };
-    auto written =
-        for_each_batch(*seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
+    auto written = for_each_segment_batch(
+        *seg, count_read, [&](ByteView batch, const BatchHeader& h) -> Status {
           Bytes rebuilt;
           std::int32_t kept_count = h.record_count;
           if (!h.is_control() && h.record_count > 0) {

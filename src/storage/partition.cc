@@ -637,11 +637,13 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
     if (base >= result.high_watermark) break;
     const std::int32_t length = load_be<std::int32_t>(rest, batch_layout::kLength);
     const bool complete =
-        length >= batch_layout::kLengthMin && static_cast<std::size_t>(length) + 12 <= rest.size();
+        length >= batch_layout::kLengthMin &&
+        static_cast<std::size_t>(length) + batch_layout::kLogOverheadBytes <= rest.size();
     if (!complete && length >= batch_layout::kLengthMin && keep > 0)
       break;  // a partial batch at the end
     auto checked =
-        complete ? check_batch_crc(rest.first(static_cast<std::size_t>(length) + 12))
+        complete ? check_batch_crc(rest.first(static_cast<std::size_t>(length) +
+                                              batch_layout::kLogOverheadBytes))
                  : Result<BatchHeader>(fail(ErrorCode::kCorruption, "length field {}", length));
     if (!checked) {
       if (keep > 0) break;
@@ -649,32 +651,50 @@ Result<ReadResult> Partition::read(Offset from, std::size_t max_bytes) {
                   "{}: the batch at offset {} (read from offset {}) is damaged: {}",
                   seg->log_path(), base, from, checked.error().message());
     }
-    keep += static_cast<std::size_t>(length) + 12;
+    keep += static_cast<std::size_t>(length) + batch_layout::kLogOverheadBytes;
   }
   result.records.resize(keep);
   return result;
 }
 
-Result<std::optional<Offset>> Partition::offset_for_timestamp(std::int64_t timestamp_ms) {
-  std::vector<std::shared_ptr<Segment>> segs;
-  Offset hwm;
+Result<std::optional<TimestampedOffset>> Partition::offset_for_timestamp(
+    std::int64_t timestamp_ms) {
+  std::shared_ptr<Segment> seg;
+  FilePosition position;
+  BatchHeader header;
+  Offset log_start;
+  std::uint64_t limit = 0;
   {
     std::lock_guard lock(mu_);
-    segs = segments_;
-    hwm = high_watermark_locked();
-    const Offset log_start = log_start_locked();
-    for (const auto& seg : segs) {
-      if (seg->base_offset() >= hwm) break;
-      if (seg->next_offset() <= log_start) continue;
-      WHARF_ASSIGN_OR_RETURN(auto found, seg->find_timestamp(timestamp_ms));
+    const Offset hwm = high_watermark_locked();
+    log_start = log_start_locked();
+    for (const auto& s : segments_) {
+      if (s->base_offset() >= hwm) break;
+      if (s->next_offset() <= log_start) continue;
+      WHARF_ASSIGN_OR_RETURN(auto found, s->find_timestamp(timestamp_ms, log_start));
       if (found) {
         if (found->second.base_offset >= hwm) return std::nullopt;
-        // A batch that straddles the log start: its records below it are gone.
-        return std::optional<Offset>(std::max(found->second.base_offset, log_start));
+        seg = s;
+        position = found->first;
+        header = found->second;
+        limit = s->size_bytes();
+        break;
       }
     }
   }
-  return std::optional<Offset>();
+  if (!seg) return std::nullopt;
+  // A batch that straddles the log start: its records below it are gone.
+  const Offset offset_min = std::max(header.base_offset, log_start);
+  WHARF_ASSIGN_OR_RETURN(Bytes batch, seg->read(position, 1, limit));  // exactly one batch
+  auto checked = check_batch_crc(batch);
+  auto found = checked ? find_record_by_timestamp(batch, timestamp_ms, offset_min)
+                       : Result<std::optional<TimestampedOffset>>(fail(std::move(checked).error()));
+  if (!found) {
+    return fail(ErrorCode::kCorruption, "{}: the batch at offset {} is damaged: {}",
+                seg->log_path(), header.base_offset, found.error().message());
+  }
+  if (*found) return found;
+  return std::optional<TimestampedOffset>({offset_min, header.max_timestamp});
 }
 
 Offset Partition::log_start_offset() const {

@@ -122,9 +122,13 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // `from` == high watermark gives no bytes; outside [log start, high watermark] is kOutOfRange.
   [[nodiscard]] Result<ReadResult> read(Offset from, std::size_t max_bytes);
 
-  // The base offset of the first batch whose max timestamp is >= timestamp_ms (batch
-  // granularity), or nullopt if there is none below the high watermark.
-  [[nodiscard]] Result<std::optional<Offset>> offset_for_timestamp(std::int64_t timestamp_ms);
+  // ListOffsets by time: the first record at or above the log start whose timestamp is >=
+  // timestamp_ms, with that timestamp (find_record_by_timestamp inside the first batch whose
+  // max timestamp is >= it; if no record there qualifies, as in a compacted batch, that batch's
+  // first offset at or above the log start and its max timestamp). nullopt if no batch below the
+  // high watermark qualifies. A damaged batch is kCorruption.
+  [[nodiscard]] Result<std::optional<TimestampedOffset>> offset_for_timestamp(
+      std::int64_t timestamp_ms);
 
   Offset log_start_offset() const;
   Offset high_watermark() const;

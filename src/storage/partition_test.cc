@@ -151,14 +151,16 @@ TEST_F(PartitionTest, FailedWriteIsReportedWithoutFencingAndLeavesNoGap) {
   auto reopened = open();
   auto read = reopened->read(Offset(0), 1 << 20);
   ASSERT_TRUE(read.has_value());
-  auto recs = read_records(ByteView(read->records).first(test::headers_of(read->records)[0].total_bytes()));
+  auto recs =
+      read_records(ByteView(read->records).first(test::headers_of(read->records)[0].total_bytes()));
   ASSERT_EQ(test::headers_of(read->records).size(), 2u);
   EXPECT_EQ(reopened->log_end_offset(), Offset(2));
 }
 
 TEST_F(PartitionTest, RollsBySizeAndByAge) {
   auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"segment.ms", "60000"}}));
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(put(*p, test::deterministic_batch(3, i, 300, 1)).has_value());
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(put(*p, test::deterministic_batch(3, i, 300, 1)).has_value());
   const auto by_size = p->segment_count();
   EXPECT_GE(by_size, 3u);
   clock_.advance(std::chrono::minutes(2));
@@ -177,7 +179,8 @@ TEST_F(PartitionTest, RollsBySizeAndByAge) {
 
 TEST_F(PartitionTest, RetentionDeletesOldSegmentsBySizeAndTimeButNeverTheActiveOne) {
   auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"retention.bytes", "8192"}}));
-  for (int i = 0; i < 60; ++i) ASSERT_TRUE(put(*p, test::deterministic_batch(4, i, 300, 1)).has_value());
+  for (int i = 0; i < 60; ++i)
+    ASSERT_TRUE(put(*p, test::deterministic_batch(4, i, 300, 1)).has_value());
   const auto before = p->segment_count();
   auto removed = p->enforce_retention();
   ASSERT_TRUE(removed.has_value());
@@ -194,7 +197,8 @@ TEST_F(PartitionTest, RetentionDeletesOldSegmentsBySizeAndTimeButNeverTheActiveO
   clock_.set_ms(1'700'000'000'000 + 10 * 60 * 1000);  // fixture timestamps are near 1.7e12
   ASSERT_TRUE(p->enforce_retention().has_value());
   EXPECT_EQ(p->segment_count(), 1u);
-  EXPECT_EQ(p->log_start_offset(), p->log_end_offset() - (p->log_end_offset() - p->log_start_offset()));
+  EXPECT_EQ(p->log_start_offset(),
+            p->log_end_offset() - (p->log_end_offset() - p->log_start_offset()));
   // Reopening after retention keeps the new log start.
   const Offset start = p->log_start_offset();
   ASSERT_TRUE(p->close().has_value());
@@ -202,17 +206,107 @@ TEST_F(PartitionTest, RetentionDeletesOldSegmentsBySizeAndTimeButNeverTheActiveO
   EXPECT_EQ(open()->log_start_offset(), start);
 }
 
+// offset_for_timestamp's offset alone (nullopt: none, or an error, which the test reports).
+std::optional<Offset> offset_at(Partition& p, std::int64_t timestamp_ms) {
+  auto found = p.offset_for_timestamp(timestamp_ms);
+  EXPECT_TRUE(found.has_value()) << found.error().to_string();
+  if (!found || !*found) return std::nullopt;
+  return (*found)->offset;
+}
+
 TEST_F(PartitionTest, OffsetForTimestampFindsTheFirstBatchAtOrAfter) {
-  auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "100"}}));
+  auto p =
+      open(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "100"}}));
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(put(*p, test::simple_batch(std::string(200, 'v'), 1000 + i * 10)).has_value());
   }
-  EXPECT_EQ(p->offset_for_timestamp(0).value(), Offset(0));
-  EXPECT_EQ(p->offset_for_timestamp(1000).value(), Offset(0));
-  EXPECT_EQ(p->offset_for_timestamp(1001).value(), Offset(1));
-  EXPECT_EQ(p->offset_for_timestamp(1250).value(), Offset(25));
-  EXPECT_EQ(p->offset_for_timestamp(1490).value(), Offset(49));
-  EXPECT_EQ(p->offset_for_timestamp(1491).value(), std::nullopt);
+  EXPECT_EQ(offset_at(*p, 0), Offset(0));
+  EXPECT_EQ(offset_at(*p, 1000), Offset(0));
+  EXPECT_EQ(offset_at(*p, 1001), Offset(1));
+  EXPECT_EQ(offset_at(*p, 1250), Offset(25));
+  EXPECT_EQ(offset_at(*p, 1490), Offset(49));
+  EXPECT_EQ(offset_at(*p, 1491), std::nullopt);
+  auto found = p->offset_for_timestamp(1001);
+  ASSERT_TRUE(found.has_value() && found->has_value());
+  EXPECT_EQ((*found)->timestamp_ms, 1010) << "the record's own timestamp";
+}
+
+// Batches of four records each; record i (offset i) at time 1000 + 10 * i, except that the
+// third batch's records are all at 2000..2003 and stored gzip-compressed.
+class OffsetForTimestampTest : public PartitionTest {
+ protected:
+  void SetUp() override {
+    auto config = TopicConfig::from_map({{"segment.bytes", "4096"}, {"index.interval.bytes", "1"}});
+    ASSERT_TRUE(config.has_value()) << config.error().to_string();
+    config_ = *config;
+    p_ = open(config_);
+    ASSERT_NE(p_, nullptr);
+    for (int b = 0; b < 5; ++b) {
+      std::vector<Record> in(4);
+      for (int i = 0; i < 4; ++i) {
+        in[static_cast<std::size_t>(i)].value = to_bytes(std::string(300, 'v'));
+        in[static_cast<std::size_t>(i)].timestamp_ms = b == 2 ? 2000 + i : 1000 + 10 * (4 * b + i);
+      }
+      Bytes batch = build_batch(in);
+      if (b == 2) batch = test::compress_batch(batch, Compression::kGzip);
+      auto r = put(*p_, batch);
+      ASSERT_TRUE(r.has_value()) << r.error().to_string();
+      ASSERT_EQ(r->base_offset, Offset(4 * b));
+    }
+    ASSERT_GT(p_->segment_count(), 1u) << "the search crosses segments";
+  }
+  std::optional<TimestampedOffset> at(std::int64_t timestamp_ms) {
+    auto found = p_->offset_for_timestamp(timestamp_ms);
+    EXPECT_TRUE(found.has_value()) << found.error().to_string();
+    return found ? *found : std::nullopt;
+  }
+  TopicConfig config_;
+  std::unique_ptr<Partition> p_;
+};
+
+using T = TimestampedOffset;
+
+TEST_F(OffsetForTimestampTest, AnswersTheRecordInsideTheBatch) {
+  EXPECT_EQ(at(0), (T{Offset(0), 1000}));
+  EXPECT_EQ(at(1011), (T{Offset(2), 1020}));
+  EXPECT_EQ(at(1030), (T{Offset(3), 1030}));
+  EXPECT_EQ(at(1041), (T{Offset(5), 1050}));
+  EXPECT_EQ(at(1070), (T{Offset(7), 1070}));
+}
+
+TEST_F(OffsetForTimestampTest, AnswersTheRecordInsideACompressedBatch) {
+  // Batch 1 ends at 1070 and batch 2 (gzip) holds 2000..2003: its max is the first >= 1071.
+  EXPECT_EQ(at(1071), (T{Offset(8), 2000}));
+  EXPECT_EQ(at(2001), (T{Offset(9), 2001}));
+  EXPECT_EQ(at(2003), (T{Offset(11), 2003}));
+}
+
+TEST_F(OffsetForTimestampTest, ATimeBetweenBatchesAnswersTheNextBatchThatReachesIt) {
+  // Batch 0 ends at 1030, batch 1 starts at 1040.
+  EXPECT_EQ(at(1031), (T{Offset(4), 1040})) << "the next batch's first record";
+  // Batch 3 (offsets 12..15) is back at 1120..1150, after batch 2 reached 2003: the first batch
+  // in offset order whose max timestamp reaches the time is batch 2, as Kafka answers.
+  EXPECT_EQ(at(1150), (T{Offset(8), 2000}));
+  EXPECT_EQ(at(1500), (T{Offset(8), 2000}));
+}
+
+TEST_F(OffsetForTimestampTest, BeyondTheNewestRecordThereIsNone) {
+  EXPECT_EQ(at(2004), std::nullopt);
+  EXPECT_EQ(at(std::numeric_limits<std::int64_t>::max()), std::nullopt);
+}
+
+TEST_F(OffsetForTimestampTest, ALogStartInsideABatchSkipsTheRecordsBelowIt) {
+  auto moved = p_->advance_log_start(Offset(9));
+  ASSERT_TRUE(moved.has_value()) << moved.error().to_string();
+  // Batches 0 and 1 (below the log start) may share a segment with batch 2: never their times.
+  EXPECT_EQ(at(0), (T{Offset(9), 2001})) << "offset 8 is below the log start";
+  EXPECT_EQ(at(1100), (T{Offset(9), 2001}));
+  EXPECT_EQ(at(2002), (T{Offset(10), 2002}));
+  // Reopening reads the log start back and answers the same.
+  ASSERT_TRUE(p_->close().has_value());
+  p_ = open(config_);
+  ASSERT_NE(p_, nullptr);
+  EXPECT_EQ(at(0), (T{Offset(9), 2001}));
 }
 
 TEST_F(PartitionTest, AppendStoresTheMaxTimestampOfTheRecordsWhateverTheClientWrote) {
@@ -232,9 +326,9 @@ TEST_F(PartitionTest, AppendStoresTheMaxTimestampOfTheRecordsWhateverTheClientWr
   EXPECT_EQ(r->base_offset, Offset(1));
   EXPECT_EQ(r->log_append_time_ms, -1);
 
-  EXPECT_EQ(p->offset_for_timestamp(1500).value(), Offset(1));
-  EXPECT_EQ(p->offset_for_timestamp(2002).value(), Offset(1));
-  EXPECT_EQ(p->offset_for_timestamp(2003).value(), std::nullopt);
+  EXPECT_EQ(offset_at(*p, 1500), Offset(1));
+  EXPECT_EQ(offset_at(*p, 2002), Offset(3)) << "the record at 2002";
+  EXPECT_EQ(offset_at(*p, 2003), std::nullopt);
   auto read = p->read(Offset(1), 1 << 20);
   ASSERT_TRUE(read.has_value()) << read.error().to_string();
   auto stored = check_batch_crc(read->records);
@@ -246,7 +340,7 @@ TEST_F(PartitionTest, AppendStoresTheMaxTimestampOfTheRecordsWhateverTheClientWr
   ASSERT_TRUE(p->close().has_value());
   p.reset();
   auto reopened = open();
-  EXPECT_EQ(reopened->offset_for_timestamp(1500).value(), Offset(1));
+  EXPECT_EQ(offset_at(*reopened, 1500), Offset(1));
 }
 
 TEST_F(PartitionTest, IdempotentRetryReturnsOriginalOffsetsAndGapsAreRefused) {
@@ -262,7 +356,8 @@ TEST_F(PartitionTest, IdempotentRetryReturnsOriginalOffsetsAndGapsAreRefused) {
   EXPECT_EQ(retry->base_offset, Offset(1));
   EXPECT_EQ(p->log_end_offset(), Offset(2));
   o.base_sequence = 5;
-  EXPECT_EQ(put(*p, test::simple_batch("gap", 1, o)).error().code(), ErrorCode::kOutOfOrderSequence);
+  EXPECT_EQ(put(*p, test::simple_batch("gap", 1, o)).error().code(),
+            ErrorCode::kOutOfOrderSequence);
   EXPECT_EQ(p->log_end_offset(), Offset(2)) << "a refused batch is not written";
   o.base_sequence = 1;
   EXPECT_EQ(put(*p, test::simple_batch("next", 1, o))->base_offset, Offset(2));
@@ -318,7 +413,8 @@ TEST_F(PartitionTest, RollAndDeleteSegmentsBeforeMoveTheLogStartToASegmentBounda
   ASSERT_TRUE(p->roll().has_value()) << "rolling an empty active segment is a no-op";
   EXPECT_EQ(p->segment_count(), 2u);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(put(*p, test::simple_batch("new")).has_value());
-  EXPECT_EQ(p->delete_segments_before(Offset(4)).value(), 0) << "offset 4 is inside the first segment";
+  EXPECT_EQ(p->delete_segments_before(Offset(4)).value(), 0)
+      << "offset 4 is inside the first segment";
   EXPECT_EQ(p->delete_segments_before(Offset(5)).value(), 1);
   EXPECT_EQ(p->log_start_offset(), Offset(5));
   EXPECT_EQ(p->delete_segments_before(Offset(100)).value(), 0) << "never the active segment";

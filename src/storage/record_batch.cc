@@ -49,6 +49,19 @@ Result<BatchHeader> parse_header(ByteView bytes) {
   return h;
 }
 
+Result<std::optional<std::size_t>> framed_batch_bytes(ByteView bytes) {
+  if (bytes.size() < bl::kLogOverheadBytes) return std::nullopt;
+  const std::int32_t length = load_be<std::int32_t>(bytes, bl::kLength);
+  if (length < bl::kLengthMin) {
+    return fail(ErrorCode::kCorruptMessage, "record batch length {} below the minimum {}", length,
+                bl::kLengthMin);
+  }
+  // At most INT32_MAX + 12: no overflow in a size_t.
+  const std::size_t total = static_cast<std::size_t>(length) + bl::kLogOverheadBytes;
+  if (total > bytes.size()) return std::nullopt;
+  return total;
+}
+
 std::uint32_t compute_crc(ByteView batch) { return crc32c::value(batch.subspan(bl::kAttributes)); }
 
 Result<BatchHeader> check_batch_crc(ByteView bytes) {
@@ -397,6 +410,34 @@ Status for_each_record_view(ByteView records, std::int32_t count, std::int32_t l
                 records.size() - pos, count);
   }
   return ok();
+}
+
+Result<std::optional<TimestampedOffset>> find_record_by_timestamp(ByteView batch,
+                                                                  std::int64_t timestamp_ms,
+                                                                  Offset offset_min) {
+  WHARF_ASSIGN_OR_RETURN(BatchHeader h, parse_header(batch));
+  if (h.total_bytes() != batch.size()) {
+    return fail(ErrorCode::kCorruptMessage, "batch length {} does not match {} bytes",
+                h.total_bytes(), batch.size());
+  }
+  const ByteView body = batch.subspan(bl::kHeaderBytes);
+  Bytes decompressed;
+  if (h.compression() != Compression::kNone) {
+    WHARF_ASSIGN_OR_RETURN(decompressed,
+                           decompress(h.compression(), body, kDecompressedBatchBytesMax));
+  }
+  const bool log_append_time = h.attributes & batch_attributes::kLogAppendTime;
+  std::optional<TimestampedOffset> found;
+  WHARF_RETURN_IF_ERROR(for_each_record_view(
+      h.compression() == Compression::kNone ? body : ByteView(decompressed), h.record_count,
+      h.last_offset_delta, [&](const RecordView& r) {
+        if (found) return;
+        const std::int64_t timestamp =
+            log_append_time ? h.max_timestamp : wrapping_add(h.base_timestamp, r.timestamp_delta);
+        const Offset offset(wrapping_add(h.base_offset.value(), r.offset_delta));
+        if (timestamp >= timestamp_ms && offset >= offset_min) found = {offset, timestamp};
+      }));
+  return found;
 }
 
 Bytes rebuild_batch(ByteView batch, ByteView records, std::int32_t record_count) {

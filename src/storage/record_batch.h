@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "base/bytes.h"
@@ -39,8 +40,12 @@ inline constexpr std::size_t kProducerEpoch = 51;         // int16
 inline constexpr std::size_t kBaseSequence = 53;          // int32
 inline constexpr std::size_t kRecordCount = 57;           // int32
 inline constexpr std::size_t kHeaderBytes = 61;           // records start here
+// The framing before what `length` counts: base offset (8) and length (4), Kafka's
+// LOG_OVERHEAD. A batch occupies kLogOverheadBytes + length bytes.
+inline constexpr std::size_t kLogOverheadBytes = kLength + sizeof(std::int32_t);
+static_assert(kLogOverheadBytes == 12 && kLogOverheadBytes == kPartitionLeaderEpoch);
 // `length` counts everything after itself; the smallest legal value is a batch with no records.
-inline constexpr std::int32_t kLengthMin = kHeaderBytes - kPartitionLeaderEpoch;
+inline constexpr std::int32_t kLengthMin = kHeaderBytes - kLogOverheadBytes;
 }  // namespace batch_layout
 
 enum class Compression : std::uint8_t { kNone = 0, kGzip = 1, kSnappy = 2, kLz4 = 3, kZstd = 4 };
@@ -68,7 +73,9 @@ struct BatchHeader {
   std::int32_t base_sequence = -1;
   std::int32_t record_count = 0;
 
-  std::size_t total_bytes() const { return static_cast<std::size_t>(length) + 12; }
+  std::size_t total_bytes() const {
+    return static_cast<std::size_t>(length) + batch_layout::kLogOverheadBytes;
+  }
   Offset last_offset() const { return base_offset + last_offset_delta; }
   Offset next_offset() const { return base_offset + (last_offset_delta + 1); }
   Compression compression() const {
@@ -81,9 +88,46 @@ struct BatchHeader {
   std::int32_t last_sequence() const;
 };
 
-// Decodes the 61-byte header. Checks only that enough bytes are present and that magic == 2;
-// nothing about the CRC or the records. REQUIRES nothing of `bytes`.
+// Decodes the 61-byte header (batch_layout::kHeaderBytes). Checks only that enough bytes are
+// present and that magic == 2; nothing about the CRC or the records. REQUIRES nothing of `bytes`.
 [[nodiscard]] Result<BatchHeader> parse_header(ByteView bytes);
+
+// The size of the batch at the front of `bytes`, from its length field alone: nullopt when
+// `bytes` holds less than the whole batch (fewer than kLogOverheadBytes, or fewer than the
+// length says: a partial batch at the end of a read), kCorruptMessage when the length is below
+// kLengthMin (no batch is that short, so nothing after it can be framed). Reads nothing else:
+// not the magic, not the CRC. REQUIRES nothing of `bytes`.
+[[nodiscard]] Result<std::optional<std::size_t>> framed_batch_bytes(ByteView bytes);
+
+// Walks the whole batches at the front of `bytes` (batches one after another, as a segment
+// stores them and a fetch sends them), calling f(ByteView batch) with exactly each batch's
+// bytes. Only the framing is read (framed_batch_bytes); `f` parses or checks what it needs.
+// `f` returns void, bool (false stops the walk before that batch) or Status (an error stops the
+// walk and is returned as is). The walk also stops at a partial batch at the end. Returns the
+// bytes of the batches walked (where it stopped); kCorruptMessage, naming the position, for a
+// length below kLengthMin.
+template <typename F>
+[[nodiscard]] Result<std::size_t> for_each_batch(ByteView bytes, F&& f) {
+  using R = std::invoke_result_t<F&, ByteView>;
+  static_assert(std::is_void_v<R> || std::is_same_v<R, bool> || std::is_same_v<R, Status>,
+                "for_each_batch: f returns void, bool or Status");
+  std::size_t pos = 0;
+  for (;;) {
+    auto framed = framed_batch_bytes(bytes.subspan(pos));
+    if (!framed)
+      return fail(std::move(framed).error().with_context(fmt::format("at byte {}", pos)));
+    if (!*framed) return pos;
+    const ByteView batch = bytes.subspan(pos, **framed);
+    if constexpr (std::is_void_v<R>) {
+      f(batch);
+    } else if constexpr (std::is_same_v<R, bool>) {
+      if (!f(batch)) return pos;
+    } else {
+      WHARF_RETURN_IF_ERROR(f(batch));
+    }
+    pos += batch.size();
+  }
+}
 
 struct ValidationLimits {
   std::size_t batch_bytes_max = 1'048'588;  // Kafka's max.message.bytes default
@@ -151,6 +195,23 @@ Bytes build_batch(const std::vector<Record>& records, const BatchOptions& option
 // Decodes the records of an uncompressed batch (validated or not: errors are returned). Offset
 // deltas may have gaps (a batch rewritten by compaction keeps its records' original offsets).
 [[nodiscard]] Result<std::vector<Record>> read_records(ByteView batch);
+
+// A record's offset and timestamp: what ListOffsets by time answers.
+struct TimestampedOffset {
+  Offset offset;
+  std::int64_t timestamp_ms = -1;
+  friend bool operator==(const TimestampedOffset&, const TimestampedOffset&) = default;
+};
+
+// The first record of `batch` (one whole batch, already CRC-checked) whose timestamp is >=
+// timestamp_ms and whose offset is >= offset_min: the search inside a batch of Kafka's
+// FileRecords.searchForTimestamp. A record's timestamp is base_timestamp + its delta (wrapping
+// as Java longs do), or the batch's max_timestamp for every record of a LogAppendTime batch. A
+// compressed batch is decompressed within kDecompressedBatchBytesMax; a compacted one may have
+// gaps. nullopt if no record qualifies. Errors: kCorruptMessage for records that do not decode,
+// or what decompress returns.
+[[nodiscard]] Result<std::optional<TimestampedOffset>> find_record_by_timestamp(
+    ByteView batch, std::int64_t timestamp_ms, Offset offset_min);
 
 // One record of a batch, without copying: what the log cleaner needs to decide on it.
 struct RecordView {

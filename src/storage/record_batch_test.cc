@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "base/crc32c.h"
+#include "tests/support/compressed_batch.h"
 #include "tests/support/storage_fixtures.h"
 
 namespace wharf::storage {
@@ -80,7 +81,8 @@ TEST(RecordBatch, RejectsWrongMagicLengthAndCounts) {
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kCorruptMessage);
   }
   {
-    Bytes b = good;  // record count 2 but last offset delta 0: recompute the CRC so only the rule trips
+    Bytes b =
+        good;  // record count 2 but last offset delta 0: recompute the CRC so only the rule trips
     store_be<std::int32_t>(b, bl::kRecordCount, 2);
     store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kInvalidRecord);
@@ -91,7 +93,8 @@ TEST(RecordBatch, RejectsWrongMagicLengthAndCounts) {
     store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
     EXPECT_EQ(validate_batch(b, {}).error().code(), ErrorCode::kUnsupported);
   }
-  EXPECT_EQ(validate_batch(good, {.batch_bytes_max = 10}).error().code(), ErrorCode::kMessageTooLarge);
+  EXPECT_EQ(validate_batch(good, {.batch_bytes_max = 10}).error().code(),
+            ErrorCode::kMessageTooLarge);
   EXPECT_FALSE(validate_batch(ByteView(good).first(20), {}).has_value());
 }
 
@@ -176,6 +179,197 @@ TEST(RecordBatch, LastSequenceWrapsAtInt32Max) {
   h.base_sequence = std::numeric_limits<std::int32_t>::max() - 1;
   h.last_offset_delta = 3;
   EXPECT_EQ(h.last_sequence(), 1);
+}
+
+// Three batches back to back, as a segment stores them and a fetch sends them.
+Bytes three_batches() {
+  Bytes out;
+  for (int i = 0; i < 3; ++i) {
+    Bytes b = test::simple_batch(std::string(static_cast<std::size_t>(10 * (i + 1)), 'v'));
+    patch_base_offset(b, Offset(i));
+    append(out, b);
+  }
+  return out;
+}
+
+TEST(ForEachBatch, VisitsEveryWholeBatchWithExactlyItsBytes) {
+  const Bytes bytes = three_batches();
+  std::vector<ByteView> seen;
+  auto walked = for_each_batch(bytes, [&](ByteView batch) { seen.push_back(batch); });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  EXPECT_EQ(*walked, bytes.size());
+  ASSERT_EQ(seen.size(), 3u);
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].data(), bytes.data() + pos);
+    auto h = check_batch_crc(seen[i]);
+    ASSERT_TRUE(h.has_value()) << h.error().to_string();
+    EXPECT_EQ(h->base_offset, Offset(static_cast<std::int64_t>(i)));
+    pos += seen[i].size();
+  }
+}
+
+TEST(ForEachBatch, EmptyBytesWalkNothing) {
+  int calls = 0;
+  auto walked = for_each_batch(ByteView(), [&](ByteView) { ++calls; });
+  ASSERT_TRUE(walked.has_value());
+  EXPECT_EQ(*walked, 0u);
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(ForEachBatch, StopsAtAPartialTailCutAnywhere) {
+  const Bytes bytes = three_batches();
+  const auto sizes = test::headers_of(bytes);
+  ASSERT_EQ(sizes.size(), 3u);
+  for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+    std::size_t whole = 0, count = 0;
+    for (const auto& h : sizes) {
+      if (whole + h.total_bytes() > cut) break;
+      whole += h.total_bytes();
+      ++count;
+    }
+    std::size_t calls = 0;
+    auto walked = for_each_batch(ByteView(bytes).first(cut), [&](ByteView) { ++calls; });
+    ASSERT_TRUE(walked.has_value()) << "cut at " << cut << ": " << walked.error().to_string();
+    EXPECT_EQ(*walked, whole) << "cut at " << cut;
+    EXPECT_EQ(calls, count) << "cut at " << cut;
+  }
+}
+
+TEST(ForEachBatch, ALengthBelowTheMinimumIsAnErrorNamingItsPosition) {
+  const Bytes good = three_batches();
+  const std::size_t second = test::headers_of(good)[0].total_bytes();
+  for (std::int32_t length :
+       {0, -1, bl::kLengthMin - 1, std::numeric_limits<std::int32_t>::min()}) {
+    Bytes bytes = good;
+    store_be<std::int32_t>(bytes, second + bl::kLength, length);
+    int calls = 0;
+    auto walked = for_each_batch(bytes, [&](ByteView) { ++calls; });
+    ASSERT_FALSE(walked.has_value()) << "length " << length;
+    EXPECT_EQ(walked.error().code(), ErrorCode::kCorruptMessage);
+    EXPECT_NE(walked.error().message().find("at byte " + std::to_string(second)), std::string::npos)
+        << walked.error().message();
+    EXPECT_EQ(calls, 1) << "only the batch before the bad length";
+  }
+}
+
+TEST(ForEachBatch, AHugeLengthIsAPartialTailNotAnOverflow) {
+  Bytes bytes = three_batches();
+  store_be<std::int32_t>(bytes, bl::kLength, std::numeric_limits<std::int32_t>::max());
+  int calls = 0;
+  auto walked = for_each_batch(bytes, [&](ByteView) { ++calls; });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  EXPECT_EQ(*walked, 0u);
+  EXPECT_EQ(calls, 0);
+  auto framed = framed_batch_bytes(bytes);
+  ASSERT_TRUE(framed.has_value());
+  EXPECT_EQ(*framed, std::nullopt);
+}
+
+TEST(ForEachBatch, ABatchOfTheMinimumLengthIsFramed) {
+  Bytes bytes(bl::kHeaderBytes);
+  store_be<std::int32_t>(bytes, bl::kLength, bl::kLengthMin);
+  auto framed = framed_batch_bytes(bytes);
+  ASSERT_TRUE(framed.has_value()) << framed.error().to_string();
+  EXPECT_EQ(*framed, std::optional<std::size_t>(bl::kHeaderBytes));
+  EXPECT_EQ(bl::kLogOverheadBytes + static_cast<std::size_t>(bl::kLengthMin), bl::kHeaderBytes);
+  // Fewer bytes than the framing: a partial tail, not an error.
+  auto short_framed = framed_batch_bytes(ByteView(bytes).first(bl::kLogOverheadBytes - 1));
+  ASSERT_TRUE(short_framed.has_value());
+  EXPECT_EQ(*short_framed, std::nullopt);
+}
+
+TEST(ForEachBatch, TheCallbackStopsTheWalkOrFailsIt) {
+  const Bytes bytes = three_batches();
+  const std::size_t first = test::headers_of(bytes)[0].total_bytes();
+  int calls = 0;
+  auto stopped = for_each_batch(bytes, [&](ByteView) { return ++calls < 2; });
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(*stopped, first) << "the stopping batch is not counted";
+  EXPECT_EQ(calls, 2);
+  calls = 0;
+  auto failed = for_each_batch(bytes, [&](ByteView) -> Status {
+    if (++calls == 2) return fail(ErrorCode::kInvalidRecord, "second");
+    return ok();
+  });
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code(), ErrorCode::kInvalidRecord);
+  EXPECT_EQ(failed.error().message(), "second");
+  EXPECT_EQ(calls, 2);
+}
+
+// Records at 1000, 1010, 1005 and 1020 (a producer's clock may step back), at offsets 100..103.
+Bytes timed_batch() {
+  std::vector<Record> in(4);
+  const std::int64_t times[] = {1000, 1010, 1005, 1020};
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    in[i].value = to_bytes("v" + std::to_string(i));
+    in[i].timestamp_ms = times[i];
+  }
+  Bytes b = build_batch(in);
+  patch_base_offset(b, Offset(100));
+  return b;
+}
+
+std::optional<TimestampedOffset> search(ByteView batch, std::int64_t timestamp_ms,
+                                        Offset offset_min = Offset(0)) {
+  auto r = find_record_by_timestamp(batch, timestamp_ms, offset_min);
+  EXPECT_TRUE(r.has_value()) << r.error().to_string();
+  return r ? *r : std::nullopt;
+}
+
+TEST(FindRecordByTimestamp, AnswersTheFirstRecordAtOrAfterTheTimeInEveryCodec) {
+  const Bytes plain = timed_batch();
+  for (auto codec : {Compression::kNone, Compression::kGzip, Compression::kSnappy,
+                     Compression::kLz4, Compression::kZstd}) {
+    SCOPED_TRACE(static_cast<int>(codec));
+    const Bytes batch = test::compress_batch(plain, codec);
+    using T = TimestampedOffset;
+    EXPECT_EQ(search(batch, 0), (T{Offset(100), 1000}));
+    EXPECT_EQ(search(batch, 1000), (T{Offset(100), 1000}));
+    EXPECT_EQ(search(batch, 1001), (T{Offset(101), 1010})) << "the first in offset order";
+    EXPECT_EQ(search(batch, 1011), (T{Offset(103), 1020}));
+    EXPECT_EQ(search(batch, 1020), (T{Offset(103), 1020}));
+    EXPECT_EQ(search(batch, 1021), std::nullopt);
+    // Records below offset_min (the log start inside this batch) are skipped.
+    EXPECT_EQ(search(batch, 0, Offset(102)), (T{Offset(102), 1005}));
+    EXPECT_EQ(search(batch, 1011, Offset(104)), std::nullopt);
+  }
+}
+
+TEST(FindRecordByTimestamp, EveryRecordOfALogAppendTimeBatchHasTheAppendTime) {
+  Bytes batch = timed_batch();
+  apply_log_append_time(batch, 5000);
+  EXPECT_EQ(search(batch, 3000), (TimestampedOffset{Offset(100), 5000}));
+  EXPECT_EQ(search(batch, 3000, Offset(101)), (TimestampedOffset{Offset(101), 5000}));
+  EXPECT_EQ(search(batch, 5001), std::nullopt);
+}
+
+TEST(FindRecordByTimestamp, ACompactedBatchAnswersWithItsRecordsOriginalOffsets) {
+  const Bytes plain = timed_batch();
+  // Keep the records at deltas 1 and 3 (1010 and 1020), as the cleaner rewrites a batch.
+  Bytes kept;
+  auto walked = for_each_record_view(ByteView(plain).subspan(bl::kHeaderBytes), 4, 3,
+                                     [&](const RecordView& r) {
+                                       if (r.offset_delta % 2 == 1) append(kept, r.bytes);
+                                     });
+  ASSERT_TRUE(walked.has_value()) << walked.error().to_string();
+  const Bytes compacted = rebuild_batch(plain, kept, 2);
+  EXPECT_EQ(search(compacted, 0), (TimestampedOffset{Offset(101), 1010}));
+  EXPECT_EQ(search(compacted, 1011), (TimestampedOffset{Offset(103), 1020}));
+}
+
+TEST(FindRecordByTimestamp, BadBytesAreAnErrorNeverACrash) {
+  const Bytes batch = timed_batch();
+  for (std::size_t cut = 0; cut < batch.size(); ++cut) {
+    EXPECT_FALSE(find_record_by_timestamp(ByteView(batch).first(cut), 0, Offset(0)).has_value())
+        << "cut at " << cut;
+  }
+  Bytes lying = batch;
+  store_be<std::int32_t>(lying, bl::kRecordCount, 1000);
+  EXPECT_FALSE(find_record_by_timestamp(lying, 0, Offset(0)).has_value());
+  const Bytes garbage = test::rebuild_batch(batch, Compression::kGzip, to_bytes("not gzip"), 4);
+  EXPECT_FALSE(find_record_by_timestamp(garbage, 0, Offset(0)).has_value());
 }
 
 }  // namespace

@@ -276,7 +276,7 @@ Result<std::optional<FilePosition>> Segment::find_valid_batch_after(FilePosition
       if (chunk[i + bl::kMagic] != std::byte{2}) continue;
       const std::int32_t length = load_be<std::int32_t>(chunk, i + bl::kLength);
       if (length < bl::kLengthMin) continue;
-      const std::uint64_t total = static_cast<std::uint64_t>(length) + 12;
+      const std::uint64_t total = static_cast<std::uint64_t>(length) + bl::kLogOverheadBytes;
       if (total > kBatchBytesHardMax || pos + i + total > file_bytes) continue;
       const Offset base(load_be<std::int64_t>(chunk, i + bl::kBaseOffset));
       if (base < offset_min) continue;
@@ -333,7 +333,7 @@ Result<FilePosition> Segment::find_position(Offset offset) {
 }
 
 Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timestamp(
-    std::int64_t timestamp_ms) {
+    std::int64_t timestamp_ms, Offset from) {
   if (size_ == 0 || max_timestamp_ms_ < timestamp_ms) return std::nullopt;
   // Every batch up to and including a time-index entry's batch has a timestamp <= the entry's;
   // so the answer lies after the last entry below the target.
@@ -349,13 +349,23 @@ Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timest
     pos = p.value();
     expected = after;
   }
+  if (from > expected && from < next_offset_) {  // skip to the batch holding `from`
+    WHARF_ASSIGN_OR_RETURN(FilePosition p, find_position(from));
+    if (p.value() > pos) {
+      WHARF_ASSIGN_OR_RETURN(BatchHeader h, header_at(p));
+      pos = p.value();
+      expected = h.base_offset;
+    }
+  }
   while (pos < size_) {
     WHARF_ASSIGN_OR_RETURN(BatchHeader h, header_at(FilePosition(pos)));
     if (h.base_offset != expected) {
       return fail(ErrorCode::kCorruption, "{}: batch at {} has base offset {}, expected {}",
                   log_->path(), pos, h.base_offset, expected);
     }
-    if (h.max_timestamp >= timestamp_ms) return std::make_pair(FilePosition(pos), h);
+    if (h.max_timestamp >= timestamp_ms && h.last_offset() >= from) {
+      return std::make_pair(FilePosition(pos), h);
+    }
     pos += h.total_bytes();
     expected = h.next_offset();
   }
@@ -376,14 +386,10 @@ Result<Bytes> Segment::read(FilePosition from, std::size_t max_bytes, std::uint6
   Bytes out(want);
   WHARF_RETURN_IF_ERROR(io::read_exact(*log_, from, out));
   // Trim a partial trailing batch: clients cope with one, but whole batches are simpler to test.
-  std::size_t pos = 0;
-  while (pos + bl::kHeaderBytes <= out.size()) {
-    const auto length = load_be<std::int32_t>(out, pos + bl::kLength);
-    const std::size_t total = static_cast<std::size_t>(length) + 12;
-    if (length < bl::kLengthMin || pos + total > out.size()) break;
-    pos += total;
-  }
-  out.resize(pos);
+  std::size_t whole = 0;
+  auto walked = for_each_batch(out, [&whole](ByteView batch) { whole += batch.size(); });
+  // After a malformed length only the batches before it are whole; callers check each batch.
+  out.resize(walked ? *walked : whole);
   return out;
 }
 

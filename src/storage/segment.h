@@ -82,10 +82,11 @@ class Segment {
 
   // The position of the batch that contains `offset` (REQUIRES base <= offset < next_offset()).
   [[nodiscard]] Result<FilePosition> find_position(Offset offset);
-  // Position of the first batch whose max timestamp is >= timestamp_ms, with its base offset;
-  // nullopt if none in this segment.
+  // Position of the first batch whose max timestamp is >= timestamp_ms and whose last offset is
+  // >= `from` (the log start: batches wholly below it are gone), with its header; nullopt if
+  // none in this segment.
   [[nodiscard]] Result<std::optional<std::pair<FilePosition, BatchHeader>>> find_timestamp(
-      std::int64_t timestamp_ms);
+      std::int64_t timestamp_ms, Offset from = Offset(0));
   // Whole batches starting at `from`, up to `max_bytes` (but at least one batch) and ending at
   // or before `limit` (a position observed under the partition lock).
   [[nodiscard]] Result<Bytes> read(FilePosition from, std::size_t max_bytes, std::uint64_t limit);

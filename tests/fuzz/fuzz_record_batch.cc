@@ -3,9 +3,11 @@
 // storage::read_records (ListOffsets by timestamp, tools), and the log cleaner's
 // storage::for_each_record_view and storage::rebuild_batch (compaction of stored batches), and
 // what a topic's compression.type does to it: storage::recompress_batch into every other codec
-// must give a batch that validates with the same records. Any crash, sanitizer report or huge
-// allocation is a bug: a batch's bytes must only ever produce an error. The input's bytes also
-// go through storage::compress with each codec and must come back from storage::decompress
+// must give a batch that validates with the same records; ListOffsets' search inside a stored
+// batch, storage::find_record_by_timestamp; and storage::for_each_batch, which walks a byte
+// range of batches (a fetch, a segment read) by their length fields. Any crash, sanitizer report
+// or huge allocation is a bug: a batch's bytes must only ever produce an error. The input's bytes
+// also go through storage::compress with each codec and must come back from storage::decompress
 // unchanged.
 //
 // Random bytes almost never carry a matching length field and CRC-32C, which would keep the
@@ -125,8 +127,39 @@ void check_codecs(wharf::ByteView bytes) {
   }
 }
 
+// The bytes as a range of batches: the walk visits adjacent, in-bounds batches from the start,
+// each at least a header long, and stops at or before the end.
+void check_framing(wharf::ByteView bytes) {
+  std::size_t expected = 0;
+  auto walked = wharf::storage::for_each_batch(bytes, [&](wharf::ByteView batch) {
+    WHARF_CHECK(batch.data() == bytes.data() + expected && batch.size() >= bl::kHeaderBytes &&
+                expected + batch.size() <= bytes.size());
+    WHARF_CHECK(batch.size() ==
+                bl::kLogOverheadBytes +
+                    static_cast<std::size_t>(wharf::load_be<std::int32_t>(batch, bl::kLength)));
+    expected += batch.size();
+  });
+  if (walked) WHARF_CHECK(*walked == expected && *walked <= bytes.size());
+}
+
+// ListOffsets' search must only ever return an error; on a batch that validated, every record
+// qualifies for the smallest time, so the answer is the first record.
+void check_time_search(wharf::ByteView bytes, const wharf::storage::BatchHeader* validated) {
+  const std::int64_t timestamp =
+      bytes.size() >= bl::kHeaderBytes ? wharf::load_be<std::int64_t>(bytes, bl::kMaxTimestamp) : 0;
+  auto some = wharf::storage::find_record_by_timestamp(bytes, timestamp, wharf::Offset(0));
+  (void)some;  // any answer or error: only crashes and sanitizer reports are bugs here
+  if (validated == nullptr) return;
+  auto first = wharf::storage::find_record_by_timestamp(bytes, INT64_MIN, validated->base_offset);
+  WHARF_CHECK(first.has_value(), "a validated batch does not search: {}",
+              first.error().to_string());
+  WHARF_CHECK(first->has_value() && (*first)->offset == validated->base_offset);
+}
+
 void check_batch(wharf::ByteView bytes) {
+  check_framing(bytes);
   auto validated = wharf::storage::validate_batch(bytes, kLimits);
+  check_time_search(bytes, validated ? &*validated : nullptr);
   auto records = wharf::storage::read_records(bytes);
   check_compaction(bytes, validated ? &*validated : nullptr);
   if (!validated) return;
@@ -154,9 +187,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   wharf::ByteView bytes(reinterpret_cast<const std::byte*>(data), size);
   check_codecs(bytes);
   check_batch(bytes);
-  if (size < bl::kHeaderBytes || size - 12 > static_cast<std::size_t>(INT32_MAX)) return 0;
+  if (size < bl::kHeaderBytes || size - bl::kLogOverheadBytes > static_cast<std::size_t>(INT32_MAX))
+    return 0;
   wharf::Bytes patched(bytes.begin(), bytes.end());
-  wharf::store_be<std::int32_t>(patched, bl::kLength, static_cast<std::int32_t>(size - 12));
+  wharf::store_be<std::int32_t>(patched, bl::kLength,
+                                static_cast<std::int32_t>(size - bl::kLogOverheadBytes));
   wharf::store_be<std::uint32_t>(patched, bl::kCrc, wharf::storage::compute_crc(patched));
   check_batch(patched);
   return 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,17 +46,23 @@ inline Bytes simple_batch(std::string_view value, std::int64_t timestamp_ms = 1'
   return storage::build_batch({rec}, options);
 }
 
-// Splits a byte range of whole batches into their headers.
+// Splits a byte range of whole batches into their headers, up to the first that does not parse.
 inline std::vector<storage::BatchHeader> headers_of(ByteView bytes) {
   std::vector<storage::BatchHeader> out;
-  std::size_t pos = 0;
-  while (pos < bytes.size()) {
-    auto h = storage::parse_header(bytes.subspan(pos));
-    if (!h) break;
-    out.push_back(*h);
-    pos += h->total_bytes();
-  }
+  auto walked = storage::for_each_batch(bytes, [&out](ByteView batch) {
+    auto h = storage::parse_header(batch);
+    if (h) out.push_back(*h);
+    return h.has_value();
+  });
+  (void)walked;  // a malformed length ends the list as a bad header does
   return out;
 }
 
 }  // namespace wharf::test
+
+namespace wharf::storage {
+// Readable test failures.
+inline std::ostream& operator<<(std::ostream& os, const TimestampedOffset& t) {
+  return os << "{offset " << t.offset.value() << ", timestamp " << t.timestamp_ms << "}";
+}
+}  // namespace wharf::storage

@@ -55,10 +55,9 @@ Status OffsetsLog::read_raw(storage::Partition& p,
   while (at < p.high_watermark()) {
     WHARF_ASSIGN_OR_RETURN(auto read, p.read(at, 1 << 20));
     if (read.records.empty()) break;
-    std::size_t pos = 0;
-    while (pos < read.records.size()) {
-      WHARF_ASSIGN_OR_RETURN(auto h, storage::parse_header(ByteView(read.records).subspan(pos)));
-      auto records = storage::read_records(ByteView(read.records).subspan(pos, h.total_bytes()));
+    auto walked = storage::for_each_batch(read.records, [&](ByteView batch) -> Status {
+      WHARF_ASSIGN_OR_RETURN(auto h, storage::parse_header(batch));
+      auto records = storage::read_records(batch);
       if (!records) {
         WHARF_LOG_WARN("{}: skipping unreadable batch at offset {}: {}", p.dir(), h.base_offset,
                        records.error().to_string());
@@ -67,8 +66,12 @@ Status OffsetsLog::read_raw(storage::Partition& p,
           if (rec.key) fn(rec);
         }
       }
-      pos += h.total_bytes();
       at = h.next_offset();
+      return ok();
+    });
+    if (!walked) return fail(std::move(walked).error());
+    if (*walked != read.records.size()) {  // Partition::read serves whole batches only
+      return fail(ErrorCode::kCorruption, "{}: a partial batch at offset {}", p.dir(), at);
     }
   }
   return ok();

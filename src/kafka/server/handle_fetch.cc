@@ -147,13 +147,12 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       auto& traffic_counters = hc.traffic(t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
-      for (std::size_t pos = 0; pos + storage::batch_layout::kHeaderBytes <= r.records.size();) {
+      // Partition::read served whole batches, each CRC-checked: the walk cannot fail.
+      auto walked = storage::for_each_batch(r.records, [&records](ByteView batch) {
         records += static_cast<std::uint64_t>(
-            load_be<std::int32_t>(r.records, pos + storage::batch_layout::kRecordCount));
-        pos += static_cast<std::size_t>(
-                   load_be<std::int32_t>(r.records, pos + storage::batch_layout::kLength)) +
-               12;
-      }
+            load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
+      });
+      WHARF_CHECK(walked.has_value() && *walked == r.records.size());
       traffic_counters.records_out->inc(records);
     }
     pd.records = std::move(r.records);
@@ -178,24 +177,9 @@ Result<std::vector<std::int64_t>> old_style_offsets(storage::Partition& part,
   if (timestamp == -1) return Offsets{part.high_watermark().value()};
   if (timestamp == -2) return Offsets{part.log_start_offset().value()};
   if (timestamp < 0) return Offsets{};
-  WHARF_ASSIGN_OR_RETURN(std::optional<Offset> found, part.offset_for_timestamp(timestamp));
+  WHARF_ASSIGN_OR_RETURN(auto found, part.offset_for_timestamp(timestamp));
   if (!found) return Offsets{part.high_watermark().value()};
-  std::int64_t offset = found->value();
-  auto batch = part.read(*found, 1);
-  if (batch && !batch->records.empty()) {
-    if (auto h = storage::parse_header(batch->records)) {
-      ByteView one = ByteView(batch->records).first(h->total_bytes());
-      if (auto records = storage::read_records(one)) {
-        for (const auto& rec : *records) {
-          if (rec.timestamp_ms >= timestamp) {
-            offset = rec.offset.value();
-            break;
-          }
-        }
-      }
-    }
-  }
-  return Offsets{offset};
+  return Offsets{found->offset.value()};
 }
 
 }  // namespace
@@ -242,27 +226,8 @@ asio::awaitable<HandlerResult> handle_list_offsets(HandlerContext& hc, const Req
           if (!found) {
             pr.error_code = code(to_kafka_error(found.error()));
           } else if (*found) {
-            // Refine to the first record at or after the timestamp when the batch is
-            // uncompressed; for compressed batches the batch's base offset and max timestamp.
-            pr.offset = (*found)->value();
-            auto batch = (*part)->read(**found, 1);
-            if (batch && !batch->records.empty()) {
-              auto h = storage::parse_header(batch->records);
-              if (h) {
-                pr.timestamp = h->max_timestamp;
-                ByteView one = ByteView(batch->records).first(h->total_bytes());
-                if (auto records = storage::read_records(one)) {
-                  for (const auto& rec : *records) {
-                    // Records below the log start (DeleteRecords inside this batch) are gone.
-                    if (rec.timestamp_ms >= pt.timestamp && rec.offset.value() >= pr.offset) {
-                      pr.offset = rec.offset.value();
-                      pr.timestamp = rec.timestamp_ms;
-                      break;
-                    }
-                  }
-                }
-              }
-            }
+            pr.offset = (*found)->offset.value();
+            pr.timestamp = (*found)->timestamp_ms;
           }
         }
         tr.partitions.push_back(pr);
