@@ -147,12 +147,12 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       auto& traffic_counters = hc.traffic(t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
-      // Partition::read served whole batches, each CRC-checked: the walk cannot fail.
-      auto walked = storage::for_each_batch(r.records, [&records](ByteView batch) {
+      // Partition::read serves whole, CRC-checked batches, so the walk covers every byte; if
+      // it ever did not, only this counter would be short: a metric never stops the broker.
+      (void)storage::for_each_batch(r.records, [&records](ByteView batch) {
         records += static_cast<std::uint64_t>(
             load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
       });
-      WHARF_CHECK(walked.has_value() && *walked == r.records.size());
       traffic_counters.records_out->inc(records);
     }
     pd.records = std::move(r.records);
