@@ -22,7 +22,7 @@ struct FetchPartitionResult {
   KafkaError error = KafkaError::kNone;
   std::int64_t high_watermark = -1;
   std::int64_t log_start_offset = -1;
-  Bytes records;
+  ByteBuffer records;  // as the segment read it: moved, never copied, into the response
 };
 
 }  // namespace
