@@ -87,6 +87,7 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
   };
 
   std::vector<FetchPartitionResult> results;
+  bool waited_out = false;  // the timer ran to the deadline: one last read, then answer
   for (;;) {
     results = co_await blocking(read_all);
     std::size_t total = 0;
@@ -95,12 +96,18 @@ asio::awaitable<HandlerResult> KafkaServer::Impl::handle_fetch(const RequestCont
       total += r.records.size();
       any_error |= r.error != KafkaError::kNone;
     }
-    if (total >= min_bytes || any_error || stopping_ || clock_.steady_now() >= deadline) break;
-    // Park until a produce touches one of our partitions, or the deadline.
-    asio::steady_timer timer(io_, deadline);
+    if (total >= min_bytes || any_error || stopping_ || waited_out ||
+        clock_.steady_now() >= deadline) {
+      break;
+    }
+    // Park until a produce touches one of our partitions, or the deadline. The deadline is on
+    // the injected clock, which need not share asio's epoch (a test's ManualClock does not):
+    // the timer waits, in real time, for what is left of it.
+    asio::steady_timer timer(io_, deadline - clock_.steady_now());
     for (const auto& t : targets) fetch_waiters_.add({t.topic, t.partition}, &timer);
-    co_await timer.async_wait(use_tuple);
+    auto [ec] = co_await timer.async_wait(use_tuple);
     for (const auto& t : targets) fetch_waiters_.remove({t.topic, t.partition}, &timer);
+    waited_out = !ec;
   }
 
   p::FetchResponse resp;
