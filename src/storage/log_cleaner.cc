@@ -67,7 +67,7 @@ Status for_each_segment_batch(Segment& seg, const std::function<void(std::uint64
   std::uint64_t pos = 0;
   const std::uint64_t end = seg.size_bytes();
   while (pos < end) {
-    WHARF_ASSIGN_OR_RETURN(Bytes chunk, seg.read(FilePosition(pos), kCleanerReadBytes, end));
+    WHARF_ASSIGN_OR_RETURN(ByteBuffer chunk, seg.read(FilePosition(pos), kCleanerReadBytes, end));
     if (chunk.empty()) {
       return fail(ErrorCode::kCorruption, "{}: no whole batch at position {}", seg.log_path(), pos);
     }

@@ -685,7 +685,7 @@ Result<std::optional<TimestampedOffset>> Partition::offset_for_timestamp(
   if (!seg) return std::nullopt;
   // A batch that straddles the log start: its records below it are gone.
   const Offset offset_min = std::max(header.base_offset, log_start);
-  WHARF_ASSIGN_OR_RETURN(Bytes batch, seg->read(position, 1, limit));  // exactly one batch
+  WHARF_ASSIGN_OR_RETURN(ByteBuffer batch, seg->read(position, 1, limit));  // exactly one batch
   auto checked = check_batch_crc(batch);
   auto found = checked ? find_record_by_timestamp(batch, timestamp_ms, offset_min)
                        : Result<std::optional<TimestampedOffset>>(fail(std::move(checked).error()));

@@ -52,7 +52,7 @@ struct AppendResult {
 };
 
 struct ReadResult {
-  Bytes records;  // whole record batches, as stored
+  ByteBuffer records;  // whole record batches, as stored (read without zero-filling first)
   Offset high_watermark;
   Offset log_start_offset;
 };

@@ -372,8 +372,8 @@ Result<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find_timest
   return std::nullopt;
 }
 
-Result<Bytes> Segment::read(FilePosition from, std::size_t max_bytes, std::uint64_t limit) {
-  if (from.value() >= limit) return Bytes{};
+Result<ByteBuffer> Segment::read(FilePosition from, std::size_t max_bytes, std::uint64_t limit) {
+  if (from.value() >= limit) return ByteBuffer{};
   const std::uint64_t available = limit - from.value();
   WHARF_ASSIGN_OR_RETURN(BatchHeader first, header_at(from));
   if (first.total_bytes() > available || first.total_bytes() > kBatchBytesHardMax) {
@@ -383,7 +383,7 @@ Result<Bytes> Segment::read(FilePosition from, std::size_t max_bytes, std::uint6
   // At least the first whole batch, even when it is larger than max_bytes (KIP-74).
   const std::uint64_t want =
       std::min<std::uint64_t>(available, std::max<std::uint64_t>(max_bytes, first.total_bytes()));
-  Bytes out(want);
+  ByteBuffer out(static_cast<std::size_t>(want));  // not zero-filled: read_exact fills it all
   WHARF_RETURN_IF_ERROR(io::read_exact(*log_, from, out));
   // Trim a partial trailing batch: clients cope with one, but whole batches are simpler to test.
   std::size_t whole = 0;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "base/byte_buffer.h"
 #include "base/ids.h"
 #include "base/result.h"
 #include "io/file_system.h"
@@ -88,8 +89,10 @@ class Segment {
   [[nodiscard]] Result<std::optional<std::pair<FilePosition, BatchHeader>>> find_timestamp(
       std::int64_t timestamp_ms, Offset from = Offset(0));
   // Whole batches starting at `from`, up to `max_bytes` (but at least one batch) and ending at
-  // or before `limit` (a position observed under the partition lock).
-  [[nodiscard]] Result<Bytes> read(FilePosition from, std::size_t max_bytes, std::uint64_t limit);
+  // or before `limit` (a position observed under the partition lock). The buffer is read into
+  // without being zeroed first.
+  [[nodiscard]] Result<ByteBuffer> read(FilePosition from, std::size_t max_bytes,
+                                        std::uint64_t limit);
 
   Offset base_offset() const { return base_offset_; }
   Offset next_offset() const { return next_offset_; }

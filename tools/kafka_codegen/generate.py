@@ -232,7 +232,7 @@ class Field:
             t = f"std::vector<{self.element_cpp()}>"
             return f"std::optional<{t}>" if nullable else t
         if self.base == "records":
-            return "std::optional<Bytes>"
+            return "std::optional<ByteBuffer>"
         if self.base in SCALARS:
             if nullable:
                 raise SchemaError(f"{self.what}: nullable {self.base}")
@@ -532,6 +532,8 @@ class Emitter:
 
     def header(self, stem, messages, what):
         lines = [self.banner(stem, what).rstrip("\n"), "#pragma once", ""]
+        uses_records = any(f.base == "records" for m in messages
+                           for s in [m.top] + m.order for f in s.fields)
         lines += [
             "#include <cstdint>",
             "#include <optional>",
@@ -539,6 +541,7 @@ class Emitter:
             "#include <string_view>",
             "#include <vector>",
             "",
+        ] + (['#include "base/byte_buffer.h"'] if uses_records else []) + [
             '#include "base/bytes.h"',
             '#include "base/result.h"',
             '#include "kafka/protocol/types.h"',

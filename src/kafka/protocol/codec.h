@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_buffer.h"
 #include "base/bytes.h"
 #include "base/result.h"
 #include "kafka/protocol/reader.h"
@@ -89,7 +90,8 @@ Status read_value(Reader& r, T& out, std::int16_t v, bool flex, bool nullable) {
     return r.read_nullable_string(out, flex, nullable);
   } else if constexpr (std::is_same_v<T, Bytes>) {
     return r.read_bytes(out, flex);
-  } else if constexpr (std::is_same_v<T, std::optional<Bytes>>) {
+  } else if constexpr (std::is_same_v<T, std::optional<Bytes>> ||
+                       std::is_same_v<T, std::optional<ByteBuffer>>) {
     return r.read_nullable_bytes(out, flex, nullable);
   } else if constexpr (kIsVector<T>) {
     using E = typename T::value_type;
@@ -138,7 +140,8 @@ void write_value(Writer& w, const T& in, std::int16_t v, bool flex, bool nullabl
     }
   } else if constexpr (std::is_same_v<T, Bytes>) {
     w.write_bytes(in, flex);
-  } else if constexpr (std::is_same_v<T, std::optional<Bytes>>) {
+  } else if constexpr (std::is_same_v<T, std::optional<Bytes>> ||
+                       std::is_same_v<T, std::optional<ByteBuffer>>) {
     if (in) {
       w.write_bytes(*in, flex);
     } else if (nullable) {

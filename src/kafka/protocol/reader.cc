@@ -117,6 +117,17 @@ Status Reader::read_nullable_bytes(std::optional<Bytes>& out, bool compact, bool
   return ok();
 }
 
+Status Reader::read_nullable_bytes(std::optional<ByteBuffer>& out, bool compact, bool nullable) {
+  WHARF_ASSIGN_OR_RETURN(auto length, read_length(compact, true, nullable, "bytes"));
+  if (!length) {
+    out.reset();
+    return ok();
+  }
+  out.emplace(data_.subspan(pos_, *length));
+  pos_ += *length;
+  return ok();
+}
+
 Result<std::optional<std::uint32_t>> Reader::read_array_length(bool compact,
                                                               std::size_t min_element_bytes,
                                                               bool nullable) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <type_traits>
 
+#include "base/byte_buffer.h"
 #include "base/bytes.h"
 #include "base/result.h"
 #include "kafka/protocol/types.h"
@@ -68,6 +69,9 @@ class Reader {
   // BYTES / COMPACT_BYTES (int32 or uvarint+1 length). Same null rule as strings.
   [[nodiscard]] Status read_bytes(Bytes& out, bool compact);
   [[nodiscard]] Status read_nullable_bytes(std::optional<Bytes>& out, bool compact,
+                                           bool nullable);
+  // RECORDS: the same, into a buffer that is not zero-filled before the copy.
+  [[nodiscard]] Status read_nullable_bytes(std::optional<ByteBuffer>& out, bool compact,
                                            bool nullable);
 
   // Reads an array length (int32, or uvarint+1 when compact) and returns the element count, or

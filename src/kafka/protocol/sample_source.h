@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/byte_buffer.h"
 #include "base/bytes.h"
 #include "kafka/protocol/types.h"
 
@@ -83,6 +84,10 @@ void sample_value(T& out, std::int16_t v, SampleSource& s, bool nullable) {
   } else if constexpr (std::is_same_v<T, Bytes>) {
     out.clear();
     for (std::size_t i = s.below(9); i > 0; --i) out.push_back(static_cast<std::byte>(s.next()));
+  } else if constexpr (std::is_same_v<T, ByteBuffer>) {
+    Bytes bytes;
+    sample_value(bytes, v, s, false);
+    out = bytes;
   } else if constexpr (detail::kIsVector<T>) {
     out.clear();
     for (std::size_t i = s.below(4); i > 0; --i) sample_value(out.emplace_back(), v, s, false);

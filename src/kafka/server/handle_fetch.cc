@@ -23,7 +23,7 @@ struct FetchPartitionResult {
   KafkaError error = KafkaError::kNone;
   std::int64_t high_watermark = -1;
   std::int64_t log_start_offset = -1;
-  Bytes records;
+  ByteBuffer records;  // as the segment read it: moved, never copied, into the response
 };
 
 }  // namespace
@@ -88,6 +88,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   };
 
   std::vector<FetchPartitionResult> results;
+  bool waited_out = false;  // the timer ran to the deadline: one last read, then answer
   for (;;) {
     results = co_await hc.blocking(read_all);
     std::size_t total = 0;
@@ -96,11 +97,16 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       total += r.records.size();
       any_error |= r.error != KafkaError::kNone;
     }
-    if (total >= min_bytes || any_error || hc.stopping || hc.clock.steady_now() >= deadline) break;
+    if (total >= min_bytes || any_error || hc.stopping || waited_out ||
+        hc.clock.steady_now() >= deadline) {
+      break;
+    }
     // Park until the high watermark of one of our partitions moves past what we read (a
     // produce made durable, from any connection), or the deadline. The storage calls back on
     // its own thread; the wake-up is posted here, and ignored once this fetch has moved on.
-    asio::steady_timer timer(hc.io, deadline);
+    // The deadline is on the injected clock, which need not share asio's epoch (a test's
+    // ManualClock does not): the timer waits, in real time, for what is left of it.
+    asio::steady_timer timer(hc.io, deadline - hc.clock.steady_now());
     auto waker = std::make_shared<asio::steady_timer*>(&timer);
     auto watch_all = [&hc, &targets, &results, waker] {
       std::vector<std::pair<std::shared_ptr<storage::Partition>, storage::Partition::WatchId>> w;
@@ -119,8 +125,9 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     // On a storage thread: a partition's lock can be held through a write.
     auto watches = co_await hc.blocking(watch_all);
     hc.fetch_waiters.add(&timer);
-    co_await timer.async_wait(use_tuple);
+    auto [ec] = co_await timer.async_wait(use_tuple);
     hc.fetch_waiters.remove(&timer);
+    waited_out = !ec;
     *waker = nullptr;
     hc.post_to_storage([watches = std::move(watches)] {
       for (const auto& [part, id] : watches) part->unwatch(id);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/byte_buffer.h"
 #include "base/bytes.h"
 #include "base/result.h"
 #include "kafka/protocol/types.h"
@@ -93,7 +94,7 @@ struct FetchResponse {
     std::int64_t log_start_offset = -1;
     std::optional<std::vector<AbortedTransaction>> aborted_transactions{std::in_place};
     std::int32_t preferred_read_replica = -1;
-    std::optional<Bytes> records;
+    std::optional<ByteBuffer> records;
 
     [[nodiscard]] Status decode(Reader& r, std::int16_t v);
     void encode(Writer& w, std::int16_t v) const;

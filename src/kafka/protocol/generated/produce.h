@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/byte_buffer.h"
 #include "base/bytes.h"
 #include "base/result.h"
 #include "kafka/protocol/types.h"
@@ -21,7 +22,7 @@ namespace wharf::kafka::protocol {
 struct ProduceRequest {
   struct PartitionProduceData {
     std::int32_t index = 0;
-    std::optional<Bytes> records;
+    std::optional<ByteBuffer> records;
 
     [[nodiscard]] Status decode(Reader& r, std::int16_t v);
     void encode(Writer& w, std::int16_t v) const;

@@ -1,0 +1,204 @@
+// The Kafka server in process (tests/support/test_server.h): the connection watchdog, Fetch's
+// long poll and the shutdown drain, driven by a ManualClock and a read gate instead of sleeps.
+// Every wait is for an event, bounded by the raw client's 10 s read timeout; nothing asserts how
+// long anything took.
+#include "kafka/server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "kafka/protocol/generated/api_versions.h"
+#include "tests/integration/raw_client.h"
+#include "tests/support/test_server.h"
+
+namespace wharf::kafka {
+namespace {
+
+namespace p = protocol;
+using test::raw::Connection;
+using test::raw::round_trip;
+using namespace std::chrono_literals;
+
+constexpr std::int16_t kFetchVersion = 11;
+constexpr std::int16_t kProduceVersion = 7;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerConfig config = test::test_server_config()) {
+    server_ = std::make_unique<test::TestServer>(std::move(config));
+    auto s = server_->start();
+    ASSERT_TRUE(s.has_value()) << s.error().to_string();
+  }
+
+  void create_topic(const std::string& name) {
+    auto t = server_->log().create_topic(name, 1);
+    ASSERT_TRUE(t.has_value()) << t.error().to_string();
+  }
+
+  // ApiVersions v3 on `conn`: true if it was answered without error.
+  bool api_versions(Connection& conn, std::int32_t correlation_id) {
+    p::ApiVersionsRequest req;
+    req.client_software_name = "wharf-server-test";
+    req.client_software_version = "1";
+    std::string error;
+    auto resp = round_trip<p::ApiVersionsResponse>(conn, req, 3, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    return resp && resp->error_code == 0;
+  }
+
+  void produce(Connection& conn, const std::string& topic, const std::vector<std::string>& values,
+               std::int32_t correlation_id) {
+    std::string error;
+    auto resp = round_trip<p::ProduceResponse>(
+        conn, test::produce_request(topic, 0, test::batch_of(values)), kProduceVersion,
+        correlation_id, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    ASSERT_EQ(resp->responses.size(), 1u);
+    ASSERT_EQ(resp->responses[0].partition_responses.size(), 1u);
+    EXPECT_EQ(resp->responses[0].partition_responses[0].error_code, 0);
+  }
+
+  // Reads the one Fetch response `conn` is waiting for; the partition's record values.
+  std::optional<std::vector<std::string>> read_fetch_response(Connection& conn,
+                                                              std::int32_t correlation_id) {
+    auto frame = conn.read_frame();
+    EXPECT_TRUE(frame.has_value()) << "no Fetch response: " << conn.error();
+    if (!frame) return std::nullopt;
+    std::string error;
+    auto resp = test::raw::parse_response<p::FetchResponse>(*frame, kFetchVersion, kFetchVersion,
+                                                            correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    if (!resp || resp->responses.size() != 1 || resp->responses[0].partitions.size() != 1) {
+      ADD_FAILURE() << "not one partition in the Fetch response";
+      return std::nullopt;
+    }
+    const auto& pd = resp->responses[0].partitions[0];
+    EXPECT_EQ(pd.error_code, 0);
+    if (!pd.records) return std::vector<std::string>{};
+    return test::values_of(*pd.records);
+  }
+
+  std::unique_ptr<test::TestServer> server_;
+};
+
+TEST_F(ServerTest, ApiVersionsAdvertisesProduceAndFetch) {
+  start();
+  Connection conn(server_->port());
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  p::ApiVersionsRequest req;
+  req.client_software_name = "wharf-server-test";
+  req.client_software_version = "1";
+  std::string error;
+  auto resp = round_trip<p::ApiVersionsResponse>(conn, req, 3, 1, error);
+  ASSERT_TRUE(resp.has_value()) << error;
+  EXPECT_EQ(resp->error_code, 0);
+  bool produce = false, fetch = false;
+  for (const auto& api : resp->api_keys) {
+    if (api.api_key == 0) produce = api.max_version >= kProduceVersion;
+    if (api.api_key == 1) fetch = api.max_version >= kFetchVersion;
+  }
+  EXPECT_TRUE(produce);
+  EXPECT_TRUE(fetch);
+  EXPECT_TRUE(api_versions(conn, 2));  // the connection stays usable
+}
+
+TEST_F(ServerTest, AnUnknownApiKeyClosesTheConnection) {
+  start();
+  Connection conn(server_->port());
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  ASSERT_TRUE(conn.send(test::raw::with_size_prefix(test::raw::raw_header_v1(999, 0, 7, -1))));
+  EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+  Connection other(server_->port());  // the server itself carries on
+  EXPECT_TRUE(api_versions(other, 1));
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedOnceTheClockPassesTheIdleTimeoutAndABusyOneIsKept) {
+  auto config = test::test_server_config();
+  config.idle_timeout = 60s;
+  start(config);
+  Connection idle(server_->port());
+  Connection active(server_->port());
+  // A round trip on each: both are accepted (their last activity is the clock's start).
+  ASSERT_TRUE(api_versions(idle, 1));
+  ASSERT_TRUE(api_versions(active, 1));
+
+  server_->clock().advance(40s);
+  ASSERT_TRUE(api_versions(active, 2));  // activity at +40 s
+  server_->clock().advance(30s);         // idle for 70 s, active for 30 s
+
+  // The watchdog looks once a second (real time); the read waits up to 10 s for the close.
+  EXPECT_TRUE(idle.closed_by_broker()) << idle.error();
+  // The active connection saw the same watchdog passes and is still served.
+  EXPECT_TRUE(active.open_and_silent_for(1500ms));
+  EXPECT_TRUE(api_versions(active, 3));
+}
+
+TEST_F(ServerTest, FetchWithNoDataAnswersEmptyAtItsDeadline) {
+  start();
+  create_topic("quiet");
+  Connection conn(server_->port());
+  ASSERT_TRUE(conn.send(
+      test::raw::request_frame(test::fetch_request("quiet", 0, 0, 200, 1), kFetchVersion, 1)));
+  // Nothing is produced: the answer comes at the deadline (200 ms), well within the 10 s read.
+  auto values = read_fetch_response(conn, 1);
+  ASSERT_TRUE(values.has_value());
+  EXPECT_TRUE(values->empty());
+}
+
+TEST_F(ServerTest, AProduceWakesAParkedFetchBeforeItsDeadline) {
+  auto config = test::test_server_config();
+  config.fetch_wait_max = 60s;
+  start(config);
+  create_topic("wake");
+  Connection consumer(server_->port());
+  // A minute's wait, far beyond the client's 10 s read bound: only the produce can answer it.
+  ASSERT_TRUE(consumer.send(
+      test::raw::request_frame(test::fetch_request("wake", 0, 0, 60'000, 1), kFetchVersion, 1)));
+  Connection producer(server_->port());
+  produce(producer, "wake", {"a", "b"}, 1);
+  auto values = read_fetch_response(consumer, 1);
+  ASSERT_TRUE(values.has_value());
+  EXPECT_EQ(*values, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(ServerTest, StopAnswersTheRequestInFlightAndClosesIdleConnections) {
+  auto config = test::test_server_config();
+  config.shutdown_grace = 120s;  // the drain must not depend on how fast this machine is
+  start(config);
+  create_topic("drain");
+  Connection producer(server_->port());
+  produce(producer, "drain", {"one", "two", "three"}, 1);
+  Connection idle(server_->port());
+  ASSERT_TRUE(api_versions(idle, 1));
+
+  // Hold the Fetch's segment read: the request is then certainly in flight.
+  server_->read_gate().close();
+  Connection consumer(server_->port());
+  ASSERT_TRUE(consumer.send(
+      test::raw::request_frame(test::fetch_request("drain", 0, 0, 0, 1), kFetchVersion, 1)));
+  ASSERT_TRUE(server_->read_gate().wait_for_reader(10s)) << "the Fetch never read the log";
+
+  std::atomic<bool> stopped = false;
+  std::thread stopper([&] {
+    server_->server().stop();
+    stopped = true;
+  });
+  // stop() closes idle connections at once, while the Fetch is still held.
+  EXPECT_TRUE(idle.closed_by_broker()) << idle.error();
+  EXPECT_TRUE(producer.closed_by_broker()) << producer.error();
+  EXPECT_FALSE(stopped.load());  // it waits for the request in flight
+
+  server_->read_gate().open();
+  auto values = read_fetch_response(consumer, 1);
+  ASSERT_TRUE(values.has_value());
+  EXPECT_EQ(*values, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_TRUE(consumer.closed_by_broker()) << consumer.error();
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
+  EXPECT_FALSE(server_->server().serving());
+}
+
+}  // namespace
+}  // namespace wharf::kafka
