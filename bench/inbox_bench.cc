@@ -133,8 +133,10 @@ int main(int argc, char** argv) {
     } else if (i + 1 < argc && k == "--only") {
       a.only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--events N] [--batch N] [--single N] [--only sqlite|postgresql] [--json]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--events N] [--batch N] [--single N] [--only sqlite|postgresql] [--json]\n",
+          argv[0]);
       return 2;
     }
   }

@@ -23,6 +23,7 @@
 // the end. Durability is not this program's concern: data is thrown away without being synced
 // where the policy does not sync it (unlinking drops the dirty pages, so a case leaves no
 // write-back behind to slow the next one).
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,11 +35,10 @@
 #include <stop_token>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
@@ -75,7 +75,9 @@ struct IoCounters {
       return {writes - o.writes, write_ns - o.write_ns, syncs - o.syncs, sync_ns - o.sync_ns};
     }
   };
-  Snapshot snapshot() const { return {writes.load(), write_ns.load(), syncs.load(), sync_ns.load()}; }
+  Snapshot snapshot() const {
+    return {writes.load(), write_ns.load(), syncs.load(), sync_ns.load()};
+  }
 };
 
 // Passes every call to the wrapped File, counting writes and syncs and the time spent in them.
@@ -154,7 +156,7 @@ struct Options {
   int interval_ms = 100;
   int group_threads = 4;
   int repeats = 1;
-  int first_repeat = 0;  // label of the first repeat (run.sh runs one repeat per round)
+  int first_repeat = 0;              // label of the first repeat (run.sh runs one repeat per round)
   std::vector<std::string> filters;  // run only cases whose name contains one of these
   bool list = false;                 // print the case names and exit
 };
@@ -168,8 +170,8 @@ struct BenchBatch {
 BenchBatch make_batch(std::size_t record_bytes, std::size_t batch_bytes_max, std::uint64_t seed) {
   // Encoded record = value + ~10 bytes (length, attributes, deltas, null key, header count).
   constexpr std::size_t kRecordOverheadGuess = 9;
-  std::size_t n = std::max<std::size_t>(1, (batch_bytes_max - bl::kHeaderBytes) /
-                                               (record_bytes + kRecordOverheadGuess));
+  std::size_t n = std::max<std::size_t>(
+      1, (batch_bytes_max - bl::kHeaderBytes) / (record_bytes + kRecordOverheadGuess));
   // Pseudo-random values (splitmix64): nothing below can profit from repeated bytes.
   std::uint64_t x = seed;
   auto next = [&] {
@@ -339,7 +341,8 @@ Result<nlohmann::ordered_json> run_append(const Options& opt, const AppendCase& 
   j["records_per_s"] = static_cast<double>(records) / seconds;
   j["syncs"] = io.syncs;
   j["syncs_per_append"] = n ? static_cast<double>(io.syncs) / static_cast<double>(n) : 0.0;
-  j["sync_ms_mean"] = io.syncs ? static_cast<double>(io.sync_ns) / static_cast<double>(io.syncs) / 1e6 : 0.0;
+  j["sync_ms_mean"] =
+      io.syncs ? static_cast<double>(io.sync_ns) / static_cast<double>(io.syncs) / 1e6 : 0.0;
   // Summed over threads: with one appender these are shares of `seconds`.
   j["write_seconds"] = static_cast<double>(io.write_ns) / 1e9;
   j["sync_seconds"] = static_cast<double>(io.sync_ns) / 1e9;
@@ -367,13 +370,15 @@ Result<std::vector<nlohmann::ordered_json>> run_recovery_and_read(const Options&
   CountingFileSystem fs(*posix, counters);
   const storage::TopicConfig config = bench_config("none");
   WHARF_CHECK(opt.recovery_bytes < config.segment_bytes, "--recovery-bytes must fit one segment");
-  const BenchBatch batch = make_batch(opt.recovery_record_bytes, opt.recovery_batch_bytes, 7 + repeat);
+  const BenchBatch batch =
+      make_batch(opt.recovery_record_bytes, opt.recovery_batch_bytes, 7 + repeat);
   Bytes mine = batch.bytes;
   std::uint64_t written = 0;
   std::int64_t records = 0;
   const auto write_start = Clock::now();
   {
-    WHARF_ASSIGN_OR_RETURN(auto p, storage::Partition::open(fs, dir, config, SystemClock::instance()));
+    WHARF_ASSIGN_OR_RETURN(auto p,
+                           storage::Partition::open(fs, dir, config, SystemClock::instance()));
     while (written + mine.size() <= opt.recovery_bytes) {
       WHARF_ASSIGN_OR_RETURN(auto r, p->append(MutableByteView(mine)));
       (void)r;
@@ -387,11 +392,13 @@ Result<std::vector<nlohmann::ordered_json>> run_recovery_and_read(const Options&
   const double write_seconds = seconds_since(write_start);
 
   const auto open_start = Clock::now();
-  WHARF_ASSIGN_OR_RETURN(auto p, storage::Partition::open(fs, dir, config, SystemClock::instance()));
+  WHARF_ASSIGN_OR_RETURN(auto p,
+                         storage::Partition::open(fs, dir, config, SystemClock::instance()));
   const double open_seconds = seconds_since(open_start);
   const storage::RecoveryReport& report = p->recovery_report();
   WHARF_CHECK(!report.clean_shutdown, "recovery found a clean-shutdown marker");
-  WHARF_CHECK(report.bytes_scanned == written, "scanned {} of {} bytes", report.bytes_scanned, written);
+  WHARF_CHECK(report.bytes_scanned == written, "scanned {} of {} bytes", report.bytes_scanned,
+              written);
   WHARF_CHECK(report.torn_bytes_truncated == 0);
   WHARF_CHECK(p->log_end_offset() == Offset(records));
 
@@ -425,8 +432,9 @@ Result<std::vector<nlohmann::ordered_json>> run_recovery_and_read(const Options&
       WHARF_CHECK(!rr.records.empty(), "empty read at offset {}", from);
       // Walk the batch lengths to the last batch; the next read starts after it.
       ByteView last;
-      WHARF_ASSIGN_OR_RETURN(std::size_t walked,
-                             storage::for_each_batch(rr.records, [&last](ByteView b) { last = b; }));
+      WHARF_ASSIGN_OR_RETURN(
+          std::size_t walked,
+          storage::for_each_batch(rr.records, [&last](ByteView b) { last = b; }));
       WHARF_CHECK(walked == rr.records.size(), "a partial batch at offset {}", from);
       WHARF_ASSIGN_OR_RETURN(storage::BatchHeader h, storage::parse_header(last));
       from = h.next_offset();
@@ -457,7 +465,8 @@ void status_line(const nlohmann::ordered_json& j) {
   const std::string name = j["case"].get<std::string>();
   std::string line = fmt::format("[bench] {} #{}: {:.1f} MB/s", name, j["repeat"].get<int>(),
                                  j["mb_per_s"].get<double>());
-  if (j.contains("records_per_s")) line += fmt::format(", {:.0f} records/s", j["records_per_s"].get<double>());
+  if (j.contains("records_per_s"))
+    line += fmt::format(", {:.0f} records/s", j["records_per_s"].get<double>());
   if (j.contains("syncs_per_append")) {
     line += fmt::format(", {:.3f} syncs/append, p99 {:.0f} us", j["syncs_per_append"].get<double>(),
                         j["append_us_p99"].get<double>());
@@ -491,9 +500,8 @@ int run(const Options& opt) {
 
   auto wanted = [&](const std::string& name) {
     if (opt.filters.empty()) return true;
-    return std::any_of(opt.filters.begin(), opt.filters.end(), [&](const std::string& f) {
-      return name.find(f) != std::string::npos;
-    });
+    return std::any_of(opt.filters.begin(), opt.filters.end(),
+                       [&](const std::string& f) { return name.find(f) != std::string::npos; });
   };
   auto posix = io::make_posix_file_system();
   const std::string root = io::join_path(opt.dir, fmt::format("storage_bench-{}", ::getpid()));
@@ -545,21 +553,25 @@ int main(int argc, char** argv) {
   wharf::bench::Options opt;
   CLI::App app{"Wharf storage benchmarks: append, read and recovery throughput on the real disk"};
   app.add_option("--dir", opt.dir, "directory for the data (same file system as fio's file)");
-  app.add_option("--seconds", opt.seconds, "time bound per append case")->check(CLI::PositiveNumber);
+  app.add_option("--seconds", opt.seconds, "time bound per append case")
+      ->check(CLI::PositiveNumber);
   app.add_option("--case-bytes", opt.case_bytes, "byte bound per append case")
       ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 30));
   app.add_option("--recovery-bytes", opt.recovery_bytes, "bytes written before the recovery scan")
       ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{2000} << 20));
-  app.add_option("--recovery-batch-bytes", opt.recovery_batch_bytes, "batch size of the recovery data")
+  app.add_option("--recovery-batch-bytes", opt.recovery_batch_bytes,
+                 "batch size of the recovery data")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 20));
-  app.add_option("--recovery-record-bytes", opt.recovery_record_bytes, "record size of the recovery data")
+  app.add_option("--recovery-record-bytes", opt.recovery_record_bytes,
+                 "record size of the recovery data")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 19));
   app.add_option("--interval-ms", opt.interval_ms, "the interval:<ms> policy's interval")
       ->check(CLI::Range(1, 3600000));
   app.add_option("--group-threads", opt.group_threads, "appender threads in the group-commit case")
       ->check(CLI::Range(1, 64));
   app.add_option("--repeats", opt.repeats, "times to run every case")->check(CLI::Range(1, 20));
-  app.add_option("--first-repeat", opt.first_repeat, "number of the first repeat, for labels and seeds")
+  app.add_option("--first-repeat", opt.first_repeat,
+                 "number of the first repeat, for labels and seeds")
       ->check(CLI::Range(0, 1000));
   app.add_option("--filter", opt.filters,
                  "run only cases whose name contains this, e.g. append/none (repeatable)");

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   });
   wharf::Router email(*bus, {.group = "email"});
   email.on<OrderPlaced>("orders", [&](const OrderPlaced& e, wharf::Context&) -> wharf::Status {
-    std::printf("email: receipt to %s for %lld cents\n", e.customer_id.c_str(), static_cast<long long>(e.total_cents));
+    std::printf("email: receipt to %s for %lld cents\n", e.customer_id.c_str(),
+                static_cast<long long>(e.total_cents));
     ++emailed;
     return wharf::ok();
   });
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   t1.join();
   t2.join();
   (void)(*bus)->close();
-  std::printf("inventory handled %d, email handled %d of %d orders\n", reserved.load(), emailed.load(), kOrders);
+  std::printf("inventory handled %d, email handled %d of %d orders\n", reserved.load(),
+              emailed.load(), kOrders);
   return reserved >= kOrders && emailed >= kOrders ? 0 : 1;
 }

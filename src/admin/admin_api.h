@@ -27,7 +27,8 @@ class AdminApi {
   HttpResponse handle(const HttpRequest& req);
 
  private:
-  std::vector<kafka::group::GroupLag> group_lag(const std::vector<kafka::group::GroupMetrics>& groups);
+  std::vector<kafka::group::GroupLag> group_lag(
+      const std::vector<kafka::group::GroupMetrics>& groups);
   HttpResponse topics();
   HttpResponse dead_letters();
   HttpResponse topic(const std::string& name);

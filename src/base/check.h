@@ -14,12 +14,11 @@ namespace wharf::detail {
                                const std::string& message);
 }  // namespace wharf::detail
 
-#define WHARF_CHECK(cond, ...)                                                            \
-  do {                                                                                    \
-    if (!(cond)) [[unlikely]] {                                                           \
-      ::wharf::detail::check_failed(__FILE__, __LINE__, #cond,                            \
-                                    ::fmt::format("" __VA_ARGS__));        \
-    }                                                                                     \
+#define WHARF_CHECK(cond, ...)                                                                 \
+  do {                                                                                         \
+    if (!(cond)) [[unlikely]] {                                                                \
+      ::wharf::detail::check_failed(__FILE__, __LINE__, #cond, ::fmt::format("" __VA_ARGS__)); \
+    }                                                                                          \
   } while (0)
 
 #if defined(WHARF_DEBUG_CHECKS)

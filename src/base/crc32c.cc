@@ -57,7 +57,7 @@ namespace {
 constexpr std::size_t kStreamBytes = 4096;
 
 __attribute__((target("sse4.2"))) std::uint64_t raw_u64(std::uint64_t c, const std::uint8_t* p,
-                                                          std::size_t n) {
+                                                        std::size_t n) {
   while (n >= 8) {
     std::uint64_t word;
     std::memcpy(&word, p, 8);
@@ -88,8 +88,7 @@ struct ShiftTable {
 
 }  // namespace
 
-__attribute__((target("sse4.2"))) std::uint32_t extend_hardware(std::uint32_t crc,
-                                                                  ByteView data) {
+__attribute__((target("sse4.2"))) std::uint32_t extend_hardware(std::uint32_t crc, ByteView data) {
   static const ShiftTable kShift;
   const auto* p = reinterpret_cast<const std::uint8_t*>(data.data());
   std::size_t n = data.size();
@@ -107,7 +106,8 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_hardware(std::uint32_t cr
       c1 = _mm_crc32_u64(c1, w1);
       c2 = _mm_crc32_u64(c2, w2);
     }
-    c0 = kShift.shift(kShift.shift(static_cast<std::uint32_t>(c0)) ^ static_cast<std::uint32_t>(c1)) ^
+    c0 = kShift.shift(kShift.shift(static_cast<std::uint32_t>(c0)) ^
+                      static_cast<std::uint32_t>(c1)) ^
          static_cast<std::uint32_t>(c2);
     p += 3 * kStreamBytes;
     n -= 3 * kStreamBytes;

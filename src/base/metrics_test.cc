@@ -17,17 +17,29 @@ TEST(Metrics, RendersCountersGaugesHistogramsAndCollectorsInPrometheusFormat) {
   h.with({{"api", "Fetch"}}).observe(0.005);
   h.with({{"api", "Fetch"}}).observe(1.0);
   r.add_collector([] {
-    return std::vector<CollectedFamily>{{"wharf_partition_size_bytes", "Bytes.", "gauge",
-                                         {{"wharf_partition_size_bytes", {{"topic", "a\"b"}}, 42}}}};
+    return std::vector<CollectedFamily>{
+        {"wharf_partition_size_bytes",
+         "Bytes.",
+         "gauge",
+         {{"wharf_partition_size_bytes", {{"topic", "a\"b"}}, 42}}}};
   });
   const std::string text = r.render_prometheus();
-  EXPECT_NE(text.find("# TYPE wharf_requests_total counter\nwharf_requests_total{api=\"Produce\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("# TYPE wharf_requests_total counter\nwharf_requests_total{api=\"Produce\"} 3\n"),
+      std::string::npos)
+      << text;
   EXPECT_NE(text.find("wharf_connections 2\n"), std::string::npos);
-  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"0.001\"} 1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"0.01\"} 2\n"), std::string::npos);
-  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"+Inf\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("wharf_request_duration_seconds_count{api=\"Fetch\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("wharf_partition_size_bytes{topic=\"a\\\"b\"} 42\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"0.001\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"0.01\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("wharf_request_duration_seconds_bucket{api=\"Fetch\",le=\"+Inf\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("wharf_request_duration_seconds_count{api=\"Fetch\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("wharf_partition_size_bytes{topic=\"a\\\"b\"} 42\n"), std::string::npos)
+      << text;
 }
 
 TEST(Metrics, ConcurrentUpdatesAreNotLost) {

@@ -23,8 +23,12 @@ std::uint32_t murmur2(ByteView key) {
     len -= 4;
   }
   switch (len) {
-    case 3: h ^= static_cast<std::uint32_t>(data[2]) << 16; [[fallthrough]];
-    case 2: h ^= static_cast<std::uint32_t>(data[1]) << 8; [[fallthrough]];
+    case 3:
+      h ^= static_cast<std::uint32_t>(data[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<std::uint32_t>(data[1]) << 8;
+      [[fallthrough]];
     case 1:
       h ^= data[0];
       h *= m;

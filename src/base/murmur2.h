@@ -14,7 +14,8 @@ std::uint32_t murmur2(ByteView key);
 // partition = (murmur2(key) & 0x7fffffff) % partitions.  REQUIRES: partitions > 0.
 inline std::int32_t partition_for_key(ByteView key, std::int32_t partitions) {
   WHARF_CHECK(partitions > 0);
-  return static_cast<std::int32_t>((murmur2(key) & 0x7fffffffu) % static_cast<std::uint32_t>(partitions));
+  return static_cast<std::int32_t>((murmur2(key) & 0x7fffffffu) %
+                                   static_cast<std::uint32_t>(partitions));
 }
 
 }  // namespace wharf

@@ -9,8 +9,9 @@ namespace {
 // client), masked to 31 bits as both partitioners do.
 TEST(Murmur2, MatchesKafkaClientsPartitioner) {
   const std::pair<const char*, std::uint32_t> cases[] = {
-      {"kafka", 1348980580u}, {"giberish123456789", 257239820u}, {"1234", 533297940u},
-      {"234", 1740638666u},   {"34", 121188570u},                {"4", 1514888353u},
+      {"kafka", 1348980580u}, {"giberish123456789", 257239820u},
+      {"1234", 533297940u},   {"234", 1740638666u},
+      {"34", 121188570u},     {"4", 1514888353u},
       {"", 275646681u},
   };
   for (const auto& [key, want] : cases) {

@@ -17,8 +17,9 @@ TEST(Varint, ZigzagRoundTripsEdgeValues) {
     EXPECT_EQ(d->value, v);
     EXPECT_EQ(d->size, b.size());
   }
-  for (std::int64_t v : {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::max(),
-                         std::numeric_limits<std::int64_t>::min()}) {
+  for (std::int64_t v :
+       {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::max(),
+        std::numeric_limits<std::int64_t>::min()}) {
     Bytes b;
     varint::append_varlong(b, v);
     auto d = varint::decode_varlong(b);
@@ -42,7 +43,8 @@ TEST(Varint, RejectsTruncatedAndOverlongInput) {
   overlong.push_back(std::byte{0x01});
   EXPECT_FALSE(varint::decode_varint(overlong).has_value());
   // Five bytes whose last carries more than the 4 remaining bits of an int32.
-  Bytes too_big{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0x7F}};
+  Bytes too_big{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                std::byte{0x7F}};
   EXPECT_FALSE(varint::decode_varint(too_big).has_value());
   EXPECT_FALSE(varint::decode_varint({}).has_value());
 }

@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
-#include "base/clock.h"
-#include "base/result.h"
 #include "admin/admin_api.h"
 #include "admin/http_server.h"
+#include "base/clock.h"
+#include "base/result.h"
 #include "io/file_system.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
@@ -46,7 +46,8 @@ struct BrokerConfig {
 
 class Broker {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<Broker>> start(BrokerConfig config, io::FileSystem& fs,
+  [[nodiscard]] static Result<std::unique_ptr<Broker>> start(BrokerConfig config,
+                                                             io::FileSystem& fs,
                                                              const Clock& clock);
   ~Broker();
   // Graceful shutdown; idempotent. Returns the log's close status.

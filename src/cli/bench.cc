@@ -21,10 +21,10 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cmath>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -59,8 +59,8 @@ class LatencyHistogram {
  public:
   static constexpr int kSubBits = 8;
   static constexpr std::int64_t kValueMax = std::int64_t{1} << 40;
-  static constexpr int kSubCount = 1 << kSubBits;        // 256 exact values at the bottom
-  static constexpr int kHalfCount = kSubCount / 2;       // 128 buckets per power of two above
+  static constexpr int kSubCount = 1 << kSubBits;   // 256 exact values at the bottom
+  static constexpr int kHalfCount = kSubCount / 2;  // 128 buckets per power of two above
   static constexpr int kBucketCount = kSubCount + (40 - kSubBits) * kHalfCount;
 
   void record(std::int64_t value_ns) {
@@ -92,8 +92,8 @@ class LatencyHistogram {
   static int index_of(std::int64_t v) {
     if (v < kSubCount) return static_cast<int>(v);
     const int msb = 63 - std::countl_zero(static_cast<std::uint64_t>(v));  // >= kSubBits
-    const int shift = msb - (kSubBits - 1);                                 // >= 1
-    const int mantissa = static_cast<int>(v >> shift);                      // [128, 256)
+    const int shift = msb - (kSubBits - 1);                                // >= 1
+    const int mantissa = static_cast<int>(v >> shift);                     // [128, 256)
     return kSubCount + (shift - 1) * kHalfCount + (mantissa - kHalfCount);
   }
   static std::int64_t highest_of(int index) {
@@ -176,7 +176,8 @@ class Config {
   void set_all(const std::vector<std::string>& properties) {
     for (const auto& kv : properties) {
       const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) throw BenchFailure{"-X " + kv + ": expected key=value"};
+      if (eq == std::string::npos || eq == 0)
+        throw BenchFailure{"-X " + kv + ": expected key=value"};
       set(kv.substr(0, eq), kv.substr(eq + 1));
     }
   }
@@ -275,8 +276,10 @@ struct CommonOptions {
 
 void add_common(CLI::App* cmd, CommonOptions& o) {
   cmd->add_option("--topic", o.topic, "Topic to use")->required();
-  cmd->add_option("--records", o.records, "Stop after this many records")->check(CLI::PositiveNumber);
-  cmd->add_option("--seconds", o.seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  cmd->add_option("--records", o.records, "Stop after this many records")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seconds", o.seconds, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout-ms", o.timeout_ms,
                   "How long to wait for the cluster's first answer before giving up")
       ->check(CLI::Range(100, 600'000))
@@ -299,9 +302,9 @@ struct ProduceOptions {
   std::string acks = "all";
   bool idempotent = false;
   std::string compression = "none";
-  int linger_ms = -1;   // -1: librdkafka's default
-  int batch_bytes = -1; // -1: librdkafka's default
-  int partitions = 0;   // 0: the topic must exist
+  int linger_ms = -1;    // -1: librdkafka's default
+  int batch_bytes = -1;  // -1: librdkafka's default
+  int partitions = 0;    // 0: the topic must exist
 };
 
 // State shared by the sender, the poll thread and the delivery-report callback. The histogram
@@ -373,7 +376,8 @@ int run_produce(const ProduceOptions& o) {
                  c.topic.c_str(), *partitions);
   }
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), c.topic.c_str(), nullptr);
-  if (!rkt) throw BenchFailure{"topic handle: " + std::string(rd_kafka_err2str(rd_kafka_last_error()))};
+  if (!rkt)
+    throw BenchFailure{"topic handle: " + std::string(rd_kafka_err2str(rd_kafka_last_error()))};
 
   const std::vector<char> payload = make_payload(o.record_bytes);
   const bool unbounded = c.records == 0 && c.seconds == 0;
@@ -398,8 +402,9 @@ int run_produce(const ProduceOptions& o) {
                      "[produce %5.1fs] %9.0f records/s %8.1f MB/s  errors %llu  in flight %d  "
                      "p50 %.2f ms  p99 %.2f ms\n",
                      now / 1e9, static_cast<double>(d - last_delivered), mb(b - last_bytes),
-                     static_cast<unsigned long long>(state->failed.load()), rd_kafka_outq_len(rk.get()),
-                     ms(state->latency.value_at(0.5)), ms(state->latency.value_at(0.99)));
+                     static_cast<unsigned long long>(state->failed.load()),
+                     rd_kafka_outq_len(rk.get()), ms(state->latency.value_at(0.5)),
+                     ms(state->latency.value_at(0.99)));
       }
       last_delivered = d;
       last_bytes = b;
@@ -498,25 +503,28 @@ int run_produce(const ProduceOptions& o) {
   if (c.json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("produced %llu records (%llu bytes of values, %d B each) to %s in %.2f s: %.0f "
-                "records/s, %.2f MB/s, %llu errors\n",
-                static_cast<unsigned long long>(records), static_cast<unsigned long long>(bytes),
-                o.record_bytes, c.topic.c_str(), seconds, out["records_per_s"].get<double>(),
-                out["mb_per_s"].get<double>(), static_cast<unsigned long long>(failed));
+    std::printf(
+        "produced %llu records (%llu bytes of values, %d B each) to %s in %.2f s: %.0f "
+        "records/s, %.2f MB/s, %llu errors\n",
+        static_cast<unsigned long long>(records), static_cast<unsigned long long>(bytes),
+        o.record_bytes, c.topic.c_str(), seconds, out["records_per_s"].get<double>(),
+        out["mb_per_s"].get<double>(), static_cast<unsigned long long>(failed));
     if (o.rate > 0) {
       std::printf("offered %.0f records/s (open loop), sent %.0f records/s\n", o.rate,
                   out["rate_sent"].get<double>());
     }
-    std::printf("latency (%s to delivery report) ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  "
-                "max %.3f  mean %.3f\n",
-                o.rate > 0 ? "scheduled send" : "produce call", out["latency_ms_p50"].get<double>(),
-                out["latency_ms_p90"].get<double>(), out["latency_ms_p99"].get<double>(),
-                out["latency_ms_p999"].get<double>(), out["latency_ms_max"].get<double>(),
-                out["latency_ms_mean"].get<double>());
+    std::printf(
+        "latency (%s to delivery report) ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  "
+        "max %.3f  mean %.3f\n",
+        o.rate > 0 ? "scheduled send" : "produce call", out["latency_ms_p50"].get<double>(),
+        out["latency_ms_p90"].get<double>(), out["latency_ms_p99"].get<double>(),
+        out["latency_ms_p999"].get<double>(), out["latency_ms_max"].get<double>(),
+        out["latency_ms_mean"].get<double>());
   }
   std::fflush(stdout);
   if (failed > 0) {
-    throw BenchFailure{std::to_string(failed) + " record(s) failed (first: " + st.first_error + ")"};
+    throw BenchFailure{std::to_string(failed) + " record(s) failed (first: " + st.first_error +
+                       ")"};
   }
   if (records == 0) throw BenchFailure{"no record was delivered"};
   return 0;
@@ -554,7 +562,8 @@ int run_consume(const ConsumeOptions& o) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*partitions);
   if (o.group.empty()) {
     for (int p = 0; p < *partitions; ++p) {
-      rd_kafka_topic_partition_list_add(list, c.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_topic_partition_list_add(list, c.topic.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
     }
   } else {
     rd_kafka_topic_partition_list_add(list, c.topic.c_str(), RD_KAFKA_PARTITION_UA);
@@ -563,7 +572,8 @@ int run_consume(const ConsumeOptions& o) {
       o.group.empty() ? rd_kafka_assign(rk.get(), list) : rd_kafka_subscribe(rk.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw BenchFailure{std::string(o.group.empty() ? "assign: " : "subscribe: ") + rd_kafka_err2str(err)};
+    throw BenchFailure{std::string(o.group.empty() ? "assign: " : "subscribe: ") +
+                       rd_kafka_err2str(err)};
   }
 
   // Stop at --records, at --seconds (counted from the first record), or, with neither, once
@@ -601,13 +611,15 @@ int run_consume(const ConsumeOptions& o) {
         records += 1;
         bytes += m->len + m->key_len;
         last_record = now;
-        if (c.records > 0 && static_cast<std::int64_t>(records) >= c.records) stopped_by = "records";
+        if (c.records > 0 && static_cast<std::int64_t>(records) >= c.records)
+          stopped_by = "records";
       }
       rd_kafka_message_destroy(m);
     }
     if (n > 0) last_activity = now;
     if (!stopped_by.empty()) break;
-    if (first_record && seconds_ns > 0 && (now - *first_record) >= std::chrono::nanoseconds(seconds_ns)) {
+    if (first_record && seconds_ns > 0 &&
+        (now - *first_record) >= std::chrono::nanoseconds(seconds_ns)) {
       stopped_by = "seconds";
     } else if (until_end && static_cast<int>(at_end.size()) == *partitions) {
       stopped_by = "end";
@@ -618,8 +630,8 @@ int run_consume(const ConsumeOptions& o) {
     if (elapsed >= next_status_ns) {
       if (!c.quiet) {
         std::fprintf(stderr, "[consume %5.1fs] %9.0f records/s %8.1f MB/s  errors %llu\n",
-                     elapsed / 1e9, static_cast<double>(records - last_records), mb(bytes - last_bytes),
-                     static_cast<unsigned long long>(failed));
+                     elapsed / 1e9, static_cast<double>(records - last_records),
+                     mb(bytes - last_bytes), static_cast<unsigned long long>(failed));
       }
       last_records = records;
       last_bytes = bytes;
@@ -647,18 +659,20 @@ int run_consume(const ConsumeOptions& o) {
   if (c.json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("consumed %llu records (%llu bytes of keys and values) from %s in %.2f s: %.0f "
-                "records/s, %.2f MB/s, %llu errors; stopped by %s\n",
-                static_cast<unsigned long long>(records), static_cast<unsigned long long>(bytes),
-                c.topic.c_str(), seconds, out["records_per_s"].get<double>(),
-                out["mb_per_s"].get<double>(), static_cast<unsigned long long>(failed),
-                stopped_by.c_str());
+    std::printf(
+        "consumed %llu records (%llu bytes of keys and values) from %s in %.2f s: %.0f "
+        "records/s, %.2f MB/s, %llu errors; stopped by %s\n",
+        static_cast<unsigned long long>(records), static_cast<unsigned long long>(bytes),
+        c.topic.c_str(), seconds, out["records_per_s"].get<double>(), out["mb_per_s"].get<double>(),
+        static_cast<unsigned long long>(failed), stopped_by.c_str());
   }
   std::fflush(stdout);
-  if (failed > 0) throw BenchFailure{std::to_string(failed) + " consume error(s) (first: " + first_error + ")"};
+  if (failed > 0)
+    throw BenchFailure{std::to_string(failed) + " consume error(s) (first: " + first_error + ")"};
   if (records == 0) {
-    throw BenchFailure{"no record arrived within " + std::to_string(c.timeout_ms) + " ms" +
-                       (context.errors.get().empty() ? "" : " (last: " + context.errors.get() + ")")};
+    throw BenchFailure{
+        "no record arrived within " + std::to_string(c.timeout_ms) + " ms" +
+        (context.errors.get().empty() ? "" : " (last: " + context.errors.get() + ")")};
   }
   return 0;
 }
@@ -697,10 +711,11 @@ void register_bench(CLI::App& app, int& exit_code) {
   produce->add_option("--record-size", po.record_bytes, "Bytes per record value (no key)")
       ->check(CLI::Range(0, 64 * 1024 * 1024))
       ->capture_default_str();
-  produce->add_option("--rate", po.rate,
-                      "Offered records/s, open loop: records leave at scheduled times and "
-                      "latency counts from the scheduled time. 0: as fast as possible, latency "
-                      "from the produce call")
+  produce
+      ->add_option("--rate", po.rate,
+                   "Offered records/s, open loop: records leave at scheduled times and "
+                   "latency counts from the scheduled time. 0: as fast as possible, latency "
+                   "from the produce call")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   produce->add_option("--acks", po.acks, "all | 1 | 0")
@@ -710,19 +725,23 @@ void register_bench(CLI::App& app, int& exit_code) {
   produce->add_option("--compression", po.compression, "none | gzip | snappy | lz4 | zstd")
       ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}))
       ->capture_default_str();
-  produce->add_option("--linger-ms", po.linger_ms, "librdkafka linger.ms (default: librdkafka's, 5)")
+  produce
+      ->add_option("--linger-ms", po.linger_ms, "librdkafka linger.ms (default: librdkafka's, 5)")
       ->check(CLI::Range(0, 900'000));
-  produce->add_option("--batch-size", po.batch_bytes,
-                      "librdkafka batch.size in bytes (default: librdkafka's, 1000000)")
+  produce
+      ->add_option("--batch-size", po.batch_bytes,
+                   "librdkafka batch.size in bytes (default: librdkafka's, 1000000)")
       ->check(CLI::Range(1, 2'147'483'647));
-  produce->add_option("--partitions", po.partitions,
-                      "Create the topic with this many partitions if it does not exist")
+  produce
+      ->add_option("--partitions", po.partitions,
+                   "Create the topic with this many partitions if it does not exist")
       ->check(CLI::Range(1, 10'000));
   produce->footer(
       "Without --records or --seconds it sends 1,000,000 records. Values are random capital "
       "letters (as Kafka's producer-perf-test makes them), keys are null, so librdkafka's "
       "partitioner spreads records over the partitions.");
-  produce->callback([&exit_code] { run_command("produce", exit_code, [] { return run_produce(po); }); });
+  produce->callback(
+      [&exit_code] { run_command("produce", exit_code, [] { return run_produce(po); }); });
 
   static ConsumeOptions co;
   auto* consume = bench->add_subcommand(
@@ -734,7 +753,8 @@ void register_bench(CLI::App& app, int& exit_code) {
   consume->footer(
       "Without --records or --seconds it stops once every partition reaches its end. It also "
       "stops after --timeout-ms with no record.");
-  consume->callback([&exit_code] { run_command("consume", exit_code, [] { return run_consume(co); }); });
+  consume->callback(
+      [&exit_code] { run_command("consume", exit_code, [] { return run_consume(co); }); });
 }
 
 }  // namespace wharf::cli

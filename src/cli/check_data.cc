@@ -32,10 +32,12 @@ void register_check_data(CLI::App& app, int& exit_code) {
       std::printf("PROBLEM %s position %llu: %s\n", p.file.c_str(),
                   static_cast<unsigned long long>(p.position), p.what.c_str());
     }
-    std::printf("%lld topics, %lld partitions, %lld segments, %lld batches, %llu log bytes: %zu problem(s)\n",
-                static_cast<long long>(report->topics), static_cast<long long>(report->partitions),
-                static_cast<long long>(report->segments), static_cast<long long>(report->batches),
-                static_cast<unsigned long long>(report->log_bytes), report->problems.size());
+    std::printf(
+        "%lld topics, %lld partitions, %lld segments, %lld batches, %llu log bytes: %zu "
+        "problem(s)\n",
+        static_cast<long long>(report->topics), static_cast<long long>(report->partitions),
+        static_cast<long long>(report->segments), static_cast<long long>(report->batches),
+        static_cast<unsigned long long>(report->log_bytes), report->problems.size());
     exit_code = report->problems.empty() ? 0 : 1;
   });
 }

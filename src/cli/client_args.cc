@@ -5,12 +5,14 @@
 
 namespace wharf::cli {
 
-Result<std::pair<std::string, std::string>> parse_key_value(std::string_view text, std::string_view what) {
+Result<std::pair<std::string, std::string>> parse_key_value(std::string_view text,
+                                                            std::string_view what) {
   const auto eq = text.find('=');
   if (eq == std::string_view::npos || eq == 0) {
     return fail(ErrorCode::kInvalidArgument, "{}: expected key=value, got '{}'", what, text);
   }
-  return std::pair<std::string, std::string>(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  return std::pair<std::string, std::string>(std::string(text.substr(0, eq)),
+                                             std::string(text.substr(eq + 1)));
 }
 
 Result<std::int64_t> parse_int64(std::string_view text, std::string_view what) {
@@ -24,12 +26,15 @@ Result<std::int64_t> parse_int64(std::string_view text, std::string_view what) {
 }
 
 Result<OffsetSpec> parse_offset_spec(std::string_view text) {
-  if (text == "beginning" || text == "earliest" || text == "oldest") return OffsetSpec{OffsetSpec::Kind::kBeginning, 0};
-  if (text == "end" || text == "latest" || text == "newest") return OffsetSpec{OffsetSpec::Kind::kEnd, 0};
+  if (text == "beginning" || text == "earliest" || text == "oldest")
+    return OffsetSpec{OffsetSpec::Kind::kBeginning, 0};
+  if (text == "end" || text == "latest" || text == "newest")
+    return OffsetSpec{OffsetSpec::Kind::kEnd, 0};
   auto n = parse_int64(text, "--offset");
   if (!n) {
     return fail(ErrorCode::kInvalidArgument,
-                "--offset: expected beginning, end, an offset N or -N (N before the end), got '{}'", text);
+                "--offset: expected beginning, end, an offset N or -N (N before the end), got '{}'",
+                text);
   }
   if (*n < 0) return OffsetSpec{OffsetSpec::Kind::kFromEnd, -*n};
   return OffsetSpec{OffsetSpec::Kind::kAbsolute, *n};
@@ -55,18 +60,22 @@ bool read_digits(std::string_view s, std::size_t& pos, int digits, int& out) {
 Result<std::int64_t> parse_datetime_ms(std::string_view s) {
   auto bad = [&] {
     return fail(ErrorCode::kInvalidArgument,
-                "'{}' is not an ISO 8601 date-time (e.g. 2024-05-01T12:00:00Z or 2024-05-01T14:00:00+02:00)", s);
+                "'{}' is not an ISO 8601 date-time (e.g. 2024-05-01T12:00:00Z or "
+                "2024-05-01T14:00:00+02:00)",
+                s);
   };
   std::size_t pos = 0;
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   std::int64_t millis = 0;
-  if (!read_digits(s, pos, 4, year) || pos >= s.size() || s[pos++] != '-' || !read_digits(s, pos, 2, month) ||
-      pos >= s.size() || s[pos++] != '-' || !read_digits(s, pos, 2, day)) {
+  if (!read_digits(s, pos, 4, year) || pos >= s.size() || s[pos++] != '-' ||
+      !read_digits(s, pos, 2, month) || pos >= s.size() || s[pos++] != '-' ||
+      !read_digits(s, pos, 2, day)) {
     return bad();
   }
   if (pos < s.size() && (s[pos] == 'T' || s[pos] == 't' || s[pos] == ' ')) {
     ++pos;
-    if (!read_digits(s, pos, 2, hour) || pos >= s.size() || s[pos++] != ':' || !read_digits(s, pos, 2, minute)) {
+    if (!read_digits(s, pos, 2, hour) || pos >= s.size() || s[pos++] != ':' ||
+        !read_digits(s, pos, 2, minute)) {
       return bad();
     }
     if (pos < s.size() && s[pos] == ':') {
@@ -102,7 +111,8 @@ Result<std::int64_t> parse_datetime_ms(std::string_view s) {
     }
   }
   if (pos != s.size()) return bad();
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return bad();
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return bad();
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = month - 1;

@@ -51,8 +51,9 @@ TEST(ParseDatetime, ReadsUtcZonesAndFractions) {
 }
 
 TEST(ParseDatetime, RefusesMalformedAndImpossibleDates) {
-  for (const char* bad : {"", "2024", "2024-5-01", "2024-05-01T", "2024-05-01T25:00:00Z", "2024-13-01",
-                          "2024-02-30T00:00:00Z", "2024-05-01T12:00:00Q", "2024-05-01T12:00:00.Z", "yesterday"}) {
+  for (const char* bad :
+       {"", "2024", "2024-5-01", "2024-05-01T", "2024-05-01T25:00:00Z", "2024-13-01",
+        "2024-02-30T00:00:00Z", "2024-05-01T12:00:00Q", "2024-05-01T12:00:00.Z", "yesterday"}) {
     EXPECT_FALSE(parse_datetime_ms(bad)) << bad;
   }
 }

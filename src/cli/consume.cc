@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <librdkafka/rdkafka.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/client_args.h"
@@ -42,14 +42,17 @@ struct ConsumeArgs {
   bool quiet = false;
 };
 
-using PartitionListPtr =
-    std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t,
+                                         decltype(&rd_kafka_topic_partition_list_destroy)>;
 
 PartitionListPtr new_list(int size) {
-  return PartitionListPtr(rd_kafka_topic_partition_list_new(size), &rd_kafka_topic_partition_list_destroy);
+  return PartitionListPtr(rd_kafka_topic_partition_list_new(size),
+                          &rd_kafka_topic_partition_list_destroy);
 }
 
-std::string as_text(const void* p, std::size_t n) { return std::string(static_cast<const char*>(p), n); }
+std::string as_text(const void* p, std::size_t n) {
+  return std::string(static_cast<const char*>(p), n);
+}
 
 // One record as a JSON line. Keys and values that are not UTF-8 get U+FFFD replacements.
 void render_json(const rd_kafka_message_t* m, std::string& out) {
@@ -59,16 +62,21 @@ void render_json(const rd_kafka_message_t* m, std::string& out) {
   j["offset"] = m->offset;
   rd_kafka_timestamp_type_t type;
   j["timestamp"] = rd_kafka_message_timestamp(m, &type);
-  j["key"] = m->key != nullptr ? nlohmann::ordered_json(as_text(m->key, m->key_len)) : nlohmann::ordered_json(nullptr);
-  j["value"] = m->payload != nullptr ? nlohmann::ordered_json(as_text(m->payload, m->len)) : nlohmann::ordered_json(nullptr);
+  j["key"] = m->key != nullptr ? nlohmann::ordered_json(as_text(m->key, m->key_len))
+                               : nlohmann::ordered_json(nullptr);
+  j["value"] = m->payload != nullptr ? nlohmann::ordered_json(as_text(m->payload, m->len))
+                                     : nlohmann::ordered_json(nullptr);
   nlohmann::ordered_json headers = nlohmann::ordered_json::array();
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      headers.push_back({name, value != nullptr ? nlohmann::ordered_json(as_text(value, size)) : nlohmann::ordered_json(nullptr)});
+    for (size_t i = 0;
+         rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      headers.push_back({name, value != nullptr ? nlohmann::ordered_json(as_text(value, size))
+                                                : nlohmann::ordered_json(nullptr)});
     }
   }
   j["headers"] = std::move(headers);
@@ -84,16 +92,20 @@ void render_template(const RecordFormat& format, const rd_kafka_message_t* m, st
   rd_kafka_timestamp_type_t type;
   r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
   if (m->key != nullptr) r.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
-  if (m->payload != nullptr) r.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+  if (m->payload != nullptr)
+    r.value = std::string_view(static_cast<const char*>(m->payload), m->len);
   rd_kafka_headers_t* hdrs = nullptr;
   if (format.uses_headers() && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      r.headers.emplace_back(name, value != nullptr ? std::optional<std::string_view>(std::string_view(
-                                                          static_cast<const char*>(value), size))
-                                                    : std::nullopt);
+    for (size_t i = 0;
+         rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      r.headers.emplace_back(name, value != nullptr
+                                       ? std::optional<std::string_view>(std::string_view(
+                                             static_cast<const char*>(value), size))
+                                       : std::nullopt);
     }
   }
   format.render(r, out);
@@ -110,7 +122,9 @@ int run_consume(const ConsumeArgs& a) {
   const bool grouped = !a.group.empty();
   std::optional<RecordFormat> format;
   if (a.json) {
-    if (a.format != "%s\\n") return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "--json and --format exclude each other"));
+    if (a.format != "%s\\n")
+      return report_failure(
+          cmd, make_error(ErrorCode::kInvalidArgument, "--json and --format exclude each other"));
   } else {
     auto compiled = RecordFormat::compile(a.format);
     if (!compiled) return report_failure(cmd, compiled.error());
@@ -122,21 +136,25 @@ int run_consume(const ConsumeArgs& a) {
     if (!parsed) return report_failure(cmd, parsed.error());
     spec = *parsed;
     if (a.from_beginning && spec->kind != OffsetSpec::Kind::kBeginning) {
-      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "--from-beginning and --offset {} disagree", a.offset));
+      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
+                                            "--from-beginning and --offset {} disagree", a.offset));
     }
   } else if (a.from_beginning) {
     spec = OffsetSpec{OffsetSpec::Kind::kBeginning, 0};
   }
   if (grouped && !a.partitions.empty()) {
-    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
-                                          "--partition and --group exclude each other: a group member consumes the "
-                                          "partitions the group assigns it"));
+    return report_failure(
+        cmd, make_error(ErrorCode::kInvalidArgument,
+                        "--partition and --group exclude each other: a group member consumes the "
+                        "partitions the group assigns it"));
   }
-  if (grouped && spec && (spec->kind == OffsetSpec::Kind::kAbsolute || spec->kind == OffsetSpec::Kind::kFromEnd)) {
-    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
-                                          "with --group, --offset can only be beginning or end (where to start when "
-                                          "the group has no committed offset); move committed offsets with "
-                                          "'wharf group reset-offsets'"));
+  if (grouped && spec &&
+      (spec->kind == OffsetSpec::Kind::kAbsolute || spec->kind == OffsetSpec::Kind::kFromEnd)) {
+    return report_failure(
+        cmd, make_error(ErrorCode::kInvalidArgument,
+                        "with --group, --offset can only be beginning or end (where to start when "
+                        "the group has no committed offset); move committed offsets with "
+                        "'wharf group reset-offsets'"));
   }
 
   std::vector<std::pair<std::string, std::string>> config = {
@@ -148,9 +166,11 @@ int run_consume(const ConsumeArgs& a) {
   if (grouped) {
     config.emplace_back("group.id", a.group);
     config.emplace_back("enable.auto.commit", "true");
-    config.emplace_back("auto.offset.reset", spec && spec->kind == OffsetSpec::Kind::kBeginning ? "earliest" : "latest");
+    config.emplace_back("auto.offset.reset",
+                        spec && spec->kind == OffsetSpec::Kind::kBeginning ? "earliest" : "latest");
   } else {
-    config.emplace_back("auto.offset.reset", "earliest");  // a log truncated under us: resume at its start
+    config.emplace_back("auto.offset.reset",
+                        "earliest");  // a log truncated under us: resume at its start
   }
   auto client = connect_client(ClientKind::kConsumer, config);
   if (!client) return report_failure(cmd, client.error());
@@ -174,7 +194,9 @@ int run_consume(const ConsumeArgs& a) {
   for (const auto& topic : a.topics) {
     if (!seen_topics.insert(topic).second) continue;
     const auto* t = md->find(topic);
-    if (t == nullptr) return report_failure(cmd, make_error(ErrorCode::kNotFound, "topic '{}' does not exist", topic));
+    if (t == nullptr)
+      return report_failure(cmd,
+                            make_error(ErrorCode::kNotFound, "topic '{}' does not exist", topic));
     if (grouped) {
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
       continue;
@@ -185,7 +207,8 @@ int run_consume(const ConsumeArgs& a) {
     } else {
       for (int p : a.partitions) {
         if (p < 0 || static_cast<std::size_t>(p) >= t->partitions.size()) {
-          return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "topic '{}' has {} partition(s); no partition {}",
+          return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
+                                                "topic '{}' has {} partition(s); no partition {}",
                                                 topic, t->partitions.size(), p));
         }
         partitions.insert(PartitionId(p));
@@ -194,10 +217,12 @@ int run_consume(const ConsumeArgs& a) {
     for (auto p : partitions) {
       std::int64_t start = RD_KAFKA_OFFSET_END;  // as kafka-console-consumer: new records only
       if (spec && spec->kind == OffsetSpec::Kind::kBeginning) start = RD_KAFKA_OFFSET_BEGINNING;
-      if (spec && (spec->kind == OffsetSpec::Kind::kAbsolute || spec->kind == OffsetSpec::Kind::kFromEnd)) {
+      if (spec &&
+          (spec->kind == OffsetSpec::Kind::kAbsolute || spec->kind == OffsetSpec::Kind::kFromEnd)) {
         auto w = (*client)->watermarks(topic, p);
         if (!w) return report_failure(cmd, w.error());
-        start = spec->kind == OffsetSpec::Kind::kAbsolute ? spec->value : w->high.value() - spec->value;
+        start =
+            spec->kind == OffsetSpec::Kind::kAbsolute ? spec->value : w->high.value() - spec->value;
         start = std::clamp(start, w->low.value(), w->high.value());
       }
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p.value())->offset = start;
@@ -206,18 +231,22 @@ int run_consume(const ConsumeArgs& a) {
 
   if (grouped) {
     if (auto err = rd_kafka_subscribe(rk, list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "subscribe: {}", rd_kafka_err2str(err)));
+      return report_failure(
+          cmd, make_error(ErrorCode::kInvalidArgument, "subscribe: {}", rd_kafka_err2str(err)));
     }
   } else {
     for (int i = 0; i < list->cnt; ++i) {
       const auto& e = list->elems[i];
-      if (handles.empty() || std::string_view(rd_kafka_topic_name(handles.back().get())) != e.topic) {
+      if (handles.empty() ||
+          std::string_view(rd_kafka_topic_name(handles.back().get())) != e.topic) {
         handles.emplace_back(rd_kafka_topic_new(rk, e.topic, nullptr), &rd_kafka_topic_destroy);
       }
-      if (rd_kafka_consume_start_queue(handles.back().get(), e.partition, e.offset, queue.get()) != 0) {
+      if (rd_kafka_consume_start_queue(handles.back().get(), e.partition, e.offset, queue.get()) !=
+          0) {
         stop_started();
-        return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "{}[{}]: {}", e.topic, e.partition,
-                                              rd_kafka_err2str(rd_kafka_last_error())));
+        return report_failure(
+            cmd, make_error(ErrorCode::kInvalidArgument, "{}[{}]: {}", e.topic, e.partition,
+                            rd_kafka_err2str(rd_kafka_last_error())));
       }
       started.emplace_back(handles.back().get(), e.partition);
     }
@@ -236,7 +265,8 @@ int run_consume(const ConsumeArgs& a) {
   auto all_at_end = [&]() {
     if (!grouped) return at_end.size() == started.size();
     rd_kafka_topic_partition_list_t* assigned = nullptr;
-    if (rd_kafka_assignment(rk, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || assigned == nullptr) return false;
+    if (rd_kafka_assignment(rk, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || assigned == nullptr)
+      return false;
     PartitionListPtr owned(assigned, &rd_kafka_topic_partition_list_destroy);
     if (assigned->cnt == 0) return false;  // a group member before its first assignment
     for (int i = 0; i < assigned->cnt; ++i) {
@@ -247,12 +277,14 @@ int run_consume(const ConsumeArgs& a) {
   if (!grouped && a.exit_at_end && list->cnt == 0) g_stop.store(true);
 
   while (!g_stop.load() && (a.count < 0 || consumed < a.count)) {
-    rd_kafka_message_t* m = grouped ? rd_kafka_consumer_poll(rk, 100) : rd_kafka_consume_queue(queue.get(), 100);
+    rd_kafka_message_t* m =
+        grouped ? rd_kafka_consumer_poll(rk, 100) : rd_kafka_consume_queue(queue.get(), 100);
     if (m == nullptr) {
       flush(out);
       continue;
     }
-    std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> owned(m, &rd_kafka_message_destroy);
+    std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> owned(
+        m, &rd_kafka_message_destroy);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       at_end.insert({rd_kafka_topic_name(m->rkt), m->partition});
       if (a.exit_at_end && all_at_end()) break;
@@ -260,10 +292,12 @@ int run_consume(const ConsumeArgs& a) {
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       flush(out);
-      std::fprintf(stderr, "wharf consume: %s%s%s\n", m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "",
+      std::fprintf(stderr, "wharf consume: %s%s%s\n",
+                   m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "",
                    m->rkt != nullptr ? ": " : "", rd_kafka_message_errstr(m));
       if (m->err == RD_KAFKA_RESP_ERR__FATAL || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-          m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+          m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+          m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
           m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
         exit_code = 1;
         break;
@@ -281,7 +315,8 @@ int run_consume(const ConsumeArgs& a) {
     if (grouped) {
       flush(out);  // store (and so commit) only what has reached stdout
       auto stored = new_list(1);
-      rd_kafka_topic_partition_list_add(stored.get(), rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset + 1;
+      rd_kafka_topic_partition_list_add(stored.get(), rd_kafka_topic_name(m->rkt), m->partition)
+          ->offset = m->offset + 1;
       rd_kafka_offsets_store(rk, stored.get());
     }
   }
@@ -289,7 +324,8 @@ int run_consume(const ConsumeArgs& a) {
   if (grouped) {
     // Commits the stored offsets and leaves the group, so the others rebalance at once.
     if (auto close_err = rd_kafka_consumer_close(rk); close_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::fprintf(stderr, "wharf consume: leaving group '%s': %s\n", a.group.c_str(), rd_kafka_err2str(close_err));
+      std::fprintf(stderr, "wharf consume: leaving group '%s': %s\n", a.group.c_str(),
+                   rd_kafka_err2str(close_err));
       exit_code = 1;
     }
   } else {
@@ -308,20 +344,29 @@ void register_consume(CLI::App& app, int& exit_code) {
   static ConsumeArgs args;
   auto* cmd = app.add_subcommand(
       "consume",
-      "Print records of TOPIC(s) to stdout, one per --format template (default: the value and a newline). Without "
-      "--group: every partition (or --partition), new records only unless --from-beginning or --offset; nothing is "
+      "Print records of TOPIC(s) to stdout, one per --format template (default: the value and a "
+      "newline). Without "
+      "--group: every partition (or --partition), new records only unless --from-beginning or "
+      "--offset; nothing is "
       "committed. With --group: join that consumer group and commit what was printed");
   cmd->add_option("topics", args.topics, "Topic(s) to consume")->required();
-  cmd->add_flag("--from-beginning", args.from_beginning, "Start at the log start offset (same as -o beginning)");
-  cmd->add_option("-o,--offset", args.offset,
-                  "Where to start: beginning | end | N (absolute offset) | -N (N records before the end)");
-  cmd->add_option("-p,--partition", args.partitions, "Only this partition, repeatable (not with --group)");
-  cmd->add_option("-g,--group", args.group, "Consume as a member of this consumer group and commit offsets");
-  cmd->add_option("-c,--count", args.count, "Exit after this many records")->check(CLI::PositiveNumber);
-  cmd->add_flag("-e,--exit", args.exit_at_end, "Exit once the end of every (assigned) partition is reached");
-  cmd->add_option("-f,--format", args.format,
-                  "Output template: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), "
-                  "%h headers (k=v,...), %S value size, %K key size, %% percent; escapes \\n \\t \\r \\\\")
+  cmd->add_flag("--from-beginning", args.from_beginning,
+                "Start at the log start offset (same as -o beginning)");
+  cmd->add_option(
+      "-o,--offset", args.offset,
+      "Where to start: beginning | end | N (absolute offset) | -N (N records before the end)");
+  cmd->add_option("-p,--partition", args.partitions,
+                  "Only this partition, repeatable (not with --group)");
+  cmd->add_option("-g,--group", args.group,
+                  "Consume as a member of this consumer group and commit offsets");
+  cmd->add_option("-c,--count", args.count, "Exit after this many records")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("-e,--exit", args.exit_at_end,
+                "Exit once the end of every (assigned) partition is reached");
+  cmd->add_option(
+         "-f,--format", args.format,
+         "Output template: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), "
+         "%h headers (k=v,...), %S value size, %K key size, %% percent; escapes \\n \\t \\r \\\\")
       ->capture_default_str();
   cmd->add_flag("-J,--json", args.json, "Print each record as a JSON object on its own line");
   cmd->add_flag("-q,--quiet", args.quiet, "No summary on stderr at exit");

@@ -15,42 +15,47 @@ namespace {
 
 int dump_log(io::File& file, bool records) {
   auto size = file.size();
-  if (!size) return std::fprintf(stderr, "wharf dump-segment: %s\n", size.error().to_string().c_str()), 1;
+  if (!size)
+    return std::fprintf(stderr, "wharf dump-segment: %s\n", size.error().to_string().c_str()), 1;
   std::uint64_t pos = 0;
   Bytes batch;
   int bad = 0;
   while (pos < *size) {
     std::array<std::byte, storage::batch_layout::kHeaderBytes> raw;
     if (*size - pos < raw.size() || !io::read_exact(file, FilePosition(pos), raw)) {
-      std::printf("position %llu: %llu trailing bytes (torn tail)\n", static_cast<unsigned long long>(pos),
+      std::printf("position %llu: %llu trailing bytes (torn tail)\n",
+                  static_cast<unsigned long long>(pos),
                   static_cast<unsigned long long>(*size - pos));
       return 1;
     }
     auto h = storage::parse_header(raw);
     if (!h || h->total_bytes() > storage::kBatchBytesHardMax || pos + h->total_bytes() > *size) {
-      std::printf("position %llu: unreadable batch header%s%s\n", static_cast<unsigned long long>(pos),
-                  h ? "" : ": ", h ? "" : h.error().message().c_str());
+      std::printf("position %llu: unreadable batch header%s%s\n",
+                  static_cast<unsigned long long>(pos), h ? "" : ": ",
+                  h ? "" : h.error().message().c_str());
       return 1;
     }
     batch.resize(h->total_bytes());
     if (!io::read_exact(file, FilePosition(pos), batch)) return 1;
     const bool crc_ok = storage::check_batch_crc(batch).has_value();
     bad += crc_ok ? 0 : 1;
-    std::printf("position %llu: offsets %lld..%lld count %d size %zu compression %d "
-                "timestamps %lld..%lld%s producer %lld epoch %d sequence %d crc %s\n",
-                static_cast<unsigned long long>(pos), static_cast<long long>(h->base_offset.value()),
-                static_cast<long long>(h->last_offset().value()), h->record_count, h->total_bytes(),
-                static_cast<int>(h->compression()), static_cast<long long>(h->base_timestamp),
-                static_cast<long long>(h->max_timestamp),
-                (h->attributes & storage::batch_attributes::kLogAppendTime) ? " (log append time)" : "",
-                static_cast<long long>(h->producer_id.value()), h->producer_epoch.value(),
-                h->base_sequence, crc_ok ? "ok" : "MISMATCH");
+    std::printf(
+        "position %llu: offsets %lld..%lld count %d size %zu compression %d "
+        "timestamps %lld..%lld%s producer %lld epoch %d sequence %d crc %s\n",
+        static_cast<unsigned long long>(pos), static_cast<long long>(h->base_offset.value()),
+        static_cast<long long>(h->last_offset().value()), h->record_count, h->total_bytes(),
+        static_cast<int>(h->compression()), static_cast<long long>(h->base_timestamp),
+        static_cast<long long>(h->max_timestamp),
+        (h->attributes & storage::batch_attributes::kLogAppendTime) ? " (log append time)" : "",
+        static_cast<long long>(h->producer_id.value()), h->producer_epoch.value(), h->base_sequence,
+        crc_ok ? "ok" : "MISMATCH");
     if (records && h->compression() == storage::Compression::kNone) {
       auto rs = storage::read_records(batch);
       if (rs) {
         for (const auto& r : *rs) {
           std::printf("  offset %lld timestamp %lld key %s value %s\n",
-                      static_cast<long long>(r.offset.value()), static_cast<long long>(r.timestamp_ms),
+                      static_cast<long long>(r.offset.value()),
+                      static_cast<long long>(r.timestamp_ms),
                       r.key ? std::string(as_chars(*r.key)).c_str() : "(null)",
                       r.value ? std::string(as_chars(*r.value)).c_str() : "(null)");
         }
@@ -93,14 +98,18 @@ void register_dump_segment(CLI::App& app, int& exit_code) {
         return;
       }
       if (time) {
-        for (const auto& e : ti.entries()) std::printf("timestamp %lld relative offset %u\n", static_cast<long long>(e.timestamp_ms), e.relative_offset);
+        for (const auto& e : ti.entries())
+          std::printf("timestamp %lld relative offset %u\n", static_cast<long long>(e.timestamp_ms),
+                      e.relative_offset);
       } else {
-        for (const auto& e : oi.entries()) std::printf("relative offset %u position %u\n", e.relative_offset, e.position);
+        for (const auto& e : oi.entries())
+          std::printf("relative offset %u position %u\n", e.relative_offset, e.position);
       }
     } else if (path.ends_with(".snapshot")) {
       auto bytes = io::read_file(fs, path);
-      auto snap = bytes ? storage::ProducerStateTable::decode_snapshot(*bytes)
-                        : Result<std::pair<Offset, storage::ProducerStateTable>>(fail(bytes.error()));
+      auto snap = bytes
+                      ? storage::ProducerStateTable::decode_snapshot(*bytes)
+                      : Result<std::pair<Offset, storage::ProducerStateTable>>(fail(bytes.error()));
       if (!snap) {
         std::fprintf(stderr, "wharf dump-segment: %s\n", snap.error().to_string().c_str());
         exit_code = 1;
@@ -109,15 +118,20 @@ void register_dump_segment(CLI::App& app, int& exit_code) {
       std::printf("producer state as of offset %lld: %zu producer(s)\n",
                   static_cast<long long>(snap->first.value()), snap->second.size());
       for (const auto& [id, e] : snap->second.producers()) {
-        std::printf("producer %lld epoch %d last timestamp %lld\n", static_cast<long long>(id.value()),
-                    e.epoch.value(), static_cast<long long>(e.last_timestamp_ms));
+        std::printf("producer %lld epoch %d last timestamp %lld\n",
+                    static_cast<long long>(id.value()), e.epoch.value(),
+                    static_cast<long long>(e.last_timestamp_ms));
         for (const auto& b : e.batches) {
           std::printf("  sequences %d..%d offsets %lld..%lld\n", b.first_sequence, b.last_sequence,
-                      static_cast<long long>(b.first_offset.value()), static_cast<long long>(b.last_offset.value()));
+                      static_cast<long long>(b.first_offset.value()),
+                      static_cast<long long>(b.last_offset.value()));
         }
       }
     } else {
-      std::fprintf(stderr, "wharf dump-segment: %s: unknown file type (want .log, .index, .timeindex or .snapshot)\n", path.c_str());
+      std::fprintf(stderr,
+                   "wharf dump-segment: %s: unknown file type (want .log, .index, .timeindex or "
+                   ".snapshot)\n",
+                   path.c_str());
       exit_code = 1;
     }
   });

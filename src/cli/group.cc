@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/client_args.h"
@@ -49,8 +49,10 @@ int run_list(bool json) {
   }
   Table table({"GROUP", "STATE", "PROTOCOL-TYPE", "PROTOCOL", "MEMBERS", "COORDINATOR"});
   for (const auto& g : *groups) {
-    table.add({g.group, g.error.empty() ? g.state : "error: " + g.error, g.protocol_type.empty() ? "-" : g.protocol_type,
-               g.protocol.empty() ? "-" : g.protocol, std::to_string(g.members.size()), std::to_string(g.coordinator)});
+    table.add({g.group, g.error.empty() ? g.state : "error: " + g.error,
+               g.protocol_type.empty() ? "-" : g.protocol_type,
+               g.protocol.empty() ? "-" : g.protocol, std::to_string(g.members.size()),
+               std::to_string(g.coordinator)});
   }
   table.print(stdout);
   return 0;
@@ -91,10 +93,12 @@ int run_describe(const std::string& group, bool json) {
     if (g.group == group) info = &g;
   }
   if ((info == nullptr || !is_live(*info)) && committed->empty()) {
-    return report_failure(cmd, make_error(ErrorCode::kNotFound, "group '{}' does not exist", group));
+    return report_failure(cmd,
+                          make_error(ErrorCode::kNotFound, "group '{}' does not exist", group));
   }
   if (info != nullptr && !info->error.empty()) {
-    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "group '{}': {}", group, info->error));
+    return report_failure(
+        cmd, make_error(ErrorCode::kInvalidArgument, "group '{}': {}", group, info->error));
   }
 
   // Members and the partitions each one holds.
@@ -105,12 +109,14 @@ int run_describe(const std::string& group, bool json) {
   };
   std::vector<MemberRow> members;
   std::map<TopicPartition, std::string> owner;
-  const bool consumer_protocol = info != nullptr && (info->protocol_type == "consumer" || info->protocol_type.empty());
+  const bool consumer_protocol =
+      info != nullptr && (info->protocol_type == "consumer" || info->protocol_type.empty());
   if (info != nullptr) {
     for (const auto& m : info->members) {
       MemberRow row{&m, std::nullopt, {}};
       if (!consumer_protocol) {
-        row.note = fmt::format("({} bytes of protocol type {})", m.assignment.size(), info->protocol_type);
+        row.note =
+            fmt::format("({} bytes of protocol type {})", m.assignment.size(), info->protocol_type);
       } else if (auto a = decode_consumer_assignment(as_bytes(m.assignment)); a) {
         for (const auto& [topic, partitions] : a->topics) {
           for (auto p : partitions) owner[TopicPartition{topic, PartitionId(p)}] = m.member_id;
@@ -161,7 +167,9 @@ int run_describe(const std::string& group, bool json) {
     }
   }
 
-  auto opt = [](const auto& v) { return v ? std::to_string(static_cast<long long>(v->value())) : std::string("-"); };
+  auto opt = [](const auto& v) {
+    return v ? std::to_string(static_cast<long long>(v->value())) : std::string("-");
+  };
   const std::string state = info != nullptr && is_live(*info) ? info->state : "Empty";
   if (json) {
     nlohmann::ordered_json out;
@@ -189,15 +197,21 @@ int run_describe(const std::string& group, bool json) {
       out["partitions"].push_back(
           {{"topic", r.tp.topic},
            {"partition", r.tp.partition.value()},
-           {"committed", r.committed ? nlohmann::ordered_json(r.committed->value()) : nlohmann::ordered_json(nullptr)},
-           {"high_watermark", r.high_watermark ? nlohmann::ordered_json(r.high_watermark->value()) : nlohmann::ordered_json(nullptr)},
+           {"committed", r.committed ? nlohmann::ordered_json(r.committed->value())
+                                     : nlohmann::ordered_json(nullptr)},
+           {"high_watermark", r.high_watermark ? nlohmann::ordered_json(r.high_watermark->value())
+                                               : nlohmann::ordered_json(nullptr)},
            {"lag", r.lag ? nlohmann::ordered_json(*r.lag) : nlohmann::ordered_json(nullptr)},
-           {"member_id", r.member.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.member)}});
+           {"member_id", r.member.empty() ? nlohmann::ordered_json(nullptr)
+                                          : nlohmann::ordered_json(r.member)}});
     }
     out["topics"] = nlohmann::ordered_json::array();
     for (const auto& [name, t] : per_topic) {
-      out["topics"].push_back(
-          {{"topic", name}, {"lag", t.lags.sum}, {"lag_max", t.lags.max}, {"lag_mean", t.lags.mean()}, {"lag_skew", t.lags.skew()}});
+      out["topics"].push_back({{"topic", name},
+                               {"lag", t.lags.sum},
+                               {"lag_max", t.lags.max},
+                               {"lag_mean", t.lags.mean()},
+                               {"lag_skew", t.lags.skew()}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return exit_code;
@@ -206,8 +220,12 @@ int run_describe(const std::string& group, bool json) {
   Table summary({"GROUP", group});
   summary.add({"STATE", state});
   if (info != nullptr && is_live(*info)) {
-    summary.add({"PROTOCOL", info->protocol_type.empty() ? "-" : info->protocol_type + (info->protocol.empty() ? "" : "/" + info->protocol)});
-    summary.add({"COORDINATOR", fmt::format("{} ({})", info->coordinator, info->coordinator_address)});
+    summary.add({"PROTOCOL",
+                 info->protocol_type.empty()
+                     ? "-"
+                     : info->protocol_type + (info->protocol.empty() ? "" : "/" + info->protocol)});
+    summary.add(
+        {"COORDINATOR", fmt::format("{} ({})", info->coordinator, info->coordinator_address)});
   }
   summary.add({"MEMBERS", std::to_string(members.size())});
   summary.add({"TOTAL-LAG", std::to_string(total_lag)});
@@ -218,7 +236,8 @@ int run_describe(const std::string& group, bool json) {
     Table table({"MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"});
     for (const auto& m : members) {
       table.add({m.member->member_id, m.member->client_id, m.member->client_host,
-                 m.assignment ? (m.assignment->topics.empty() ? "-" : to_string(*m.assignment)) : m.note});
+                 m.assignment ? (m.assignment->topics.empty() ? "-" : to_string(*m.assignment))
+                              : m.note});
     }
     table.print(stdout);
   }
@@ -226,15 +245,16 @@ int run_describe(const std::string& group, bool json) {
     std::printf("\n");
     Table table({"TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG", "MEMBER-ID"});
     for (const auto& r : rows) {
-      table.add({r.tp.topic, std::to_string(r.tp.partition.value()), opt(r.committed), opt(r.high_watermark),
-                 r.lag ? std::to_string(*r.lag) : "-", r.member.empty() ? "-" : r.member});
+      table.add({r.tp.topic, std::to_string(r.tp.partition.value()), opt(r.committed),
+                 opt(r.high_watermark), r.lag ? std::to_string(*r.lag) : "-",
+                 r.member.empty() ? "-" : r.member});
     }
     table.print(stdout);
     std::printf("\n");
     Table skew({"TOPIC", "LAG", "LAG-MAX", "LAG-MEAN", "SKEW"});
     for (const auto& [name, t] : per_topic) {
-      skew.add({name, std::to_string(t.lags.sum), std::to_string(t.lags.max), fmt::format("{:.2f}", t.lags.mean()),
-                fmt::format("{:.2f}", t.lags.skew())});
+      skew.add({name, std::to_string(t.lags.sum), std::to_string(t.lags.max),
+                fmt::format("{:.2f}", t.lags.mean()), fmt::format("{:.2f}", t.lags.skew())});
     }
     skew.print(stdout);
   }
@@ -255,12 +275,13 @@ struct ResetArgs {
 
 int run_reset(const ResetArgs& a) {
   const char* cmd = "group reset-offsets";
-  const int targets = int{a.to_earliest} + int{a.to_latest} + int{!a.to_datetime.empty()} + int{a.to_timestamp >= 0} +
-                      int{a.to_offset >= 0};
+  const int targets = int{a.to_earliest} + int{a.to_latest} + int{!a.to_datetime.empty()} +
+                      int{a.to_timestamp >= 0} + int{a.to_offset >= 0};
   if (targets != 1) {
-    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
-                                          "give exactly one of --to-earliest, --to-latest, --to-datetime, "
-                                          "--to-timestamp, --to-offset"));
+    return report_failure(
+        cmd, make_error(ErrorCode::kInvalidArgument,
+                        "give exactly one of --to-earliest, --to-latest, --to-datetime, "
+                        "--to-timestamp, --to-offset"));
   }
   std::optional<std::int64_t> timestamp_ms;
   if (!a.to_datetime.empty()) {
@@ -281,7 +302,8 @@ int run_reset(const ResetArgs& a) {
   } else {
     for (int p : std::set<int>(a.partitions.begin(), a.partitions.end())) {
       if (p < 0 || static_cast<std::size_t>(p) >= topic->partitions.size()) {
-        return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "topic '{}' has {} partition(s); no partition {}",
+        return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
+                                              "topic '{}' has {} partition(s); no partition {}",
                                               a.topic, topic->partitions.size(), p));
       }
       partitions.push_back(PartitionId(p));
@@ -294,10 +316,11 @@ int run_reset(const ResetArgs& a) {
   if (!groups) return report_failure(cmd, groups.error());
   for (const auto& g : *groups) {
     if (g.group == a.group && is_live(g) && !g.members.empty()) {
-      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
-                                            "group '{}' has {} active member(s) (state {}); stop its consumers "
-                                            "first: offsets can only be reset while the group is empty",
-                                            a.group, g.members.size(), g.state));
+      return report_failure(
+          cmd, make_error(ErrorCode::kInvalidArgument,
+                          "group '{}' has {} active member(s) (state {}); stop its consumers "
+                          "first: offsets can only be reset while the group is empty",
+                          a.group, g.members.size(), g.state));
     }
   }
   std::vector<TopicPartition> asked;
@@ -322,9 +345,11 @@ int run_reset(const ResetArgs& a) {
     } else if (a.to_offset >= 0) {
       target = std::clamp(Offset(a.to_offset), w->low, w->high);
       if (target != Offset(a.to_offset)) {
-        std::fprintf(stderr, "wharf %s: partition %d holds offsets %lld..%lld; %lld clamped to %lld\n", cmd, p.value(),
-                     static_cast<long long>(w->low.value()), static_cast<long long>(w->high.value()),
-                     static_cast<long long>(a.to_offset), static_cast<long long>(target.value()));
+        std::fprintf(stderr,
+                     "wharf %s: partition %d holds offsets %lld..%lld; %lld clamped to %lld\n", cmd,
+                     p.value(), static_cast<long long>(w->low.value()),
+                     static_cast<long long>(w->high.value()), static_cast<long long>(a.to_offset),
+                     static_cast<long long>(target.value()));
       }
     } else if (timestamp_ms) {
       // No record at or after the time yet: the end, so the group reads only what comes next.
@@ -335,21 +360,26 @@ int run_reset(const ResetArgs& a) {
     auto current = committed->find(tp);
     table.add({a.topic, std::to_string(p.value()),
                current != committed->end() ? std::to_string(current->second.value()) : "-",
-               std::to_string(target.value()), std::to_string(w->low.value()), std::to_string(w->high.value())});
+               std::to_string(target.value()), std::to_string(w->low.value()),
+               std::to_string(w->high.value())});
     wanted[tp] = target;
   }
   table.print(stdout);
   if (!a.execute) {
-    std::printf("dry run: nothing committed; add --execute to commit these offsets for group %s\n", a.group.c_str());
+    std::printf("dry run: nothing committed; add --execute to commit these offsets for group %s\n",
+                a.group.c_str());
     return 0;
   }
   auto results = (*client)->alter_group_offsets(a.group, wanted);
   if (!results) return report_failure(cmd, results.error());
   int exit_code = 0;
   for (const auto& r : *results) {
-    if (!r.error.empty()) exit_code = report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "{}: {}", r.name, r.error));
+    if (!r.error.empty())
+      exit_code =
+          report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "{}: {}", r.name, r.error));
   }
-  if (exit_code == 0) std::printf("committed %zu offset(s) for group %s\n", wanted.size(), a.group.c_str());
+  if (exit_code == 0)
+    std::printf("committed %zu offset(s) for group %s\n", wanted.size(), a.group.c_str());
   return exit_code;
 }
 
@@ -364,7 +394,8 @@ int run_delete(const std::vector<std::string>& names) {
     if (r.error.empty()) {
       std::printf("deleted group %s\n", r.name.c_str());
     } else {
-      exit_code = report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "{}: {}", r.name, r.error));
+      exit_code =
+          report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "{}: {}", r.name, r.error));
     }
   }
   return exit_code;
@@ -378,7 +409,8 @@ void register_group(CLI::App& app, int& exit_code) {
   group->fallthrough();
 
   static bool list_json = false;
-  auto* list = group->add_subcommand("list", "List groups with their state, protocol and member count");
+  auto* list =
+      group->add_subcommand("list", "List groups with their state, protocol and member count");
   list->alias("ls");
   list->add_flag("--json", list_json, "Print JSON instead of a table");
   add_client_options(list);
@@ -387,8 +419,10 @@ void register_group(CLI::App& app, int& exit_code) {
   static std::string describe_name;
   static bool describe_json = false;
   auto* describe = group->add_subcommand(
-      "describe", "Show a group's state, members and their assigned partitions, and per partition the committed "
-                  "offset, high watermark and lag, with lag skew per topic (max partition lag / mean lag)");
+      "describe",
+      "Show a group's state, members and their assigned partitions, and per partition the "
+      "committed "
+      "offset, high watermark and lag, with lag skew per topic (max partition lag / mean lag)");
   describe->add_option("group", describe_name, "Group id")->required();
   describe->add_flag("--json", describe_json, "Print JSON instead of tables");
   add_client_options(describe);
@@ -396,25 +430,32 @@ void register_group(CLI::App& app, int& exit_code) {
 
   static ResetArgs reset;
   auto* r = group->add_subcommand(
-      "reset-offsets", "Move a group's committed offsets on a topic. Prints current -> new offsets and commits "
-                       "nothing unless --execute; the group must have no active members");
+      "reset-offsets",
+      "Move a group's committed offsets on a topic. Prints current -> new offsets and commits "
+      "nothing unless --execute; the group must have no active members");
   r->add_option("group", reset.group, "Group id")->required();
   r->add_option("-t,--topic", reset.topic, "Topic whose offsets to move")->required();
-  r->add_option("-p,--partition", reset.partitions, "Only this partition, repeatable (default: all)");
+  r->add_option("-p,--partition", reset.partitions,
+                "Only this partition, repeatable (default: all)");
   r->add_flag("--to-earliest", reset.to_earliest, "To each partition's log start offset");
-  r->add_flag("--to-latest", reset.to_latest, "To each partition's high watermark (skip everything so far)");
-  r->add_option("--to-datetime", reset.to_datetime,
-                "To the first record at or after this ISO 8601 time (2024-05-01T12:00:00Z; no zone = UTC)");
-  r->add_option("--to-timestamp", reset.to_timestamp, "As --to-datetime, in milliseconds since the epoch")
+  r->add_flag("--to-latest", reset.to_latest,
+              "To each partition's high watermark (skip everything so far)");
+  r->add_option(
+      "--to-datetime", reset.to_datetime,
+      "To the first record at or after this ISO 8601 time (2024-05-01T12:00:00Z; no zone = UTC)");
+  r->add_option("--to-timestamp", reset.to_timestamp,
+                "As --to-datetime, in milliseconds since the epoch")
       ->check(CLI::NonNegativeNumber);
-  r->add_option("--to-offset", reset.to_offset, "To this offset (clamped into each partition's range)")
+  r->add_option("--to-offset", reset.to_offset,
+                "To this offset (clamped into each partition's range)")
       ->check(CLI::NonNegativeNumber);
   r->add_flag("--execute", reset.execute, "Commit the new offsets (default: dry run)");
   add_client_options(r);
   r->callback([&exit_code] { exit_code = run_reset(reset); });
 
   static std::vector<std::string> delete_names;
-  auto* del = group->add_subcommand("delete", "Delete groups and their committed offsets (the groups must be empty)");
+  auto* del = group->add_subcommand(
+      "delete", "Delete groups and their committed offsets (the groups must be empty)");
   del->add_option("groups", delete_names, "Group id(s)")->required();
   add_client_options(del);
   del->callback([&exit_code] { exit_code = run_delete(delete_names); });

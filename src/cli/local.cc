@@ -39,7 +39,8 @@ std::map<std::string, std::string> parse_configs(const std::vector<std::string>&
   std::map<std::string, std::string> out;
   for (const auto& kv : kvs) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos) throw CLI::ValidationError("--config", "expected key=value, got '" + kv + "'");
+    if (eq == std::string::npos)
+      throw CLI::ValidationError("--config", "expected key=value, got '" + kv + "'");
     out[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return out;
@@ -48,7 +49,8 @@ std::map<std::string, std::string> parse_configs(const std::vector<std::string>&
 }  // namespace
 
 void register_local(CLI::App& app, int& exit_code) {
-  auto* local = app.add_subcommand("local", "Use a data directory's log directly, without a broker");
+  auto* local =
+      app.add_subcommand("local", "Use a data directory's log directly, without a broker");
   local->require_subcommand(1);
   static std::string data_dir;
   local->add_option("--data-dir", data_dir, "The data directory")->required();
@@ -58,7 +60,8 @@ void register_local(CLI::App& app, int& exit_code) {
   static std::vector<std::string> configs;
   auto* create = local->add_subcommand("create-topic", "Create a topic");
   create->add_option("topic", topic, "Topic name")->required();
-  create->add_option("-p,--partitions", partitions, "Number of partitions")->check(CLI::Range(1, 10000));
+  create->add_option("-p,--partitions", partitions, "Number of partitions")
+      ->check(CLI::Range(1, 10000));
   create->add_option("-c,--config", configs, "Topic config key=value (repeatable)");
   create->callback([&exit_code] {
     auto log = open_log(data_dir);
@@ -70,7 +73,8 @@ void register_local(CLI::App& app, int& exit_code) {
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());
   });
 
-  auto* list = local->add_subcommand("topics", "List topics with each partition's offsets and size");
+  auto* list =
+      local->add_subcommand("topics", "List topics with each partition's offsets and size");
   list->callback([&exit_code] {
     auto log = open_log(data_dir);
     if (!log) return void(exit_code = fail_with(log.error()));
@@ -80,10 +84,11 @@ void register_local(CLI::App& app, int& exit_code) {
       for (int p = 0; p < t.partitions; ++p) {
         auto part = (*log)->partition(t.name, PartitionId(p));
         if (!part) continue;
-        std::printf("  partition %d: log start %lld, high watermark %lld, %llu bytes in %zu segment(s)\n", p,
-                    static_cast<long long>((*part)->log_start_offset().value()),
-                    static_cast<long long>((*part)->high_watermark().value()),
-                    static_cast<unsigned long long>((*part)->size_bytes()), (*part)->segment_count());
+        std::printf(
+            "  partition %d: log start %lld, high watermark %lld, %llu bytes in %zu segment(s)\n",
+            p, static_cast<long long>((*part)->log_start_offset().value()),
+            static_cast<long long>((*part)->high_watermark().value()),
+            static_cast<unsigned long long>((*part)->size_bytes()), (*part)->segment_count());
       }
     }
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());
@@ -91,15 +96,19 @@ void register_local(CLI::App& app, int& exit_code) {
 
   static std::string key_separator;
   auto* produce = local->add_subcommand(
-      "produce", "Append lines from stdin as records (key<sep>value with --key-separator; keyed "
-                 "records go to murmur2(key) % partitions like Kafka's clients, others round-robin)");
+      "produce",
+      "Append lines from stdin as records (key<sep>value with --key-separator; keyed "
+      "records go to murmur2(key) % partitions like Kafka's clients, others round-robin)");
   produce->add_option("topic", topic, "Topic name (must exist)")->required();
-  produce->add_option("-K,--key-separator", key_separator, "Split each line into key and value at this string");
+  produce->add_option("-K,--key-separator", key_separator,
+                      "Split each line into key and value at this string");
   produce->callback([&exit_code] {
     auto log = open_log(data_dir);
     if (!log) return void(exit_code = fail_with(log.error()));
     auto info = (*log)->topic(topic);
-    if (!info) return void(exit_code = fail_with(make_error(ErrorCode::kNotFound, "topic '{}' does not exist", topic)));
+    if (!info)
+      return void(exit_code = fail_with(
+                      make_error(ErrorCode::kNotFound, "topic '{}' does not exist", topic)));
     std::vector<std::vector<storage::Record>> pending(static_cast<std::size_t>(info->partitions));
     std::vector<std::size_t> pending_bytes(pending.size(), 0);
     std::int64_t acked = 0, round_robin = 0;
@@ -107,7 +116,8 @@ void register_local(CLI::App& app, int& exit_code) {
     auto last_status = started;
     auto flush = [&](std::size_t p) -> Status {
       if (pending[p].empty()) return ok();
-      WHARF_ASSIGN_OR_RETURN(auto part, (*log)->partition(topic, PartitionId(static_cast<std::int32_t>(p))));
+      WHARF_ASSIGN_OR_RETURN(auto part,
+                             (*log)->partition(topic, PartitionId(static_cast<std::int32_t>(p))));
       WHARF_RETURN_IF_ERROR(part->append(storage::build_batch(pending[p])));
       acked += static_cast<std::int64_t>(pending[p].size());
       pending[p].clear();
@@ -142,15 +152,18 @@ void register_local(CLI::App& app, int& exit_code) {
     for (std::size_t p = 0; p < pending.size(); ++p) {
       if (auto s = flush(p); !s) return void(exit_code = fail_with(s.error()));
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::printf("produced %lld records to %s in %.2f s\n", static_cast<long long>(acked), topic.c_str(), secs);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("produced %lld records to %s in %.2f s\n", static_cast<long long>(acked),
+                topic.c_str(), secs);
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());
   });
 
   static int partition = 0;
   static std::int64_t from = 0;
   static std::int64_t count = -1;
-  auto* consume = local->add_subcommand("consume", "Print the records of one partition as: offset<TAB>key<TAB>value");
+  auto* consume = local->add_subcommand(
+      "consume", "Print the records of one partition as: offset<TAB>key<TAB>value");
   consume->add_option("topic", topic, "Topic name")->required();
   consume->add_option("-p,--partition", partition, "Partition");
   consume->add_option("-o,--offset", from, "First offset (default: the log start)");
@@ -180,8 +193,8 @@ void register_local(CLI::App& app, int& exit_code) {
       });
       if (!walked) return void(exit_code = fail_with(walked.error()));
       if (*walked != r->records.size()) {  // Partition::read serves whole batches only
-        return void(exit_code = fail_with(make_error(ErrorCode::kCorruption,
-                                                     "a partial batch at offset {}", at)));
+        return void(exit_code = fail_with(
+                        make_error(ErrorCode::kCorruption, "a partial batch at offset {}", at)));
       }
     }
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());

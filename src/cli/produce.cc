@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <librdkafka/rdkafka.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/client_args.h"
 #include "cli/commands.h"
@@ -75,8 +75,8 @@ int run_produce(const ProduceArgs& a) {
   for (const auto& h : a.headers) {
     auto kv = parse_key_value(h, "--header");
     if (!kv) return report_failure(cmd, kv.error());
-    rd_kafka_header_add(headers.get(), kv->first.data(), static_cast<ssize_t>(kv->first.size()), kv->second.data(),
-                        static_cast<ssize_t>(kv->second.size()));
+    rd_kafka_header_add(headers.get(), kv->first.data(), static_cast<ssize_t>(kv->first.size()),
+                        kv->second.data(), static_cast<ssize_t>(kv->second.size()));
   }
   std::FILE* in = stdin;
   std::unique_ptr<std::FILE, decltype(&std::fclose)> file(nullptr, &std::fclose);
@@ -98,8 +98,9 @@ int run_produce(const ProduceArgs& a) {
       // cluster goes away; one minute still rides out a leader election. -X overrides it.
       {"message.timeout.ms", "60000"},
   };
-  auto client = connect_client(ClientKind::kProducer, config,
-                                [](rd_kafka_conf_t* conf) { rd_kafka_conf_set_dr_msg_cb(conf, &on_delivery); });
+  auto client = connect_client(ClientKind::kProducer, config, [](rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_dr_msg_cb(conf, &on_delivery);
+  });
   if (!client) return report_failure(cmd, client.error());
   rd_kafka_t* rk = (*client)->handle();
 
@@ -118,18 +119,23 @@ int run_produce(const ProduceArgs& a) {
       rd_kafka_metadata_destroy(md);
     }
     if (topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-      return report_failure(cmd, make_error(ErrorCode::kNotFound,
-                                            "topic '{}' does not exist and the cluster did not create it", a.topic));
+      return report_failure(
+          cmd, make_error(ErrorCode::kNotFound,
+                          "topic '{}' does not exist and the cluster did not create it", a.topic));
     }
-    if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR && topic_err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
-      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "topic '{}': {}", a.topic, rd_kafka_err2str(topic_err)));
+    if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        topic_err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+      return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "topic '{}': {}", a.topic,
+                                            rd_kafka_err2str(topic_err)));
     }
     topic = (*client)->topic(a.topic);  // may still be propagating; librdkafka waits for it
   } else if (!topic) {
     return report_failure(cmd, topic.error());
   }
-  if (a.partition >= 0 && topic && static_cast<std::size_t>(a.partition) >= topic->partitions.size()) {
-    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument, "topic '{}' has {} partition(s); no partition {}",
+  if (a.partition >= 0 && topic &&
+      static_cast<std::size_t>(a.partition) >= topic->partitions.size()) {
+    return report_failure(cmd, make_error(ErrorCode::kInvalidArgument,
+                                          "topic '{}' has {} partition(s); no partition {}",
                                           a.topic, topic->partitions.size(), a.partition));
   }
 
@@ -170,7 +176,8 @@ int run_produce(const ProduceArgs& a) {
         value_len = len - sep - a.key_separator.size();
       }
     }
-    rd_kafka_headers_t* record_headers = a.headers.empty() ? nullptr : rd_kafka_headers_copy(headers.get());
+    rd_kafka_headers_t* record_headers =
+        a.headers.empty() ? nullptr : rd_kafka_headers_copy(headers.get());
     while (true) {
       auto err = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(a.topic.c_str()),
@@ -179,7 +186,8 @@ int run_produce(const ProduceArgs& a) {
           RD_KAFKA_V_VALUE(const_cast<char*>(value), value_len), RD_KAFKA_V_HEADERS(record_headers),
           RD_KAFKA_V_OPAQUE(&stats), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !g_stop.load()) {
-        rd_kafka_poll(rk, 100);  // the local queue is bounded (queue.buffering.max.messages): wait for room
+        rd_kafka_poll(
+            rk, 100);  // the local queue is bounded (queue.buffering.max.messages): wait for room
         continue;
       }
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -198,21 +206,25 @@ int run_produce(const ProduceArgs& a) {
   g_stop.store(false);
   while (rd_kafka_outq_len(rk) > 0 && !g_stop.load()) rd_kafka_poll(rk, 100);
   const std::int64_t undelivered = sent - stats.delivered - stats.failed;
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   std::fprintf(stderr, "wharf produce: %lld record(s) delivered to %s in %.2f s (acks=%s%s%s)%s\n",
                static_cast<long long>(stats.delivered), a.topic.c_str(), secs, a.acks.c_str(),
                idempotent ? ", idempotent" : "",
-               a.compression == "none" ? "" : (", " + a.compression).c_str(), interrupted ? "; interrupted" : "");
+               a.compression == "none" ? "" : (", " + a.compression).c_str(),
+               interrupted ? "; interrupted" : "");
   for (const auto& [reason, count] : refusals) {
-    std::fprintf(stderr, "wharf produce: %lld record(s) refused by the client: %s\n", static_cast<long long>(count),
-                 reason.c_str());
+    std::fprintf(stderr, "wharf produce: %lld record(s) refused by the client: %s\n",
+                 static_cast<long long>(count), reason.c_str());
   }
   for (const auto& [reason, count] : stats.failures) {
-    std::fprintf(stderr, "wharf produce: %lld record(s) failed delivery: %s\n", static_cast<long long>(count), reason.c_str());
+    std::fprintf(stderr, "wharf produce: %lld record(s) failed delivery: %s\n",
+                 static_cast<long long>(count), reason.c_str());
   }
   if (undelivered > 0) {
-    std::fprintf(stderr, "wharf produce: %lld record(s) still unacknowledged at exit\n", static_cast<long long>(undelivered));
+    std::fprintf(stderr, "wharf produce: %lld record(s) still unacknowledged at exit\n",
+                 static_cast<long long>(undelivered));
   }
   return (stats.failed == 0 && refused == 0 && undelivered == 0) ? 0 : 1;
 }
@@ -221,25 +233,32 @@ int run_produce(const ProduceArgs& a) {
 
 void register_produce(CLI::App& app, int& exit_code) {
   static ProduceArgs args;
-  auto* cmd = app.add_subcommand(
-      "produce",
-      "Produce one record per line of stdin (or --file) to TOPIC. Idempotent with acks=all by default; prints a "
-      "summary to stderr and exits 1 if any record was not acknowledged");
+  auto* cmd =
+      app.add_subcommand("produce",
+                         "Produce one record per line of stdin (or --file) to TOPIC. Idempotent "
+                         "with acks=all by default; prints a "
+                         "summary to stderr and exits 1 if any record was not acknowledged");
   cmd->add_option("topic", args.topic, "Topic to produce to")->required();
   cmd->add_option("-f,--file", args.file, "Read lines from this file instead of stdin");
-  cmd->add_option("-K,--key-separator", args.key_separator,
-                  "Split each line at the first SEP into key and value (lines without SEP get a null key)");
-  cmd->add_option("-H,--header", args.headers, "Header key=value added to every record, repeatable");
-  cmd->add_option("--acks", args.acks, "Acknowledgement: all (durable on wharf), 1 (leader) or 0 (none)")
+  cmd->add_option(
+      "-K,--key-separator", args.key_separator,
+      "Split each line at the first SEP into key and value (lines without SEP get a null key)");
+  cmd->add_option("-H,--header", args.headers,
+                  "Header key=value added to every record, repeatable");
+  cmd->add_option("--acks", args.acks,
+                  "Acknowledgement: all (durable on wharf), 1 (leader) or 0 (none)")
       ->check(CLI::IsMember({"all", "-1", "1", "0"}))
       ->capture_default_str();
-  cmd->add_option("-z,--compression", args.compression, "Batch compression: none, gzip, snappy, lz4, zstd")
+  cmd->add_option("-z,--compression", args.compression,
+                  "Batch compression: none, gzip, snappy, lz4, zstd")
       ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}))
       ->capture_default_str();
   cmd->add_option("-p,--partition", args.partition,
-                  "Send every record to this partition (default: murmur2 of the key, or spread when keyless)")
+                  "Send every record to this partition (default: murmur2 of the key, or spread "
+                  "when keyless)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--no-idempotence", args.no_idempotence, "Turn the idempotent producer off (it is on with acks=all)");
+  cmd->add_flag("--no-idempotence", args.no_idempotence,
+                "Turn the idempotent producer off (it is on with acks=all)");
   add_client_options(cmd);
   cmd->callback([&exit_code] { exit_code = run_produce(args); });
 }

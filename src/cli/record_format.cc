@@ -25,26 +25,58 @@ Result<RecordFormat> RecordFormat::compile(std::string_view format) {
     const char next = format[++i];
     if (c == '\\') {
       switch (next) {
-        case 'n': literal += '\n'; break;
-        case 't': literal += '\t'; break;
-        case 'r': literal += '\r'; break;
-        case '\\': literal += '\\'; break;
-        case '0': literal += '\0'; break;
-        default: return fail(ErrorCode::kInvalidArgument, "--format: unknown escape '\\{}' (known: \\n \\t \\r \\\\ \\0)", next);
+        case 'n':
+          literal += '\n';
+          break;
+        case 't':
+          literal += '\t';
+          break;
+        case 'r':
+          literal += '\r';
+          break;
+        case '\\':
+          literal += '\\';
+          break;
+        case '0':
+          literal += '\0';
+          break;
+        default:
+          return fail(ErrorCode::kInvalidArgument,
+                      "--format: unknown escape '\\{}' (known: \\n \\t \\r \\\\ \\0)", next);
       }
       continue;
     }
     switch (next) {
-      case '%': literal += '%'; break;
-      case 't': push_field(Field::kTopic); break;
-      case 'p': push_field(Field::kPartition); break;
-      case 'o': push_field(Field::kOffset); break;
-      case 'k': push_field(Field::kKey); break;
-      case 's': push_field(Field::kValue); break;
-      case 'T': push_field(Field::kTimestamp); break;
-      case 'h': push_field(Field::kHeaders); break;
-      case 'S': push_field(Field::kValueSize); break;
-      case 'K': push_field(Field::kKeySize); break;
+      case '%':
+        literal += '%';
+        break;
+      case 't':
+        push_field(Field::kTopic);
+        break;
+      case 'p':
+        push_field(Field::kPartition);
+        break;
+      case 'o':
+        push_field(Field::kOffset);
+        break;
+      case 'k':
+        push_field(Field::kKey);
+        break;
+      case 's':
+        push_field(Field::kValue);
+        break;
+      case 'T':
+        push_field(Field::kTimestamp);
+        break;
+      case 'h':
+        push_field(Field::kHeaders);
+        break;
+      case 'S':
+        push_field(Field::kValueSize);
+        break;
+      case 'K':
+        push_field(Field::kKeySize);
+        break;
       default:
         return fail(ErrorCode::kInvalidArgument,
                     "--format: unknown token '%{}' (known: %t %p %o %k %s %T %h %S %K %%)", next);
@@ -57,18 +89,34 @@ Result<RecordFormat> RecordFormat::compile(std::string_view format) {
 void RecordFormat::render(const RecordView& r, std::string& out) const {
   for (const auto& piece : pieces_) {
     switch (piece.field) {
-      case Field::kLiteral: out += piece.literal; break;
-      case Field::kTopic: out += r.topic; break;
-      case Field::kPartition: fmt::format_to(std::back_inserter(out), "{}", r.partition); break;
-      case Field::kOffset: fmt::format_to(std::back_inserter(out), "{}", r.offset); break;
-      case Field::kKey: if (r.key) out += *r.key; break;
-      case Field::kValue: if (r.value) out += *r.value; break;
-      case Field::kTimestamp: fmt::format_to(std::back_inserter(out), "{}", r.timestamp_ms); break;
+      case Field::kLiteral:
+        out += piece.literal;
+        break;
+      case Field::kTopic:
+        out += r.topic;
+        break;
+      case Field::kPartition:
+        fmt::format_to(std::back_inserter(out), "{}", r.partition);
+        break;
+      case Field::kOffset:
+        fmt::format_to(std::back_inserter(out), "{}", r.offset);
+        break;
+      case Field::kKey:
+        if (r.key) out += *r.key;
+        break;
+      case Field::kValue:
+        if (r.value) out += *r.value;
+        break;
+      case Field::kTimestamp:
+        fmt::format_to(std::back_inserter(out), "{}", r.timestamp_ms);
+        break;
       case Field::kValueSize:
-        fmt::format_to(std::back_inserter(out), "{}", r.value ? static_cast<std::int64_t>(r.value->size()) : -1);
+        fmt::format_to(std::back_inserter(out), "{}",
+                       r.value ? static_cast<std::int64_t>(r.value->size()) : -1);
         break;
       case Field::kKeySize:
-        fmt::format_to(std::back_inserter(out), "{}", r.key ? static_cast<std::int64_t>(r.key->size()) : -1);
+        fmt::format_to(std::back_inserter(out), "{}",
+                       r.key ? static_cast<std::int64_t>(r.key->size()) : -1);
         break;
       case Field::kHeaders: {
         bool first = true;

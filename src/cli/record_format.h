@@ -44,7 +44,18 @@ class RecordFormat {
   bool uses_headers() const { return uses_headers_; }
 
  private:
-  enum class Field : char { kLiteral, kTopic, kPartition, kOffset, kKey, kValue, kTimestamp, kHeaders, kValueSize, kKeySize };
+  enum class Field : char {
+    kLiteral,
+    kTopic,
+    kPartition,
+    kOffset,
+    kKey,
+    kValue,
+    kTimestamp,
+    kHeaders,
+    kValueSize,
+    kKeySize
+  };
   struct Piece {
     Field field = Field::kLiteral;
     std::string literal;

@@ -27,10 +27,13 @@ std::string render(std::string_view format, const RecordView& r) {
 
 TEST(RecordFormat, RendersEveryFieldLikeKcat) {
   EXPECT_EQ(render("%t/%p@%o %k=%s (%S bytes, key %K) at %T [%h]\\n", sample()),
-            "orders/3@42 order-1={\"total\":10} (12 bytes, key 7) at 1714564800000 [source=web,trace=]\n");
+            "orders/3@42 order-1={\"total\":10} (12 bytes, key 7) at 1714564800000 "
+            "[source=web,trace=]\n");
 }
 
-TEST(RecordFormat, DefaultIsTheValueAndANewline) { EXPECT_EQ(render("%s\\n", sample()), "{\"total\":10}\n"); }
+TEST(RecordFormat, DefaultIsTheValueAndANewline) {
+  EXPECT_EQ(render("%s\\n", sample()), "{\"total\":10}\n");
+}
 
 TEST(RecordFormat, EscapesAndPercent) {
   EXPECT_EQ(render("a\\tb\\\\c 100%%\\r\\n", sample()), "a\tb\\c 100%\r\n");

@@ -27,11 +27,11 @@
 namespace wharf::io {
 
 enum class OpenMode {
-  kReadOnly,        // must exist
-  kReadWrite,       // must exist
-  kCreate,          // read-write; created empty if missing, kept if present
-  kCreateExclusive, // read-write; fails with kAlreadyExists if present
-  kTruncate,        // read-write; created if missing, emptied if present
+  kReadOnly,         // must exist
+  kReadWrite,        // must exist
+  kCreate,           // read-write; created empty if missing, kept if present
+  kCreateExclusive,  // read-write; fails with kAlreadyExists if present
+  kTruncate,         // read-write; created if missing, emptied if present
 };
 
 class File {
@@ -40,8 +40,7 @@ class File {
 
   // Reads up to dst.size() bytes at `position`; returns how many were read (fewer only at end
   // of file).
-  [[nodiscard]] virtual Result<std::size_t> read_at(FilePosition position,
-                                                    MutableByteView dst) = 0;
+  [[nodiscard]] virtual Result<std::size_t> read_at(FilePosition position, MutableByteView dst) = 0;
   // Writes all of `src` at `position` (extending the file if needed). A short write is an error.
   [[nodiscard]] virtual Status write_at(FilePosition position, ByteView src) = 0;
   // Appends all of `src` at the current end of the file.

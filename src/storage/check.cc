@@ -40,7 +40,11 @@ Result<SegmentScan> scan_log(io::FileSystem& fs, const std::string& path, Offset
   Bytes batch;
   while (pos < size) {
     if (size - pos < batch_layout::kHeaderBytes) {
-      report.problems.push_back({path, pos, fmt::format("{} trailing bytes, too few for a batch header (a torn tail recovery would cut)", size - pos)});
+      report.problems.push_back(
+          {path, pos,
+           fmt::format(
+               "{} trailing bytes, too few for a batch header (a torn tail recovery would cut)",
+               size - pos)});
       break;
     }
     WHARF_RETURN_IF_ERROR(io::read_exact(*file, FilePosition(pos), raw));
@@ -50,7 +54,10 @@ Result<SegmentScan> scan_log(io::FileSystem& fs, const std::string& path, Offset
       break;
     }
     if (h->total_bytes() > kBatchBytesHardMax || pos + h->total_bytes() > size) {
-      report.problems.push_back({path, pos, fmt::format("batch of {} bytes runs past the end of the file ({} bytes)", h->total_bytes(), size)});
+      report.problems.push_back(
+          {path, pos,
+           fmt::format("batch of {} bytes runs past the end of the file ({} bytes)",
+                       h->total_bytes(), size)});
       break;
     }
     batch.resize(h->total_bytes());
@@ -59,7 +66,9 @@ Result<SegmentScan> scan_log(io::FileSystem& fs, const std::string& path, Offset
       report.problems.push_back({path, pos, c.error().message()});
     }
     if (h->base_offset != scan.next) {
-      report.problems.push_back({path, pos, fmt::format("batch has base offset {}, expected {}", h->base_offset, scan.next)});
+      report.problems.push_back(
+          {path, pos,
+           fmt::format("batch has base offset {}, expected {}", h->base_offset, scan.next)});
     }
     max_ts = std::max(max_ts, h->max_timestamp);
     scan.batches.emplace(pos, BatchAt{h->base_offset, max_ts});
@@ -74,7 +83,8 @@ void check_offset_index(io::FileSystem& fs, const std::string& path, const Segme
                         CheckReport& report) {
   auto file = fs.open(path, io::OpenMode::kReadOnly);
   if (!file) {
-    report.problems.push_back({path, 0, "missing (recovery rebuilds it): " + file.error().message()});
+    report.problems.push_back(
+        {path, 0, "missing (recovery rebuilds it): " + file.error().message()});
     return;
   }
   OffsetIndex index;
@@ -86,9 +96,10 @@ void check_offset_index(io::FileSystem& fs, const std::string& path, const Segme
     const auto& e = index.entries()[i];
     auto it = scan.batches.find(e.position);
     if (it == scan.batches.end() || it->second.base_offset != scan.base + e.relative_offset) {
-      report.problems.push_back({path, i * kOffsetIndexEntryBytes,
-                                 fmt::format("entry {} (offset {}, position {}) does not point at that batch",
-                                             i, scan.base + e.relative_offset, e.position)});
+      report.problems.push_back(
+          {path, i * kOffsetIndexEntryBytes,
+           fmt::format("entry {} (offset {}, position {}) does not point at that batch", i,
+                       scan.base + e.relative_offset, e.position)});
     }
   }
 }
@@ -97,7 +108,8 @@ void check_time_index(io::FileSystem& fs, const std::string& path, const Segment
                       CheckReport& report) {
   auto file = fs.open(path, io::OpenMode::kReadOnly);
   if (!file) {
-    report.problems.push_back({path, 0, "missing (recovery rebuilds it): " + file.error().message()});
+    report.problems.push_back(
+        {path, 0, "missing (recovery rebuilds it): " + file.error().message()});
     return;
   }
   TimeIndex index;
@@ -111,9 +123,10 @@ void check_time_index(io::FileSystem& fs, const std::string& path, const Segment
     const auto& e = index.entries()[i];
     auto it = max_at.find(scan.base + e.relative_offset);
     if (it == max_at.end() || it->second != e.timestamp_ms) {
-      report.problems.push_back({path, i * kTimeIndexEntryBytes,
-                                 fmt::format("entry {} (timestamp {}, offset {}) does not match the log", i,
-                                             e.timestamp_ms, scan.base + e.relative_offset)});
+      report.problems.push_back(
+          {path, i * kTimeIndexEntryBytes,
+           fmt::format("entry {} (timestamp {}, offset {}) does not match the log", i,
+                       e.timestamp_ms, scan.base + e.relative_offset)});
     }
   }
 }
@@ -143,7 +156,10 @@ Status check_partition_dir(io::FileSystem& fs, const std::string& dir, CheckRepo
     report.segments++;
     const std::string log_path = io::join_path(dir, segment_file_name(base, ".log"));
     if (expected && *expected != base) {
-      report.problems.push_back({log_path, 0, fmt::format("segment starts at offset {} but the previous one ends at {}", base, *expected)});
+      report.problems.push_back(
+          {log_path, 0,
+           fmt::format("segment starts at offset {} but the previous one ends at {}", base,
+                       *expected)});
     }
     WHARF_ASSIGN_OR_RETURN(SegmentScan scan, scan_log(fs, log_path, base, report));
     check_offset_index(fs, io::join_path(dir, segment_file_name(base, ".index")), scan, report);
@@ -161,9 +177,15 @@ Status check_partition_dir(io::FileSystem& fs, const std::string& dir, CheckRepo
         continue;
       }
       auto snap = ProducerStateTable::decode_snapshot(*bytes);
-      if (!snap) report.problems.push_back({path, 0, snap.error().message()});
-      else if (snap->first != *base) report.problems.push_back({path, 8, fmt::format("holds offset {}, its name says {}", snap->first, *base)});
-      else if (*base > log_end) report.problems.push_back({path, 0, fmt::format("snapshot at offset {} is beyond the log end {}", *base, log_end)});
+      if (!snap)
+        report.problems.push_back({path, 0, snap.error().message()});
+      else if (snap->first != *base)
+        report.problems.push_back(
+            {path, 8, fmt::format("holds offset {}, its name says {}", snap->first, *base)});
+      else if (*base > log_end)
+        report.problems.push_back(
+            {path, 0,
+             fmt::format("snapshot at offset {} is beyond the log end {}", *base, log_end)});
     } else if (base && (n.ends_with(".index") || n.ends_with(".timeindex"))) {
       if (!std::binary_search(logs.begin(), logs.end(), *base)) {
         report.problems.push_back({path, 0, "index without its .log (an orphan recovery deletes)"});
@@ -178,7 +200,9 @@ Result<CheckReport> check_data_dir(io::FileSystem& fs, const std::string& data_d
   CheckReport report;
   const std::string root = io::join_path(data_dir, "topics");
   WHARF_ASSIGN_OR_RETURN(bool present, fs.exists(root));
-  if (!present) return fail(ErrorCode::kNotFound, "{} is not a wharf data directory (no topics/ folder)", data_dir);
+  if (!present)
+    return fail(ErrorCode::kNotFound, "{} is not a wharf data directory (no topics/ folder)",
+                data_dir);
   WHARF_ASSIGN_OR_RETURN(auto topics, fs.list_dir(root));
   for (const auto& name : topics) {
     report.topics++;
@@ -193,7 +217,8 @@ Result<CheckReport> check_data_dir(io::FileSystem& fs, const std::string& data_d
     try {
       auto j = nlohmann::json::parse(as_chars(*raw));
       partitions = j.at("partitions").get<std::int32_t>();
-      if (j.at("name").get<std::string>() != name) report.problems.push_back({meta, 0, "topic name does not match its directory"});
+      if (j.at("name").get<std::string>() != name)
+        report.problems.push_back({meta, 0, "topic name does not match its directory"});
     } catch (const nlohmann::json::exception& e) {
       report.problems.push_back({meta, 0, e.what()});
       continue;

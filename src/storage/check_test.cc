@@ -19,7 +19,8 @@ class CheckTest : public ::testing::Test {
     ASSERT_TRUE(m.has_value());
     ASSERT_TRUE((*m)->create_topic("t", 2, {{"segment.bytes", "4096"}}).has_value());
     auto p = *(*m)->partition("t", PartitionId(1));
-    for (int i = 0; i < 30; ++i) ASSERT_TRUE(p->append(test::deterministic_batch(1, i, 300, 1)).has_value());
+    for (int i = 0; i < 30; ++i)
+      ASSERT_TRUE(p->append(test::deterministic_batch(1, i, 300, 1)).has_value());
     ASSERT_TRUE((*m)->close().has_value());
   }
   void flip(const std::string& path, std::uint64_t pos) {
@@ -64,11 +65,13 @@ TEST_F(CheckTest, ReportsBadIndexesSnapshotsMetadataAndOrphans) {
       break;
     }
   }
-  ASSERT_TRUE(mem_.open("/data/topics/t/1/00000000000000099999.timeindex", io::OpenMode::kTruncate).has_value());
+  ASSERT_TRUE(mem_.open("/data/topics/t/1/00000000000000099999.timeindex", io::OpenMode::kTruncate)
+                  .has_value());
   auto r = check_data_dir(mem_, "/data");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->problems.size(), 3u);
-  ASSERT_TRUE(io::write_file_atomic(mem_, "/data/topics/t/topic.json", as_bytes("{not json")).has_value());
+  ASSERT_TRUE(
+      io::write_file_atomic(mem_, "/data/topics/t/topic.json", as_bytes("{not json")).has_value());
   r = check_data_dir(mem_, "/data");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->problems.size(), 1u);

@@ -90,8 +90,9 @@ template class SparseIndex<TimeIndexEntry>;
 std::optional<OffsetIndexEntry> floor_entry(const OffsetIndex& index,
                                             std::uint32_t relative_offset) {
   const auto& e = index.entries();
-  auto it = std::upper_bound(e.begin(), e.end(), relative_offset,
-                             [](std::uint32_t r, const OffsetIndexEntry& x) { return r < x.relative_offset; });
+  auto it = std::upper_bound(
+      e.begin(), e.end(), relative_offset,
+      [](std::uint32_t r, const OffsetIndexEntry& x) { return r < x.relative_offset; });
   if (it == e.begin()) return std::nullopt;
   return *std::prev(it);
 }

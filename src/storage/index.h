@@ -60,6 +60,7 @@ using OffsetIndex = SparseIndex<OffsetIndexEntry>;
 using TimeIndex = SparseIndex<TimeIndexEntry>;
 
 // The last offset-index entry at or before `relative_offset`, if any.
-std::optional<OffsetIndexEntry> floor_entry(const OffsetIndex& index, std::uint32_t relative_offset);
+std::optional<OffsetIndexEntry> floor_entry(const OffsetIndex& index,
+                                            std::uint32_t relative_offset);
 
 }  // namespace wharf::storage

@@ -45,9 +45,8 @@ Result<SequenceCheck> ProducerStateTable::check(const BatchHeader& b) const {
   const std::int32_t expected = next_sequence(e.batches.back().last_sequence);
   if (b.base_sequence != expected) {
     return fail(ErrorCode::kOutOfOrderSequence,
-                "producer {} epoch {}: sequence {} does not follow {} (expected {})",
-                b.producer_id, b.producer_epoch, b.base_sequence, e.batches.back().last_sequence,
-                expected);
+                "producer {} epoch {}: sequence {} does not follow {} (expected {})", b.producer_id,
+                b.producer_epoch, b.base_sequence, e.batches.back().last_sequence, expected);
   }
   return SequenceAccepted{};
 }
@@ -65,7 +64,8 @@ void ProducerStateTable::update(const BatchHeader& b) {
 }
 
 void ProducerStateTable::expire(std::int64_t cutoff_ms) {
-  std::erase_if(producers_, [&](const auto& kv) { return kv.second.last_timestamp_ms < cutoff_ms; });
+  std::erase_if(producers_,
+                [&](const auto& kv) { return kv.second.last_timestamp_ms < cutoff_ms; });
 }
 
 const ProducerEntry* ProducerStateTable::find(ProducerId id) const {
@@ -107,7 +107,8 @@ Result<std::pair<Offset, ProducerStateTable>> ProducerStateTable::decode_snapsho
   }
   const Offset offset(load_be<std::int64_t>(in, 8));
   const std::uint32_t count = load_be<std::uint32_t>(in, 16);
-  if (count > kProducersPerPartitionMax || count > (in.size() - kSnapshotHeaderBytes) / kEntryFixedBytes) {
+  if (count > kProducersPerPartitionMax ||
+      count > (in.size() - kSnapshotHeaderBytes) / kEntryFixedBytes) {
     return fail(ErrorCode::kCorruption, "producer snapshot claims {} producers", count);
   }
   ProducerStateTable table;

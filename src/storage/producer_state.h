@@ -60,7 +60,8 @@ class ProducerStateTable {
 
   Bytes encode_snapshot(Offset offset) const;
   // Decodes a snapshot; fails with kCorruption on any inconsistency (bad CRC, truncation).
-  [[nodiscard]] static Result<std::pair<Offset, ProducerStateTable>> decode_snapshot(ByteView bytes);
+  [[nodiscard]] static Result<std::pair<Offset, ProducerStateTable>> decode_snapshot(
+      ByteView bytes);
 
  private:
   std::unordered_map<ProducerId, ProducerEntry> producers_;

@@ -74,7 +74,8 @@ TEST(ProducerState, SequenceWrapsFromInt32MaxToZero) {
 TEST(ProducerState, SnapshotRoundTripsAndDetectsCorruption) {
   ProducerStateTable t;
   for (int p = 1; p <= 3; ++p) {
-    for (int i = 0; i < p * 3; ++i) t.update(batch(p, static_cast<std::int16_t>(p), i, 1, p * 100 + i));
+    for (int i = 0; i < p * 3; ++i)
+      t.update(batch(p, static_cast<std::int16_t>(p), i, 1, p * 100 + i));
   }
   Bytes snap = t.encode_snapshot(Offset(77));
   auto decoded = ProducerStateTable::decode_snapshot(snap);

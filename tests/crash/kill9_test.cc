@@ -49,7 +49,8 @@ struct ProducerProgress {
 
 Bytes expected_batch(std::uint64_t seed, int t, std::int64_t c, std::int32_t seq) {
   storage::BatchOptions o{ProducerId(kProducerBase + t), ProducerEpoch(0), seq};
-  return test::deterministic_batch(seed + static_cast<std::uint64_t>(t), static_cast<std::uint64_t>(c), 120, 4, o);
+  return test::deterministic_batch(seed + static_cast<std::uint64_t>(t),
+                                   static_cast<std::uint64_t>(c), 120, 4, o);
 }
 
 // Reads the whole partition, checking every batch against what its producer would have sent.
@@ -65,17 +66,20 @@ Result<std::map<int, ProducerProgress>> verify(storage::Partition& p, std::uint6
     while (pos < r.records.size()) {
       WHARF_ASSIGN_OR_RETURN(auto h, storage::parse_header(ByteView(r.records).subspan(pos)));
       if (h.base_offset != at) {
-        return fail(ErrorCode::kCorruption, "gap: batch at offset {} where {} was expected", h.base_offset, at);
+        return fail(ErrorCode::kCorruption, "gap: batch at offset {} where {} was expected",
+                    h.base_offset, at);
       }
       const int t = static_cast<int>(h.producer_id.value() - kProducerBase);
-      if (t < 0 || t >= kThreads) return fail(ErrorCode::kCorruption, "garbage producer id {} at {}", h.producer_id, at);
+      if (t < 0 || t >= kThreads)
+        return fail(ErrorCode::kCorruption, "garbage producer id {} at {}", h.producer_id, at);
       ProducerProgress& pp = progress[t];
       Bytes want = expected_batch(seed, t, pp.batches, pp.next_seq);
       storage::patch_base_offset(want, at);
       ByteView got = ByteView(r.records).subspan(pos, h.total_bytes());
       if (want.size() != got.size() || !std::equal(want.begin(), want.end(), got.begin())) {
-        return fail(ErrorCode::kCorruption, "batch at offset {} (producer {}, batch {}) differs from what was sent",
-                    at, t, pp.batches);
+        return fail(ErrorCode::kCorruption,
+                    "batch at offset {} (producer {}, batch {}) differs from what was sent", at, t,
+                    pp.batches);
       }
       pp.batches++;
       pp.next_seq += h.record_count;
@@ -193,9 +197,11 @@ int run_parent(int cycles, std::uint64_t seed, const std::string& dir, const cha
     }
     for (const auto& [t, c] : acked) {
       if ((*progress)[t].batches <= c) {
-        std::printf("FAIL: cycle %d (seed %llu): producer %d had batch %lld acknowledged but only %lld are stored\n",
-                    cycle, static_cast<unsigned long long>(seed), t, static_cast<long long>(c),
-                    static_cast<long long>((*progress)[t].batches));
+        std::printf(
+            "FAIL: cycle %d (seed %llu): producer %d had batch %lld acknowledged but only %lld are "
+            "stored\n",
+            cycle, static_cast<unsigned long long>(seed), t, static_cast<long long>(c),
+            static_cast<long long>((*progress)[t].batches));
         return 1;
       }
     }
@@ -215,7 +221,8 @@ int run_parent(int cycles, std::uint64_t seed, const std::string& dir, const cha
     }
   }
   if (total_acks == 0) {
-    std::printf("FAIL: no append was acknowledged in %d cycles; the test checked nothing\n", cycles);
+    std::printf("FAIL: no append was acknowledged in %d cycles; the test checked nothing\n",
+                cycles);
     return 1;
   }
   std::filesystem::remove_all(dir);
@@ -235,11 +242,16 @@ int main(int argc, char** argv) {
   int cycles = 50;
   std::uint64_t seed = std::random_device{}();
   if (const char* env = std::getenv("WHARF_TEST_SEED")) seed = std::stoull(env);
-  std::string dir = (std::filesystem::temp_directory_path() / ("wharf-crash-" + std::to_string(getpid()))).string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / ("wharf-crash-" + std::to_string(getpid())))
+          .string();
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--cycles") cycles = std::stoi(args[i + 1]);
-    else if (args[i] == "--seed") seed = std::stoull(args[i + 1]);
-    else if (args[i] == "--dir") dir = args[i + 1];
+    if (args[i] == "--cycles")
+      cycles = std::stoi(args[i + 1]);
+    else if (args[i] == "--seed")
+      seed = std::stoull(args[i + 1]);
+    else if (args[i] == "--dir")
+      dir = args[i + 1];
     else {
       std::fprintf(stderr, "usage: %s [--cycles N] [--seed S] [--dir D]\n", argv[0]);
       return 2;

@@ -73,9 +73,8 @@ InProcessBroker& broker() {
     config.group_initial_rebalance_delay = std::chrono::milliseconds(0);
     config.fetch_wait_max =
         std::chrono::milliseconds(50);  // a fuzzed long poll must not stall the run
-    broker->server =
-        std::make_unique<wharf::kafka::KafkaServer>(config, *broker->log, *broker->producer_ids,
-                                                     wharf::SystemClock::instance());
+    broker->server = std::make_unique<wharf::kafka::KafkaServer>(
+        config, *broker->log, *broker->producer_ids, wharf::SystemClock::instance());
     WHARF_CHECK(broker->server->start().has_value());
     return broker;
   }();

@@ -1,10 +1,10 @@
 #include "tests/integration/broker_process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +34,8 @@ int free_port() {
 
 }  // namespace
 
-BrokerProcess::BrokerProcess(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+BrokerProcess::BrokerProcess(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
   char tmpl[] = "/tmp/wharf-it-XXXXXX";
   data_dir_ = ::mkdtemp(tmpl);
 }
@@ -49,8 +50,9 @@ bool BrokerProcess::start() {
   if (port_ == 0) port_ = free_port();
   int fds[2];
   if (::pipe(fds) != 0) return false;
-  std::vector<std::string> args = {wharf_binary(), "serve", "--data-dir", data_dir_, "--listen",
-                                   "127.0.0.1:" + std::to_string(port_)};
+  std::vector<std::string> args = {wharf_binary(), "serve",
+                                   "--data-dir",   data_dir_,
+                                   "--listen",     "127.0.0.1:" + std::to_string(port_)};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -100,11 +102,14 @@ int BrokerProcess::stop() {
   for (;;) {
     if (::waitpid(pid_, &status, WNOHANG) == pid_) break;
     ssize_t n = ::read(out_fd_, buf, sizeof buf);
-    if (n > 0) output_.append(buf, static_cast<std::size_t>(n));
-    else ::usleep(10'000);
+    if (n > 0)
+      output_.append(buf, static_cast<std::size_t>(n));
+    else
+      ::usleep(10'000);
   }
   ssize_t n;
-  while ((n = ::read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(out_fd_, buf, sizeof buf)) > 0)
+    output_.append(buf, static_cast<std::size_t>(n));
   ::close(out_fd_);
   out_fd_ = -1;
   pid_ = -1;

@@ -27,7 +27,8 @@ rd_kafka_conf_t* make_conf(const std::string& bootstrap, const Config& extra) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   auto set = [&](const std::string& k, const std::string& v) {
-    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK) << k << ": " << err;
+    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err), RD_KAFKA_CONF_OK)
+        << k << ": " << err;
   };
   set("bootstrap.servers", bootstrap);
   for (const auto& [k, v] : extra) set(k, v);
@@ -36,7 +37,8 @@ rd_kafka_conf_t* make_conf(const std::string& bootstrap, const Config& extra) {
 
 struct DeliveryLog {
   std::mutex mu;
-  std::vector<std::pair<std::string, std::pair<std::int32_t, std::int64_t>>> acked;  // value -> (partition, offset)
+  std::vector<std::pair<std::string, std::pair<std::int32_t, std::int64_t>>>
+      acked;  // value -> (partition, offset)
   std::atomic<int> failed{0};
   std::string first_error;
 };
@@ -48,7 +50,8 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     if (log->failed++ == 0) log->first_error = rd_kafka_err2str(m->err);
     return;
   }
-  log->acked.push_back({std::string(static_cast<const char*>(m->payload), m->len), {m->partition, m->offset}});
+  log->acked.push_back(
+      {std::string(static_cast<const char*>(m->payload), m->len), {m->partition, m->offset}});
 }
 
 class Producer {
@@ -62,7 +65,8 @@ class Producer {
     EXPECT_NE(rk_, nullptr) << err;
   }
   ~Producer() { rd_kafka_destroy(rk_); }
-  rd_kafka_resp_err_t send(const std::string& topic, const std::string* key, const std::string& value,
+  rd_kafka_resp_err_t send(const std::string& topic, const std::string* key,
+                           const std::string& value,
                            std::int32_t partition = RD_KAFKA_PARTITION_UA) {
     for (;;) {
       auto err = rd_kafka_producev(
@@ -120,7 +124,8 @@ std::vector<Consumed> consume_all(const std::string& bootstrap, const std::strin
       ADD_FAILURE() << "consumer error: " << rd_kafka_message_errstr(m);
     } else {
       out.push_back({m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-                     std::string(static_cast<const char*>(m->payload), m->len), m->partition, m->offset});
+                     std::string(static_cast<const char*>(m->payload), m->len), m->partition,
+                     m->offset});
     }
     rd_kafka_message_destroy(m);
   }
@@ -192,10 +197,12 @@ TEST_F(LibrdkafkaTest, HundredThousandKeyedRecordsOverSixPartitionsComeBackInPar
   create_topic(broker_.bootstrap(), topic, 6);
   constexpr int kKeys = 500, kRecords = 100'000;
   {
-    Producer producer(broker_.bootstrap(), {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "10"}});
+    Producer producer(broker_.bootstrap(),
+                      {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "10"}});
     for (int i = 0; i < kRecords; ++i) {
       const std::string key = "customer-" + std::to_string(i % kKeys);
-      ASSERT_EQ(producer.send(topic, &key, key + "#" + std::to_string(i / kKeys)), RD_KAFKA_RESP_ERR_NO_ERROR);
+      ASSERT_EQ(producer.send(topic, &key, key + "#" + std::to_string(i / kKeys)),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
       if (i % 1000 == 0) rd_kafka_poll(producer.handle(), 0);
     }
     ASSERT_EQ(producer.flush(60000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -257,7 +264,8 @@ TEST_F(LibrdkafkaTest, BrokerKilledAndRestartedUnderAnIdempotentProducerLosesAnd
   auto records = consume_all(broker_.bootstrap(), topic, 3, static_cast<std::size_t>(sent.load()));
   std::map<std::string, int> seen;
   for (const auto& r : records) seen[r.value]++;
-  for (const auto& [value, count] : seen) EXPECT_EQ(count, 1) << value << " stored " << count << " times";
+  for (const auto& [value, count] : seen)
+    EXPECT_EQ(count, 1) << value << " stored " << count << " times";
   std::size_t missing = 0;
   for (const auto& [value, where] : acked) {
     if (!seen.count(value)) ++missing;

@@ -1243,6 +1243,5 @@ TEST_F(MalformedFramesTest, PipelinedRequestsAreAnsweredInOrderAndAppendedInOrde
   EXPECT_EQ(expected, kRequests - 1);
 }
 
-
 }  // namespace
 }  // namespace wharf::test

@@ -24,6 +24,7 @@
 
 #include "base/bytes.h"
 #include "base/clock.h"
+#include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/delete_groups.h"
 #include "kafka/protocol/generated/describe_groups.h"
 #include "kafka/protocol/generated/heartbeat.h"
@@ -34,7 +35,6 @@
 #include "kafka/protocol/generated/offset_delete.h"
 #include "kafka/protocol/generated/offset_fetch.h"
 #include "kafka/protocol/generated/sync_group.h"
-#include "kafka/group/offsets_codec.h"
 
 namespace wharf::kafka::group {
 
@@ -42,12 +42,12 @@ enum class GroupState { kEmpty, kPreparingRebalance, kCompletingRebalance, kStab
 std::string_view state_name(GroupState s);  // Kafka's exact strings ("Stable", ...)
 
 struct CoordinatorConfig {
-  std::chrono::milliseconds session_timeout_min{6'000};       // group.min.session.timeout.ms
-  std::chrono::milliseconds session_timeout_max{1'800'000};   // group.max.session.timeout.ms
-  std::chrono::milliseconds initial_rebalance_delay{3'000};   // group.initial.rebalance.delay.ms
-  std::size_t offset_metadata_bytes_max = 4096;               // offset.metadata.max.bytes
-  std::size_t groups_max = 100'000;                           // bound on groups held in memory
-  std::size_t members_per_group_max = 10'000;                 // group.max.size (Kafka: unbounded)
+  std::chrono::milliseconds session_timeout_min{6'000};      // group.min.session.timeout.ms
+  std::chrono::milliseconds session_timeout_max{1'800'000};  // group.max.session.timeout.ms
+  std::chrono::milliseconds initial_rebalance_delay{3'000};  // group.initial.rebalance.delay.ms
+  std::size_t offset_metadata_bytes_max = 4096;              // offset.metadata.max.bytes
+  std::size_t groups_max = 100'000;                          // bound on groups held in memory
+  std::size_t members_per_group_max = 10'000;                // group.max.size (Kafka: unbounded)
 };
 
 // Metrics of one group, for the admin API and `wharf group describe`.
@@ -59,7 +59,7 @@ struct GroupMetrics {
   std::int32_t generation_id = 0;
   std::size_t members = 0;
   std::int64_t rebalances = 0;
-  std::int64_t last_rebalance_ms = 0;  // duration of the last completed rebalance
+  std::int64_t last_rebalance_ms = 0;      // duration of the last completed rebalance
   std::int64_t last_rebalance_end_ms = 0;  // wall clock
   struct Member {
     std::string member_id;
@@ -82,8 +82,8 @@ class Coordinator {
   // tombstone deletes). Groups with offsets and no members start Empty.
   void load(const OffsetRecord& record);
 
-  void join(const protocol::JoinGroupRequest& req, std::int16_t version, const std::string& client_id,
-            const std::string& client_host, JoinCallback done);
+  void join(const protocol::JoinGroupRequest& req, std::int16_t version,
+            const std::string& client_id, const std::string& client_host, JoinCallback done);
   void sync(const protocol::SyncGroupRequest& req, std::int16_t version, SyncCallback done);
   protocol::HeartbeatResponse heartbeat(const protocol::HeartbeatRequest& req);
   protocol::LeaveGroupResponse leave(const protocol::LeaveGroupRequest& req, std::int16_t version);
@@ -105,7 +105,8 @@ class Coordinator {
   // If persisting failed: every partition of the plan gets `error`.
   static void fail_commit(CommitPlan& plan, std::int16_t error);
 
-  protocol::OffsetFetchResponse fetch_offsets(const protocol::OffsetFetchRequest& req, std::int16_t version);
+  protocol::OffsetFetchResponse fetch_offsets(const protocol::OffsetFetchRequest& req,
+                                              std::int16_t version);
   protocol::DescribeGroupsResponse describe(const protocol::DescribeGroupsRequest& req);
   protocol::ListGroupsResponse list(const protocol::ListGroupsRequest& req);
 
@@ -113,8 +114,10 @@ class Coordinator {
   struct DeletePlan {
     std::vector<OffsetRecord> tombstones;
   };
-  protocol::DeleteGroupsResponse prepare_delete_groups(const protocol::DeleteGroupsRequest& req, DeletePlan& plan);
-  protocol::OffsetDeleteResponse prepare_offset_delete(const protocol::OffsetDeleteRequest& req, DeletePlan& plan);
+  protocol::DeleteGroupsResponse prepare_delete_groups(const protocol::DeleteGroupsRequest& req,
+                                                       DeletePlan& plan);
+  protocol::OffsetDeleteResponse prepare_offset_delete(const protocol::OffsetDeleteRequest& req,
+                                                       DeletePlan& plan);
 
   // Expires sessions, pending members and rebalance deadlines. Call every ~100 ms. Heartbeat,
   // DescribeGroups, ListGroups, DeleteGroups and OffsetDelete also expire what is due at the

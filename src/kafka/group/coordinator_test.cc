@@ -21,9 +21,10 @@ class CoordinatorTest : public ::testing::Test {
     bool done = false;
     p::JoinGroupResponse resp;
   };
-  std::shared_ptr<JoinResult> join(const std::string& member_id, std::optional<std::string> instance = std::nullopt,
-                                   std::vector<std::string> protocols = {"range"}, std::int16_t v = kV,
-                                   const std::string& group = "g") {
+  std::shared_ptr<JoinResult> join(const std::string& member_id,
+                                   std::optional<std::string> instance = std::nullopt,
+                                   std::vector<std::string> protocols = {"range"},
+                                   std::int16_t v = kV, const std::string& group = "g") {
     p::JoinGroupRequest req;
     req.group_id = group;
     req.session_timeout_ms = 10'000;
@@ -41,7 +42,8 @@ class CoordinatorTest : public ::testing::Test {
     return out;
   }
   // Full handshake for a dynamic member: returns its member id (join is then parked or done).
-  std::pair<std::string, std::shared_ptr<JoinResult>> join_new(std::vector<std::string> protocols = {"range"}) {
+  std::pair<std::string, std::shared_ptr<JoinResult>> join_new(
+      std::vector<std::string> protocols = {"range"}) {
     auto first = join("", std::nullopt, protocols);
     EXPECT_TRUE(first->done);
     EXPECT_EQ(first->resp.error_code, 79);  // MEMBER_ID_REQUIRED
@@ -52,9 +54,10 @@ class CoordinatorTest : public ::testing::Test {
     bool done = false;
     p::SyncGroupResponse resp;
   };
-  std::shared_ptr<SyncResult> sync(const std::string& member_id, std::int32_t generation,
-                                   std::vector<std::pair<std::string, std::string>> assignments = {},
-                                   std::optional<std::string> instance = std::nullopt) {
+  std::shared_ptr<SyncResult> sync(
+      const std::string& member_id, std::int32_t generation,
+      std::vector<std::pair<std::string, std::string>> assignments = {},
+      std::optional<std::string> instance = std::nullopt) {
     p::SyncGroupRequest req;
     req.group_id = "g";
     req.generation_id = generation;
@@ -140,7 +143,8 @@ TEST_F(CoordinatorTest, ProtocolIsChosenByVoteAndMembersWithNoCommonProtocolAreR
   auto [c, jc] = join_new({"roundrobin"});
   auto ja2 = join(a, std::nullopt, {"range", "roundrobin"});
   ASSERT_TRUE(ja2->done && jb->done && jc->done);
-  EXPECT_EQ(ja2->resp.protocol_name, "roundrobin") << "two of three prefer roundrobin; range is not common";
+  EXPECT_EQ(ja2->resp.protocol_name, "roundrobin")
+      << "two of three prefer roundrobin; range is not common";
 }
 
 TEST_F(CoordinatorTest, WrongGenerationUnknownMemberAndUnknownGroupGetKafkasErrors) {
@@ -293,7 +297,8 @@ TEST_F(CoordinatorTest, StaticMemberRestartingWithinItsSessionCausesNoRebalance)
   EXPECT_EQ(metrics[0].rebalances, 1);
 }
 
-TEST_F(CoordinatorTest, StaticLeaderRestartingWithNewMetadataKeepsItsAssignmentWithoutLeadingOrARebalance) {
+TEST_F(CoordinatorTest,
+       StaticLeaderRestartingWithNewMetadataKeepsItsAssignmentWithoutLeadingOrARebalance) {
   // A static leader and a dynamic follower, Stable at generation 2.
   auto ja = join("", std::string("instance-1"));
   ASSERT_TRUE(ja->done);
@@ -319,13 +324,15 @@ TEST_F(CoordinatorTest, StaticLeaderRestartingWithNewMetadataKeepsItsAssignmentW
   req.protocol_type = "consumer";
   req.protocols.push_back({"range", to_bytes("meta-range-after-restart")});
   std::optional<p::JoinGroupResponse> again;
-  coord_.join(req, kV, "client", "/127.0.0.1", [&](p::JoinGroupResponse r) { again = std::move(r); });
+  coord_.join(req, kV, "client", "/127.0.0.1",
+              [&](p::JoinGroupResponse r) { again = std::move(r); });
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->error_code, 0);
   EXPECT_EQ(again->generation_id, 2) << "no rebalance";
   EXPECT_NE(again->member_id, old_id);
-  EXPECT_EQ(again->leader, old_id) << "as Kafka: the leader id from before the replacement, so the new "
-                                      "incarnation does not lead with an empty member list";
+  EXPECT_EQ(again->leader, old_id)
+      << "as Kafka: the leader id from before the replacement, so the new "
+         "incarnation does not lead with an empty member list";
   EXPECT_TRUE(again->members.empty());
   EXPECT_EQ(state(), GroupState::kStable);
   EXPECT_EQ(heartbeat(b, 2), 0) << "the follower sees no rebalance";
@@ -455,7 +462,8 @@ TEST_F(CoordinatorTest, OffsetCommitsAreValidatedAndFetchedBack) {
   p::OffsetCommitRequest req;
   req.group_id = "g";
   req.generation_id_or_member_epoch = -1;
-  req.topics.push_back({"orders", {{0, 42, -1, -1, std::string("m")}, {1, 7, -1, -1, std::string(5000, 'x')}}});
+  req.topics.push_back(
+      {"orders", {{0, 42, -1, -1, std::string("m")}, {1, 7, -1, -1, std::string(5000, 'x')}}});
   auto plan = coord_.prepare_commit(req, 7, kAllExist);
   ASSERT_EQ(plan.records.size(), 1u);
   EXPECT_EQ(plan.response.topics[0].partitions[0].error_code, 0);
@@ -468,7 +476,8 @@ TEST_F(CoordinatorTest, OffsetCommitsAreValidatedAndFetchedBack) {
   ASSERT_EQ(got.topics[0].partitions.size(), 2u);
   EXPECT_EQ(got.topics[0].partitions[0].committed_offset, 42);
   EXPECT_EQ(got.topics[0].partitions[0].metadata, "m");
-  EXPECT_EQ(got.topics[0].partitions[1].committed_offset, -1) << "uncommitted partitions are listed with -1";
+  EXPECT_EQ(got.topics[0].partitions[1].committed_offset, -1)
+      << "uncommitted partitions are listed with -1";
   fetch.topics.reset();  // v2+: null = every committed offset of the group
   EXPECT_EQ(coord_.fetch_offsets(fetch, 7).topics.size(), 1u);
 

@@ -8,7 +8,8 @@
 
 namespace wharf::kafka::group {
 
-std::map<std::pair<std::string, std::int32_t>, std::string> assigned_partitions(const GroupMetrics& group) {
+std::map<std::pair<std::string, std::int32_t>, std::string> assigned_partitions(
+    const GroupMetrics& group) {
   std::map<std::pair<std::string, std::int32_t>, std::string> out;
   if (group.protocol_type != "consumer") return out;
   for (const auto& m : group.member_list) {
@@ -26,8 +27,8 @@ std::map<std::pair<std::string, std::int32_t>, std::string> assigned_partitions(
   return out;
 }
 
-std::vector<GroupLag> LagTracker::compute(const std::vector<GroupMetrics>& groups, const HighWatermark& hwm,
-                                          std::int64_t now_ms) {
+std::vector<GroupLag> LagTracker::compute(const std::vector<GroupMetrics>& groups,
+                                          const HighWatermark& hwm, std::int64_t now_ms) {
   std::vector<GroupLag> out;
   decltype(previous_) next;
   for (const auto& g : groups) {
@@ -50,9 +51,11 @@ std::vector<GroupLag> LagTracker::compute(const std::vector<GroupMetrics>& group
       }
       const auto id = std::make_tuple(g.group_id, key.first, key.second);
       if (pl.committed >= 0) {
-        if (auto prev = previous_.find(id); prev != previous_.end() && now_ms > prev->second.second) {
-          pl.rate = static_cast<double>(std::max<std::int64_t>(0, pl.committed - prev->second.first)) * 1000.0 /
-                    static_cast<double>(now_ms - prev->second.second);
+        if (auto prev = previous_.find(id);
+            prev != previous_.end() && now_ms > prev->second.second) {
+          pl.rate =
+              static_cast<double>(std::max<std::int64_t>(0, pl.committed - prev->second.first)) *
+              1000.0 / static_cast<double>(now_ms - prev->second.second);
         }
         next[id] = {pl.committed, now_ms};
       }

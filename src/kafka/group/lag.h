@@ -31,7 +31,7 @@ struct TopicSkew {
   std::string topic;
   std::int64_t lag_max = 0;
   double lag_mean = 0;
-  double lag_skew = 0;   // lag_max / lag_mean; 0 when the mean is 0
+  double lag_skew = 0;  // lag_max / lag_mean; 0 when the mean is 0
   double rate_max = 0;
   double rate_mean = 0;
   double rate_skew = 0;  // rate_max / rate_mean; 0 when the mean is 0
@@ -45,16 +45,20 @@ struct GroupLag {
 };
 
 // The partitions each member holds, from ConsumerProtocolAssignment bytes ("consumer" groups).
-std::map<std::pair<std::string, std::int32_t>, std::string> assigned_partitions(const GroupMetrics& group);
+std::map<std::pair<std::string, std::int32_t>, std::string> assigned_partitions(
+    const GroupMetrics& group);
 
 class LagTracker {
  public:
-  using HighWatermark = std::function<std::optional<std::int64_t>(const std::string& topic, std::int32_t partition)>;
+  using HighWatermark =
+      std::function<std::optional<std::int64_t>(const std::string& topic, std::int32_t partition)>;
   std::vector<GroupLag> compute(const std::vector<GroupMetrics>& groups, const HighWatermark& hwm,
                                 std::int64_t now_ms);
 
  private:
-  std::map<std::tuple<std::string, std::string, std::int32_t>, std::pair<std::int64_t, std::int64_t>> previous_;
+  std::map<std::tuple<std::string, std::string, std::int32_t>,
+           std::pair<std::int64_t, std::int64_t>>
+      previous_;
 };
 
 }  // namespace wharf::kafka::group

@@ -49,8 +49,10 @@ class OffsetsLog {
   // Every record with a key, in log order, as raw key and value.
   [[nodiscard]] Status read_raw(storage::Partition& p,
                                 const std::function<void(const storage::Record&)>& fn);
-  [[nodiscard]] Status read_all(storage::Partition& p, const std::function<void(const OffsetRecord&)>& fn);
-  [[nodiscard]] Status append_records(std::map<std::int32_t, std::vector<storage::Record>> by_partition);
+  [[nodiscard]] Status read_all(storage::Partition& p,
+                                const std::function<void(const OffsetRecord&)>& fn);
+  [[nodiscard]] Status append_records(
+      std::map<std::int32_t, std::vector<storage::Record>> by_partition);
 
   const Clock* clock_;  // record timestamps
   std::vector<std::unique_ptr<Part>> parts_;

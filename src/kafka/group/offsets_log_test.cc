@@ -15,13 +15,17 @@ class OffsetsLogTest : public ::testing::Test {
     o.background = false;
     return std::move(*storage::LogManager::open(mem_, o, clock_));
   }
-  std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> replay(OffsetsLog& log) {
+  std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> replay(
+      OffsetsLog& log) {
     std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> out;
     EXPECT_TRUE(log.load([&](const OffsetRecord& r) {
-      auto k = std::make_tuple(r.group, r.topic, r.partition);
-      if (r.value) out[k] = r.value->offset;
-      else out.erase(k);
-    }).has_value());
+                     auto k = std::make_tuple(r.group, r.topic, r.partition);
+                     if (r.value)
+                       out[k] = r.value->offset;
+                     else
+                       out.erase(k);
+                   })
+                    .has_value());
     return out;
   }
   io::MemoryFileSystem mem_;
@@ -33,11 +37,13 @@ TEST_F(OffsetsLogTest, CommitsSurviveACrashAndTombstonesDelete) {
     auto log = open_log();
     auto offsets = OffsetsLog::open(*log, 5, clock_);
     ASSERT_TRUE(offsets.has_value());
-    ASSERT_TRUE((*offsets)->append({{"g1", "orders", 0, CommittedOffset{10, -1, "", 1}},
-                                    {"g2", "orders", 1, CommittedOffset{20, -1, "", 1}}})
+    ASSERT_TRUE((*offsets)
+                    ->append({{"g1", "orders", 0, CommittedOffset{10, -1, "", 1}},
+                              {"g2", "orders", 1, CommittedOffset{20, -1, "", 1}}})
                     .has_value());
-    ASSERT_TRUE((*offsets)->append({{"g1", "orders", 0, CommittedOffset{11, -1, "", 2}},
-                                    {"g2", "orders", 1, std::nullopt}})
+    ASSERT_TRUE((*offsets)
+                    ->append({{"g1", "orders", 0, CommittedOffset{11, -1, "", 2}},
+                              {"g2", "orders", 1, std::nullopt}})
                     .has_value());
   }
   mem_.crash();  // every append above returned, so it was synced
@@ -58,12 +64,13 @@ TEST_F(OffsetsLogTest, TheLogCleanerBoundsGrowthAndKeepsTheLatestOffsets) {
   const std::string topic(kOffsetsTopic);
   ASSERT_EQ(log->topic(topic)->overrides.at("cleanup.policy"), "compact");
   // Small segments, so that the test's few hundred KiB roll many of them.
-  ASSERT_TRUE(log->alter_config(topic, {{"sync.policy", "always"},
-                                        {"cleanup.policy", "compact"},
-                                        {"segment.bytes", "16384"}}));
+  ASSERT_TRUE(log->alter_config(
+      topic,
+      {{"sync.policy", "always"}, {"cleanup.policy", "compact"}, {"segment.bytes", "16384"}}));
   for (int round = 0; round < 2000; ++round) {
     std::vector<OffsetRecord> batch;
-    for (int p = 0; p < 6; ++p) batch.push_back({"g", "orders", p, CommittedOffset{round * 10 + p, -1, "", round}});
+    for (int p = 0; p < 6; ++p)
+      batch.push_back({"g", "orders", p, CommittedOffset{round * 10 + p, -1, "", round}});
     ASSERT_TRUE(offsets->append(batch).has_value());
     if (round % 200 == 199) log->run_cleaner();
   }
@@ -102,17 +109,17 @@ TEST_F(OffsetsLogTest, TheCleanerKeepsTheLatestGroupMetadataOfEachGroup) {
   auto log = open_log();
   auto offsets = std::move(*OffsetsLog::open(*log, 1, clock_));
   const std::string topic(kOffsetsTopic);
-  ASSERT_TRUE(log->alter_config(topic, {{"sync.policy", "always"},
-                                        {"cleanup.policy", "compact"},
-                                        {"segment.bytes", "4096"}}));
+  ASSERT_TRUE(log->alter_config(
+      topic,
+      {{"sync.policy", "always"}, {"cleanup.policy", "compact"}, {"segment.bytes", "4096"}}));
   auto metadata = [](int generation) {
     GroupMetadata md{"consumer", generation, "range", "m-1", generation, {}};
     md.members.push_back(GroupMember{"m-1", std::nullopt, "c", "/127.0.0.1", 1, 2, {}, {}});
     return md;
   };
   for (int generation = 1; generation <= 100; ++generation) {
-    ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"kept", metadata(generation)},
-                                                                 {"deleted", metadata(generation)}}));
+    ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{
+        {"kept", metadata(generation)}, {"deleted", metadata(generation)}}));
   }
   ASSERT_TRUE(offsets->append(std::vector<GroupMetadataRecord>{{"deleted", std::nullopt}}));
   ASSERT_TRUE(offsets->append({{"kept", "orders", 0, CommittedOffset{5, -1, "", 1}}}));

@@ -26,11 +26,15 @@ TEST(GoldenApiVersions, V0RequestIsEmptyAndV0ResponseHasNoThrottleTime) {
   resp.api_keys = {{.api_key = 18, .min_version = 0, .max_version = 3},
                    {.api_key = 3, .min_version = 0, .max_version = 8}};
   auto golden = WireBuilder()
-                    .i16(0)                     // error_code
-                    .array(2)                   // api_keys
-                    .i16(18).i16(0).i16(3)      //   api_key, min_version, max_version
-                    .i16(3).i16(0).i16(8)
-                    .build();                   // (throttle_time_ms only from v1)
+                    .i16(0)    // error_code
+                    .array(2)  // api_keys
+                    .i16(18)
+                    .i16(0)
+                    .i16(3)  //   api_key, min_version, max_version
+                    .i16(3)
+                    .i16(0)
+                    .i16(8)
+                    .build();  // (throttle_time_ms only from v1)
   EXPECT_EQ(golden_mismatch(resp, 0, golden), "");
 }
 
@@ -51,18 +55,24 @@ TEST(GoldenApiVersions, V3ResponseIsCompactWithTaggedFeatureFields) {
   resp.supported_features = {{.name = "f", .min_version = 1, .max_version = 2}};
   resp.finalized_features_epoch = 5;
   resp.zk_migration_ready = true;
-  auto golden =
-      WireBuilder()
-          .i16(0)                                  // error_code
-          .carray(1)                               // api_keys (COMPACT_ARRAY)
-          .i16(18).i16(0).i16(3).no_tags()         //   one ApiVersion + its tagged fields
-          .i32(7)                                  // throttle_time_ms
-          .uvarint(3)                              // three tagged fields, ascending tags:
-          .tagged(0, WireBuilder()                 //   0 supported_features
-                         .carray(1).cstr("f").i16(1).i16(2).no_tags())
-          .tagged(1, WireBuilder().i64(5))         //   1 finalized_features_epoch
-          .tagged(3, WireBuilder().boolean(true))  //   3 zk_migration_ready
-          .build();                                // (tag 2 finalized_features: empty = default)
+  auto golden = WireBuilder()
+                    .i16(0)     // error_code
+                    .carray(1)  // api_keys (COMPACT_ARRAY)
+                    .i16(18)
+                    .i16(0)
+                    .i16(3)
+                    .no_tags()                //   one ApiVersion + its tagged fields
+                    .i32(7)                   // throttle_time_ms
+                    .uvarint(3)               // three tagged fields, ascending tags:
+                    .tagged(0, WireBuilder()  //   0 supported_features
+                                   .carray(1)
+                                   .cstr("f")
+                                   .i16(1)
+                                   .i16(2)
+                                   .no_tags())
+                    .tagged(1, WireBuilder().i64(5))         //   1 finalized_features_epoch
+                    .tagged(3, WireBuilder().boolean(true))  //   3 zk_migration_ready
+                    .build();  // (tag 2 finalized_features: empty = default)
   EXPECT_EQ(golden_mismatch(resp, 3, golden), "");
 }
 
@@ -70,7 +80,10 @@ TEST(GoldenApiVersions, V3ResponseIsCompactWithTaggedFeatureFields) {
 // Metadata (3)
 
 MetadataResponse::MetadataResponsePartition one_partition() {
-  return {.error_code = 0, .partition_index = 0, .leader_id = 1, .replica_nodes = {1},
+  return {.error_code = 0,
+          .partition_index = 0,
+          .leader_id = 1,
+          .replica_nodes = {1},
           .isr_nodes = {1}};
 }
 
@@ -83,14 +96,21 @@ TEST(GoldenMetadata, V0) {
   resp.brokers = {{.node_id = 1, .host = "h", .port = 9092}};
   resp.topics = {{.error_code = 0, .name = "t", .partitions = {one_partition()}}};
   auto golden = WireBuilder()
-                    .array(1)                       // brokers
-                    .i32(1).str("h").i32(9092)      //   node_id, host, port
-                    .array(1)                       // topics
-                    .i16(0).str("t")                //   error_code, name
-                    .array(1)                       //   partitions
-                    .i16(0).i32(0).i32(1)           //     error_code, partition_index, leader_id
-                    .array(1).i32(1)                //     replica_nodes
-                    .array(1).i32(1)                //     isr_nodes
+                    .array(1)  // brokers
+                    .i32(1)
+                    .str("h")
+                    .i32(9092)  //   node_id, host, port
+                    .array(1)   // topics
+                    .i16(0)
+                    .str("t")  //   error_code, name
+                    .array(1)  //   partitions
+                    .i16(0)
+                    .i32(0)
+                    .i32(1)  //     error_code, partition_index, leader_id
+                    .array(1)
+                    .i32(1)  //     replica_nodes
+                    .array(1)
+                    .i32(1)  //     isr_nodes
                     .build();
   EXPECT_EQ(golden_mismatch(resp, 0, golden), "");
 }
@@ -103,16 +123,27 @@ TEST(GoldenMetadata, V1AddsNullTopicsRackControllerAndIsInternal) {
   MetadataResponse resp;
   resp.brokers = {{.node_id = 1, .host = "h", .port = 9092, .rack = std::nullopt}};
   resp.controller_id = 1;
-  resp.topics = {{.error_code = 0, .name = "t", .is_internal = true,
-                  .partitions = {one_partition()}}};
+  resp.topics = {
+      {.error_code = 0, .name = "t", .is_internal = true, .partitions = {one_partition()}}};
   auto golden = WireBuilder()
                     .array(1)
-                    .i32(1).str("h").i32(9092).null_str()  // ... rack (null)
-                    .i32(1)                                // controller_id
+                    .i32(1)
+                    .str("h")
+                    .i32(9092)
+                    .null_str()  // ... rack (null)
+                    .i32(1)      // controller_id
                     .array(1)
-                    .i16(0).str("t").boolean(true)         // ... is_internal
+                    .i16(0)
+                    .str("t")
+                    .boolean(true)  // ... is_internal
                     .array(1)
-                    .i16(0).i32(0).i32(1).array(1).i32(1).array(1).i32(1)
+                    .i16(0)
+                    .i32(0)
+                    .i32(1)
+                    .array(1)
+                    .i32(1)
+                    .array(1)
+                    .i32(1)
                     .build();
   EXPECT_EQ(golden_mismatch(resp, 1, golden), "");
 }
@@ -136,15 +167,29 @@ TEST(GoldenMetadata, V4ResponseHasThrottleAndClusterId) {
   resp.brokers = {{.node_id = 1, .host = "h", .port = 9092, .rack = "r"}};
   resp.cluster_id = "c";
   resp.controller_id = 1;
-  resp.topics = {{.error_code = 0, .name = "t", .is_internal = false,
-                  .partitions = {one_partition()}}};
+  resp.topics = {
+      {.error_code = 0, .name = "t", .is_internal = false, .partitions = {one_partition()}}};
   auto golden = WireBuilder()
-                    .i32(0)                                   // throttle_time_ms (v3+)
-                    .array(1).i32(1).str("h").i32(9092).str("r")
-                    .str("c")                                 // cluster_id (v2+)
-                    .i32(1)                                   // controller_id
-                    .array(1).i16(0).str("t").boolean(false)
-                    .array(1).i16(0).i32(0).i32(1).array(1).i32(1).array(1).i32(1)
+                    .i32(0)  // throttle_time_ms (v3+)
+                    .array(1)
+                    .i32(1)
+                    .str("h")
+                    .i32(9092)
+                    .str("r")
+                    .str("c")  // cluster_id (v2+)
+                    .i32(1)    // controller_id
+                    .array(1)
+                    .i16(0)
+                    .str("t")
+                    .boolean(false)
+                    .array(1)
+                    .i16(0)
+                    .i32(0)
+                    .i32(1)
+                    .array(1)
+                    .i32(1)
+                    .array(1)
+                    .i32(1)
                     .build();
   EXPECT_EQ(golden_mismatch(resp, 4, golden), "");
 }
@@ -156,7 +201,8 @@ TEST(GoldenMetadata, V8AddsEpochsOfflineReplicasAndAuthorizedOperations) {
   req.include_cluster_authorized_operations = true;
   req.include_topic_authorized_operations = false;
   auto req_golden = WireBuilder()
-                        .array(1).str("t")
+                        .array(1)
+                        .str("t")
                         .boolean(false)  // allow_auto_topic_creation (v4+)
                         .boolean(true)   // include_cluster_authorized_operations (v8-10)
                         .boolean(false)  // include_topic_authorized_operations (v8+)
@@ -170,22 +216,37 @@ TEST(GoldenMetadata, V8AddsEpochsOfflineReplicasAndAuthorizedOperations) {
   auto partition = one_partition();
   partition.leader_epoch = 3;
   partition.offline_replicas = {};
-  resp.topics = {{.error_code = 0, .name = "t", .is_internal = false,
-                  .partitions = {partition}, .topic_authorized_operations = 8}};
+  resp.topics = {{.error_code = 0,
+                  .name = "t",
+                  .is_internal = false,
+                  .partitions = {partition},
+                  .topic_authorized_operations = 8}};
   resp.cluster_authorized_operations = -2147483647 - 1;
   auto golden = WireBuilder()
                     .i32(0)
-                    .array(1).i32(1).str("h").i32(9092).null_str()
-                    .null_str()                               // cluster_id null
-                    .i32(1)
-                    .array(1).i16(0).str("t").boolean(false)
                     .array(1)
-                    .i16(0).i32(0).i32(1)
-                    .i32(3)                                   // leader_epoch (v7+)
-                    .array(1).i32(1).array(1).i32(1)
-                    .array(0)                                 // offline_replicas (v5+)
-                    .i32(8)                                   // topic_authorized_operations
-                    .i32(-2147483647 - 1)                     // cluster_authorized_operations
+                    .i32(1)
+                    .str("h")
+                    .i32(9092)
+                    .null_str()
+                    .null_str()  // cluster_id null
+                    .i32(1)
+                    .array(1)
+                    .i16(0)
+                    .str("t")
+                    .boolean(false)
+                    .array(1)
+                    .i16(0)
+                    .i32(0)
+                    .i32(1)
+                    .i32(3)  // leader_epoch (v7+)
+                    .array(1)
+                    .i32(1)
+                    .array(1)
+                    .i32(1)
+                    .array(0)              // offline_replicas (v5+)
+                    .i32(8)                // topic_authorized_operations
+                    .i32(-2147483647 - 1)  // cluster_authorized_operations
                     .build();
   EXPECT_EQ(golden_mismatch(resp, 8, golden), "");
 }
@@ -206,13 +267,16 @@ ProduceRequest produce_request() {
 
 TEST(GoldenProduce, V3AndV7RequestsShareTheLayout) {
   auto golden = WireBuilder()
-                    .null_str()          // transactional_id (v3+, null)
-                    .i16(-1)             // acks
-                    .i32(30000)          // timeout_ms
-                    .array(1).str("t")   // topic_data: name
-                    .array(2)            //   partition_data
-                    .i32(0).bytes("RB")  //     index, records (opaque bytes)
-                    .i32(1).null_bytes() //     index, records null
+                    .null_str()  // transactional_id (v3+, null)
+                    .i16(-1)     // acks
+                    .i32(30000)  // timeout_ms
+                    .array(1)
+                    .str("t")  // topic_data: name
+                    .array(2)  //   partition_data
+                    .i32(0)
+                    .bytes("RB")  //     index, records (opaque bytes)
+                    .i32(1)
+                    .null_bytes()  //     index, records null
                     .build();
   EXPECT_EQ(golden_mismatch(produce_request(), 3, golden), "");
   EXPECT_EQ(golden_mismatch(produce_request(), 7, golden), "");
@@ -220,22 +284,32 @@ TEST(GoldenProduce, V3AndV7RequestsShareTheLayout) {
 
 TEST(GoldenProduce, V3ResponseHasLogAppendTimeAndV7AddsLogStartOffset) {
   ProduceResponse resp;
-  resp.responses = {{.name = "t",
-                     .partition_responses = {{.index = 0, .error_code = 0, .base_offset = 42,
-                                              .log_append_time_ms = -1}}}};
+  resp.responses = {
+      {.name = "t",
+       .partition_responses = {
+           {.index = 0, .error_code = 0, .base_offset = 42, .log_append_time_ms = -1}}}};
   resp.throttle_time_ms = 0;
   auto v3 = WireBuilder()
-                .array(1).str("t")
-                .array(1).i32(0).i16(0).i64(42)
+                .array(1)
+                .str("t")
+                .array(1)
+                .i32(0)
+                .i16(0)
+                .i64(42)
                 .i64(-1)  // log_append_time_ms (v2+)
                 .i32(0)   // throttle_time_ms (v1+, after responses)
                 .build();
   EXPECT_EQ(golden_mismatch(resp, 3, v3), "");
   resp.responses[0].partition_responses[0].log_start_offset = 0;
   auto v7 = WireBuilder()
-                .array(1).str("t")
-                .array(1).i32(0).i16(0).i64(42).i64(-1)
-                .i64(0)   // log_start_offset (v5+)
+                .array(1)
+                .str("t")
+                .array(1)
+                .i32(0)
+                .i16(0)
+                .i64(42)
+                .i64(-1)
+                .i64(0)  // log_start_offset (v5+)
                 .i32(0)
                 .build();
   EXPECT_EQ(golden_mismatch(resp, 7, v7), "");
@@ -251,34 +325,48 @@ TEST(GoldenFetch, V4) {
   req.min_bytes = 1;
   req.max_bytes = 52428800;
   req.isolation_level = 1;
-  req.topics = {{.topic = "t",
-                 .partitions = {{.partition = 0, .fetch_offset = 10,
-                                 .partition_max_bytes = 1048576}}}};
+  req.topics = {
+      {.topic = "t",
+       .partitions = {{.partition = 0, .fetch_offset = 10, .partition_max_bytes = 1048576}}}};
   auto req_golden = WireBuilder()
-                        .i32(-1).i32(500).i32(1)
-                        .i32(52428800)            // max_bytes (v3+)
-                        .i8(1)                    // isolation_level (v4+)
-                        .array(1).str("t")
-                        .array(1).i32(0).i64(10).i32(1048576)
+                        .i32(-1)
+                        .i32(500)
+                        .i32(1)
+                        .i32(52428800)  // max_bytes (v3+)
+                        .i8(1)          // isolation_level (v4+)
+                        .array(1)
+                        .str("t")
+                        .array(1)
+                        .i32(0)
+                        .i64(10)
+                        .i32(1048576)
                         .build();
   EXPECT_EQ(golden_mismatch(req, 4, req_golden), "");
 
   FetchResponse resp;
   resp.throttle_time_ms = 0;
   resp.responses = {{.topic = "t",
-                     .partitions = {{.partition_index = 0, .error_code = 0,
-                                     .high_watermark = 11, .last_stable_offset = 11,
+                     .partitions = {{.partition_index = 0,
+                                     .error_code = 0,
+                                     .high_watermark = 11,
+                                     .last_stable_offset = 11,
                                      .aborted_transactions =
                                          std::vector<FetchResponse::AbortedTransaction>{
                                              {.producer_id = 7, .first_offset = 3}},
                                      .records = to_bytes("batch")}}}};
   auto resp_golden = WireBuilder()
-                         .i32(0)                               // throttle_time_ms
-                         .array(1).str("t")
-                         .array(1).i32(0).i16(0).i64(11)
-                         .i64(11)                              // last_stable_offset (v4+)
-                         .array(1).i64(7).i64(3)               // aborted_transactions (v4+)
-                         .bytes("batch")                       // records
+                         .i32(0)  // throttle_time_ms
+                         .array(1)
+                         .str("t")
+                         .array(1)
+                         .i32(0)
+                         .i16(0)
+                         .i64(11)
+                         .i64(11)  // last_stable_offset (v4+)
+                         .array(1)
+                         .i64(7)
+                         .i64(3)          // aborted_transactions (v4+)
+                         .bytes("batch")  // records
                          .build();
   EXPECT_EQ(golden_mismatch(resp, 4, resp_golden), "");
 }
@@ -293,22 +381,34 @@ TEST(GoldenFetch, V11AddsSessionsEpochsRackAndPreferredReplica) {
   req.session_id = 0;
   req.session_epoch = -1;
   req.topics = {{.topic = "t",
-                 .partitions = {{.partition = 2, .current_leader_epoch = 0, .fetch_offset = 10,
-                                 .log_start_offset = -1, .partition_max_bytes = 99}}}};
+                 .partitions = {{.partition = 2,
+                                 .current_leader_epoch = 0,
+                                 .fetch_offset = 10,
+                                 .log_start_offset = -1,
+                                 .partition_max_bytes = 99}}}};
   req.forgotten_topics_data = {{.topic = "old", .partitions = {4}}};
   req.rack_id = "rack";
   auto req_golden = WireBuilder()
-                        .i32(-1).i32(500).i32(1).i32(1000).i8(0)
-                        .i32(0).i32(-1)                    // session_id, session_epoch (v7+)
-                        .array(1).str("t")
+                        .i32(-1)
+                        .i32(500)
+                        .i32(1)
+                        .i32(1000)
+                        .i8(0)
+                        .i32(0)
+                        .i32(-1)  // session_id, session_epoch (v7+)
                         .array(1)
-                        .i32(2)                            // partition
-                        .i32(0)                            // current_leader_epoch (v9+)
-                        .i64(10)                           // fetch_offset
-                        .i64(-1)                           // log_start_offset (v5+)
-                        .i32(99)                           // partition_max_bytes
-                        .array(1).str("old").array(1).i32(4)  // forgotten_topics_data (v7+)
-                        .str("rack")                       // rack_id (v11+)
+                        .str("t")
+                        .array(1)
+                        .i32(2)   // partition
+                        .i32(0)   // current_leader_epoch (v9+)
+                        .i64(10)  // fetch_offset
+                        .i64(-1)  // log_start_offset (v5+)
+                        .i32(99)  // partition_max_bytes
+                        .array(1)
+                        .str("old")
+                        .array(1)
+                        .i32(4)       // forgotten_topics_data (v7+)
+                        .str("rack")  // rack_id (v11+)
                         .build();
   EXPECT_EQ(golden_mismatch(req, 11, req_golden), "");
 
@@ -317,20 +417,28 @@ TEST(GoldenFetch, V11AddsSessionsEpochsRackAndPreferredReplica) {
   resp.error_code = 0;
   resp.session_id = 0;
   resp.responses = {{.topic = "t",
-                     .partitions = {{.partition_index = 2, .error_code = 0,
-                                     .high_watermark = 11, .last_stable_offset = 11,
+                     .partitions = {{.partition_index = 2,
+                                     .error_code = 0,
+                                     .high_watermark = 11,
+                                     .last_stable_offset = 11,
                                      .log_start_offset = 0,
                                      .aborted_transactions = std::nullopt,
                                      .preferred_read_replica = -1,
                                      .records = to_bytes("b")}}}};
   auto resp_golden = WireBuilder()
                          .i32(0)
-                         .i16(0).i32(0)                  // error_code, session_id (v7+)
-                         .array(1).str("t")
-                         .array(1).i32(2).i16(0).i64(11).i64(11)
-                         .i64(0)                         // log_start_offset (v5+)
-                         .array(-1)                      // aborted_transactions null
-                         .i32(-1)                        // preferred_read_replica (v11+)
+                         .i16(0)
+                         .i32(0)  // error_code, session_id (v7+)
+                         .array(1)
+                         .str("t")
+                         .array(1)
+                         .i32(2)
+                         .i16(0)
+                         .i64(11)
+                         .i64(11)
+                         .i64(0)     // log_start_offset (v5+)
+                         .array(-1)  // aborted_transactions null
+                         .i32(-1)    // preferred_read_replica (v11+)
                          .bytes("b")
                          .build();
   EXPECT_EQ(golden_mismatch(resp, 11, resp_golden), "");
@@ -342,24 +450,33 @@ TEST(GoldenFetch, V11AddsSessionsEpochsRackAndPreferredReplica) {
 TEST(GoldenListOffsets, V0HasMaxNumOffsetsAndOldStyleOffsets) {
   ListOffsetsRequest req;
   req.replica_id = -1;
-  req.topics = {{.name = "t",
-                 .partitions = {{.partition_index = 0, .timestamp = -1, .max_num_offsets = 1}}}};
+  req.topics = {
+      {.name = "t", .partitions = {{.partition_index = 0, .timestamp = -1, .max_num_offsets = 1}}}};
   auto req_golden = WireBuilder()
-                        .i32(-1)                           // replica_id
-                        .array(1).str("t")
-                        .array(1).i32(0).i64(-1).i32(1)    // partition_index, timestamp,
-                        .build();                          // max_num_offsets (v0 only)
+                        .i32(-1)  // replica_id
+                        .array(1)
+                        .str("t")
+                        .array(1)
+                        .i32(0)
+                        .i64(-1)
+                        .i32(1)    // partition_index, timestamp,
+                        .build();  // max_num_offsets (v0 only)
   EXPECT_EQ(golden_mismatch(req, 0, req_golden), "");
 
   ListOffsetsResponse resp;
-  resp.topics = {{.name = "t",
-                  .partitions = {{.partition_index = 0, .error_code = 0,
-                                  .old_style_offsets = {7, 3}}}}};
+  resp.topics = {
+      {.name = "t",
+       .partitions = {{.partition_index = 0, .error_code = 0, .old_style_offsets = {7, 3}}}}};
   auto resp_golden = WireBuilder()
-                         .array(1).str("t")
-                         .array(1).i32(0).i16(0)           // partition_index, error_code
-                         .array(2).i64(7).i64(3)           // old_style_offsets (v0 only)
-                         .build();                         // (no timestamp or offset)
+                         .array(1)
+                         .str("t")
+                         .array(1)
+                         .i32(0)
+                         .i16(0)  // partition_index, error_code
+                         .array(2)
+                         .i64(7)
+                         .i64(3)    // old_style_offsets (v0 only)
+                         .build();  // (no timestamp or offset)
   EXPECT_EQ(golden_mismatch(resp, 0, resp_golden), "");
 }
 
@@ -368,20 +485,28 @@ TEST(GoldenListOffsets, V1) {
   req.replica_id = -1;
   req.topics = {{.name = "t", .partitions = {{.partition_index = 0, .timestamp = -2}}}};
   auto req_golden = WireBuilder()
-                        .i32(-1)                           // replica_id
-                        .array(1).str("t")
-                        .array(1).i32(0).i64(-2)           // partition_index, timestamp
-                        .build();                          // (max_num_offsets is v0 only)
+                        .i32(-1)  // replica_id
+                        .array(1)
+                        .str("t")
+                        .array(1)
+                        .i32(0)
+                        .i64(-2)   // partition_index, timestamp
+                        .build();  // (max_num_offsets is v0 only)
   EXPECT_EQ(golden_mismatch(req, 1, req_golden), "");
 
   ListOffsetsResponse resp;
-  resp.topics = {{.name = "t",
-                  .partitions = {{.partition_index = 0, .error_code = 0, .timestamp = -1,
-                                  .offset = 5}}}};
+  resp.topics = {
+      {.name = "t",
+       .partitions = {{.partition_index = 0, .error_code = 0, .timestamp = -1, .offset = 5}}}};
   auto resp_golden = WireBuilder()
-                         .array(1).str("t")
-                         .array(1).i32(0).i16(0).i64(-1).i64(5)  // timestamp, offset (v1+)
-                         .build();                               // (no throttle before v2)
+                         .array(1)
+                         .str("t")
+                         .array(1)
+                         .i32(0)
+                         .i16(0)
+                         .i64(-1)
+                         .i64(5)    // timestamp, offset (v1+)
+                         .build();  // (no throttle before v2)
   EXPECT_EQ(golden_mismatch(resp, 1, resp_golden), "");
 }
 
@@ -389,15 +514,17 @@ TEST(GoldenListOffsets, V4AddsIsolationThrottleAndLeaderEpochs) {
   ListOffsetsRequest req;
   req.replica_id = -1;
   req.isolation_level = 1;
-  req.topics = {{.name = "t",
-                 .partitions = {{.partition_index = 0, .current_leader_epoch = 0,
-                                 .timestamp = -1}}}};
+  req.topics = {
+      {.name = "t",
+       .partitions = {{.partition_index = 0, .current_leader_epoch = 0, .timestamp = -1}}}};
   auto req_golden = WireBuilder()
                         .i32(-1)
-                        .i8(1)                             // isolation_level (v2+)
-                        .array(1).str("t")
-                        .array(1).i32(0)
-                        .i32(0)                            // current_leader_epoch (v4+)
+                        .i8(1)  // isolation_level (v2+)
+                        .array(1)
+                        .str("t")
+                        .array(1)
+                        .i32(0)
+                        .i32(0)  // current_leader_epoch (v4+)
                         .i64(-1)
                         .build();
   EXPECT_EQ(golden_mismatch(req, 4, req_golden), "");
@@ -405,13 +532,21 @@ TEST(GoldenListOffsets, V4AddsIsolationThrottleAndLeaderEpochs) {
   ListOffsetsResponse resp;
   resp.throttle_time_ms = 0;
   resp.topics = {{.name = "t",
-                  .partitions = {{.partition_index = 0, .error_code = 0, .timestamp = -1,
-                                  .offset = 5, .leader_epoch = 0}}}};
+                  .partitions = {{.partition_index = 0,
+                                  .error_code = 0,
+                                  .timestamp = -1,
+                                  .offset = 5,
+                                  .leader_epoch = 0}}}};
   auto resp_golden = WireBuilder()
-                         .i32(0)                           // throttle_time_ms (v2+)
-                         .array(1).str("t")
-                         .array(1).i32(0).i16(0).i64(-1).i64(5)
-                         .i32(0)                           // leader_epoch (v4+)
+                         .i32(0)  // throttle_time_ms (v2+)
+                         .array(1)
+                         .str("t")
+                         .array(1)
+                         .i32(0)
+                         .i16(0)
+                         .i64(-1)
+                         .i64(5)
+                         .i32(0)  // leader_epoch (v4+)
                          .build();
   EXPECT_EQ(golden_mismatch(resp, 4, resp_golden), "");
 }
@@ -425,8 +560,8 @@ TEST(GoldenInitProducerId, V0) {
   req.transaction_timeout_ms = 60000;
   EXPECT_EQ(golden_mismatch(req, 0, WireBuilder().null_str().i32(60000).build()), "");
 
-  InitProducerIdResponse resp{.throttle_time_ms = 0, .error_code = 0, .producer_id = 1000,
-                              .producer_epoch = 0};
+  InitProducerIdResponse resp{
+      .throttle_time_ms = 0, .error_code = 0, .producer_id = 1000, .producer_epoch = 0};
   EXPECT_EQ(golden_mismatch(resp, 0, WireBuilder().i32(0).i16(0).i64(1000).i16(0).build()), "");
 }
 
@@ -435,14 +570,14 @@ TEST(GoldenInitProducerId, V2IsFlexible) {
   req.transactional_id = std::nullopt;
   req.transaction_timeout_ms = 60000;
   auto req_golden = WireBuilder()
-                        .cnull()       // transactional_id: COMPACT_NULLABLE_STRING null = 0
+                        .cnull()  // transactional_id: COMPACT_NULLABLE_STRING null = 0
                         .i32(60000)
                         .no_tags()
                         .build();
   EXPECT_EQ(golden_mismatch(req, 2, req_golden), "");
 
-  InitProducerIdResponse resp{.throttle_time_ms = 0, .error_code = 0, .producer_id = 1000,
-                              .producer_epoch = 0};
+  InitProducerIdResponse resp{
+      .throttle_time_ms = 0, .error_code = 0, .producer_id = 1000, .producer_epoch = 0};
   auto resp_golden = WireBuilder().i32(0).i16(0).i64(1000).i16(0).no_tags().build();
   EXPECT_EQ(golden_mismatch(resp, 2, resp_golden), "");
 }
@@ -456,13 +591,14 @@ TEST(GoldenInitProducerId, V4CarriesTheCurrentProducerIdAndEpoch) {
   auto req_golden = WireBuilder()
                         .cstr("tx")
                         .i32(60000)
-                        .i64(1000).i16(3)  // producer_id, producer_epoch (v3+)
+                        .i64(1000)
+                        .i16(3)  // producer_id, producer_epoch (v3+)
                         .no_tags()
                         .build();
   EXPECT_EQ(golden_mismatch(req, 4, req_golden), "");
 
-  InitProducerIdResponse resp{.throttle_time_ms = 0, .error_code = 0, .producer_id = 1000,
-                              .producer_epoch = 4};
+  InitProducerIdResponse resp{
+      .throttle_time_ms = 0, .error_code = 0, .producer_id = 1000, .producer_epoch = 4};
   auto resp_golden = WireBuilder().i32(0).i16(0).i64(1000).i16(4).no_tags().build();
   EXPECT_EQ(golden_mismatch(resp, 4, resp_golden), "");
 }
@@ -485,12 +621,16 @@ CreateTopicsRequest create_topics_request() {
 TEST(GoldenCreateTopics, V0) {
   auto req_golden = WireBuilder()
                         .array(1)
-                        .str("t").i32(3).i16(1)       // name, num_partitions, replication
-                        .array(0)                     // assignments
-                        .array(2)                     // configs
-                        .str("retention.ms").str("1000")
-                        .str("cleanup.policy").null_str()
-                        .i32(5000)                    // timeout_ms
+                        .str("t")
+                        .i32(3)
+                        .i16(1)    // name, num_partitions, replication
+                        .array(0)  // assignments
+                        .array(2)  // configs
+                        .str("retention.ms")
+                        .str("1000")
+                        .str("cleanup.policy")
+                        .null_str()
+                        .i32(5000)  // timeout_ms
                         .build();
   EXPECT_EQ(golden_mismatch(create_topics_request(), 0, req_golden), "");
 
@@ -505,12 +645,17 @@ TEST(GoldenCreateTopics, V4AddsValidateOnlyThrottleAndErrorMessage) {
   req.validate_only = true;
   auto req_golden = WireBuilder()
                         .array(1)
-                        .str("t").i32(3).i16(1).array(0)
+                        .str("t")
+                        .i32(3)
+                        .i16(1)
+                        .array(0)
                         .array(2)
-                        .str("retention.ms").str("1000")
-                        .str("cleanup.policy").null_str()
+                        .str("retention.ms")
+                        .str("1000")
+                        .str("cleanup.policy")
+                        .null_str()
                         .i32(5000)
-                        .boolean(true)                // validate_only (v1+)
+                        .boolean(true)  // validate_only (v1+)
                         .build();
   EXPECT_EQ(golden_mismatch(req, 4, req_golden), "");
 
@@ -518,9 +663,11 @@ TEST(GoldenCreateTopics, V4AddsValidateOnlyThrottleAndErrorMessage) {
   resp.throttle_time_ms = 0;
   resp.topics = {{.name = "t", .error_code = 36, .error_message = "exists"}};
   auto resp_golden = WireBuilder()
-                         .i32(0)                      // throttle_time_ms (v2+)
-                         .array(1).str("t").i16(36)
-                         .str("exists")               // error_message (v1+)
+                         .i32(0)  // throttle_time_ms (v2+)
+                         .array(1)
+                         .str("t")
+                         .i16(36)
+                         .str("exists")  // error_message (v1+)
                          .build();
   EXPECT_EQ(golden_mismatch(resp, 4, resp_golden), "");
 }
@@ -553,10 +700,12 @@ TEST(GoldenFindCoordinator, V2AddsKeyTypeThrottleAndErrorMessage) {
   resp.host = "";
   resp.port = -1;
   auto golden = WireBuilder()
-                    .i32(0)          // throttle_time_ms (v1+)
+                    .i32(0)  // throttle_time_ms (v1+)
                     .i16(15)
-                    .null_str()      // error_message (v1+)
-                    .i32(-1).str("").i32(-1)
+                    .null_str()  // error_message (v1+)
+                    .i32(-1)
+                    .str("")
+                    .i32(-1)
                     .build();
   EXPECT_EQ(golden_mismatch(resp, 2, golden), "");
 }

@@ -44,7 +44,7 @@ TEST(RequestHeader, V1CapturedFromLibrdkafkaMetadataV4) {
   // A whole Metadata v4 request frame body as kcat 1.7.1 sent it (after the int32 size).
   auto frame = WireBuilder()
                    .hex("0003 0004 00000003 0007 72646b61666b61")  // header v1
-                   .hex("ffffffff 01")                              // body
+                   .hex("ffffffff 01")                             // body
                    .build();
   Reader r(frame);
   auto header = decode_request_header(r);
@@ -97,11 +97,16 @@ TEST(RequestHeader, V2KeepsAnInt16ClientIdAndEndsWithTaggedFields) {
 
 TEST(RequestHeader, V2SkipsUnknownTaggedFields) {
   auto frame = WireBuilder()
-                   .i16(18).i16(3).i32(9).str("c")
-                   .uvarint(2)                                  // two tagged fields
+                   .i16(18)
+                   .i16(3)
+                   .i32(9)
+                   .str("c")
+                   .uvarint(2)  // two tagged fields
                    .tagged(0, WireBuilder().raw("xyz"))
-                   .tagged(300, WireBuilder())                  // a 2-byte tag, empty
-                   .cstr("a").cstr("1").no_tags()               // body
+                   .tagged(300, WireBuilder())  // a 2-byte tag, empty
+                   .cstr("a")
+                   .cstr("1")
+                   .no_tags()  // body
                    .build();
   Reader r(frame);
   auto header = decode_request_header(r);

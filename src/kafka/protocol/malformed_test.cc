@@ -81,8 +81,8 @@ TEST(Malformed, HugeArrayCountWithFewBytesLeftFailsBeforeAllocating) {
 TEST(Malformed, HugeStringAndBytesLengthsFailBeforeAllocating) {
   expect_invalid<FindCoordinatorRequest>(WireBuilder().i16(32767).raw("abc").build(), 0,
                                          "string length");
-  expect_invalid<SyncGroupResponse>(WireBuilder().i32(0).i16(0).i32(0x7fffffff).raw("x").build(),
-                                    1, "bytes length");
+  expect_invalid<SyncGroupResponse>(WireBuilder().i32(0).i16(0).i32(0x7fffffff).raw("x").build(), 1,
+                                    "bytes length");
   expect_invalid<InitProducerIdRequest>(WireBuilder().uvarint(0xfffffff).raw("x").build(), 2,
                                         "compact string length");
 }
@@ -116,18 +116,20 @@ TEST(Malformed, BadVarintsAreErrors) {
 
 TEST(Malformed, UnknownTaggedFieldsAreSkippedAndKnownOnesDecoded) {
   auto bytes = WireBuilder()
-                   .i16(0).carray(0).i32(0)
+                   .i16(0)
+                   .carray(0)
+                   .i32(0)
                    .uvarint(3)
-                   .tagged(1, WireBuilder().i64(77))              // known: epoch
-                   .tagged(9, WireBuilder().raw("whatever"))      // unknown: skipped
-                   .tagged(100000, WireBuilder())                 // unknown, 3-byte tag
+                   .tagged(1, WireBuilder().i64(77))          // known: epoch
+                   .tagged(9, WireBuilder().raw("whatever"))  // unknown: skipped
+                   .tagged(100000, WireBuilder())             // unknown, 3-byte tag
                    .build();
   auto decoded = decode_message<ApiVersionsResponse>(bytes, 3);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().to_string();
   EXPECT_EQ(decoded->finalized_features_epoch, 77);
 
-  auto request = WireBuilder().cstr("a").cstr("b").uvarint(1).tagged(5, WireBuilder().raw("z"))
-                     .build();
+  auto request =
+      WireBuilder().cstr("a").cstr("b").uvarint(1).tagged(5, WireBuilder().raw("z")).build();
   auto req = decode_message<ApiVersionsRequest>(request, 3);
   ASSERT_TRUE(req.has_value()) << req.error().to_string();
   EXPECT_EQ(req->client_software_version, "b");
@@ -140,8 +142,8 @@ TEST(Malformed, TaggedFieldSizesThatLieAreErrors) {
       "tagged size over remaining");
   // A known int64 field given only 2 bytes.
   expect_invalid<ApiVersionsResponse>(
-      WireBuilder().i16(0).carray(0).i32(0).uvarint(1).tagged(1, WireBuilder().i16(1)).build(),
-      3, "tagged field shorter than its value");
+      WireBuilder().i16(0).carray(0).i32(0).uvarint(1).tagged(1, WireBuilder().i16(1)).build(), 3,
+      "tagged field shorter than its value");
   // More tagged fields announced than bytes could hold.
   expect_invalid<ApiVersionsResponse>(
       WireBuilder().i16(0).carray(0).i32(0).uvarint(1000000).build(), 3, "tagged count");
@@ -153,8 +155,7 @@ TEST(Malformed, TrailingBytesAreRejectedByDecodeMessage) {
 }
 
 TEST(Limits, ArrayElementCapsApplyPerArrayAndPerMessage) {
-  auto four = WireBuilder().str("g").array(1).str("t").array(4).i32(0).i32(1).i32(2).i32(3)
-                  .build();
+  auto four = WireBuilder().str("g").array(1).str("t").array(4).i32(0).i32(1).i32(2).i32(3).build();
   EXPECT_TRUE(decode_message<OffsetFetchRequest>(four, 1).has_value());
   ReaderLimits per_array{.array_elements_max = 3};
   auto capped = decode_message<OffsetFetchRequest>(four, 1, per_array);

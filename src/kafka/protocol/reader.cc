@@ -85,8 +85,7 @@ Status Reader::read_string(std::string& out, bool compact) {
   return ok();
 }
 
-Status Reader::read_nullable_string(std::optional<std::string>& out, bool compact,
-                                    bool nullable) {
+Status Reader::read_nullable_string(std::optional<std::string>& out, bool compact, bool nullable) {
   WHARF_ASSIGN_OR_RETURN(auto length, read_length(compact, false, nullable, "string"));
   if (!length) {
     out.reset();
@@ -129,8 +128,8 @@ Status Reader::read_nullable_bytes(std::optional<ByteBuffer>& out, bool compact,
 }
 
 Result<std::optional<std::uint32_t>> Reader::read_array_length(bool compact,
-                                                              std::size_t min_element_bytes,
-                                                              bool nullable) {
+                                                               std::size_t min_element_bytes,
+                                                               bool nullable) {
   std::int64_t count = 0;
   if (compact) {
     std::uint32_t raw = 0;
@@ -150,8 +149,8 @@ Result<std::optional<std::uint32_t>> Reader::read_array_length(bool compact,
   // Every element takes at least one byte. n < 2^32 and element sizes are at most 16 bytes, so
   // the product cannot overflow.
   if (n * std::max<std::size_t>(min_element_bytes, 1) > remaining()) {
-    return fail(malformed(fmt::format("array of {} elements cannot fit in {} bytes", n,
-                                      remaining())));
+    return fail(
+        malformed(fmt::format("array of {} elements cannot fit in {} bytes", n, remaining())));
   }
   if (n > limits_.array_elements_max) {
     return fail(malformed(fmt::format("array of {} elements is over the limit of {}", n,

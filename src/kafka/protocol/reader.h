@@ -47,9 +47,12 @@ class Reader {
 
   // Fixed-width big-endian integers (int8..int64, uint16), bool (any non-zero byte is true, as
   // in Kafka), float64 (IEEE 754 bits, big-endian) and UUID (16 raw bytes).
+  // (clang-format 14 runs a requires-clause into the declaration after it.)
+  // clang-format off
   template <typename T>
     requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
   [[nodiscard]] Status read(T& out) {
+    // clang-format on
     WHARF_RETURN_IF_ERROR(need(sizeof(T), "integer"));
     out = load_be<T>(data_, pos_);
     pos_ += sizeof(T);
@@ -68,8 +71,7 @@ class Reader {
                                             bool nullable);
   // BYTES / COMPACT_BYTES (int32 or uvarint+1 length). Same null rule as strings.
   [[nodiscard]] Status read_bytes(Bytes& out, bool compact);
-  [[nodiscard]] Status read_nullable_bytes(std::optional<Bytes>& out, bool compact,
-                                           bool nullable);
+  [[nodiscard]] Status read_nullable_bytes(std::optional<Bytes>& out, bool compact, bool nullable);
   // RECORDS: the same, into a buffer that is not zero-filled before the copy.
   [[nodiscard]] Status read_nullable_bytes(std::optional<ByteBuffer>& out, bool compact,
                                            bool nullable);

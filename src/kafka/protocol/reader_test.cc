@@ -44,8 +44,14 @@ TEST(Reader, ReadsBigEndianScalars) {
 
 TEST(Reader, ReadsStringsBytesAndNulls) {
   auto bytes = WireBuilder()
-                   .str("ab").null_str().cstr("xyz").cnull()
-                   .bytes("q").null_bytes().cbytes("").build();
+                   .str("ab")
+                   .null_str()
+                   .cstr("xyz")
+                   .cnull()
+                   .bytes("q")
+                   .null_bytes()
+                   .cbytes("")
+                   .build();
   Reader r(bytes);
   std::string s;
   std::optional<std::string> n;
@@ -120,8 +126,15 @@ TEST(Writer, WritesWhatTheReaderReads) {
   w.write_uvarint(300);
   EXPECT_TRUE(w.status().has_value());
   auto expected = WireBuilder()
-                      .i16(-2).str("hi").cstr("hi").cnull().bytes("b").null_bytes()
-                      .carray(3).array(-1).uvarint(300)
+                      .i16(-2)
+                      .str("hi")
+                      .cstr("hi")
+                      .cnull()
+                      .bytes("b")
+                      .null_bytes()
+                      .carray(3)
+                      .array(-1)
+                      .uvarint(300)
                       .build();
   EXPECT_EQ(to_hex(out), to_hex(expected));
 }

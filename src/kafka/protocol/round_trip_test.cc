@@ -31,8 +31,8 @@ int check_round_trips(std::uint64_t seed) {
   for (std::int16_t v = M::kMinVersion; v <= M::kMaxVersion; ++v) {
     bool saw_non_default = false;
     for (int i = 0; i < kSamplesPerVersion; ++i) {
-      SCOPED_TRACE(::testing::Message() << M::kName << " v" << v << " sample " << i
-                                        << " WHARF_TEST_SEED=" << seed);
+      SCOPED_TRACE(::testing::Message()
+                   << M::kName << " v" << v << " sample " << i << " WHARF_TEST_SEED=" << seed);
       testing::SampleSource source(seed * 7919 + static_cast<std::uint64_t>(v) * 104729 + i);
       M message;
       fill_sample(message, v, source);
@@ -49,8 +49,8 @@ int check_round_trips(std::uint64_t seed) {
       ++checked;
     }
     // Only the requests with no field at all in a version may sample as the default value.
-    const bool no_fields = (M::kName == "ApiVersionsRequest" && v <= 2) ||
-                           (M::kName == "ListGroupsRequest" && v <= 3);
+    const bool no_fields =
+        (M::kName == "ApiVersionsRequest" && v <= 2) || (M::kName == "ListGroupsRequest" && v <= 3);
     EXPECT_EQ(saw_non_default, !no_fields) << M::kName << " v" << v;
   }
   return checked;
@@ -79,8 +79,8 @@ template <typename M>
 void check_gathered(std::uint64_t seed, int& gathered) {
   for (std::int16_t v = M::kMinVersion; v <= M::kMaxVersion; ++v) {
     for (int i = 0; i < 8; ++i) {
-      SCOPED_TRACE(::testing::Message() << M::kName << " v" << v << " sample " << i
-                                        << " WHARF_TEST_SEED=" << seed);
+      SCOPED_TRACE(::testing::Message()
+                   << M::kName << " v" << v << " sample " << i << " WHARF_TEST_SEED=" << seed);
       testing::SampleSource source(seed * 31 + static_cast<std::uint64_t>(v) * 7 + i);
       M message;
       fill_sample(message, v, source);
@@ -226,7 +226,8 @@ TEST(ApiTable, ApiKeyEnumMatchesTheGeneratedMessages) {
   static_assert(DeleteGroupsRequest::kApiKey == to_int(ApiKey::kDeleteGroups));
   static_assert(OffsetDeleteRequest::kApiKey == to_int(ApiKey::kOffsetDelete));
   static_assert(AlterConfigsRequest::kApiKey == to_int(ApiKey::kAlterConfigs));
-  static_assert(IncrementalAlterConfigsRequest::kApiKey == to_int(ApiKey::kIncrementalAlterConfigs));
+  static_assert(IncrementalAlterConfigsRequest::kApiKey ==
+                to_int(ApiKey::kIncrementalAlterConfigs));
   static_assert(OffsetForLeaderEpochRequest::kApiKey == to_int(ApiKey::kOffsetForLeaderEpoch));
   static_assert(DescribeLogDirsRequest::kApiKey == to_int(ApiKey::kDescribeLogDirs));
   static_assert(DescribeClusterRequest::kApiKey == to_int(ApiKey::kDescribeCluster));

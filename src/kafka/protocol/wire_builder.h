@@ -38,9 +38,7 @@ class WireBuilder {
   WireBuilder& cstr(std::string_view s) { return uvarint(s.size() + 1).raw(s); }
   WireBuilder& cnull() { return uvarint(0); }
   // BYTES / RECORDS: int32 length then the bytes; null is -1.
-  WireBuilder& bytes(std::string_view s) {
-    return i32(static_cast<std::int32_t>(s.size())).raw(s);
-  }
+  WireBuilder& bytes(std::string_view s) { return i32(static_cast<std::int32_t>(s.size())).raw(s); }
   WireBuilder& null_bytes() { return i32(-1); }
   WireBuilder& cbytes(std::string_view s) { return uvarint(s.size() + 1).raw(s); }
   // ARRAY: int32 count (null -1); COMPACT_ARRAY: uvarint count+1 (null 0).

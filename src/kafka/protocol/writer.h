@@ -47,8 +47,7 @@ class Writer {
   void set_error(Error error);
 
   template <typename T>
-    requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
-  void write(T value) {
+  requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)void write(T value) {
     append_be<T>(*out_, value);
   }
   void write(bool value) { out_->push_back(std::byte{value ? std::uint8_t{1} : std::uint8_t{0}}); }

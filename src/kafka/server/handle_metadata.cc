@@ -1,10 +1,10 @@
 // ApiVersions, Metadata and FindCoordinator: what a client asks before anything else.
 #include <regex>
 
+#include "kafka/group/offsets_codec.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/protocol/generated/find_coordinator.h"
 #include "kafka/protocol/generated/metadata.h"
-#include "kafka/group/offsets_codec.h"
 #include "kafka/server/handler_util.h"
 
 namespace wharf::kafka {
@@ -20,7 +20,8 @@ bool valid_software_field(const std::string& s) {
 asio::awaitable<HandlerResult> handle_api_versions(HandlerContext& /*hc*/,
                                                    const RequestContext& ctx, p::Reader& body) {
   p::ApiVersionsResponse resp;
-  for (const auto& a : advertised_apis()) resp.api_keys.push_back({a.api_key, a.min_version, a.max_version});
+  for (const auto& a : advertised_apis())
+    resp.api_keys.push_back({a.api_key, a.min_version, a.max_version});
   const AdvertisedApi* self = find_advertised(p::ApiVersionsRequest::kApiKey);
   if (ctx.version() > self->max_version) {
     // KIP-511: a version we do not know gets error 35 in a v0 body listing our ranges, and the
@@ -30,8 +31,8 @@ asio::awaitable<HandlerResult> handle_api_versions(HandlerContext& /*hc*/,
   }
   auto req = decode_body<p::ApiVersionsRequest>(ctx, body);
   if (!req) co_return close_connection();
-  if (ctx.version() >= 3 &&
-      (!valid_software_field(req->client_software_name) || !valid_software_field(req->client_software_version))) {
+  if (ctx.version() >= 3 && (!valid_software_field(req->client_software_name) ||
+                             !valid_software_field(req->client_software_version))) {
     resp.error_code = code(KafkaError::kInvalidRequest);
     resp.api_keys.clear();
   }
@@ -82,7 +83,8 @@ asio::awaitable<HandlerResult> handle_metadata(HandlerContext& hc, const Request
         out.push_back({name, KafkaError::kNone, created->partitions});
       } else if (created.error().code() == ErrorCode::kAlreadyExists) {
         auto t = hc.log.topic(name);  // created meanwhile by another request
-        out.push_back({name, t ? KafkaError::kNone : KafkaError::kLeaderNotAvailable, t ? t->partitions : 0});
+        out.push_back(
+            {name, t ? KafkaError::kNone : KafkaError::kLeaderNotAvailable, t ? t->partitions : 0});
       } else {
         WHARF_LOG_ERROR("auto-creating topic {}: {}", name, created.error().to_string());
         out.push_back({name, to_kafka_error(created.error()), 0});

@@ -19,7 +19,7 @@ class ProducerIdAllocator {
 
   // Reads <data_dir>/producer_ids (absent: start at 0).
   [[nodiscard]] static Result<std::unique_ptr<ProducerIdAllocator>> open(io::FileSystem& fs,
-                                                                          std::string data_dir);
+                                                                         std::string data_dir);
   [[nodiscard]] Result<ProducerId> next();
 
  private:

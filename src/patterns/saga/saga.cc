@@ -10,8 +10,8 @@
 #include <thread>
 #include <tuple>
 
-#include "base/check.h"
 #include "base/admin_routes.h"
+#include "base/check.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "wharf/outbox.h"
@@ -965,8 +965,8 @@ Result<std::unique_ptr<SagaCoordinator>> SagaCoordinator::open(sql::Database& db
                                                  std::move(overdue)};
   });
   SagaCoordinator* sagas = coordinator.get();
-  self->route_id = admin_routes::add(
-      "/v1/sagas", [sagas, self] { return sagas_admin_json(*sagas, self->db); });
+  self->route_id =
+      admin_routes::add("/v1/sagas", [sagas, self] { return sagas_admin_json(*sagas, self->db); });
   return coordinator;
 }
 
