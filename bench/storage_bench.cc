@@ -43,6 +43,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "io/forwarding_file_system.h"
 #include "io/posix_file_system.h"
 #include "storage/limits.h"
 #include "storage/partition.h"
@@ -82,67 +83,48 @@ struct IoCounters {
 
 // Passes every call to the wrapped File, counting writes and syncs and the time spent in them.
 // Lets the benchmark report syncs per append (group commit) without touching the engine.
-class CountingFile final : public io::File {
+class CountingFile final : public io::ForwardingFile {
  public:
   CountingFile(std::unique_ptr<io::File> inner, IoCounters& counters)
-      : inner_(std::move(inner)), counters_(counters) {}
+      : io::ForwardingFile(std::move(inner)), counters_(counters) {}
 
-  Result<std::size_t> read_at(FilePosition position, MutableByteView dst) override {
-    return inner_->read_at(position, dst);
-  }
   Status write_at(FilePosition position, ByteView src) override {
     const auto start = Clock::now();
-    auto status = inner_->write_at(position, src);
+    auto status = inner().write_at(position, src);
     counters_.write_ns += static_cast<std::uint64_t>(ns_since(start));
     counters_.writes++;
     return status;
   }
   Status append(ByteView src) override {
     const auto start = Clock::now();
-    auto status = inner_->append(src);
+    auto status = inner().append(src);
     counters_.write_ns += static_cast<std::uint64_t>(ns_since(start));
     counters_.writes++;
     return status;
   }
-  Result<std::uint64_t> size() override { return inner_->size(); }
-  Status truncate(std::uint64_t size) override { return inner_->truncate(size); }
   Status sync() override {
     const auto start = Clock::now();
-    auto status = inner_->sync();
+    auto status = inner().sync();
     counters_.sync_ns += static_cast<std::uint64_t>(ns_since(start));
     counters_.syncs++;
     return status;
   }
-  const std::string& path() const override { return inner_->path(); }
 
  private:
-  std::unique_ptr<io::File> inner_;
   IoCounters& counters_;
 };
 
-class CountingFileSystem final : public io::FileSystem {
+class CountingFileSystem final : public io::ForwardingFileSystem {
  public:
   CountingFileSystem(io::FileSystem& inner, IoCounters& counters)
-      : inner_(inner), counters_(counters) {}
+      : io::ForwardingFileSystem(inner), counters_(counters) {}
 
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
-    WHARF_ASSIGN_OR_RETURN(auto file, inner_.open(path, mode));
+    WHARF_ASSIGN_OR_RETURN(auto file, inner().open(path, mode));
     return std::unique_ptr<io::File>(std::make_unique<CountingFile>(std::move(file), counters_));
   }
-  Result<bool> exists(const std::string& path) override { return inner_.exists(path); }
-  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
-    return inner_.list_dir(dir);
-  }
-  Status create_dirs(const std::string& dir) override { return inner_.create_dirs(dir); }
-  Status remove(const std::string& path) override { return inner_.remove(path); }
-  Status remove_all(const std::string& path) override { return inner_.remove_all(path); }
-  Status rename(const std::string& from, const std::string& to) override {
-    return inner_.rename(from, to);
-  }
-  Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
 
  private:
-  io::FileSystem& inner_;
   IoCounters& counters_;
 };
 

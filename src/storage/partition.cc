@@ -348,7 +348,11 @@ void Partition::advanced_locked() {
       }
     }
     durable_waiters_.resize(kept);
-    if (!durable_waiters_.empty()) schedule_sync_locked();
+    if (!durable_waiters_.empty()) {
+      schedule_sync_locked();
+    } else {
+      sync_runner_ = nullptr;  // the caller's pool need not outlive its last append
+    }
   }
   if (!watchers_.empty()) {
     const Offset hw = high_watermark_locked();
@@ -384,6 +388,7 @@ void Partition::run_scheduled_sync() {
 void Partition::release_all_locked(const Status& status) {
   for (auto& w : durable_waiters_) w.done(status);
   durable_waiters_.clear();
+  sync_runner_ = nullptr;
   for (auto& [_, w] : watchers_) w.woken();
   watchers_.clear();
   durable_cv_.notify_all();
@@ -485,12 +490,9 @@ Result<Partition::Prepared> Partition::prepare(MutableByteView batch) {
 }
 
 Result<AppendResult> Partition::append(MutableByteView batch) {
-  WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
-  if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(mu_, std::defer_lock);
   Offset target;
-  WHARF_ASSIGN_OR_RETURN(AppendResult result,
-                         write_locked(batch, prepared.header, prepared.validated, target));
+  WHARF_ASSIGN_OR_RETURN(AppendResult result, write(batch, lock, target));
   if (config_.sync.kind == SyncPolicy::Kind::kAlways) {
     WHARF_RETURN_IF_ERROR(wait_durable(lock, target));
   }
@@ -499,12 +501,9 @@ Result<AppendResult> Partition::append(MutableByteView batch) {
 
 Result<AppendResult> Partition::append_async(MutableByteView batch, const TaskRunner& run,
                                              DurableCallback durable) {
-  WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
-  if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(mu_, std::defer_lock);
   Offset target;
-  WHARF_ASSIGN_OR_RETURN(AppendResult result,
-                         write_locked(batch, prepared.header, prepared.validated, target));
+  WHARF_ASSIGN_OR_RETURN(AppendResult result, write(batch, lock, target));
   if (config_.sync.kind != SyncPolicy::Kind::kAlways || durable_end_ >= target) {
     durable(ok());
     return result;
@@ -515,12 +514,18 @@ Result<AppendResult> Partition::append_async(MutableByteView batch, const TaskRu
     schedule_sync_locked();
     return result;
   }
-  // No runner, or no shared owner to keep this partition alive for a task: sync here.
-  if (Status s = wait_durable(lock, target); !s) {
-    // The fence completed the waiter with its error already; the write itself succeeded.
-    return result;
-  }
+  // No runner, or no shared owner to keep this partition alive for a task: sync here. The
+  // waiter gets the outcome (a failed sync fences and fails it); the write itself succeeded.
+  (void)wait_durable(lock, target);
   return result;
+}
+
+Result<AppendResult> Partition::write(MutableByteView batch, std::unique_lock<std::mutex>& lock,
+                                      Offset& target) {
+  WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
+  if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
+  lock.lock();
+  return write_locked(batch, prepared.header, prepared.validated, target);
 }
 
 Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader h,

@@ -207,6 +207,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Validation and recompression, outside the lock (see append()).
   struct Prepared;
   [[nodiscard]] Result<Prepared> prepare(MutableByteView batch);
+  // prepare(), then takes `lock` (on mu_, not held) and writes: what append() and
+  // append_async() share. `lock` is held on return unless prepare() failed.
+  [[nodiscard]] Result<AppendResult> write(MutableByteView batch,
+                                           std::unique_lock<std::mutex>& lock, Offset& target);
   [[nodiscard]] Status wait_durable(std::unique_lock<std::mutex>& lock, Offset target);
   // Leads one sync of everything written so far. REQUIRES: no sync in flight.
   [[nodiscard]] Status sync_once(std::unique_lock<std::mutex>& lock);
@@ -243,9 +247,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
     DurableCallback done;
   };
   std::vector<DurableWaiter> durable_waiters_;  // asynchronous appends not yet durable
-  TaskRunner sync_runner_;                      // from the latest append_async
-  bool sync_scheduled_ = false;                 // a run_scheduled_sync task is queued
-  std::condition_variable hw_cv_;               // wait_for
+  TaskRunner sync_runner_;         // from the latest append_async; cleared when no waiter is left
+  bool sync_scheduled_ = false;    // a run_scheduled_sync task is queued
+  std::condition_variable hw_cv_;  // wait_for
   struct Watcher {
     Offset above;
     std::function<void()> woken;

@@ -42,25 +42,16 @@ bool ReadGate::wait_for_reader(std::chrono::milliseconds bound) {
 
 namespace {
 
-class GatedFile final : public io::File {
+class GatedFile final : public io::ForwardingFile {
  public:
   GatedFile(std::unique_ptr<io::File> inner, ReadGate* gate)
-      : inner_(std::move(inner)), gate_(gate) {}
+      : io::ForwardingFile(std::move(inner)), gate_(gate) {}
   Result<std::size_t> read_at(FilePosition position, MutableByteView dst) override {
     if (gate_ != nullptr) gate_->pass();
-    return inner_->read_at(position, dst);
+    return inner().read_at(position, dst);
   }
-  Status write_at(FilePosition position, ByteView src) override {
-    return inner_->write_at(position, src);
-  }
-  Status append(ByteView src) override { return inner_->append(src); }
-  Result<std::uint64_t> size() override { return inner_->size(); }
-  Status truncate(std::uint64_t size) override { return inner_->truncate(size); }
-  Status sync() override { return inner_->sync(); }
-  const std::string& path() const override { return inner_->path(); }
 
  private:
-  std::unique_ptr<io::File> inner_;
   ReadGate* gate_;  // null: never held
 };
 
@@ -72,7 +63,7 @@ bool is_log_file(const std::string& path) {
 
 Result<std::unique_ptr<io::File>> GatedFileSystem::open(const std::string& path,
                                                         io::OpenMode mode) {
-  WHARF_ASSIGN_OR_RETURN(auto file, inner_.open(path, mode));
+  WHARF_ASSIGN_OR_RETURN(auto file, inner().open(path, mode));
   return std::unique_ptr<io::File>(
       std::make_unique<GatedFile>(std::move(file), is_log_file(path) ? &gate_ : nullptr));
 }

@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "io/file_system.h"
+#include "io/forwarding_file_system.h"
 #include "io/memory_file_system.h"
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/produce.h"
@@ -51,25 +52,13 @@ class ReadGate {
 };
 
 // A FileSystem that forwards to another and makes every read of a `.log` file pass `gate`.
-class GatedFileSystem final : public io::FileSystem {
+class GatedFileSystem final : public io::ForwardingFileSystem {
  public:
-  GatedFileSystem(io::FileSystem& inner, ReadGate& gate) : inner_(inner), gate_(gate) {}
-
+  GatedFileSystem(io::FileSystem& inner, ReadGate& gate)
+      : io::ForwardingFileSystem(inner), gate_(gate) {}
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override;
-  Result<bool> exists(const std::string& path) override { return inner_.exists(path); }
-  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
-    return inner_.list_dir(dir);
-  }
-  Status create_dirs(const std::string& dir) override { return inner_.create_dirs(dir); }
-  Status remove(const std::string& path) override { return inner_.remove(path); }
-  Status remove_all(const std::string& path) override { return inner_.remove_all(path); }
-  Status rename(const std::string& from, const std::string& to) override {
-    return inner_.rename(from, to);
-  }
-  Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
 
  private:
-  io::FileSystem& inner_;
   ReadGate& gate_;
 };
 

@@ -393,6 +393,9 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
     (void)co_await wait.async_wait(use_tuple);
     conn->reader_wait = nullptr;
   }
+  // The writer may have ended (a failed write) while this reader still handled a request:
+  // what that request queued is never written.
+  drop_queued_responses(*conn);
   conn->close();
   connections_.erase(conn);
   connections_gauge_.set(static_cast<double>(connections_.size()));
@@ -402,71 +405,70 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
 asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connection> conn) {
   try {
     for (;;) {
-      if (conn->queue.empty() || !conn->queue.front().result.deferred ||
-          conn->queue.front().result.deferred->ready()) {
-        if (conn->queue.empty()) {
-          if (conn->reader_done || conn->closed) break;
-          // Shutting down and nothing left to answer: end the reader's wait for a request.
-          if (stopping_ && !conn->handling) {
-            conn->close();
-            break;
-          }
-        } else {
-          auto& head = conn->queue.front();
-          const bool deferred = head.result.deferred != nullptr;
-          if (deferred) {
-            release_request_bytes(std::exchange(head.result.deferred->reserved_bytes, 0));
-            head.result = head.result.deferred->finish();
-          }
-          auto& am = api_metrics(head.ctx.header.request_api_key);
-          am.requests->inc();
-          am.latency->observe(
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - head.started)
-                  .count());
-          if (head.result.close) requests_malformed_.inc();
-          bool written = true;
-          if (head.result.body && !conn->closed) {
-            written = co_await write_response(*conn, head.ctx, head.result);
-          }
-          const bool close = head.result.close || !written;
-          if (!deferred) --conn->immediate_queued;
-          conn->queue.pop_front();
-          conn->last_activity = clock_.steady_now();
-          conn->wake_reader();
-          if (close) {
-            conn->close();
-            break;
-          }
-          continue;
+      if (conn->queue.empty()) {
+        if (conn->reader_done || conn->closed) break;
+        // Shutting down and nothing left to answer: end the reader's wait for a request.
+        if (stopping_ && !conn->handling) {
+          conn->close();
+          break;
         }
+      } else if (auto& head = conn->queue.front();
+                 !head.result.deferred || head.result.deferred->ready()) {
+        const bool deferred = head.result.deferred != nullptr;
+        if (deferred) {
+          release_request_bytes(std::exchange(head.result.deferred->reserved_bytes, 0));
+          head.result = head.result.deferred->finish();
+        }
+        auto& am = api_metrics(head.ctx.header.request_api_key);
+        am.requests->inc();
+        am.latency->observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - head.started).count());
+        if (head.result.close) requests_malformed_.inc();
+        bool written = true;
+        if (head.result.body && !conn->closed) {
+          written = co_await write_response(*conn, head.ctx, head.result);
+        }
+        const bool close = head.result.close || !written;
+        if (!deferred) --conn->immediate_queued;
+        conn->queue.pop_front();
+        conn->last_activity = clock_.steady_now();
+        conn->wake_reader();
+        if (close) {
+          conn->close();
+          break;
+        }
+        continue;
       }
       // Wait for an entry, or for the oldest one to become ready.
       asio::steady_timer wait(io_, asio::steady_timer::time_point::max());
+      DeferredResult* head =
+          conn->queue.empty() ? nullptr : conn->queue.front().result.deferred.get();
       conn->writer_wait = &wait;
-      if (!conn->queue.empty() && conn->queue.front().result.deferred) {
-        conn->queue.front().result.deferred->waiter = &wait;
-      }
+      if (head != nullptr) head->waiter = &wait;
       (void)co_await wait.async_wait(use_tuple);
       conn->writer_wait = nullptr;
-      if (!conn->queue.empty() && conn->queue.front().result.deferred) {
-        conn->queue.front().result.deferred->waiter = nullptr;
-      }
+      if (head != nullptr) head->waiter = nullptr;  // still the head: only this loop pops
     }
   } catch (const std::exception& e) {
     WHARF_LOG_ERROR("{}: connection ended by an exception: {}", conn->peer, e.what());
     conn->close();
   }
+  drop_queued_responses(*conn);
+  conn->writer_done = true;
+  conn->wake_reader();
+}
+
+void KafkaServer::Impl::drop_queued_responses(Connection& conn) {
   // Responses never written (the connection closed): their deferred results may still complete
-  // from storage threads; they must not wake a timer that is gone.
-  for (auto& pending : conn->queue) {
+  // from storage threads, and must not wake a timer that is gone; the request memory they
+  // still hold goes back to the budget.
+  for (auto& pending : conn.queue) {
     if (!pending.result.deferred) continue;
     pending.result.deferred->waiter = nullptr;
     release_request_bytes(std::exchange(pending.result.deferred->reserved_bytes, 0));
   }
-  conn->queue.clear();
-  conn->immediate_queued = 0;
-  conn->writer_done = true;
-  conn->wake_reader();
+  conn.queue.clear();
+  conn.immediate_queued = 0;
 }
 
 asio::awaitable<bool> KafkaServer::Impl::write_response(Connection& conn, const RequestContext& ctx,

@@ -58,6 +58,8 @@ class KafkaServer::Impl {
   asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
   // Writes the connection's queued responses in request order, each once it is ready.
   asio::awaitable<void> write_responses(std::shared_ptr<Connection> conn);
+  // Forgets the responses still queued, giving back the request memory they hold.
+  void drop_queued_responses(Connection& conn);
   // Size, header and body (gathered, in slices); false if the write failed.
   asio::awaitable<bool> write_response(Connection& conn, const RequestContext& ctx,
                                        const HandlerResult& result);
