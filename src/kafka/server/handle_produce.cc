@@ -34,9 +34,11 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
   struct State {
     p::ProduceRequest request;  // owns the batches until they are written
     std::vector<Slot> slots;
-    std::shared_ptr<DeferredResult> deferred = std::make_shared<DeferredResult>();
   };
   auto state = std::make_shared<State>();
+  // Not inside State: its `finish` holds the state, and a state holding it back would be a cycle
+  // that nothing frees. The completions hold both.
+  auto deferred = std::make_shared<DeferredResult>();
   state->request = std::move(*decoded);
   auto* req = &state->request;
   auto& slots = state->slots;
@@ -99,18 +101,18 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       s.appended = true;
       s.records = static_cast<std::uint64_t>(header->record_count);
       s.bytes = records->size();
-      ++state->deferred->outstanding;
+      ++deferred->outstanding;
     }
     // The batches are written on a storage thread, after this connection's earlier produces
     // (its strand) and without this handler waiting: the connection reads its next request
     // meanwhile (pipelining), and its writes join the sync already running. Each appended slot
     // completes exactly once, on the network thread, when durable or failed.
-    auto write_all = [&hc, state] {
+    auto write_all = [&hc, state, deferred] {
       for (std::size_t i = 0; i < state->slots.size(); ++i) {
         Slot& s = state->slots[i];
         if (!s.appended) continue;
-        auto complete = [&hc, state, i](Status durable) {
-          hc.post_to_network([&hc, state, i, durable = std::move(durable)] {
+        auto complete = [&hc, state, deferred, i](Status durable) {
+          hc.post_to_network([&hc, state, deferred, i, durable = std::move(durable)] {
             Slot& slot = state->slots[i];
             if (!durable) {
               slot.durable_error = code(to_kafka_error(durable.error()));
@@ -120,14 +122,14 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
               t.bytes_in->inc(slot.bytes);
               t.records_in->inc(slot.records);
             }
-            state->deferred->complete_one();
+            deferred->complete_one();
           });
         };
         auto part = hc.log.partition(s.topic, PartitionId(s.out.index));
         if (!part) {
           s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
           s.appended = false;
-          hc.post_to_network([state] { state->deferred->complete_one(); });
+          hc.post_to_network([deferred] { deferred->complete_one(); });
           continue;
         }
         auto r =
@@ -139,7 +141,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
             hc.append_errors.failed(s.topic, s.out.index, r.error());
           }
           s.appended = false;
-          hc.post_to_network([state] { state->deferred->complete_one(); });
+          hc.post_to_network([deferred] { deferred->complete_one(); });
           continue;
         }
         hc.append_errors.succeeded();
@@ -150,9 +152,9 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       }
       // The slots' answers are final and the batches no longer needed: free them.
       state->request.topic_data.clear();
-      hc.post_to_network([state] { state->deferred->complete_one(); });
+      hc.post_to_network([deferred] { deferred->complete_one(); });
     };
-    ++state->deferred->outstanding;  // for write_all itself: `slots` is its until it is done
+    ++deferred->outstanding;  // for write_all itself: `slots` is its until it is done
     if (ctx.writes != nullptr) {
       asio::post(*ctx.writes, std::move(write_all));
     } else {
@@ -161,7 +163,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
   }
 
   const std::int16_t acks = req->acks;
-  state->deferred->finish = [state, acks, v]() -> HandlerResult {
+  deferred->finish = [state, acks, v]() -> HandlerResult {
     if (acks == 0) {
       // acks=0 gets no response at all; a failed write closes the connection instead, as
       // Kafka does, so the producer notices (it reconnects and refreshes its metadata).
@@ -185,10 +187,10 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
     }
     return respond(resp, v);
   };
-  if (state->deferred->ready()) co_return state->deferred->finish();
-  HandlerResult deferred;
-  deferred.deferred = state->deferred;
-  co_return deferred;
+  if (deferred->ready()) co_return deferred->take_result();
+  HandlerResult later;
+  later.deferred = std::move(deferred);
+  co_return later;
 }
 
 asio::awaitable<HandlerResult> handle_init_producer_id(HandlerContext& hc,

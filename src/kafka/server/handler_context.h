@@ -58,6 +58,8 @@ struct DeferredResult {
   // handed over by the connection, given back when the response is taken from its queue.
   std::size_t reserved_bytes = 0;
   bool ready() const { return outstanding == 0; }
+  // Builds the response and lets go of `finish` (and what it holds). Once, when ready().
+  HandlerResult take_result();
   void complete_one() {
     if (--outstanding == 0 && waiter != nullptr) waiter->cancel();
   }
@@ -79,6 +81,12 @@ struct HandlerResult {
     return n;
   }
 };
+
+inline HandlerResult DeferredResult::take_result() {
+  auto f = std::move(finish);
+  finish = nullptr;
+  return f();
+}
 
 // Runs one connection's produce writes on the storage pool one after another, in request order.
 using WriteStrand = asio::strand<asio::thread_pool::executor_type>;

@@ -417,7 +417,7 @@ asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connect
         const bool deferred = head.result.deferred != nullptr;
         if (deferred) {
           release_request_bytes(std::exchange(head.result.deferred->reserved_bytes, 0));
-          head.result = head.result.deferred->finish();
+          head.result = head.result.deferred->take_result();
         }
         auto& am = api_metrics(head.ctx.header.request_api_key);
         am.requests->inc();

@@ -81,8 +81,10 @@ class KafkaServer::Impl {
   storage::LogManager& log_;
   ProducerIdAllocator& producer_ids_;
   const Clock& clock_;
-  asio::io_context io_{1};
+  // Declared before io_ so that it is destroyed after it: stop() joins the pool's threads, but
+  // connections still held by coroutine frames that ~io_context destroys own strands on it.
   asio::thread_pool storage_pool_;
+  asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_{io_};
   std::atomic<std::uint16_t> bound_port_{0};
   std::atomic<bool> serving_{false};
