@@ -26,6 +26,19 @@ struct FetchPartitionResult {
   ByteBuffer records;  // as the segment read it: moved, never copied, into the response
 };
 
+// Fetch v10 is the first a zstd-aware client sends (KIP-110).
+constexpr std::int16_t kFetchVersionForZstd = 10;
+
+// Bytes of `records` (whole batches, as Partition::read returns them) before the first
+// zstd-compressed batch: all of them when there is none.
+std::size_t bytes_before_first_zstd_batch(ByteView records) {
+  auto walked = storage::for_each_batch(records, [](ByteView batch) {
+    auto header = storage::parse_header(batch);
+    return !(header && header->compression() == storage::Compression::kZstd);
+  });
+  return walked ? *walked : records.size();
+}
+
 }  // namespace
 
 asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestContext& ctx,
@@ -49,7 +62,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   const auto deadline = hc.clock.steady_now() + wait;
   const std::size_t min_bytes = static_cast<std::size_t>(std::max(0, req->min_bytes));
 
-  auto read_all = [&hc, &targets, max_bytes, from_replica] {
+  auto read_all = [&hc, &targets, max_bytes, from_replica, v] {
     std::vector<FetchPartitionResult> out(targets.size());
     std::size_t budget = max_bytes;
     bool first_data = true;
@@ -77,6 +90,17 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       }
       r.high_watermark = read->high_watermark.value();
       r.log_start_offset = read->log_start_offset.value();
+      if (v < kFetchVersionForZstd) {
+        // A client that asked with Fetch v9 or older cannot decompress zstd (KIP-110): it gets
+        // the batches before the first zstd one, or UNSUPPORTED_COMPRESSION_TYPE for that
+        // partition when the fetch would start at one, as Kafka answers.
+        const std::size_t usable = bytes_before_first_zstd_batch(read->records);
+        if (usable == 0 && !read->records.empty()) {
+          r.error = KafkaError::kUnsupportedCompressionType;
+          continue;
+        }
+        read->records.resize(usable);
+      }
       if (read->records.empty()) continue;
       // Only the first partition with data may exceed the limits (one whole batch, KIP-74).
       if (!first_data && read->records.size() > limit) continue;
@@ -107,7 +131,13 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     // The deadline is on the injected clock, which need not share asio's epoch (a test's
     // ManualClock does not): the timer waits, in real time, for what is left of it.
     asio::steady_timer timer(hc.io, deadline - hc.clock.steady_now());
-    auto waker = std::make_shared<asio::steady_timer*>(&timer);
+    // The wake-up can come before the wait starts (a produce between the read and the watch:
+    // the watch fires at once), so it is remembered, not only sent to the timer.
+    struct Waker {
+      asio::steady_timer* timer;
+      bool woken = false;
+    };
+    auto waker = std::make_shared<Waker>(Waker{&timer});
     auto watch_all = [&hc, &targets, &results, waker] {
       std::vector<std::pair<std::shared_ptr<storage::Partition>, storage::Partition::WatchId>> w;
       for (std::size_t i = 0; i < targets.size(); ++i) {
@@ -115,7 +145,8 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
         if (!part) continue;
         const auto id = (*part)->watch(Offset(results[i].high_watermark), [&hc, waker] {
           hc.post_to_network([waker] {
-            if (*waker != nullptr) (*waker)->cancel();
+            waker->woken = true;
+            if (waker->timer != nullptr) waker->timer->cancel();
           });
         });
         w.emplace_back(std::move(*part), id);
@@ -124,11 +155,13 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     };
     // On a storage thread: a partition's lock can be held through a write.
     auto watches = co_await hc.blocking(watch_all);
-    hc.fetch_waiters.add(&timer);
-    auto [ec] = co_await timer.async_wait(use_tuple);
-    hc.fetch_waiters.remove(&timer);
-    waited_out = !ec;
-    *waker = nullptr;
+    if (!waker->woken && !hc.stopping) {
+      hc.fetch_waiters.add(&timer);
+      auto [ec] = co_await timer.async_wait(use_tuple);
+      hc.fetch_waiters.remove(&timer);
+      waited_out = !ec;
+    }
+    waker->timer = nullptr;
     hc.post_to_storage([watches = std::move(watches)] {
       for (const auto& [part, id] : watches) part->unwatch(id);
     });

@@ -9,8 +9,10 @@
 #include <atomic>
 #include <thread>
 
+#include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "tests/integration/raw_client.h"
+#include "tests/support/compressed_batch.h"
 #include "tests/support/test_server.h"
 
 namespace wharf::kafka {
@@ -198,6 +200,57 @@ TEST_F(ServerTest, StopAnswersTheRequestInFlightAndClosesIdleConnections) {
   stopper.join();
   EXPECT_TRUE(stopped.load());
   EXPECT_FALSE(server_->server().serving());
+}
+
+// KIP-110: a client that fetches with v9 or older cannot read zstd. It gets the batches before
+// the first zstd batch, then UNSUPPORTED_COMPRESSION_TYPE (76); a v10+ fetch gets everything.
+TEST_F(ServerTest, FetchBelowV10StopsBeforeZstdBatchesAndThenSaysUnsupportedCompression) {
+  start();
+  create_topic("zstd");
+  Connection producer(server_->port());
+  produce(producer, "zstd", {"plain-0", "plain-1"}, 1);
+  std::string error;
+  auto compressed = round_trip<p::ProduceResponse>(
+      producer,
+      test::produce_request(
+          "zstd", 0,
+          test::compress_batch(test::batch_of({"zstd-2", "zstd-3"}), storage::Compression::kZstd)),
+      kProduceVersion, 2, error);
+  ASSERT_TRUE(compressed.has_value()) << error;
+  ASSERT_EQ(compressed->responses[0].partition_responses[0].error_code, 0);
+  ASSERT_EQ(compressed->responses[0].partition_responses[0].base_offset, 2);
+
+  Connection consumer(server_->port());
+  auto fetch = [&](std::int16_t version, std::int64_t offset, std::int32_t correlation_id) {
+    auto resp = round_trip<p::FetchResponse>(consumer, test::fetch_request("zstd", 0, offset, 0, 1),
+                                             version, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    EXPECT_TRUE(resp && resp->responses.size() == 1 && resp->responses[0].partitions.size() == 1);
+    return resp ? resp->responses[0].partitions[0] : p::FetchResponse::PartitionData{};
+  };
+  for (const std::int16_t old : {4, 9}) {
+    SCOPED_TRACE(testing::Message() << "Fetch v" << old);
+    auto head = fetch(old, 0, 10 + old);
+    EXPECT_EQ(head.error_code, 0);
+    ASSERT_TRUE(head.records.has_value());
+    EXPECT_EQ(test::values_of(*head.records), (std::vector<std::string>{"plain-0", "plain-1"}));
+    auto at_zstd = fetch(old, 2, 20 + old);
+    EXPECT_EQ(at_zstd.error_code,
+              static_cast<std::int16_t>(p::KafkaError::kUnsupportedCompressionType));
+    EXPECT_TRUE(!at_zstd.records || at_zstd.records->empty());
+    EXPECT_EQ(at_zstd.high_watermark, 4);
+  }
+  auto all = fetch(10, 0, 30);
+  EXPECT_EQ(all.error_code, 0);
+  ASSERT_TRUE(all.records.has_value());
+  std::vector<std::pair<std::int64_t, storage::Compression>> batches;
+  (void)storage::for_each_batch(*all.records, [&batches](ByteView batch) {
+    auto header = storage::parse_header(batch);
+    ASSERT_TRUE(header.has_value());
+    batches.emplace_back(header->base_offset.value(), header->compression());
+  });
+  EXPECT_EQ(batches, (std::vector<std::pair<std::int64_t, storage::Compression>>{
+                         {0, storage::Compression::kNone}, {2, storage::Compression::kZstd}}));
 }
 
 }  // namespace
