@@ -129,7 +129,7 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
         finally:
             c.close()
 
-    def read_kafka_python(self, topic, count):
+    def read_kafka_python(self, topic, count, timeout_s=TIMEOUT_S):
         c = kafka.KafkaConsumer(bootstrap_servers=self.broker.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
         try:
@@ -137,7 +137,7 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
             c.assign([tp])
             c.seek_to_beginning(tp)
             out = []
-            deadline = time.monotonic() + TIMEOUT_S
+            deadline = time.monotonic() + timeout_s
             while len(out) < count and time.monotonic() < deadline:
                 for batch in c.poll(timeout_ms=500).values():
                     out += [(r.offset, r.key, r.value, list(r.headers), r.timestamp) for r in batch]
@@ -167,6 +167,16 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
                 out.append((int(m.group(2)), int(m.group(1))))
         return out
 
+    def assertKafkaPythonReads(self, topic, setting, rows):
+        """kafka-python fetches with Fetch v4. As Kafka does (KIP-110), Wharf answers a topic whose
+        compression.type is zstd UNSUPPORTED_COMPRESSION_TYPE below Fetch v10, so this client
+        reads nothing of it (src/kafka/server/server_test.cc checks the error code itself); any
+        other setting it reads in full."""
+        if setting == "zstd":
+            self.assertEqual(self.read_kafka_python(topic, len(rows), timeout_s=3), [])
+        else:
+            self.assertEqual(self.read_kafka_python(topic, len(rows)), self.expected(rows))
+
     def assertStoredAs(self, topic, codecs, count):
         batches = self.stored_batches(topic)
         self.assertEqual(sum(n for _, n in batches), count, batches)
@@ -182,7 +192,7 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
                 self.assertStoredAs(topic, {CODEC_ID[setting]}, COUNT)
                 self.assertEqual(self.read_confluent(topic, COUNT), self.expected(rows))
                 if KAFKA_PYTHON_MISSING is None:
-                    self.assertEqual(self.read_kafka_python(topic, COUNT), self.expected(rows))
+                    self.assertKafkaPythonReads(topic, setting, rows)
 
     def test_each_setting_stores_a_kafka_python_producers_batches_with_its_codec(self):
         if KAFKA_PYTHON_MISSING:
@@ -194,7 +204,7 @@ class CompressionTypeTest(admin_test.BrokerTestCase):
                 rows = records(topic, COUNT)
                 self.assertEqual(self.produce_kafka_python(topic, rows, codec), list(range(COUNT)))
                 self.assertStoredAs(topic, {CODEC_ID[setting]}, COUNT)
-                self.assertEqual(self.read_kafka_python(topic, COUNT), self.expected(rows))
+                self.assertKafkaPythonReads(topic, setting, rows)
                 self.assertEqual(self.read_confluent(topic, COUNT), self.expected(rows))
 
     def test_altered_compression_type_applies_to_the_next_batches_only(self):

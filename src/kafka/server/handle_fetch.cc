@@ -29,16 +29,6 @@ struct FetchPartitionResult {
 // Fetch v10 is the first a zstd-aware client sends (KIP-110).
 constexpr std::int16_t kFetchVersionForZstd = 10;
 
-// Bytes of `records` (whole batches, as Partition::read returns them) before the first
-// zstd-compressed batch: all of them when there is none.
-std::size_t bytes_before_first_zstd_batch(ByteView records) {
-  auto walked = storage::for_each_batch(records, [](ByteView batch) {
-    auto header = storage::parse_header(batch);
-    return !(header && header->compression() == storage::Compression::kZstd);
-  });
-  return walked ? *walked : records.size();
-}
-
 }  // namespace
 
 asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestContext& ctx,
@@ -78,6 +68,14 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
         r.error = KafkaError::kUnknownTopicOrPartition;
         continue;
       }
+      if (v < kFetchVersionForZstd &&
+          (*part)->config().recompression().target == storage::Compression::kZstd) {
+        // A topic whose compression.type is zstd is refused to Fetch v9 and older (clients from
+        // before KIP-110), as Kafka refuses it. Like Kafka, Wharf does not look inside the
+        // batches: a zstd batch a producer wrote to a `producer` topic is served as stored.
+        r.error = KafkaError::kUnsupportedCompressionType;
+        continue;
+      }
       r.high_watermark = (*part)->high_watermark().value();
       r.log_start_offset = (*part)->log_start_offset().value();
       if (budget == 0 && !first_data) continue;
@@ -90,17 +88,6 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       }
       r.high_watermark = read->high_watermark.value();
       r.log_start_offset = read->log_start_offset.value();
-      if (v < kFetchVersionForZstd) {
-        // A client that asked with Fetch v9 or older cannot decompress zstd (KIP-110): it gets
-        // the batches before the first zstd one, or UNSUPPORTED_COMPRESSION_TYPE for that
-        // partition when the fetch would start at one, as Kafka answers.
-        const std::size_t usable = bytes_before_first_zstd_batch(read->records);
-        if (usable == 0 && !read->records.empty()) {
-          r.error = KafkaError::kUnsupportedCompressionType;
-          continue;
-        }
-        read->records.resize(usable);
-      }
       if (read->records.empty()) continue;
       // Only the first partition with data may exceed the limits (one whole batch, KIP-74).
       if (!first_data && read->records.size() > limit) continue;
