@@ -21,9 +21,11 @@ struct Opened {
   std::unique_ptr<KeyParking> parking;
 };
 
+// A SQLite path that does not exist is refused rather than created empty (a mistyped path
+// would otherwise list nothing, successfully).
 Result<Opened> open_parking(const std::string& url) {
   Opened o;
-  WHARF_ASSIGN_OR_RETURN(o.db, sql::open(url));
+  WHARF_ASSIGN_OR_RETURN(o.db, sql::open_existing(url));
   WHARF_ASSIGN_OR_RETURN(o.parking, KeyParking::open(*o.db));
   return o;
 }

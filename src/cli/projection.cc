@@ -23,24 +23,14 @@ struct Opened {
   std::unique_ptr<EventStore> store;
 };
 
-// The event store may live in another database than the read models (--events).
-// A SQLite path that does not exist is refused rather than created empty (a mistyped path
-// would otherwise list nothing, successfully).
-Status check_exists(const std::string& url) {
-  constexpr std::string_view kSqlite = "sqlite:";
-  if (url.starts_with(kSqlite) && !std::filesystem::exists(url.substr(kSqlite.size())))
-    return fail(ErrorCode::kNotFound, "{}: no such SQLite file", url.substr(kSqlite.size()));
-  return ok();
-}
-
+// The event store may live in another database than the read models (--events). A SQLite
+// path that does not exist is refused rather than created empty (sql::open_existing).
 Result<Opened> open_stores(const std::string& db, const std::string& events) {
-  WHARF_RETURN_IF_ERROR(check_exists(db));
-  if (!events.empty()) WHARF_RETURN_IF_ERROR(check_exists(events));
   Opened o;
-  WHARF_ASSIGN_OR_RETURN(o.read_model, sql::open(db));
+  WHARF_ASSIGN_OR_RETURN(o.read_model, sql::open_existing(db));
   sql::Database* store_db = o.read_model.get();
   if (!events.empty() && events != db) {
-    WHARF_ASSIGN_OR_RETURN(o.events_db, sql::open(events));
+    WHARF_ASSIGN_OR_RETURN(o.events_db, sql::open_existing(events));
     store_db = o.events_db.get();
   }
   WHARF_ASSIGN_OR_RETURN(o.store, EventStore::open(*store_db));

@@ -3,7 +3,6 @@
 // list, show and abort work on the store alone; retry asks the process running the
 // coordinator, whose next timer pass sends the compensation (include/wharf/saga_ops.h).
 #include <cstdio>
-#include <filesystem>
 
 #include <CLI/CLI.hpp>
 
@@ -26,11 +25,8 @@ struct Opened {
 // the saga tables is refused rather than given them (a mistyped path or URL would otherwise
 // list nothing, successfully).
 Result<Opened> open_store(const std::string& url) {
-  constexpr std::string_view kSqlite = "sqlite:";
-  if (url.starts_with(kSqlite) && !std::filesystem::exists(url.substr(kSqlite.size())))
-    return fail(ErrorCode::kNotFound, "{}: no such SQLite file", url.substr(kSqlite.size()));
   Opened o;
-  WHARF_ASSIGN_OR_RETURN(o.db, sql::open(url));
+  WHARF_ASSIGN_OR_RETURN(o.db, sql::open_existing(url));
   WHARF_ASSIGN_OR_RETURN(std::int64_t version, o.db->schema_version("wharf_saga"));
   if (version == 0)
     return fail(ErrorCode::kNotFound,

@@ -9,6 +9,13 @@ fail() { echo "park_cli_test: FAIL: $*" >&2; exit 1; }
 db="$BROKER_DATA/service.db"
 w() { "$WHARF_BIN" -b "$BROKER" "$@"; }
 
+# A mistyped path is an error, not a new empty store that lists nothing.
+if w park list --db "sqlite:$db" >/dev/null 2>"$BROKER_DATA/park.err"; then
+  fail "park list of a missing SQLite file succeeded"
+fi
+grep -q "no such SQLite file" "$BROKER_DATA/park.err" || fail "missing file: $(cat "$BROKER_DATA/park.err")"
+[[ ! -e "$db" ]] || fail "park list created the missing file $db"
+/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).close()' "$db"  # empty file
 w park list --db "sqlite:$db" >/dev/null  # creates the schema (migrations)
 /usr/bin/python3 - "$db" <<'PY'
 import sqlite3, struct, sys

@@ -1,6 +1,8 @@
 // wharf::sql::open(url) (include/wharf/sql/open.h): picks the backend from the URL's scheme.
 #include "wharf/sql/open.h"
 
+#include <filesystem>
+
 #include "patterns/sql/url.h"
 #include "wharf/sql/postgres.h"
 #include "wharf/sql/sqlite.h"
@@ -16,6 +18,18 @@ Result<std::unique_ptr<Database>> open(std::string_view url) {
       return open_postgres(parsed.target);
   }
   return fail(ErrorCode::kInternal, "unknown dialect");
+}
+
+Result<std::unique_ptr<Database>> open_existing(std::string_view url) {
+  WHARF_ASSIGN_OR_RETURN(DatabaseUrl parsed, parse_database_url(url));
+  if (parsed.dialect != Dialect::kSqlite || parsed.target == ":memory:") return open(url);
+  SqliteOptions options;
+  options.create_if_missing = false;
+  auto db = open_sqlite(parsed.target, options);
+  if (!db && !std::filesystem::exists(parsed.target)) {
+    return fail(ErrorCode::kNotFound, "{}: no such SQLite file", parsed.target);
+  }
+  return db;
 }
 
 }  // namespace wharf::sql
