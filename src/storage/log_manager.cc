@@ -221,7 +221,7 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
     std::shared_lock lock(mu_);
     if (closed_) return fail(ErrorCode::kShuttingDown, "log manager is closed");
     if (topics_.contains(name))
-      return fail(ErrorCode::kAlreadyExists, "topic '{}' already exists", name);
+      return fail(ErrorCode::kAlreadyExists, "topic '{}' already exists", excerpt(name));
   }
   auto topic = std::make_shared<Topic>();
   topic->info.name = name;
@@ -258,7 +258,8 @@ Status LogManager::delete_topic(const std::string& name) {
   {
     std::unique_lock lock(mu_);
     auto it = topics_.find(name);
-    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    if (it == topics_.end())
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", excerpt(name));
     topic = it->second;
     topics_.erase(it);
   }
@@ -294,7 +295,8 @@ Status LogManager::add_partitions(const std::string& name, std::int32_t total) {
   {
     std::shared_lock lock(mu_);
     auto it = topics_.find(name);
-    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    if (it == topics_.end())
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", excerpt(name));
     topic = it->second;
   }
   const std::int32_t current = topic->info.partitions;
@@ -327,7 +329,8 @@ Status LogManager::alter_config(const std::string& name,
   {
     std::shared_lock lock(mu_);
     auto it = topics_.find(name);
-    if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", name);
+    if (it == topics_.end())
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", excerpt(name));
     topic = it->second;
   }
   TopicInfo info = topic->info;
@@ -358,10 +361,12 @@ Result<std::shared_ptr<Partition>> LogManager::partition(const std::string& topi
                                                          PartitionId partition) const {
   std::shared_lock lock(mu_);
   auto it = topics_.find(topic);
-  if (it == topics_.end()) return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
+  // Names are quoted cut short (excerpt): a client can look up a 32 KiB name per partition.
+  if (it == topics_.end())
+    return fail(ErrorCode::kNotFound, "topic '{}' does not exist", excerpt(topic));
   const auto& parts = it->second->partitions;
   if (partition.value() < 0 || static_cast<std::size_t>(partition.value()) >= parts.size()) {
-    return fail(ErrorCode::kNotFound, "topic '{}' has no partition {}", topic, partition);
+    return fail(ErrorCode::kNotFound, "topic '{}' has no partition {}", excerpt(topic), partition);
   }
   return parts[static_cast<std::size_t>(partition.value())];
 }

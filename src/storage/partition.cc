@@ -344,7 +344,8 @@ void Partition::advanced_locked() {
       if (w.target <= durable_end_) {
         w.done(ok());
       } else {
-        durable_waiters_[kept++] = std::move(w);
+        if (&durable_waiters_[kept] != &w) durable_waiters_[kept] = std::move(w);  // no self-move
+        ++kept;
       }
     }
     durable_waiters_.resize(kept);

@@ -1,6 +1,8 @@
 #include "kafka/group/coordinator.h"
 
 #include <algorithm>
+#include <map>
+#include <string_view>
 #include <utility>
 
 #include "base/check.h"
@@ -689,6 +691,10 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
   }
   (void)version;
   const std::int64_t now = clock_.now_ms();
+  // One record per partition: a partition named again in the request replaces its earlier
+  // entry (the last one wins, as it would in order). Each record carries the group id, so
+  // without this one small request naming a partition a million times could cost gigabytes.
+  std::map<std::pair<std::string_view, std::int32_t>, std::size_t> record_of;
   for (const auto& t : req.topics) {
     p::OffsetCommitResponse::OffsetCommitResponseTopic rt;
     rt.name = t.name;
@@ -705,7 +711,12 @@ Coordinator::CommitPlan Coordinator::prepare_commit(const p::OffsetCommitRequest
       } else {
         CommittedOffset c{part.committed_offset, part.committed_leader_epoch, metadata,
                           part.commit_timestamp >= 0 ? part.commit_timestamp : now};
-        plan.records.push_back({req.group_id, t.name, part.partition_index, c});
+        auto [it, added] =
+            record_of.try_emplace({t.name, part.partition_index}, plan.records.size());
+        if (added)
+          plan.records.push_back({req.group_id, t.name, part.partition_index, std::move(c)});
+        else
+          plan.records[it->second].value = std::move(c);
       }
       rt.partitions.push_back(rp);
     }

@@ -13,7 +13,10 @@ namespace p = protocol;
 namespace {
 
 struct FetchTarget {
-  std::string topic;
+  // The request's name, which outlives the target: not a copy per partition, which would let a
+  // small request (a 32 KiB name, many partitions) cost gigabytes.
+  const std::string* topic;
+  std::size_t topic_index;  // in the request
   std::int32_t partition;
   std::int64_t offset;
   std::int32_t partition_max_bytes;
@@ -37,9 +40,10 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   if (!req) co_return close_connection();
   const std::int16_t v = ctx.version();
   std::vector<FetchTarget> targets;
-  for (const auto& t : req->topics) {
+  for (std::size_t ti = 0; ti < req->topics.size(); ++ti) {
+    const auto& t = req->topics[ti];
     for (const auto& pt : t.partitions) {
-      targets.push_back({t.topic, pt.partition, pt.fetch_offset, pt.partition_max_bytes});
+      targets.push_back({&t.topic, ti, pt.partition, pt.fetch_offset, pt.partition_max_bytes});
     }
   }
   // Only consumers fetch here: a replica id >= 0 is a broker-only request (CVE-2018-1288).
@@ -63,9 +67,17 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
         r.error = KafkaError::kNotLeaderOrFollower;
         continue;
       }
-      auto part = hc.log.partition(t.topic, PartitionId(t.partition));
+      auto part = hc.log.partition(*t.topic, PartitionId(t.partition));
       if (!part) {
         r.error = KafkaError::kUnknownTopicOrPartition;
+        continue;
+      }
+      if ((*part)->fenced()) {
+        // A failed sync fenced it until the broker reopens it (docs/decisions/0001): Kafka
+        // answers a partition on an offline log directory this way. It cannot grow, so a
+        // parked fetch must not wait on it (its watch fires at once). Fetch v5 and older do not
+        // know the code; Kafka sends them NOT_LEADER_OR_FOLLOWER, so they refresh and retry.
+        r.error = v <= 5 ? KafkaError::kNotLeaderOrFollower : KafkaError::kKafkaStorageError;
         continue;
       }
       if (v < kFetchVersionForZstd &&
@@ -128,7 +140,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     auto watch_all = [&hc, &targets, &results, waker] {
       std::vector<std::pair<std::shared_ptr<storage::Partition>, storage::Partition::WatchId>> w;
       for (std::size_t i = 0; i < targets.size(); ++i) {
-        auto part = hc.log.partition(targets[i].topic, PartitionId(targets[i].partition));
+        auto part = hc.log.partition(*targets[i].topic, PartitionId(targets[i].partition));
         if (!part) continue;
         const auto id = (*part)->watch(Offset(results[i].high_watermark), [&hc, waker] {
           hc.post_to_network([waker] {
@@ -156,11 +168,13 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
 
   p::FetchResponse resp;
   resp.session_id = 0;  // no fetch sessions (KIP-227): clients fall back to full fetches
+  std::optional<std::size_t> topic;  // of the last entry of resp.responses
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const auto& t = targets[i];
     auto& r = results[i];
-    if (resp.responses.empty() || resp.responses.back().topic != t.topic) {
-      resp.responses.push_back({t.topic, {}});
+    if (topic != t.topic_index) {
+      resp.responses.push_back({*t.topic, {}});
+      topic = t.topic_index;
     }
     p::FetchResponse::PartitionData pd;
     pd.partition_index = t.partition;
@@ -171,7 +185,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     pd.aborted_transactions = std::vector<p::FetchResponse::AbortedTransaction>{};
     pd.preferred_read_replica = -1;
     if (!r.records.empty()) {
-      auto& traffic_counters = hc.traffic(t.topic, t.partition);
+      auto& traffic_counters = hc.traffic(*t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
       std::uint64_t records = 0;
       // Partition::read serves whole, CRC-checked batches, so the walk covers every byte; if

@@ -21,7 +21,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
   // One slot per partition in request order, filled on storage threads. The state outlives
   // this handler: the response is built when the last append is durable (see DeferredResult).
   struct Slot {
-    std::string topic;
+    std::size_t topic = 0;  // index into State::topics: one name per topic, not per partition
     p::ProduceRequest::PartitionProduceData* data = nullptr;
     p::ProduceResponse::PartitionProduceResponse out;
     bool appended = false;
@@ -33,7 +33,12 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
   };
   struct State {
     p::ProduceRequest request;  // owns the batches until they are written
+    // The topic names, moved out of the request. A slot refers to its topic by index: a copy
+    // per partition would let a small request (a 32 KiB name, many 8-byte partitions) cost
+    // gigabytes.
+    std::vector<std::string> topics;
     std::vector<Slot> slots;
+    const std::string& topic(const Slot& s) const { return topics[s.topic]; }
   };
   auto state = std::make_shared<State>();
   // Not inside State: its `finish` holds the state, and a state holding it back would be a cycle
@@ -43,9 +48,10 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
   auto* req = &state->request;
   auto& slots = state->slots;
   for (auto& t : req->topic_data) {
+    state->topics.push_back(std::move(t.name));
     for (auto& pd : t.partition_data) {
       Slot s;
-      s.topic = t.name;
+      s.topic = state->topics.size() - 1;
       s.data = &pd;
       s.out.index = pd.index;
       slots.push_back(std::move(s));
@@ -67,7 +73,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
     // Cheap checks on the network thread; the append validates the batch fully.
     for (auto& s : slots) {
       const auto& records = s.data->records;
-      if (s.topic == group::kOffsetsTopic) {  // internal: written by the coordinator only
+      if (state->topic(s) == group::kOffsetsTopic) {  // internal: written by the coordinator only
         s.out.error_code = code(KafkaError::kInvalidTopicException);
         continue;
       }
@@ -116,16 +122,17 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
             Slot& slot = state->slots[i];
             if (!durable) {
               slot.durable_error = code(to_kafka_error(durable.error()));
-              hc.append_errors.failed(slot.topic, slot.out.index, durable.error());
+              hc.append_errors.failed(state->topic(slot), slot.out.index, durable.error());
             } else {
-              auto& t = hc.traffic(slot.topic, slot.out.index);
+              auto& t = hc.traffic(state->topic(slot), slot.out.index);
               t.bytes_in->inc(slot.bytes);
               t.records_in->inc(slot.records);
             }
             deferred->complete_one();
           });
         };
-        auto part = hc.log.partition(s.topic, PartitionId(s.out.index));
+        const std::string& topic = state->topic(s);
+        auto part = hc.log.partition(topic, PartitionId(s.out.index));
         if (!part) {
           s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
           s.appended = false;
@@ -138,7 +145,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
           s.out.error_code = code(to_kafka_error(r.error()));
           if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
               r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-            hc.append_errors.failed(s.topic, s.out.index, r.error());
+            hc.append_errors.failed(topic, s.out.index, r.error());
           }
           s.appended = false;
           hc.post_to_network([deferred] { deferred->complete_one(); });
@@ -173,10 +180,12 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       return HandlerResult{std::nullopt, failed};
     }
     p::ProduceResponse resp;
+    std::optional<std::size_t> topic;  // of the last entry of resp.responses
     for (auto& s : state->slots) {
       if (s.durable_error != 0) s.out.error_code = s.durable_error;
-      if (resp.responses.empty() || resp.responses.back().name != s.topic) {
-        resp.responses.push_back({s.topic, {}});
+      if (topic != s.topic) {
+        resp.responses.push_back({state->topic(s), {}});
+        topic = s.topic;
       }
       if (s.out.error_code != 0) {
         s.out.base_offset = -1;

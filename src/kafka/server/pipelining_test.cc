@@ -11,12 +11,14 @@
 #include "io/memory_file_system.h"
 #include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/create_topics.h"
+#include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/produce.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
 #include "storage/log_manager.h"
 #include "tests/integration/raw_client.h"
 #include "tests/support/storage_fixtures.h"
+#include "tests/support/test_server.h"
 
 namespace wharf::kafka {
 namespace {
@@ -116,7 +118,7 @@ TEST_F(PipeliningTest, LaterProducesAreWrittenWhileTheFirstSyncIsHeldAndAnswered
   }
 }
 
-TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndNothingIsAcknowledged) {
+TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndAFetchOfTheFencedPartition) {
   Connection conn(server_->bound_port(), 0, std::chrono::seconds(60));
   ASSERT_TRUE(conn.connected()) << conn.error();
   fault_.fail_nth_sync(1);
@@ -133,6 +135,18 @@ TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndNothingIsAcknowledg
         << "response " << i << ": the partition is fenced";
   }
   EXPECT_EQ((*log_->partition("t", PartitionId(0)))->high_watermark(), Offset(0));
+
+  // A fetch that would park on the fenced partition (it can never grow) is answered with the
+  // storage error at once, rather than re-reading in a loop until its deadline.
+  ASSERT_TRUE(
+      conn.send(test::raw::request_frame(test::fetch_request("t", 0, 0, 60'000, 1), 11, 300)));
+  auto frame = conn.read_frame();
+  ASSERT_TRUE(frame.has_value()) << conn.error();
+  std::string error;
+  auto fetched = test::raw::parse_response<p::FetchResponse>(*frame, 11, 11, 300, error);
+  ASSERT_TRUE(fetched.has_value()) << error;
+  EXPECT_EQ(fetched->responses.at(0).partitions.at(0).error_code,
+            protocol::code(protocol::KafkaError::kKafkaStorageError));
 }
 
 }  // namespace
