@@ -177,7 +177,9 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       const bool failed = std::any_of(state->slots.begin(), state->slots.end(), [](const Slot& s) {
         return s.out.error_code != 0 || s.durable_error != 0;
       });
-      return HandlerResult{std::nullopt, failed};
+      HandlerResult result{std::nullopt, failed};
+      result.malformed = false;
+      return result;
     }
     p::ProduceResponse resp;
     std::optional<std::size_t> topic;  // of the last entry of resp.responses

@@ -74,6 +74,9 @@ struct HandlerResult {
   std::shared_ptr<const void> keepalive;
   // Set instead of the fields above when the response comes later (see DeferredResult).
   std::shared_ptr<DeferredResult> deferred;
+  // With `close`: whether the request was malformed (wharf_requests_malformed_total). Not for
+  // an acks=0 produce that failed, which closes the connection so that the producer notices.
+  bool malformed = true;
   // Bytes of the whole body: `body` and the externals.
   std::size_t body_bytes() const {
     std::size_t n = body ? body->size() : 0;

@@ -423,7 +423,7 @@ asio::awaitable<void> KafkaServer::Impl::write_responses(std::shared_ptr<Connect
         am.requests->inc();
         am.latency->observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - head.started).count());
-        if (head.result.close) requests_malformed_.inc();
+        if (head.result.close && head.result.malformed) requests_malformed_.inc();
         bool written = true;
         if (head.result.body && !conn->closed) {
           written = co_await write_response(*conn, head.ctx, head.result);

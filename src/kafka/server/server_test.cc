@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "base/metrics.h"
 #include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "tests/integration/raw_client.h"
@@ -253,6 +254,24 @@ TEST_F(ServerTest, ZstdTopicsAreRefusedToFetchBelowV10AndProducerTopicsServeWhat
   auto current = fetch("zstd-topic", 10);
   EXPECT_EQ(current.error_code, 0);
   EXPECT_EQ(codecs(current.records), one_zstd_batch);
+}
+
+// An acks=0 produce gets no response; one that fails closes the connection instead (as Kafka
+// does), so that the producer notices. That close is not counted as a malformed request.
+TEST_F(ServerTest, AFailedAcksZeroProduceClosesTheConnectionWithoutCountingItMalformed) {
+  start();
+  auto& malformed = metrics::registry()
+                        .counter("wharf_requests_malformed_total",
+                                 "Requests that closed their connection: bad size, header, "
+                                 "version or body.")
+                        .with({});
+  const auto malformed_before = malformed.value();
+  Connection conn(server_->port());
+  auto req = test::produce_request("no-such-topic", 0, test::batch_of({"lost"}));
+  req.acks = 0;
+  ASSERT_TRUE(conn.send(test::raw::request_frame(req, kProduceVersion, 1)));
+  EXPECT_TRUE(conn.closed_by_broker()) << conn.error();
+  EXPECT_EQ(malformed.value(), malformed_before);
 }
 
 }  // namespace
