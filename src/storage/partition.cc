@@ -399,7 +399,7 @@ void Partition::release_all_locked(const Status& status) {
 Offset Partition::wait_for(Offset offset, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   hw_cv_.wait_for(lock, timeout, [&] {
-    return closed_ || fenced_.has_value() || high_watermark_locked() > offset;
+    return closed_ || retired_ || fenced_.has_value() || high_watermark_locked() > offset;
   });
   return high_watermark_locked();
 }
@@ -407,7 +407,7 @@ Offset Partition::wait_for(Offset offset, std::chrono::milliseconds timeout) {
 Partition::WatchId Partition::watch(Offset above, std::function<void()> woken) {
   std::lock_guard lock(mu_);
   const WatchId id = next_watch_id_++;
-  if (closed_ || fenced_ || high_watermark_locked() > above) {
+  if (closed_ || retired_ || fenced_ || high_watermark_locked() > above) {
     woken();
     return id;
   }
@@ -897,6 +897,10 @@ Result<bool> Partition::replace_segment(const std::shared_ptr<Segment>& old,
 void Partition::retire() {
   std::lock_guard lock(mu_);
   retired_ = true;
+  // Readers waiting for records that will never come (a parked fetch) find out now.
+  for (auto& [_, w] : watchers_) w.woken();
+  watchers_.clear();
+  hw_cv_.notify_all();
 }
 
 Result<std::shared_ptr<Segment>> Partition::create_cleaned_segment(Offset base_offset) {

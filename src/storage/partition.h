@@ -108,11 +108,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
                                                   DurableCallback durable);
 
   // Blocks until the high watermark is above `offset` (the record at `offset` is readable), the
-  // timeout passes, or the partition is closed or fenced. Returns the high watermark then.
+  // timeout passes, or the partition is closed, fenced or retired. Returns the high watermark
+  // then.
   Offset wait_for(Offset offset, std::chrono::milliseconds timeout);
   // Calls `woken` once, when the high watermark rises above `above` (at once if it already is),
-  // or the partition is closed or fenced. It runs with the partition's lock held, on the thread
-  // that moved the high watermark: it must be short and must not call into the partition.
+  // or the partition is closed, fenced or retired. It runs with the partition's lock held, on the
+  // thread that moved the high watermark: it must be short and must not call into the partition.
   // Returns an id for unwatch(), which is a no-op once `woken` has run.
   using WatchId = std::uint64_t;
   WatchId watch(Offset above, std::function<void()> woken);
@@ -171,7 +172,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   [[nodiscard]] Result<bool> replace_segment(const std::shared_ptr<Segment>& old,
                                              const std::shared_ptr<Segment>& cleaned);
   // The topic is being deleted: the cleaner creates and renames no more files in `dir` (its
-  // directory is about to be removed under it). Appends and reads are unaffected.
+  // directory is about to be removed under it), and watchers and wait_for() wake (now and from
+  // now on). Appends and reads are unaffected.
   void retire();
   // An empty `<base>.log.cleaned` segment (and indexes) for the cleaner to write into;
   // kShuttingDown once the partition is closed or retired.

@@ -191,6 +191,18 @@ TEST_F(PartitionAsyncTest, WatchFiresWhenTheHighWatermarkPassesAndNotAfterUnwatc
   EXPECT_EQ(closed, 1);
 }
 
+TEST_F(PartitionAsyncTest, RetiringThePartitionOfADeletedTopicWakesItsWatchersAndWaiters) {
+  auto p = open();
+  int before = 0, after = 0;
+  p->watch(Offset(0), [&] { ++before; });
+  p->retire();
+  EXPECT_EQ(before, 1) << "a watcher wakes when its topic is deleted";
+  p->watch(Offset(0), [&] { ++after; });
+  EXPECT_EQ(after, 1) << "and a watch placed afterwards fires at once";
+  EXPECT_EQ(p->wait_for(Offset(0), std::chrono::hours(1)), Offset(0)) << "wait_for returns";
+  ASSERT_TRUE(p->close().has_value());
+}
+
 TEST_F(PartitionAsyncTest, WaitForReturnsOnDataFromAnotherThreadOrAfterTheTimeout) {
   auto p = open();
   EXPECT_EQ(p->wait_for(Offset(0), std::chrono::milliseconds(1)), Offset(0)) << "timed out";

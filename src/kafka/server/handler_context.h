@@ -106,14 +106,23 @@ struct RequestContext {
 // them here to wake them all at shutdown. Network thread only.
 class FetchWaiters {
  public:
-  void add(asio::steady_timer* timer) { waiting_.insert(timer); }
-  void remove(asio::steady_timer* timer) { waiting_.erase(timer); }
+  // The gauge is the process's: several servers in one process (tests) add to it.
+  void add(asio::steady_timer* timer) {
+    if (waiting_.insert(timer).second) parked_.add(1);
+  }
+  void remove(asio::steady_timer* timer) {
+    if (waiting_.erase(timer) > 0) parked_.add(-1);
+  }
   void notify_all() {
     for (auto* timer : waiting_) timer->cancel();
   }
 
  private:
   std::set<asio::steady_timer*> waiting_;
+  metrics::Gauge& parked_ =
+      metrics::registry()
+          .gauge("wharf_fetches_parked", "Fetch requests waiting for data (long poll).")
+          .with({});
 };
 
 // Failed appends: counted, logged at most once per interval with how many were not logged

@@ -256,6 +256,33 @@ TEST_F(ServerTest, ZstdTopicsAreRefusedToFetchBelowV10AndProducerTopicsServeWhat
   EXPECT_EQ(codecs(current.records), one_zstd_batch);
 }
 
+TEST_F(ServerTest, DeletingTheTopicAnswersAFetchParkedOnItAtOnce) {
+  start();
+  create_topic("gone");
+  Connection consumer(server_->port());
+  ASSERT_TRUE(consumer.send(
+      test::raw::request_frame(test::fetch_request("gone", 0, 0, 60'000, 1), kFetchVersion, 1)));
+  // Delete only once the fetch is parked (without a wake-up it would wait out its 60 s, past
+  // the raw client's 10 s read timeout).
+  auto& parked = metrics::registry()
+                     .gauge("wharf_fetches_parked", "Fetch requests waiting for data (long poll).")
+                     .with({});
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (parked.value() < 1 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_GE(parked.value(), 1) << "the fetch never parked";
+  ASSERT_TRUE(server_->log().delete_topic("gone").has_value());
+  auto frame = consumer.read_frame();
+  ASSERT_TRUE(frame.has_value()) << "no Fetch response: " << consumer.error();
+  std::string error;
+  auto resp =
+      test::raw::parse_response<p::FetchResponse>(*frame, kFetchVersion, kFetchVersion, 1, error);
+  ASSERT_TRUE(resp.has_value()) << error;
+  EXPECT_EQ(resp->responses.at(0).partitions.at(0).error_code,
+            p::code(p::KafkaError::kUnknownTopicOrPartition));
+}
+
 // An acks=0 produce gets no response; one that fails closes the connection instead (as Kafka
 // does), so that the producer notices. That close is not counted as a malformed request.
 TEST_F(ServerTest, AFailedAcksZeroProduceClosesTheConnectionWithoutCountingItMalformed) {
