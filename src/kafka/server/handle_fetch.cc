@@ -142,12 +142,14 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       for (std::size_t i = 0; i < targets.size(); ++i) {
         auto part = hc.log.partition(*targets[i].topic, PartitionId(targets[i].partition));
         if (!part) continue;
-        const auto id = (*part)->watch(Offset(results[i].high_watermark), [&hc, waker] {
-          hc.post_to_network([waker] {
-            waker->woken = true;
-            if (waker->timer != nullptr) waker->timer->cancel();
-          });
-        });
+        // Kept by the partition: it reaches the network thread through `posts`, not `hc`.
+        const auto id =
+            (*part)->watch(Offset(results[i].high_watermark), [posts = hc.posts, waker] {
+              posts->to_network([waker] {
+                waker->woken = true;
+                if (waker->timer != nullptr) waker->timer->cancel();
+              });
+            });
         w.emplace_back(std::move(*part), id);
       }
       return w;

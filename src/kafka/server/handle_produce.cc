@@ -117,8 +117,11 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       for (std::size_t i = 0; i < state->slots.size(); ++i) {
         Slot& s = state->slots[i];
         if (!s.appended) continue;
-        auto complete = [&hc, state, deferred, i](Status durable) {
-          hc.post_to_network([&hc, state, deferred, i, durable = std::move(durable)] {
+        // The partition keeps this until the batch is durable: it holds no reference to the
+        // server, only its posts (gone once the server stopped; the inner lambda then never
+        // runs, so its `hc` is only used while the network thread is).
+        auto complete = [posts = hc.posts, &hc, state, deferred, i](Status durable) {
+          posts->to_network([&hc, state, deferred, i, durable = std::move(durable)] {
             Slot& slot = state->slots[i];
             if (!durable) {
               slot.durable_error = code(to_kafka_error(durable.error()));

@@ -175,6 +175,41 @@ struct PartitionTraffic {
 
 // Everything a handler may touch. Built by KafkaServer::Impl::start() once the coordinator and
 // the offsets log are open, before the first connection is accepted.
+// The server's two thread pools, for what partitions keep and call later (watch callbacks,
+// durable callbacks, the sync runner): those may outlive this server (an embedder that
+// destroys the server before closing the log), so they hold this rather than the server, and
+// after close() (KafkaServer::stop(), once its threads are joined) their posts are dropped.
+// Any thread.
+class ThreadPosts {
+ public:
+  ThreadPosts(asio::io_context& io, asio::thread_pool& pool) : io_(&io), pool_(&pool) {}
+  // Runs `f` on the network thread; false (and `f` dropped) once closed.
+  template <typename F>
+  bool to_network(F&& f) {
+    std::lock_guard lock(mu_);
+    if (io_ == nullptr) return false;
+    asio::post(*io_, std::forward<F>(f));
+    return true;
+  }
+  // Runs `task` on a storage thread; false (and `task` dropped) once closed.
+  bool to_storage(std::function<void()> task) {
+    std::lock_guard lock(mu_);
+    if (pool_ == nullptr) return false;
+    asio::post(*pool_, std::move(task));
+    return true;
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    io_ = nullptr;
+    pool_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  asio::io_context* io_;
+  asio::thread_pool* pool_;
+};
+
 class HandlerContext {
  public:
   HandlerContext(const ServerConfig& config, storage::LogManager& log,
@@ -193,6 +228,7 @@ class HandlerContext {
         fetch_waiters(fetch_waiters),
         append_errors(append_errors),
         stopping(stopping),
+        posts(std::make_shared<ThreadPosts>(io, storage_pool)),
         storage_pool_(storage_pool),
         bound_port_(bound_port) {}
   HandlerContext(const HandlerContext&) = delete;
@@ -209,6 +245,8 @@ class HandlerContext {
   AppendErrorReporter& append_errors;           // any thread
   DynamicBrokerConfigs dynamic_broker_configs;  // any thread (its mutex)
   const bool& stopping;  // the server is stopping: parked requests answer with what they have
+  // For callbacks that partitions keep: capture this (a copy), never the context itself.
+  const std::shared_ptr<ThreadPosts> posts;
 
   // Where clients reach this broker (Metadata, FindCoordinator, DescribeCluster).
   std::string advertised_host() const;
@@ -239,7 +277,7 @@ class HandlerContext {
   void post_to_storage(std::function<void()> task) { asio::post(storage_pool_, std::move(task)); }
   // Where partitions run the syncs that pipelined produces wait for: the storage pool.
   storage::TaskRunner sync_runner() {
-    return [this](std::function<void()> task) { asio::post(storage_pool_, std::move(task)); };
+    return [posts = posts](std::function<void()> task) { posts->to_storage(std::move(task)); };
   }
   // Runs `f` on the network thread (from any thread).
   template <typename F>

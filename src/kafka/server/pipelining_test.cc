@@ -13,6 +13,7 @@
 #include "kafka/protocol/generated/create_topics.h"
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/produce.h"
+#include "kafka/server/handler_context.h"
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
 #include "storage/log_manager.h"
@@ -147,6 +148,29 @@ TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndAFetchOfTheFencedPa
   ASSERT_TRUE(fetched.has_value()) << error;
   EXPECT_EQ(fetched->responses.at(0).partitions.at(0).error_code,
             protocol::code(protocol::KafkaError::kKafkaStorageError));
+}
+
+// What partitions keep (watch and durable callbacks, the sync runner) reaches the server's
+// threads through ThreadPosts, which KafkaServer::stop() closes: afterwards a callback that
+// fires (a log closed after the server is gone) posts nothing into the dead server.
+TEST(ThreadPostsTest, PostsRunUntilClosedAndAreDroppedAfter) {
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  auto posts = std::make_shared<ThreadPosts>(io, pool);
+  std::atomic<int> network = 0, storage = 0;
+  EXPECT_TRUE(posts->to_network([&] { ++network; }));
+  EXPECT_TRUE(posts->to_storage([&] { ++storage; }));
+  pool.join();
+  io.run();
+  EXPECT_EQ(network.load(), 1);
+  EXPECT_EQ(storage.load(), 1);
+  posts->close();
+  EXPECT_FALSE(posts->to_network([&] { ++network; }));
+  EXPECT_FALSE(posts->to_storage([&] { ++storage; }));
+  io.restart();
+  io.run();
+  EXPECT_EQ(network.load(), 1);
+  EXPECT_EQ(storage.load(), 1);
 }
 
 }  // namespace

@@ -572,6 +572,9 @@ void KafkaServer::Impl::stop() {
     });
     network_thread_.join();
     storage_pool_.join();
+    // What partitions still keep (watches of fetches the drain cut off, a sync runner) no
+    // longer reaches these threads.
+    if (hc_) hc_->posts->close();
     std::lock_guard lock(stop_mu_);
     stopped_ = true;
     stopped_cv_.notify_all();
