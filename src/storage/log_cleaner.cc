@@ -276,8 +276,18 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
                                                          append(kept, r.bytes);
                                                          ++kept_count;
                                                        }));
-            // An unchanged batch keeps its original (possibly compressed) bytes.
-            if (kept_count != h.record_count) rebuilt = rebuild_batch(batch, kept, kept_count);
+            // An unchanged batch keeps its original (possibly compressed) bytes; a rewritten one
+            // keeps its codec, as Kafka's cleaner does (at the codec's default level), so that
+            // compaction never inflates a compressed topic. Should compressing fail, the kept
+            // records stay uncompressed: the same records, only larger.
+            if (kept_count != h.record_count) {
+              rebuilt = rebuild_batch(batch, kept, kept_count);
+              if (h.compression() != Compression::kNone && kept_count > 0) {
+                auto compressed = recompress_batch(
+                    rebuilt, Recompression{h.compression(), std::nullopt}, kBatchBytesHardMax);
+                if (compressed) rebuilt = std::move(*compressed);
+              }
+            }
           }
           const ByteView out = rebuilt.empty() ? batch : ByteView(rebuilt);
           if (kept_count == 0 && !h.is_control() && !h.has_producer_id()) {
