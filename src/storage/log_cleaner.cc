@@ -285,7 +285,12 @@ Result<CleanStats> LogCleaner::clean(Partition& partition) {
               if (h.compression() != Compression::kNone && kept_count > 0) {
                 auto compressed = recompress_batch(
                     rebuilt, Recompression{h.compression(), std::nullopt}, kBatchBytesHardMax);
-                if (compressed) rebuilt = std::move(*compressed);
+                if (compressed) {
+                  rebuilt = std::move(*compressed);
+                } else {
+                  WHARF_LOG_WARN("{}: batch at offset {} kept uncompressed: {}", partition.dir(),
+                                 h.base_offset, compressed.error().to_string());
+                }
               }
             }
           }

@@ -368,13 +368,18 @@ void Partition::advanced_locked() {
   }
 }
 
-void Partition::schedule_sync_locked() {
+bool Partition::schedule_sync_locked() {
   // A sync in flight is followed by advanced_locked(), which schedules the next one if needed.
-  if (sync_in_flight_ || sync_scheduled_ || !sync_runner_ || durable_waiters_.empty()) return;
+  if (sync_in_flight_ || sync_scheduled_ || !sync_runner_ || durable_waiters_.empty()) return true;
   auto self = weak_from_this().lock();
-  if (!self) return;  // not shared-owned: append_async syncs on the caller's thread instead
+  if (!self) return true;  // not shared-owned: append_async syncs on the caller's thread instead
   sync_scheduled_ = true;
-  sync_runner_([self = std::move(self)] { self->run_scheduled_sync(); });
+  if (sync_runner_([self = std::move(self)] { self->run_scheduled_sync(); })) return true;
+  // Refused (the runner's pool is gone): nothing is scheduled, and a runner that refuses once
+  // is not asked again.
+  sync_scheduled_ = false;
+  sync_runner_ = nullptr;
+  return false;
 }
 
 void Partition::run_scheduled_sync() {
@@ -512,11 +517,11 @@ Result<AppendResult> Partition::append_async(MutableByteView batch, const TaskRu
   durable_waiters_.push_back({target, std::move(durable)});
   if (run && !weak_from_this().expired()) {
     sync_runner_ = run;
-    schedule_sync_locked();
-    return result;
+    if (schedule_sync_locked()) return result;
   }
-  // No runner, or no shared owner to keep this partition alive for a task: sync here. The
-  // waiter gets the outcome (a failed sync fences and fails it); the write itself succeeded.
+  // No runner (or it refused the task), or no shared owner to keep this partition alive for a
+  // task: sync here. The waiter gets the outcome (a failed sync fences and fails it); the write
+  // itself succeeded.
   (void)wait_durable(lock, target);
   return result;
 }

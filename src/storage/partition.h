@@ -69,8 +69,10 @@ struct RecoveryReport {
 };
 
 // Runs a task on some other thread (a thread pool's post). append_async() hands it the syncs
-// that its callbacks wait for.
-using TaskRunner = std::function<void(std::function<void()>)>;
+// that its callbacks wait for. Returns false when it cannot run the task (its pool is gone): the
+// task is dropped, and the partition syncs on the appending thread instead, or, for a sync that
+// a completed sync wanted next, at the next append or close().
+using TaskRunner = std::function<bool(std::function<void()>)>;
 // Called once an asynchronous append is durable (ok) or can never be (the fence's error, or
 // kShuttingDown). Runs with the partition's lock held, on whichever thread completed the sync:
 // it must be short and must not call into the partition (post the work elsewhere).
@@ -220,7 +222,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // watchers now satisfied, wakes blocked readers, and schedules a sync for waiters still
   // pending when none is in flight or scheduled.
   void advanced_locked();
-  void schedule_sync_locked();
+  // False only if the runner refused the task (nothing is scheduled then).
+  bool schedule_sync_locked();
   void run_scheduled_sync();
   // Completes every asynchronous waiter and watcher with `status` (fence, close).
   void release_all_locked(const Status& status);

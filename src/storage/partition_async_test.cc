@@ -16,7 +16,10 @@ namespace {
 struct ManualRunner {
   std::deque<std::function<void()>> tasks;
   TaskRunner runner() {
-    return [this](std::function<void()> f) { tasks.push_back(std::move(f)); };
+    return [this](std::function<void()> f) {
+      tasks.push_back(std::move(f));
+      return true;
+    };
   }
   int run_all() {
     int n = 0;
@@ -189,6 +192,38 @@ TEST_F(PartitionAsyncTest, WatchFiresWhenTheHighWatermarkPassesAndNotAfterUnwatc
   p->watch(Offset(100), [&] { ++closed; });
   ASSERT_TRUE(p->close().has_value());
   EXPECT_EQ(closed, 1);
+}
+
+// A runner whose pool is gone (a stopped server's) refuses the sync: the append syncs on its own
+// thread, and a later append with a working runner is scheduled as usual (nothing is left
+// marked "scheduled" by the refused task).
+TEST_F(PartitionAsyncTest, ARunnerThatRefusesTheSyncMakesTheAppendSyncItselfAndLeavesNothingStuck) {
+  auto p = open();
+  int refused = 0;
+  Outcome first;
+  Bytes batch = test::simple_batch("a");
+  auto r = p->append_async(
+      MutableByteView(batch),
+      [&refused](std::function<void()>) {
+        ++refused;
+        return false;
+      },
+      [&first](Status s) {
+        first.called = true;
+        first.status = std::move(s);
+      });
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(refused, 1);
+  EXPECT_TRUE(first.called) << "synced on the appending thread";
+  EXPECT_TRUE(first.status.has_value());
+  EXPECT_EQ(p->high_watermark(), Offset(1));
+  Outcome second;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("b"), second).has_value());
+  EXPECT_FALSE(second.called);
+  EXPECT_EQ(runner_.run_all(), 1) << "the next sync is scheduled on the working runner";
+  EXPECT_TRUE(second.called);
+  EXPECT_EQ(p->high_watermark(), Offset(2));
+  ASSERT_TRUE(p->close().has_value());
 }
 
 TEST_F(PartitionAsyncTest, RetiringThePartitionOfADeletedTopicWakesItsWatchersAndWaiters) {

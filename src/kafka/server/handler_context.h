@@ -113,6 +113,11 @@ class FetchWaiters {
   void remove(asio::steady_timer* timer) {
     if (waiting_.erase(timer) > 0) parked_.add(-1);
   }
+  // Fetches whose frames a stopped io_context destroyed never removed themselves.
+  ~FetchWaiters() { parked_.add(-static_cast<double>(waiting_.size())); }
+  FetchWaiters() = default;
+  FetchWaiters(const FetchWaiters&) = delete;
+  FetchWaiters& operator=(const FetchWaiters&) = delete;
   void notify_all() {
     for (auto* timer : waiting_) timer->cancel();
   }
@@ -173,8 +178,6 @@ struct PartitionTraffic {
   metrics::Counter* records_out;
 };
 
-// Everything a handler may touch. Built by KafkaServer::Impl::start() once the coordinator and
-// the offsets log are open, before the first connection is accepted.
 // The server's two thread pools, for what partitions keep and call later (watch callbacks,
 // durable callbacks, the sync runner): those may outlive this server (an embedder that
 // destroys the server before closing the log), so they hold this rather than the server, and
@@ -210,6 +213,8 @@ class ThreadPosts {
   asio::thread_pool* pool_;
 };
 
+// Everything a handler may touch. Built by KafkaServer::Impl::start() once the coordinator and
+// the offsets log are open, before the first connection is accepted.
 class HandlerContext {
  public:
   HandlerContext(const ServerConfig& config, storage::LogManager& log,
@@ -277,7 +282,8 @@ class HandlerContext {
   void post_to_storage(std::function<void()> task) { asio::post(storage_pool_, std::move(task)); }
   // Where partitions run the syncs that pipelined produces wait for: the storage pool.
   storage::TaskRunner sync_runner() {
-    return [posts = posts](std::function<void()> task) { posts->to_storage(std::move(task)); };
+    return
+        [posts = posts](std::function<void()> task) { return posts->to_storage(std::move(task)); };
   }
   // Runs `f` on the network thread (from any thread).
   template <typename F>

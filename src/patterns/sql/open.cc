@@ -26,7 +26,8 @@ Result<std::unique_ptr<Database>> open_existing(std::string_view url) {
   SqliteOptions options;
   options.create_if_missing = false;
   auto db = open_sqlite(parsed.target, options);
-  if (!db && !std::filesystem::exists(parsed.target)) {
+  std::error_code ec;  // exists() without it throws on a name too long for the file system
+  if (!db && !std::filesystem::exists(parsed.target, ec)) {
     return fail(ErrorCode::kNotFound, "{}: no such SQLite file", parsed.target);
   }
   return db;

@@ -35,6 +35,13 @@ TEST_F(OpenExistingTest, AMissingSqliteFileIsNotFoundAndNotCreated) {
   }
 }
 
+TEST_F(OpenExistingTest, ANameTooLongForTheFileSystemIsAnErrorNotAnException) {
+  const std::string url = "sqlite:" + (dir_ / std::string(32 * 1024, 'x')).string();
+  auto db = open_existing(url);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kNotFound) << db.error().to_string();
+}
+
 TEST_F(OpenExistingTest, AnExistingFileOpensAndOpenStillCreates) {
   const auto created = dir_ / "created.db";
   ASSERT_TRUE(open("sqlite:" + created.string()).has_value());  // open() creates it
