@@ -159,6 +159,11 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     if (n < 1024 || n > (16ll << 30))
       return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [1 KiB, 16 GiB]", key, n);
     c.server.request_memory_bytes_max = static_cast<std::size_t>(n);
+  } else if (key == "fetch.read.ahead.max.bytes") {
+    WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
+    if (n < 0 || n > (16ll << 30))
+      return fail(ErrorCode::kInvalidArgument, "{}: {} is outside [0, 16 GiB] (0: off)", key, n);
+    c.server.fetch_read_ahead_bytes_max = static_cast<std::size_t>(n);
   } else if (key == "connections.max.idle.ms") {
     WHARF_ASSIGN_OR_RETURN(auto n, to_int(key, value));
     if (n < 1000 || n > 86'400'000)

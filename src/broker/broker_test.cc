@@ -75,5 +75,21 @@ TEST(BrokerTest, ServesProduceFetchAndAdminAndKeepsRecordsAcrossACleanRestart) {
   EXPECT_TRUE((*again)->stop().has_value());
 }
 
+TEST(BrokerSettingsTest, FetchReadAheadTakesZeroToTurnItOffAndRefusesWhatIsOutOfRange) {
+  BrokerConfig c;
+  EXPECT_EQ(c.server.fetch_read_ahead_bytes_max, 64u << 20) << "on by default";
+  ASSERT_TRUE(apply_setting(c, "fetch.read.ahead.max.bytes", "0").has_value());
+  EXPECT_EQ(c.server.fetch_read_ahead_bytes_max, 0u);
+  ASSERT_TRUE(apply_setting(c, "fetch.read.ahead.max.bytes", "1048576").has_value());
+  EXPECT_EQ(c.server.fetch_read_ahead_bytes_max, 1u << 20);
+  for (const char* bad : {"-1", "17179869185", "lots"}) {
+    auto s = apply_setting(c, "fetch.read.ahead.max.bytes", bad);
+    ASSERT_FALSE(s.has_value()) << bad;
+    EXPECT_NE(s.error().message().find("fetch.read.ahead.max.bytes"), std::string::npos)
+        << s.error().message();
+  }
+  EXPECT_EQ(c.server.fetch_read_ahead_bytes_max, 1u << 20) << "a refused value changes nothing";
+}
+
 }  // namespace
 }  // namespace wharf::broker

@@ -4,6 +4,7 @@
 // least one, KIP-74).
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/list_offsets.h"
+#include "kafka/server/fetch_read_ahead.h"
 #include "kafka/server/handler_util.h"
 #include "storage/record_batch.h"
 
@@ -26,11 +27,31 @@ struct FetchPartitionResult {
   KafkaError error = KafkaError::kNone;
   std::int64_t high_watermark = -1;
   std::int64_t log_start_offset = -1;
-  ByteBuffer records;  // as the segment read it: moved, never copied, into the response
+  ByteBuffer records;     // as the segment read it: moved, never copied, into the response
+  std::size_t limit = 0;  // the bytes asked of the partition's read
+  std::shared_ptr<storage::Partition> part;  // with records: where they were read
 };
 
 // Fetch v10 is the first a zstd-aware client sends (KIP-110).
 constexpr std::int16_t kFetchVersionForZstd = 10;
+
+// A consumer's next Fetch of a partition asks for the offset after the last batch it was sent,
+// with the same limit: start that read now, for the first partition answered with records and
+// followed by more (one read ahead per connection; fetch_read_ahead.h).
+void start_read_ahead(FetchReadAhead& read_ahead,
+                      const std::vector<FetchPartitionResult>& results) {
+  for (const auto& r : results) {
+    if (r.records.empty()) continue;
+    std::optional<Offset> next;
+    (void)storage::for_each_batch(r.records, [&next](ByteView batch) {
+      next = Offset(load_be<std::int64_t>(batch, storage::batch_layout::kBaseOffset)) +
+             (load_be<std::int32_t>(batch, storage::batch_layout::kLastOffsetDelta) + 1);
+    });
+    if (!next || *next >= Offset(r.high_watermark)) return;
+    read_ahead.start(r.part, *next, r.limit);
+    return;
+  }
+}
 
 }  // namespace
 
@@ -56,7 +77,8 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   const auto deadline = hc.clock.steady_now() + wait;
   const std::size_t min_bytes = static_cast<std::size_t>(std::max(0, req->min_bytes));
 
-  auto read_all = [&hc, &targets, max_bytes, from_replica, v] {
+  FetchReadAhead* read_ahead = ctx.read_ahead;
+  auto read_all = [&hc, &targets, max_bytes, from_replica, v, read_ahead] {
     std::vector<FetchPartitionResult> out(targets.size());
     std::size_t budget = max_bytes;
     bool first_data = true;
@@ -93,7 +115,17 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       if (budget == 0 && !first_data) continue;
       const std::size_t limit = std::min<std::size_t>(
           budget, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
-      auto read = (*part)->read(Offset(t.offset), limit);
+      r.limit = limit;
+      // What the connection's read-ahead holds for exactly this read, if anything (below the log
+      // start, the read answers OFFSET_OUT_OF_RANGE instead).
+      std::optional<ByteBuffer> ahead;
+      if (read_ahead != nullptr && t.offset >= r.log_start_offset) {
+        ahead = read_ahead->take(**part, Offset(t.offset), limit, Offset(r.high_watermark));
+      }
+      auto read =
+          ahead ? Result<storage::ReadResult>(storage::ReadResult{
+                      std::move(*ahead), Offset(r.high_watermark), Offset(r.log_start_offset)})
+                : (*part)->read(Offset(t.offset), limit);
       if (!read) {
         r.error = to_kafka_error(read.error());
         continue;
@@ -106,6 +138,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       budget -= std::min(budget, read->records.size());
       first_data = false;
       r.records = std::move(read->records);
+      r.part = std::move(*part);
     }
     return out;
   };
@@ -167,6 +200,8 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       for (const auto& [part, id] : watches) part->unwatch(id);
     });
   }
+
+  if (read_ahead != nullptr && !hc.stopping) start_read_ahead(*read_ahead, results);
 
   p::FetchResponse resp;
   resp.session_id = 0;  // no fetch sessions (KIP-227): clients fall back to full fetches

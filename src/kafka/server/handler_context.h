@@ -46,6 +46,7 @@ using protocol::to_kafka_error;
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 struct HandlerResult;
+class FetchReadAhead;
 
 // A response that is not ready when its handler returns: a produce whose batches wait for
 // their write and sync. The connection reads its next request meanwhile (pipelining) and
@@ -96,8 +97,9 @@ using WriteStrand = asio::strand<asio::thread_pool::executor_type>;
 
 struct RequestContext {
   protocol::RequestHeader header;
-  std::string client_host;        // "/ip" as Kafka shows it in DescribeGroups
-  WriteStrand* writes = nullptr;  // the connection's; none: writes go to the pool directly
+  std::string client_host;               // "/ip" as Kafka shows it in DescribeGroups
+  WriteStrand* writes = nullptr;         // the connection's; none: writes go to the pool directly
+  FetchReadAhead* read_ahead = nullptr;  // the connection's; none: Fetch reads when asked
   std::int16_t version() const { return header.request_api_version; }
 };
 

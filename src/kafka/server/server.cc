@@ -29,6 +29,8 @@ struct KafkaServer::Impl::Connection {
       : socket(std::move(s)), writes(std::move(w)), last_activity(now), frame_started(now) {}
   tcp::socket socket;
   WriteStrand writes;  // this connection's produce writes, in request order
+  // The next Fetch's read, started early (none when fetch_read_ahead_bytes_max is 0).
+  std::shared_ptr<FetchReadAhead> read_ahead;
   std::string peer;
   std::string host;  // "/ip", as Kafka reports client hosts
   // Last time bytes moved in either direction (or a request finished).
@@ -113,6 +115,9 @@ Status KafkaServer::Impl::start() {
   hc_ = std::make_unique<HandlerContext>(config_, log_, producer_ids_, clock_, io_, storage_pool_,
                                          *coordinator_, *offsets_log_, fetch_waiters_,
                                          append_errors_, stopping_, bound_port_);
+  if (config_.fetch_read_ahead_bytes_max > 0) {
+    read_ahead_budget_ = std::make_shared<ReadAheadBudget>(config_.fetch_read_ahead_bytes_max);
+  }
 
   asio::error_code ec;
   auto address = asio::ip::make_address(config_.listen_host, ec);
@@ -178,6 +183,12 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     socket.set_option(tcp::no_delay(true), ignore);
     auto conn = std::make_shared<Connection>(std::move(socket), clock_.steady_now(),
                                              asio::make_strand(storage_pool_));
+    if (read_ahead_budget_) {
+      conn->read_ahead = std::make_shared<FetchReadAhead>(
+          read_ahead_budget_, [posts = hc_->posts](std::function<void()> task) {
+            return posts->to_storage(std::move(task));
+          });
+    }
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     conn->host = "/" + remote.address().to_string();
@@ -352,7 +363,7 @@ asio::awaitable<void> KafkaServer::Impl::serve(std::shared_ptr<Connection> conn)
         WHARF_LOG_WARN("{}: closing: bad request header: {}", conn->peer, header.error().message());
         break;
       }
-      RequestContext ctx{std::move(*header), conn->host, &conn->writes};
+      RequestContext ctx{std::move(*header), conn->host, &conn->writes, conn->read_ahead.get()};
       const auto started = std::chrono::steady_clock::now();
       HandlerResult result = co_await dispatch(ctx, reader);
       // The request is handled: its frame no longer counts against the budget, and a large

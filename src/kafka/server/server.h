@@ -44,6 +44,9 @@ struct ServerConfig {
   std::size_t request_memory_bytes_max = 256 * 1024 * 1024;
   std::size_t connections_max = 4096;
   std::size_t fetch_response_bytes_max = 64 * 1024 * 1024;
+  // Bytes read ahead for consumers' next Fetch, across all connections (fetch_read_ahead.h);
+  // 0 turns read-ahead off.
+  std::size_t fetch_read_ahead_bytes_max = 64 * 1024 * 1024;
   std::chrono::milliseconds fetch_wait_max{30'000};
   std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
   std::chrono::milliseconds request_read_timeout{30'000};

@@ -22,6 +22,7 @@
 #include "kafka/group/coordinator.h"
 #include "kafka/group/offsets_log.h"
 #include "kafka/protocol/reader.h"
+#include "kafka/server/fetch_read_ahead.h"
 #include "kafka/server/handler_context.h"
 #include "kafka/server/handlers.h"
 #include "kafka/server/producer_ids.h"
@@ -94,6 +95,8 @@ class KafkaServer::Impl {
   std::size_t request_bytes_reserved_ = 0;        // sum of the connections' shares
   std::set<asio::steady_timer*> memory_waiters_;  // connections waiting for a share
   FetchWaiters fetch_waiters_;
+  // Shared with each connection's read-ahead, which a storage task can keep past the server.
+  std::shared_ptr<ReadAheadBudget> read_ahead_budget_;
   AppendErrorReporter append_errors_;
   std::unique_ptr<group::Coordinator> coordinator_;
   // Per-API request metrics, looked up once per API key (network thread only).

@@ -283,6 +283,109 @@ TEST_F(ServerTest, DeletingTheTopicAnswersAFetchParkedOnItAtOnce) {
             p::code(p::KafkaError::kUnknownTopicOrPartition));
 }
 
+// Read-ahead (fetch_read_ahead.h): a consumer's next Fetch is served from a read started when
+// the last one was answered. Each test waits until that read holds its bytes, so the Fetch after
+// it certainly meets it, then checks that it answers what a read would have.
+class ReadAheadTest : public ServerTest {
+ protected:
+  // One Fetch of partition 0 from `offset`, at most one batch (a limit of 1 byte: KIP-74 serves
+  // the first batch whole). Its error code and values.
+  std::pair<std::int16_t, std::vector<std::string>> fetch_one(Connection& conn,
+                                                              const std::string& topic,
+                                                              std::int64_t offset,
+                                                              std::int32_t correlation_id) {
+    auto req = test::fetch_request(topic, 0, offset, 0, 0);
+    req.topics[0].partitions[0].partition_max_bytes = 1;
+    std::string error;
+    auto resp = round_trip<p::FetchResponse>(conn, req, kFetchVersion, correlation_id, error);
+    EXPECT_TRUE(resp.has_value()) << error;
+    if (!resp) return {-1, {}};
+    const auto& pd = resp->responses.at(0).partitions.at(0);
+    return {pd.error_code, pd.records ? test::values_of(*pd.records) : std::vector<std::string>{}};
+  }
+  // Until the read ahead holds `bytes` (it reserves 1 byte, the limit, until it has read).
+  void wait_until_held(std::size_t bytes) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (held_.value() != static_cast<double>(bytes) &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(held_.value(), static_cast<double>(bytes)) << "the read ahead never held its batch";
+  }
+  double used() const { return used_.value(); }
+
+  metrics::Gauge& held_ =
+      metrics::registry()
+          .gauge("wharf_fetch_read_ahead_bytes",
+                 "Bytes read ahead for consumers' next Fetch, held until it comes.")
+          .with({});
+  metrics::Counter& used_ =
+      metrics::registry()
+          .counter("wharf_fetch_read_ahead_total",
+                   "Reads ahead for consumers' next Fetch, by outcome (used, dropped).")
+          .with({{"outcome", "used"}});
+  const std::size_t batch_bytes_ = test::batch_of({"b"}).size();
+};
+
+TEST_F(ReadAheadTest, AConsumerReadingInOrderGetsEachBatchOnceFromTheReadAhead) {
+  start();
+  create_topic("t");
+  Connection conn(server_->port());
+  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
+  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
+  wait_until_held(batch_bytes_);
+  const double used_before = used();
+  EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"b"});
+  EXPECT_EQ(used(), used_before + 1) << "offset 1 came from the read ahead";
+  wait_until_held(batch_bytes_);
+  EXPECT_EQ(fetch_one(conn, "t", 2, 12).second, std::vector<std::string>{"c"});
+  EXPECT_EQ(used(), used_before + 2);
+  // Nothing follows offset 2: nothing is read ahead, and nothing is left held.
+  EXPECT_EQ(held_.value(), 0);
+}
+
+TEST_F(ReadAheadTest, RecordsDeletedMeanwhileAreNotServedFromTheReadAhead) {
+  start();
+  create_topic("t");
+  Connection conn(server_->port());
+  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
+  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
+  wait_until_held(batch_bytes_);  // offset 1
+  auto part = server_->log().partition("t", PartitionId(0));
+  ASSERT_TRUE(part.has_value());
+  ASSERT_TRUE((*part)->advance_log_start(Offset(2)).has_value());  // DeleteRecords up to 2
+  EXPECT_EQ(fetch_one(conn, "t", 1, 11).first, p::code(p::KafkaError::kOffsetOutOfRange));
+}
+
+TEST_F(ReadAheadTest, ATopicDeletedAndCreatedAgainServesItsNewRecords) {
+  start();
+  create_topic("t");
+  Connection conn(server_->port());
+  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
+  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
+  wait_until_held(batch_bytes_);  // "b", offset 1 of the old topic
+  ASSERT_TRUE(server_->log().delete_topic("t").has_value());
+  create_topic("t");
+  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('x' + i))}, i);
+  EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"y"});
+}
+
+TEST_F(ReadAheadTest, AZeroBudgetTurnsItOff) {
+  auto config = test::test_server_config();
+  config.fetch_read_ahead_bytes_max = 0;
+  start(config);
+  create_topic("t");
+  Connection conn(server_->port());
+  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
+  const double used_before = used();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(fetch_one(conn, "t", i, 10 + i).second,
+              std::vector<std::string>{std::string(1, static_cast<char>('a' + i))});
+    EXPECT_EQ(held_.value(), 0);
+  }
+  EXPECT_EQ(used(), used_before);
+}
+
 // An acks=0 produce gets no response; one that fails closes the connection instead (as Kafka
 // does), so that the producer notices. That close is not counted as a malformed request.
 TEST_F(ServerTest, AFailedAcksZeroProduceClosesTheConnectionWithoutCountingItMalformed) {

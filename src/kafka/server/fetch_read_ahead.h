@@ -1,0 +1,91 @@
+// Read-ahead for consumers that read a partition in order. Once a Fetch has answered a partition
+// and more records are already there, the next read of it (the same partition, from the offset
+// after the last batch served, with the same byte limit) starts on a storage thread while the
+// response is written and the client parses it. A consumer's next Fetch asks for exactly that
+// and finds the bytes read (and CRC-checked) already, so the segment read leaves the round trip.
+//
+// What a read ahead serves is what a read at that moment could have served: whole batches of the
+// same Partition object (a topic deleted and created again is another object), cut at the high
+// watermark the Fetch sees, from an offset the Fetch has checked is not below the log start. A
+// partition that compaction or retention rewrote meanwhile serves the batches as they were read,
+// as a read that began before the rewrite does.
+//
+// One read ahead per connection. Their bytes, across the server, are bounded by a
+// ReadAheadBudget (ServerConfig::fetch_read_ahead_bytes_max, docs/limits.md); a read that does
+// not fit is not started. Bytes no Fetch takes are held until the connection's next read ahead
+// starts, or it ends. Decision 0010 says why this rather than sendfile. Any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "base/byte_buffer.h"
+#include "base/metrics.h"
+#include "storage/partition.h"
+
+namespace wharf::kafka {
+
+// Bytes held by read-aheads across connections (gauge wharf_fetch_read_ahead_bytes). Any thread.
+class ReadAheadBudget {
+ public:
+  explicit ReadAheadBudget(std::size_t max_bytes) : max_(max_bytes) {}
+  ReadAheadBudget(const ReadAheadBudget&) = delete;
+  ReadAheadBudget& operator=(const ReadAheadBudget&) = delete;
+  // Takes `n` bytes if they fit under the maximum.
+  bool reserve(std::size_t n);
+  void release(std::size_t n);
+  std::size_t used() const { return used_.load(); }
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> used_{0};
+};
+
+class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
+ public:
+  // Runs a task on a storage thread; false (task dropped) once the server has stopped.
+  using Post = std::function<bool(std::function<void()>)>;
+
+  FetchReadAhead(std::shared_ptr<ReadAheadBudget> budget, Post post)
+      : budget_(std::move(budget)), post_(std::move(post)) {}
+  ~FetchReadAhead();
+  FetchReadAhead(const FetchReadAhead&) = delete;
+  FetchReadAhead& operator=(const FetchReadAhead&) = delete;
+
+  // Starts reading up to `max_bytes` of `part` from `from` on a storage thread, unless a read
+  // ahead is still queued or running, or the budget cannot hold `max_bytes`. Records held from
+  // an earlier read ahead that no Fetch took are dropped. Must be owned by a shared_ptr.
+  void start(std::shared_ptr<storage::Partition> part, Offset from, std::size_t max_bytes);
+
+  // For a Fetch about to read `max_bytes` of `part` from `from`: the records read ahead for
+  // exactly that, cut to the whole batches below `high_watermark`, or none (nothing read ahead
+  // for it, a read ahead that failed or found nothing, or one still queued, which is cancelled
+  // so that the caller reads now). Waits for a matching read ahead that is running. A read
+  // ahead of something else is left as it is (another partition of the same Fetch may take
+  // it); the next start() drops it. The caller has checked `from` against the log start.
+  std::optional<ByteBuffer> take(const storage::Partition& part, Offset from, std::size_t max_bytes,
+                                 Offset high_watermark);
+
+ private:
+  enum class State { kEmpty, kQueued, kRunning, kHeld };
+  void run();
+  void drop_locked();  // kHeld or kQueued: back to kEmpty, bytes given back
+
+  const std::shared_ptr<ReadAheadBudget> budget_;
+  const Post post_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  State state_ = State::kEmpty;
+  std::shared_ptr<storage::Partition> part_;
+  Offset from_{0};
+  std::size_t max_bytes_ = 0;
+  std::size_t reserved_ = 0;  // of budget_
+  ByteBuffer records_;        // kHeld: what the read returned (empty if it failed)
+};
+
+}  // namespace wharf::kafka

@@ -1,0 +1,208 @@
+// FetchReadAhead on a real Partition over the in-memory file system: what a take() serves is
+// what a read would have, for exactly the read asked ahead; the budget is held only while bytes
+// are; a queued read is cancelled by its take and a running one waited for.
+#include "kafka/server/fetch_read_ahead.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <future>
+#include <thread>
+
+#include "io/memory_file_system.h"
+#include "tests/support/storage_fixtures.h"
+#include "tests/support/test_server.h"
+
+namespace wharf::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Tasks wait until the test runs them.
+struct ManualPost {
+  std::deque<std::function<void()>> tasks;
+  bool refuse = false;
+  FetchReadAhead::Post post() {
+    return [this](std::function<void()> f) {
+      if (refuse) return false;
+      tasks.push_back(std::move(f));
+      return true;
+    };
+  }
+  int run_all() {
+    int n = 0;
+    while (!tasks.empty()) {
+      auto f = std::move(tasks.front());
+      tasks.pop_front();
+      f();
+      ++n;
+    }
+    return n;
+  }
+};
+
+class FetchReadAheadTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<storage::Partition> open(const std::string& dir) {
+    auto p = storage::Partition::open(fs_, dir, storage::TopicConfig{}, clock_);
+    EXPECT_TRUE(p.has_value()) << p.error().to_string();
+    return p ? std::shared_ptr<storage::Partition>(std::move(*p)) : nullptr;
+  }
+  // Appends batches 0..n-1 of stream 1, one per call: batch i holds offsets from its base.
+  void fill(storage::Partition& p, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto r = p.append(test::deterministic_batch(1, static_cast<std::uint64_t>(i)));
+      ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    }
+  }
+  Bytes read_now(storage::Partition& p, Offset from, std::size_t max_bytes) {
+    auto r = p.read(from, max_bytes);
+    EXPECT_TRUE(r.has_value()) << r.error().to_string();
+    return r ? Bytes(r->records.begin(), r->records.end()) : Bytes();
+  }
+  std::shared_ptr<FetchReadAhead> read_ahead(FetchReadAhead::Post post) {
+    return std::make_shared<FetchReadAhead>(budget_, std::move(post));
+  }
+
+  test::ReadGate gate_;
+  io::MemoryFileSystem mem_;
+  test::GatedFileSystem fs_{mem_, gate_};
+  ManualClock clock_;
+  std::shared_ptr<ReadAheadBudget> budget_ = std::make_shared<ReadAheadBudget>(1 << 20);
+  ManualPost runner_;
+};
+
+Bytes bytes_of(const std::optional<ByteBuffer>& b) {
+  return b ? Bytes(b->begin(), b->end()) : Bytes();
+}
+
+TEST_F(FetchReadAheadTest, ServesWhatAReadWouldAndHoldsTheBudgetOnlyWhileItHoldsTheBytes) {
+  auto p = open("/data/t/0");
+  fill(*p, 6);
+  const auto first = test::headers_of(read_now(*p, Offset(0), 1));
+  ASSERT_EQ(first.size(), 1u);
+  const Offset from = first[0].next_offset();
+  const Bytes expected = read_now(*p, from, 600);
+  ASSERT_FALSE(expected.empty());
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, from, 600);
+  EXPECT_EQ(budget_->used(), 600u) << "the limit is reserved while the read is queued";
+  EXPECT_EQ(runner_.run_all(), 1);
+  EXPECT_EQ(budget_->used(), expected.size()) << "then only what was read is held";
+  auto got = ra->take(*p, from, 600, p->high_watermark());
+  EXPECT_EQ(bytes_of(got), expected);
+  EXPECT_EQ(budget_->used(), 0u);
+  EXPECT_FALSE(ra->take(*p, from, 600, p->high_watermark()).has_value()) << "served once";
+}
+
+TEST_F(FetchReadAheadTest, ADifferentReadGetsNothingAndLeavesTheReadAheadForItsOwn) {
+  auto p = open("/data/t/0");
+  auto other = open("/data/t/1");
+  fill(*p, 4);
+  fill(*other, 4);
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, Offset(1), 500);
+  runner_.run_all();
+  const Offset hw = p->high_watermark();
+  EXPECT_FALSE(ra->take(*p, Offset(2), 500, hw).has_value()) << "another offset";
+  EXPECT_FALSE(ra->take(*p, Offset(1), 499, hw).has_value()) << "another limit";
+  EXPECT_FALSE(ra->take(*other, Offset(1), 500, hw).has_value()) << "another partition";
+  EXPECT_EQ(bytes_of(ra->take(*p, Offset(1), 500, hw)), read_now(*p, Offset(1), 500));
+}
+
+TEST_F(FetchReadAheadTest, AnotherPartitionObjectForTheSameDirectoryGetsNothing) {
+  // A topic deleted and created again under the same name is another Partition object.
+  auto p = open("/data/t/0");
+  fill(*p, 4);
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, Offset(1), 500);
+  runner_.run_all();
+  ASSERT_TRUE(p->close().has_value());
+  auto reopened = open("/data/t/0");
+  EXPECT_FALSE(ra->take(*reopened, Offset(1), 500, reopened->high_watermark()).has_value());
+}
+
+TEST_F(FetchReadAheadTest, RecordsAreCutAtTheHighWatermarkTheFetchSees) {
+  auto p = open("/data/t/0");
+  fill(*p, 5);
+  const Bytes all = read_now(*p, Offset(0), 1 << 20);
+  const auto headers = test::headers_of(all);
+  ASSERT_EQ(headers.size(), 5u);
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, Offset(0), 1 << 20);
+  runner_.run_all();
+  // As if the high watermark stood at the third batch's base (a topic switched to `always`).
+  auto got = ra->take(*p, Offset(0), 1 << 20, headers[2].base_offset);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(test::headers_of(bytes_of(got)).size(), 2u);
+  EXPECT_EQ(got->size(), headers[0].total_bytes() + headers[1].total_bytes());
+}
+
+TEST_F(FetchReadAheadTest, AQueuedReadIsCancelledByItsTakeAndThenReadsNothing) {
+  auto p = open("/data/t/0");
+  fill(*p, 3);
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, Offset(1), 500);
+  EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value())
+      << "the caller reads now rather than wait for the queue";
+  EXPECT_EQ(budget_->used(), 0u);
+  EXPECT_EQ(runner_.run_all(), 1);
+  EXPECT_EQ(budget_->used(), 0u) << "the cancelled task held nothing";
+  EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value());
+}
+
+TEST_F(FetchReadAheadTest, ATakeWaitsForTheMatchingReadThatIsRunning) {
+  auto p = open("/data/t/0");
+  fill(*p, 3);
+  const Bytes expected = read_now(*p, Offset(1), 500);
+  std::vector<std::thread> threads;
+  auto ra = read_ahead([&threads](std::function<void()> f) {
+    threads.emplace_back(std::move(f));
+    return true;
+  });
+  gate_.close();
+  ra->start(p, Offset(1), 500);
+  ASSERT_TRUE(gate_.wait_for_reader(10s)) << "the read ahead is running, held at the gate";
+  auto taken = std::async(std::launch::async,
+                          [&] { return ra->take(*p, Offset(1), 500, p->high_watermark()); });
+  EXPECT_EQ(taken.wait_for(50ms), std::future_status::timeout) << "it waits for the read";
+  gate_.open();
+  EXPECT_EQ(bytes_of(taken.get()), expected);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(budget_->used(), 0u);
+}
+
+TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrOnAStoppedServerAndHeldBytesAreFreed) {
+  auto p = open("/data/t/0");
+  fill(*p, 3);
+  auto small =
+      std::make_shared<FetchReadAhead>(std::make_shared<ReadAheadBudget>(100), runner_.post());
+  small->start(p, Offset(1), 500);
+  EXPECT_EQ(runner_.run_all(), 0) << "500 bytes do not fit a 100-byte budget";
+
+  // A first batch larger than the limit is served whole (KIP-74), if the budget has room.
+  small->start(p, Offset(1), 10);
+  EXPECT_EQ(runner_.run_all(), 1);
+  EXPECT_FALSE(small->take(*p, Offset(1), 10, p->high_watermark()).has_value())
+      << "a batch of several hundred bytes does not fit a 100-byte budget";
+
+  runner_.refuse = true;
+  auto refused = read_ahead(runner_.post());
+  refused->start(p, Offset(1), 500);
+  EXPECT_EQ(budget_->used(), 0u) << "a refused post gives its reservation back";
+  runner_.refuse = false;
+
+  {
+    auto held = read_ahead(runner_.post());
+    held->start(p, Offset(1), 500);
+    runner_.run_all();
+    EXPECT_GT(budget_->used(), 0u);
+    held->start(p, Offset(2), 500);  // drops what the first read holds
+    runner_.run_all();
+    EXPECT_EQ(budget_->used(), read_now(*p, Offset(2), 500).size());
+  }
+  EXPECT_EQ(budget_->used(), 0u) << "a connection's read-ahead gives its bytes back when it ends";
+}
+
+}  // namespace
+}  // namespace wharf::kafka
