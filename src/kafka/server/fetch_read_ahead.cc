@@ -69,7 +69,7 @@ void FetchReadAhead::start(std::shared_ptr<storage::Partition> part, Offset from
     std::lock_guard lock(mu_);
     if (state_ == State::kQueued || state_ == State::kRunning) return;
     if (state_ == State::kHeld) drop_locked();
-    if (!budget_->reserve(max_bytes)) return;
+    if (max_bytes > budget_->per_connection_max() || !budget_->reserve(max_bytes)) return;
     reserved_ = max_bytes;
     part_ = std::move(part);
     from_ = from;
@@ -104,6 +104,7 @@ void FetchReadAhead::run() {
     budget_->release(std::exchange(reserved_, 0));
   }
   state_ = State::kHeld;
+  held_since_ = clock_.steady_now();
   done_.notify_all();
 }
 
@@ -118,7 +119,7 @@ std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, O
     return std::nullopt;
   }
   if (state_ == State::kRunning) done_.wait(lock, [this] { return state_ == State::kHeld; });
-  if (records_.empty()) {
+  if (records_.empty() || clock_.steady_now() - held_since_ > kHeldMax) {
     drop_locked();
     return std::nullopt;
   }
@@ -134,6 +135,11 @@ std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, O
   records.resize(bytes_below(records, high_watermark));
   if (records.empty()) return std::nullopt;
   return records;
+}
+
+void FetchReadAhead::expire() {
+  std::lock_guard lock(mu_);
+  if (state_ == State::kHeld && clock_.steady_now() - held_since_ > kHeldMax) drop_locked();
 }
 
 }  // namespace wharf::kafka

@@ -10,13 +10,17 @@
 // partition that compaction or retention rewrote meanwhile serves the batches as they were read,
 // as a read that began before the rewrite does.
 //
-// One read ahead per connection. Their bytes, across the server, are bounded by a
-// ReadAheadBudget (ServerConfig::fetch_read_ahead_bytes_max, docs/limits.md); a read that does
-// not fit is not started. Bytes no Fetch takes are held until the connection's next read ahead
-// starts, or it ends. Decision 0010 says why this rather than sendfile. Any thread.
+// One read ahead per connection, of at most an eighth of the budget. Their bytes, across the
+// server, are bounded by a ReadAheadBudget (ServerConfig::fetch_read_ahead_bytes_max,
+// docs/limits.md); a read that does not fit is not started. Bytes no Fetch takes are dropped
+// once they are kHeldMax old (the connection's watchdog calls expire()), when the connection's
+// next read ahead starts, or when it ends: a consumer that stops fetching does not keep them,
+// nor a deleted topic's files, and a compacted range is not served as it was for longer than
+// that. Decision 0010 says why this rather than sendfile. Any thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -25,6 +29,7 @@
 #include <optional>
 
 #include "base/byte_buffer.h"
+#include "base/clock.h"
 #include "base/metrics.h"
 #include "storage/partition.h"
 
@@ -34,6 +39,9 @@ namespace wharf::kafka {
 class ReadAheadBudget {
  public:
   explicit ReadAheadBudget(std::size_t max_bytes) : max_(max_bytes) {}
+  // The most one connection's read ahead may take: an eighth of the budget, so that one client
+  // asking for huge partition limits cannot keep read-ahead from every other connection.
+  std::size_t per_connection_max() const { return max_ / 8; }
   ReadAheadBudget(const ReadAheadBudget&) = delete;
   ReadAheadBudget& operator=(const ReadAheadBudget&) = delete;
   // Takes `n` bytes if they fit under the maximum.
@@ -50,16 +58,21 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
  public:
   // Runs a task on a storage thread; false (task dropped) once the server has stopped.
   using Post = std::function<bool(std::function<void()>)>;
+  // How long records read ahead are kept for a Fetch that has not come (a consumer's next
+  // Fetch follows its last response within milliseconds).
+  static constexpr std::chrono::seconds kHeldMax{1};
 
-  FetchReadAhead(std::shared_ptr<ReadAheadBudget> budget, Post post)
-      : budget_(std::move(budget)), post_(std::move(post)) {}
+  // `clock` (steady time) must outlive this object and every read it posts.
+  FetchReadAhead(std::shared_ptr<ReadAheadBudget> budget, Post post, const Clock& clock)
+      : budget_(std::move(budget)), post_(std::move(post)), clock_(clock) {}
   ~FetchReadAhead();
   FetchReadAhead(const FetchReadAhead&) = delete;
   FetchReadAhead& operator=(const FetchReadAhead&) = delete;
 
   // Starts reading up to `max_bytes` of `part` from `from` on a storage thread, unless a read
-  // ahead is still queued or running, or the budget cannot hold `max_bytes`. Records held from
-  // an earlier read ahead that no Fetch took are dropped. Must be owned by a shared_ptr.
+  // ahead is still queued or running, `max_bytes` is more than the budget's per-connection
+  // share, or the budget cannot hold it. Records held from an earlier read ahead that no Fetch
+  // took are dropped. Must be owned by a shared_ptr.
   void start(std::shared_ptr<storage::Partition> part, Offset from, std::size_t max_bytes);
 
   // For a Fetch about to read `max_bytes` of `part` from `from`: the records read ahead for
@@ -67,9 +80,13 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   // for it, a read ahead that failed or found nothing, or one still queued, which is cancelled
   // so that the caller reads now). Waits for a matching read ahead that is running. A read
   // ahead of something else is left as it is (another partition of the same Fetch may take
-  // it); the next start() drops it. The caller has checked `from` against the log start.
+  // it); the next start() drops it. Records older than kHeldMax are dropped, not served. The
+  // caller has checked `from` against the log start.
   std::optional<ByteBuffer> take(const storage::Partition& part, Offset from, std::size_t max_bytes,
                                  Offset high_watermark);
+
+  // Drops held records older than kHeldMax. Called periodically (the connection's watchdog).
+  void expire();
 
  private:
   enum class State { kEmpty, kQueued, kRunning, kHeld };
@@ -78,6 +95,7 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
 
   const std::shared_ptr<ReadAheadBudget> budget_;
   const Post post_;
+  const Clock& clock_;
   std::mutex mu_;
   std::condition_variable done_;
   State state_ = State::kEmpty;
@@ -86,6 +104,7 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   std::size_t max_bytes_ = 0;
   std::size_t reserved_ = 0;  // of budget_
   ByteBuffer records_;        // kHeld: what the read returned (empty if it failed)
+  std::chrono::steady_clock::time_point held_since_;  // kHeld: when the read ended
 };
 
 }  // namespace wharf::kafka

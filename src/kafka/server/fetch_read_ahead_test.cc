@@ -61,7 +61,7 @@ class FetchReadAheadTest : public ::testing::Test {
     return r ? Bytes(r->records.begin(), r->records.end()) : Bytes();
   }
   std::shared_ptr<FetchReadAhead> read_ahead(FetchReadAhead::Post post) {
-    return std::make_shared<FetchReadAhead>(budget_, std::move(post));
+    return std::make_shared<FetchReadAhead>(budget_, std::move(post), clock_);
   }
 
   test::ReadGate gate_;
@@ -118,6 +118,7 @@ TEST_F(FetchReadAheadTest, AnotherPartitionObjectForTheSameDirectoryGetsNothing)
   ra->start(p, Offset(1), 500);
   runner_.run_all();
   ASSERT_TRUE(p->close().has_value());
+  p.reset();  // only the read ahead keeps the old object now
   auto reopened = open("/data/t/0");
   EXPECT_FALSE(ra->take(*reopened, Offset(1), 500, reopened->high_watermark()).has_value());
 }
@@ -125,14 +126,14 @@ TEST_F(FetchReadAheadTest, AnotherPartitionObjectForTheSameDirectoryGetsNothing)
 TEST_F(FetchReadAheadTest, RecordsAreCutAtTheHighWatermarkTheFetchSees) {
   auto p = open("/data/t/0");
   fill(*p, 5);
-  const Bytes all = read_now(*p, Offset(0), 1 << 20);
+  const Bytes all = read_now(*p, Offset(0), 64 << 10);
   const auto headers = test::headers_of(all);
   ASSERT_EQ(headers.size(), 5u);
   auto ra = read_ahead(runner_.post());
-  ra->start(p, Offset(0), 1 << 20);
+  ra->start(p, Offset(0), 64 << 10);
   runner_.run_all();
   // As if the high watermark stood at the third batch's base (a topic switched to `always`).
-  auto got = ra->take(*p, Offset(0), 1 << 20, headers[2].base_offset);
+  auto got = ra->take(*p, Offset(0), 64 << 10, headers[2].base_offset);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(test::headers_of(bytes_of(got)).size(), 2u);
   EXPECT_EQ(got->size(), headers[0].total_bytes() + headers[1].total_bytes());
@@ -172,26 +173,39 @@ TEST_F(FetchReadAheadTest, ATakeWaitsForTheMatchingReadThatIsRunning) {
   EXPECT_EQ(budget_->used(), 0u);
 }
 
-TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrOnAStoppedServerAndHeldBytesAreFreed) {
+TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrItsShareOrOnAStoppedServer) {
   auto p = open("/data/t/0");
   fill(*p, 3);
-  auto small =
-      std::make_shared<FetchReadAhead>(std::make_shared<ReadAheadBudget>(100), runner_.post());
+  auto small_budget = std::make_shared<ReadAheadBudget>(160);  // 20 bytes per connection
+  auto small = std::make_shared<FetchReadAhead>(small_budget, runner_.post(), clock_);
   small->start(p, Offset(1), 500);
-  EXPECT_EQ(runner_.run_all(), 0) << "500 bytes do not fit a 100-byte budget";
+  EXPECT_EQ(runner_.run_all(), 0) << "500 bytes are more than a connection's share of 160";
+  EXPECT_EQ(small_budget->used(), 0u);
 
-  // A first batch larger than the limit is served whole (KIP-74), if the budget has room.
+  // A first batch larger than the limit is served whole (KIP-74) if the budget has room...
+  const Bytes batch = read_now(*p, Offset(1), 1);
+  ASSERT_GT(batch.size(), 160u);
+  auto roomy = read_ahead(runner_.post());
+  roomy->start(p, Offset(1), 10);
+  EXPECT_EQ(runner_.run_all(), 1);
+  EXPECT_EQ(budget_->used(), batch.size()) << "all of it is held, beyond the 10 reserved";
+  EXPECT_EQ(bytes_of(roomy->take(*p, Offset(1), 10, p->high_watermark())), batch);
+  EXPECT_EQ(budget_->used(), 0u);
+  // ...and dropped, its reservation given back, if not.
   small->start(p, Offset(1), 10);
   EXPECT_EQ(runner_.run_all(), 1);
-  EXPECT_FALSE(small->take(*p, Offset(1), 10, p->high_watermark()).has_value())
-      << "a batch of several hundred bytes does not fit a 100-byte budget";
+  EXPECT_EQ(small_budget->used(), 0u);
+  EXPECT_FALSE(small->take(*p, Offset(1), 10, p->high_watermark()).has_value());
 
   runner_.refuse = true;
   auto refused = read_ahead(runner_.post());
   refused->start(p, Offset(1), 500);
   EXPECT_EQ(budget_->used(), 0u) << "a refused post gives its reservation back";
-  runner_.refuse = false;
+}
 
+TEST_F(FetchReadAheadTest, HeldBytesAreDroppedWhenReplacedWhenOldAndWhenTheConnectionEnds) {
+  auto p = open("/data/t/0");
+  fill(*p, 3);
   {
     auto held = read_ahead(runner_.post());
     held->start(p, Offset(1), 500);
@@ -202,6 +216,25 @@ TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrOnAStoppedServerAndHeld
     EXPECT_EQ(budget_->used(), read_now(*p, Offset(2), 500).size());
   }
   EXPECT_EQ(budget_->used(), 0u) << "a connection's read-ahead gives its bytes back when it ends";
+
+  auto ra = read_ahead(runner_.post());
+  ra->start(p, Offset(1), 500);
+  runner_.run_all();
+  const std::size_t held = budget_->used();
+  clock_.advance(FetchReadAhead::kHeldMax);
+  ra->expire();
+  EXPECT_EQ(budget_->used(), held) << "kept for kHeldMax";
+  clock_.advance(1ms);
+  ra->expire();
+  EXPECT_EQ(budget_->used(), 0u) << "then dropped";
+  EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value());
+
+  ra->start(p, Offset(1), 500);
+  runner_.run_all();
+  clock_.advance(FetchReadAhead::kHeldMax + 1ms);
+  EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value())
+      << "a Fetch that comes too late reads for itself";
+  EXPECT_EQ(budget_->used(), 0u);
 }
 
 }  // namespace

@@ -185,9 +185,11 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
                                              asio::make_strand(storage_pool_));
     if (read_ahead_budget_) {
       conn->read_ahead = std::make_shared<FetchReadAhead>(
-          read_ahead_budget_, [posts = hc_->posts](std::function<void()> task) {
+          read_ahead_budget_,
+          [posts = hc_->posts](std::function<void()> task) {
             return posts->to_storage(std::move(task));
-          });
+          },
+          clock_);
     }
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
@@ -237,6 +239,7 @@ asio::awaitable<void> KafkaServer::Impl::watchdog(std::shared_ptr<Connection> co
     timer.expires_after(std::chrono::seconds(1));
     (void)co_await timer.async_wait(use_tuple);
     if (conn->closed) break;
+    if (conn->read_ahead) conn->read_ahead->expire();
     const auto now = clock_.steady_now();
     const auto idle = now - conn->last_activity;
     if (conn->reading_frame && !conn->waiting_for_memory &&
