@@ -8,6 +8,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace wharf::broker {
 namespace {
@@ -16,7 +17,7 @@ Result<std::int64_t> to_int(const std::string& key, const std::string& value) {
   std::int64_t out = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
   if (ec != std::errc() || p != value.data() + value.size()) {
-    return fail(ErrorCode::kInvalidArgument, "{}: '{}' is not an integer", key, value);
+    return fail(ErrorCode::kInvalidArgument, "{}: '{}' is not an integer", key, excerpt(value));
   }
   return out;
 }
@@ -102,7 +103,7 @@ Result<std::string> load_or_create_cluster_id(io::FileSystem& fs, const std::str
 Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view text) {
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
-    return fail(ErrorCode::kInvalidArgument, "'{}' is not HOST:PORT", text);
+    return fail(ErrorCode::kInvalidArgument, "'{}' is not HOST:PORT", excerpt(text));
   }
   std::string host(text.substr(0, colon));
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
@@ -111,7 +112,7 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view t
   auto digits = text.substr(colon + 1);
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
   if (ec != std::errc() || p != digits.data() + digits.size() || port > 65535) {
-    return fail(ErrorCode::kInvalidArgument, "'{}': port must be 0..65535", text);
+    return fail(ErrorCode::kInvalidArgument, "'{}': port must be 0..65535", excerpt(text));
   }
   return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
@@ -135,7 +136,7 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
   } else if (key == "auto.create.topics.enable") {
     if (value != "true" && value != "false") {
       return fail(ErrorCode::kInvalidArgument,
-                  "auto.create.topics.enable: '{}' is not true or false", value);
+                  "auto.create.topics.enable: '{}' is not true or false", excerpt(value));
     }
     c.server.auto_create_topics = value == "true";
   } else if (key == "num.partitions") {
@@ -209,7 +210,7 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
     };
     auto it = kTopicKeys.find(key);
     if (it == kTopicKeys.end())
-      return fail(ErrorCode::kInvalidArgument, "unknown setting '{}'", key);
+      return fail(ErrorCode::kInvalidArgument, "unknown setting '{}'", excerpt(key));
     WHARF_ASSIGN_OR_RETURN(c.topic_defaults,
                            storage::TopicConfig::from_map({{it->second, value}}, c.topic_defaults));
   }
@@ -218,7 +219,7 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
 
 Status apply_config_file(BrokerConfig& config, const std::string& path) {
   std::ifstream in(path);
-  if (!in) return fail(ErrorCode::kNotFound, "cannot read config file {}", path);
+  if (!in) return fail(ErrorCode::kNotFound, "cannot read config file {}", excerpt(path));
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -232,9 +233,10 @@ Status apply_config_file(BrokerConfig& config, const std::string& path) {
     if (line.empty() || line[0] == '#') continue;
     auto eq = line.find('=');
     if (eq == std::string::npos)
-      return fail(ErrorCode::kInvalidArgument, "{}:{}: expected key=value", path, number);
+      return fail(ErrorCode::kInvalidArgument, "{}:{}: expected key=value", excerpt(path), number);
     auto s = apply_setting(config, trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
-    if (!s) return fail(std::move(s).error().with_context(fmt::format("{}:{}", path, number)));
+    if (!s)
+      return fail(std::move(s).error().with_context(fmt::format("{}:{}", excerpt(path), number)));
   }
   return ok();
 }

@@ -91,5 +91,21 @@ TEST(BrokerSettingsTest, FetchReadAheadTakesZeroToTurnItOffAndRefusesWhatIsOutOf
   EXPECT_EQ(c.server.fetch_read_ahead_bytes_max, 1u << 20) << "a refused value changes nothing";
 }
 
+TEST(BrokerSettingsTest, ALongOrInvalidKeyOrValueIsQuotedShortInItsError) {
+  BrokerConfig c;
+  const std::string huge(32 * 1024, '9');
+  const std::string bad_utf8 = "\xff\xfe" + std::string(40000, 'k');
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"fetch.read.ahead.max.bytes", huge + "x"},
+                                                        {"listen", huge},
+                                                        {"auto.create.topics.enable", huge},
+                                                        {bad_utf8, "1"}}) {
+    auto s = apply_setting(c, key, value);
+    ASSERT_FALSE(s.has_value());
+    EXPECT_LT(s.error().message().size(), 400u) << s.error().message().substr(0, 200);
+    EXPECT_EQ(s.error().message().find('\xff'), std::string::npos) << "raw bytes are escaped";
+  }
+}
+
 }  // namespace
 }  // namespace wharf::broker

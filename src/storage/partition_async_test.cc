@@ -1,5 +1,4 @@
 // Pipelined appends (append_async) and waiting readers (wait_for, watch).
-#include <deque>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -7,31 +6,11 @@
 #include "io/fault_file_system.h"
 #include "io/memory_file_system.h"
 #include "storage/partition.h"
+#include "tests/support/manual_runner.h"
 #include "tests/support/storage_fixtures.h"
 
 namespace wharf::storage {
 namespace {
-
-// A runner whose tasks wait until the test runs them, so every step is deterministic.
-struct ManualRunner {
-  std::deque<std::function<void()>> tasks;
-  TaskRunner runner() {
-    return [this](std::function<void()> f) {
-      tasks.push_back(std::move(f));
-      return true;
-    };
-  }
-  int run_all() {
-    int n = 0;
-    while (!tasks.empty()) {
-      auto f = std::move(tasks.front());
-      tasks.pop_front();
-      f();
-      ++n;
-    }
-    return n;
-  }
-};
 
 struct Outcome {
   bool called = false;
@@ -56,7 +35,7 @@ class PartitionAsyncTest : public ::testing::Test {
   io::MemoryFileSystem mem_;
   io::FaultFileSystem fault_{mem_};
   ManualClock clock_;
-  ManualRunner runner_;
+  test::ManualRunner runner_;
 };
 
 TEST_F(PartitionAsyncTest, PipelinedAppendsAreWrittenInOrderAndShareOneSync) {

@@ -6,23 +6,6 @@ namespace wharf::kafka {
 
 namespace {
 
-metrics::Gauge& held_bytes() {
-  static metrics::Gauge& g =
-      metrics::registry()
-          .gauge("wharf_fetch_read_ahead_bytes",
-                 "Bytes read ahead for consumers' next Fetch, held until it comes.")
-          .with({});
-  return g;
-}
-
-// `used`: a Fetch served them; `dropped`: no Fetch asked for them (or the read was cancelled).
-metrics::Counter& outcome(const char* what) {
-  return metrics::registry()
-      .counter("wharf_fetch_read_ahead_total",
-               "Reads ahead for consumers' next Fetch, by outcome (used, dropped).")
-      .with({{"outcome", what}});
-}
-
 // The whole batches at the front of `records` with a base offset below `high_watermark`. The
 // bytes were framed and CRC-checked by Partition::read; only the cut is new.
 std::size_t bytes_below(ByteView records, Offset high_watermark) {
@@ -33,20 +16,44 @@ std::size_t bytes_below(ByteView records, Offset high_watermark) {
   return walked ? *walked : 0;
 }
 
+metrics::Counter& outcome(const char* what) {
+  return metrics::registry()
+      .counter("wharf_fetch_read_ahead_total",
+               "Reads ahead for consumers' next Fetch, by outcome (used, dropped).")
+      .with({{"outcome", what}});
+}
+
 }  // namespace
+
+metrics::Gauge& read_ahead_held_bytes() {
+  static metrics::Gauge& g =
+      metrics::registry()
+          .gauge("wharf_fetch_read_ahead_bytes",
+                 "Bytes read ahead for consumers' next Fetch, held until it comes.")
+          .with({});
+  return g;
+}
+metrics::Counter& read_ahead_used() {
+  static metrics::Counter& c = outcome("used");
+  return c;
+}
+metrics::Counter& read_ahead_dropped() {
+  static metrics::Counter& c = outcome("dropped");
+  return c;
+}
 
 bool ReadAheadBudget::reserve(std::size_t n) {
   std::size_t used = used_.load();
   do {
     if (n > max_ || used > max_ - n) return false;
   } while (!used_.compare_exchange_weak(used, used + n));
-  held_bytes().add(static_cast<double>(n));
+  read_ahead_held_bytes().add(static_cast<double>(n));
   return true;
 }
 
 void ReadAheadBudget::release(std::size_t n) {
   used_.fetch_sub(n);
-  held_bytes().add(-static_cast<double>(n));
+  read_ahead_held_bytes().add(-static_cast<double>(n));
 }
 
 FetchReadAhead::~FetchReadAhead() {
@@ -55,8 +62,7 @@ FetchReadAhead::~FetchReadAhead() {
 }
 
 void FetchReadAhead::drop_locked() {
-  static metrics::Counter& dropped = outcome("dropped");
-  dropped.inc();
+  read_ahead_dropped().inc();
   budget_->release(std::exchange(reserved_, 0));
   records_ = ByteBuffer();
   part_.reset();
@@ -123,17 +129,18 @@ std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, O
     drop_locked();
     return std::nullopt;
   }
-  static metrics::Counter& used = outcome("used");
-  used.inc();
+  // The high watermark can stand lower than when the read ran: a topic switched from
+  // sync.policy=none to always answers with what is durable.
+  records_.resize(bytes_below(records_, high_watermark));
+  if (records_.empty()) {
+    drop_locked();
+    return std::nullopt;
+  }
+  read_ahead_used().inc();
   ByteBuffer records = std::move(records_);
   budget_->release(std::exchange(reserved_, 0));
   part_.reset();
   state_ = State::kEmpty;
-  lock.unlock();
-  // The high watermark can stand lower than when the read ran: a topic switched from
-  // sync.policy=none to always answers with what is durable.
-  records.resize(bytes_below(records, high_watermark));
-  if (records.empty()) return std::nullopt;
   return records;
 }
 

@@ -54,16 +54,22 @@ class ReadAheadBudget {
   std::atomic<std::size_t> used_{0};
 };
 
+// The process's read-ahead metrics (docs/metrics.md): bytes held, and reads by outcome (`used`:
+// a Fetch served them; `dropped`: none asked for them in time, or the read was cancelled).
+metrics::Gauge& read_ahead_held_bytes();
+metrics::Counter& read_ahead_used();
+metrics::Counter& read_ahead_dropped();
+
 class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
  public:
-  // Runs a task on a storage thread; false (task dropped) once the server has stopped.
-  using Post = std::function<bool(std::function<void()>)>;
   // How long records read ahead are kept for a Fetch that has not come (a consumer's next
   // Fetch follows its last response within milliseconds).
   static constexpr std::chrono::seconds kHeldMax{1};
 
   // `clock` (steady time) must outlive this object and every read it posts.
-  FetchReadAhead(std::shared_ptr<ReadAheadBudget> budget, Post post, const Clock& clock)
+  // `post` runs the reads on storage threads (HandlerContext::storage_runner()).
+  FetchReadAhead(std::shared_ptr<ReadAheadBudget> budget, storage::TaskRunner post,
+                 const Clock& clock)
       : budget_(std::move(budget)), post_(std::move(post)), clock_(clock) {}
   ~FetchReadAhead();
   FetchReadAhead(const FetchReadAhead&) = delete;
@@ -94,7 +100,7 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   void drop_locked();  // kHeld or kQueued: back to kEmpty, bytes given back
 
   const std::shared_ptr<ReadAheadBudget> budget_;
-  const Post post_;
+  const storage::TaskRunner post_;
   const Clock& clock_;
   std::mutex mu_;
   std::condition_variable done_;

@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <future>
 #include <thread>
 
 #include "io/memory_file_system.h"
+#include "tests/support/manual_runner.h"
 #include "tests/support/storage_fixtures.h"
 #include "tests/support/test_server.h"
 
@@ -17,29 +17,6 @@ namespace wharf::kafka {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Tasks wait until the test runs them.
-struct ManualPost {
-  std::deque<std::function<void()>> tasks;
-  bool refuse = false;
-  FetchReadAhead::Post post() {
-    return [this](std::function<void()> f) {
-      if (refuse) return false;
-      tasks.push_back(std::move(f));
-      return true;
-    };
-  }
-  int run_all() {
-    int n = 0;
-    while (!tasks.empty()) {
-      auto f = std::move(tasks.front());
-      tasks.pop_front();
-      f();
-      ++n;
-    }
-    return n;
-  }
-};
 
 class FetchReadAheadTest : public ::testing::Test {
  protected:
@@ -60,8 +37,16 @@ class FetchReadAheadTest : public ::testing::Test {
     EXPECT_TRUE(r.has_value()) << r.error().to_string();
     return r ? Bytes(r->records.begin(), r->records.end()) : Bytes();
   }
-  std::shared_ptr<FetchReadAhead> read_ahead(FetchReadAhead::Post post) {
+  std::shared_ptr<FetchReadAhead> read_ahead(storage::TaskRunner post) {
     return std::make_shared<FetchReadAhead>(budget_, std::move(post), clock_);
+  }
+  // A read ahead of `max_bytes` of `part` from `from`, run to the end: its bytes are held.
+  std::shared_ptr<FetchReadAhead> held(std::shared_ptr<storage::Partition> part, Offset from,
+                                       std::size_t max_bytes) {
+    auto ra = read_ahead(runner_.runner());
+    ra->start(std::move(part), from, max_bytes);
+    EXPECT_EQ(runner_.run_all(), 1);
+    return ra;
   }
 
   test::ReadGate gate_;
@@ -69,7 +54,7 @@ class FetchReadAheadTest : public ::testing::Test {
   test::GatedFileSystem fs_{mem_, gate_};
   ManualClock clock_;
   std::shared_ptr<ReadAheadBudget> budget_ = std::make_shared<ReadAheadBudget>(1 << 20);
-  ManualPost runner_;
+  test::ManualRunner runner_;
 };
 
 Bytes bytes_of(const std::optional<ByteBuffer>& b) {
@@ -84,7 +69,7 @@ TEST_F(FetchReadAheadTest, ServesWhatAReadWouldAndHoldsTheBudgetOnlyWhileItHolds
   const Offset from = first[0].next_offset();
   const Bytes expected = read_now(*p, from, 600);
   ASSERT_FALSE(expected.empty());
-  auto ra = read_ahead(runner_.post());
+  auto ra = read_ahead(runner_.runner());
   ra->start(p, from, 600);
   EXPECT_EQ(budget_->used(), 600u) << "the limit is reserved while the read is queued";
   EXPECT_EQ(runner_.run_all(), 1);
@@ -100,9 +85,7 @@ TEST_F(FetchReadAheadTest, ADifferentReadGetsNothingAndLeavesTheReadAheadForItsO
   auto other = open("/data/t/1");
   fill(*p, 4);
   fill(*other, 4);
-  auto ra = read_ahead(runner_.post());
-  ra->start(p, Offset(1), 500);
-  runner_.run_all();
+  auto ra = held(p, Offset(1), 500);
   const Offset hw = p->high_watermark();
   EXPECT_FALSE(ra->take(*p, Offset(2), 500, hw).has_value()) << "another offset";
   EXPECT_FALSE(ra->take(*p, Offset(1), 499, hw).has_value()) << "another limit";
@@ -114,9 +97,7 @@ TEST_F(FetchReadAheadTest, AnotherPartitionObjectForTheSameDirectoryGetsNothing)
   // A topic deleted and created again under the same name is another Partition object.
   auto p = open("/data/t/0");
   fill(*p, 4);
-  auto ra = read_ahead(runner_.post());
-  ra->start(p, Offset(1), 500);
-  runner_.run_all();
+  auto ra = held(p, Offset(1), 500);
   ASSERT_TRUE(p->close().has_value());
   p.reset();  // only the read ahead keeps the old object now
   auto reopened = open("/data/t/0");
@@ -129,20 +110,26 @@ TEST_F(FetchReadAheadTest, RecordsAreCutAtTheHighWatermarkTheFetchSees) {
   const Bytes all = read_now(*p, Offset(0), 64 << 10);
   const auto headers = test::headers_of(all);
   ASSERT_EQ(headers.size(), 5u);
-  auto ra = read_ahead(runner_.post());
-  ra->start(p, Offset(0), 64 << 10);
-  runner_.run_all();
+  auto ra = held(p, Offset(0), 64 << 10);
   // As if the high watermark stood at the third batch's base (a topic switched to `always`).
   auto got = ra->take(*p, Offset(0), 64 << 10, headers[2].base_offset);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(test::headers_of(bytes_of(got)).size(), 2u);
   EXPECT_EQ(got->size(), headers[0].total_bytes() + headers[1].total_bytes());
+  // Nothing below it: nothing served, and counted as dropped, not used.
+  const double used_before = read_ahead_used().value();
+  const double dropped_before = read_ahead_dropped().value();
+  auto none = held(p, Offset(0), 64 << 10);
+  EXPECT_FALSE(none->take(*p, Offset(0), 64 << 10, Offset(0)).has_value());
+  EXPECT_EQ(read_ahead_used().value(), used_before);
+  EXPECT_EQ(read_ahead_dropped().value(), dropped_before + 1);
+  EXPECT_EQ(budget_->used(), 0u);
 }
 
 TEST_F(FetchReadAheadTest, AQueuedReadIsCancelledByItsTakeAndThenReadsNothing) {
   auto p = open("/data/t/0");
   fill(*p, 3);
-  auto ra = read_ahead(runner_.post());
+  auto ra = read_ahead(runner_.runner());
   ra->start(p, Offset(1), 500);
   EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value())
       << "the caller reads now rather than wait for the queue";
@@ -177,7 +164,7 @@ TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrItsShareOrOnAStoppedSer
   auto p = open("/data/t/0");
   fill(*p, 3);
   auto small_budget = std::make_shared<ReadAheadBudget>(160);  // 20 bytes per connection
-  auto small = std::make_shared<FetchReadAhead>(small_budget, runner_.post(), clock_);
+  auto small = std::make_shared<FetchReadAhead>(small_budget, runner_.runner(), clock_);
   small->start(p, Offset(1), 500);
   EXPECT_EQ(runner_.run_all(), 0) << "500 bytes are more than a connection's share of 160";
   EXPECT_EQ(small_budget->used(), 0u);
@@ -185,7 +172,7 @@ TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrItsShareOrOnAStoppedSer
   // A first batch larger than the limit is served whole (KIP-74) if the budget has room...
   const Bytes batch = read_now(*p, Offset(1), 1);
   ASSERT_GT(batch.size(), 160u);
-  auto roomy = read_ahead(runner_.post());
+  auto roomy = read_ahead(runner_.runner());
   roomy->start(p, Offset(1), 10);
   EXPECT_EQ(runner_.run_all(), 1);
   EXPECT_EQ(budget_->used(), batch.size()) << "all of it is held, beyond the 10 reserved";
@@ -198,7 +185,7 @@ TEST_F(FetchReadAheadTest, NothingStartsBeyondTheBudgetOrItsShareOrOnAStoppedSer
   EXPECT_FALSE(small->take(*p, Offset(1), 10, p->high_watermark()).has_value());
 
   runner_.refuse = true;
-  auto refused = read_ahead(runner_.post());
+  auto refused = read_ahead(runner_.runner());
   refused->start(p, Offset(1), 500);
   EXPECT_EQ(budget_->used(), 0u) << "a refused post gives its reservation back";
 }
@@ -207,23 +194,19 @@ TEST_F(FetchReadAheadTest, HeldBytesAreDroppedWhenReplacedWhenOldAndWhenTheConne
   auto p = open("/data/t/0");
   fill(*p, 3);
   {
-    auto held = read_ahead(runner_.post());
-    held->start(p, Offset(1), 500);
-    runner_.run_all();
+    auto first = held(p, Offset(1), 500);
     EXPECT_GT(budget_->used(), 0u);
-    held->start(p, Offset(2), 500);  // drops what the first read holds
+    first->start(p, Offset(2), 500);  // drops what the first read holds
     runner_.run_all();
     EXPECT_EQ(budget_->used(), read_now(*p, Offset(2), 500).size());
   }
   EXPECT_EQ(budget_->used(), 0u) << "a connection's read-ahead gives its bytes back when it ends";
 
-  auto ra = read_ahead(runner_.post());
-  ra->start(p, Offset(1), 500);
-  runner_.run_all();
-  const std::size_t held = budget_->used();
+  auto ra = held(p, Offset(1), 500);
+  const std::size_t held_bytes = budget_->used();
   clock_.advance(FetchReadAhead::kHeldMax);
   ra->expire();
-  EXPECT_EQ(budget_->used(), held) << "kept for kHeldMax";
+  EXPECT_EQ(budget_->used(), held_bytes) << "kept for kHeldMax";
   clock_.advance(1ms);
   ra->expire();
   EXPECT_EQ(budget_->used(), 0u) << "then dropped";

@@ -29,7 +29,11 @@ struct FetchPartitionResult {
   std::int64_t log_start_offset = -1;
   ByteBuffer records;     // as the segment read it: moved, never copied, into the response
   std::size_t limit = 0;  // the bytes asked of the partition's read
-  std::shared_ptr<storage::Partition> part;  // with records: where they were read
+  // With records: where they were read, how many records they hold, and the offset after the
+  // last one (where the consumer's next Fetch starts).
+  std::shared_ptr<storage::Partition> part;
+  std::uint64_t record_count = 0;
+  std::optional<Offset> next_offset;
 };
 
 // Fetch v10 is the first a zstd-aware client sends (KIP-110).
@@ -42,13 +46,9 @@ void start_read_ahead(FetchReadAhead& read_ahead,
                       const std::vector<FetchPartitionResult>& results) {
   for (const auto& r : results) {
     if (r.records.empty()) continue;
-    std::optional<Offset> next;
-    (void)storage::for_each_batch(r.records, [&next](ByteView batch) {
-      next = Offset(load_be<std::int64_t>(batch, storage::batch_layout::kBaseOffset)) +
-             (load_be<std::int32_t>(batch, storage::batch_layout::kLastOffsetDelta) + 1);
-    });
-    if (!next || *next >= Offset(r.high_watermark)) return;
-    read_ahead.start(r.part, *next, r.limit);
+    if (r.next_offset && *r.next_offset < Offset(r.high_watermark)) {
+      read_ahead.start(r.part, *r.next_offset, r.limit);
+    }
     return;
   }
 }
@@ -139,6 +139,15 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       first_data = false;
       r.records = std::move(read->records);
       r.part = std::move(*part);
+      // One walk over the batch headers, here on the storage thread. Partition::read serves
+      // whole, CRC-checked batches, so it covers every byte; if it ever did not, only the
+      // records_out metric would be short, and a read ahead would start where no Fetch asks.
+      (void)storage::for_each_batch(r.records, [&r](ByteView batch) {
+        r.record_count += static_cast<std::uint64_t>(
+            load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
+        r.next_offset = Offset(load_be<std::int64_t>(batch, storage::batch_layout::kBaseOffset)) +
+                        (load_be<std::int32_t>(batch, storage::batch_layout::kLastOffsetDelta) + 1);
+      });
     }
     return out;
   };
@@ -224,14 +233,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
     if (!r.records.empty()) {
       auto& traffic_counters = hc.traffic(*t.topic, t.partition);
       traffic_counters.bytes_out->inc(r.records.size());
-      std::uint64_t records = 0;
-      // Partition::read serves whole, CRC-checked batches, so the walk covers every byte; if
-      // it ever did not, only this counter would be short: a metric never stops the broker.
-      (void)storage::for_each_batch(r.records, [&records](ByteView batch) {
-        records += static_cast<std::uint64_t>(
-            load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
-      });
-      traffic_counters.records_out->inc(records);
+      traffic_counters.records_out->inc(r.record_count);
     }
     pd.records = std::move(r.records);
     resp.responses.back().partitions.push_back(std::move(pd));

@@ -143,7 +143,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
           continue;
         }
         auto r =
-            (*part)->append_async(MutableByteView(*s.data->records), hc.sync_runner(), complete);
+            (*part)->append_async(MutableByteView(*s.data->records), hc.storage_runner(), complete);
         if (!r) {
           s.out.error_code = code(to_kafka_error(r.error()));
           if (r.error().code() != ErrorCode::kOutOfOrderSequence &&

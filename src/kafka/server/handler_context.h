@@ -117,6 +117,14 @@ class FetchWaiters {
   }
   // Fetches whose frames a stopped io_context destroyed never removed themselves.
   ~FetchWaiters() { parked_.add(-static_cast<double>(waiting_.size())); }
+  // wharf_fetches_parked, the process's gauge (docs/metrics.md).
+  static metrics::Gauge& parked_gauge() {
+    static metrics::Gauge& g =
+        metrics::registry()
+            .gauge("wharf_fetches_parked", "Fetch requests waiting for data (long poll).")
+            .with({});
+    return g;
+  }
   FetchWaiters() = default;
   FetchWaiters(const FetchWaiters&) = delete;
   FetchWaiters& operator=(const FetchWaiters&) = delete;
@@ -126,10 +134,7 @@ class FetchWaiters {
 
  private:
   std::set<asio::steady_timer*> waiting_;
-  metrics::Gauge& parked_ =
-      metrics::registry()
-          .gauge("wharf_fetches_parked", "Fetch requests waiting for data (long poll).")
-          .with({});
+  metrics::Gauge& parked_ = parked_gauge();
 };
 
 // Failed appends: counted, logged at most once per interval with how many were not logged
@@ -282,8 +287,10 @@ class HandlerContext {
   }
   // Runs `task` on a storage thread, without waiting for it.
   void post_to_storage(std::function<void()> task) { asio::post(storage_pool_, std::move(task)); }
-  // Where partitions run the syncs that pipelined produces wait for: the storage pool.
-  storage::TaskRunner sync_runner() {
+  // Runs tasks on the storage pool for what outlives a request: the syncs that pipelined
+  // produces wait for (kept by partitions) and connections' Fetch read-aheads. Refuses them
+  // once the server has stopped (`posts`).
+  storage::TaskRunner storage_runner() {
     return
         [posts = posts](std::function<void()> task) { return posts->to_storage(std::move(task)); };
   }

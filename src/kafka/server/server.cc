@@ -184,12 +184,8 @@ asio::awaitable<void> KafkaServer::Impl::accept_loop() {
     auto conn = std::make_shared<Connection>(std::move(socket), clock_.steady_now(),
                                              asio::make_strand(storage_pool_));
     if (read_ahead_budget_) {
-      conn->read_ahead = std::make_shared<FetchReadAhead>(
-          read_ahead_budget_,
-          [posts = hc_->posts](std::function<void()> task) {
-            return posts->to_storage(std::move(task));
-          },
-          clock_);
+      conn->read_ahead =
+          std::make_shared<FetchReadAhead>(read_ahead_budget_, hc_->storage_runner(), clock_);
     }
     auto remote = conn->socket.remote_endpoint(ignore);
     conn->peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());

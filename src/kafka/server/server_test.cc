@@ -13,6 +13,7 @@
 #include "kafka/protocol/errors.h"
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/server/fetch_read_ahead.h"
+#include "kafka/server/handler_context.h"
 #include "tests/integration/raw_client.h"
 #include "tests/support/compressed_batch.h"
 #include "tests/support/test_server.h"
@@ -265,9 +266,7 @@ TEST_F(ServerTest, DeletingTheTopicAnswersAFetchParkedOnItAtOnce) {
       test::raw::request_frame(test::fetch_request("gone", 0, 0, 60'000, 1), kFetchVersion, 1)));
   // Delete only once the fetch is parked (without a wake-up it would wait out its 60 s, past
   // the raw client's 10 s read timeout).
-  auto& parked = metrics::registry()
-                     .gauge("wharf_fetches_parked", "Fetch requests waiting for data (long poll).")
-                     .with({});
+  auto& parked = FetchWaiters::parked_gauge();
   const auto give_up = std::chrono::steady_clock::now() + 10s;
   while (parked.value() < 1 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(1ms);
@@ -314,29 +313,30 @@ class ReadAheadTest : public ServerTest {
     }
     ASSERT_EQ(held_.value(), want) << "the read ahead never held " << bytes << " bytes";
   }
-  double used() const { return used_.value(); }
+  double used() const { return read_ahead_used().value(); }
+  // One produce, so one batch, per character of `values`, to partition 0 of `topic`.
+  void produce_each(Connection& conn, const std::string& topic, const std::string& values) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      produce(conn, topic, {std::string(1, values[i])}, static_cast<std::int32_t>(i));
+    }
+  }
+  // Topic "t" holding batches "a", "b", "c"; the first fetched, and the second read ahead.
+  void fetch_a_then_hold_b(Connection& conn) {
+    create_topic("t");
+    produce_each(conn, "t", "abc");
+    EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
+    wait_until_held(batch_bytes_);
+  }
 
-  metrics::Gauge& held_ =
-      metrics::registry()
-          .gauge("wharf_fetch_read_ahead_bytes",
-                 "Bytes read ahead for consumers' next Fetch, held until it comes.")
-          .with({});
-  metrics::Counter& used_ =
-      metrics::registry()
-          .counter("wharf_fetch_read_ahead_total",
-                   "Reads ahead for consumers' next Fetch, by outcome (used, dropped).")
-          .with({{"outcome", "used"}});
+  metrics::Gauge& held_ = read_ahead_held_bytes();
   const std::size_t batch_bytes_ = test::batch_of({"b"}).size();
   const double held_before_ = held_.value();
 };
 
 TEST_F(ReadAheadTest, AConsumerReadingInOrderGetsEachBatchOnceFromTheReadAhead) {
   start();
-  create_topic("t");
   Connection conn(server_->port());
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
-  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
-  wait_until_held(batch_bytes_);
+  fetch_a_then_hold_b(conn);
   const double used_before = used();
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"b"});
   EXPECT_EQ(used(), used_before + 1) << "offset 1 came from the read ahead";
@@ -349,11 +349,8 @@ TEST_F(ReadAheadTest, AConsumerReadingInOrderGetsEachBatchOnceFromTheReadAhead) 
 
 TEST_F(ReadAheadTest, RecordsDeletedMeanwhileAreNotServedFromTheReadAhead) {
   start();
-  create_topic("t");
   Connection conn(server_->port());
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
-  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
-  wait_until_held(batch_bytes_);  // offset 1
+  fetch_a_then_hold_b(conn);  // "b" is offset 1
   auto part = server_->log().partition("t", PartitionId(0));
   ASSERT_TRUE(part.has_value());
   ASSERT_TRUE((*part)->advance_log_start(Offset(2)).has_value());  // DeleteRecords up to 2
@@ -362,28 +359,47 @@ TEST_F(ReadAheadTest, RecordsDeletedMeanwhileAreNotServedFromTheReadAhead) {
 
 TEST_F(ReadAheadTest, ATopicDeletedAndCreatedAgainServesItsNewRecords) {
   start();
-  create_topic("t");
   Connection conn(server_->port());
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
-  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
-  wait_until_held(batch_bytes_);  // "b", offset 1 of the old topic
+  fetch_a_then_hold_b(conn);  // "b", offset 1 of the old topic
   ASSERT_TRUE(server_->log().delete_topic("t").has_value());
   create_topic("t");
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('x' + i))}, i);
+  produce_each(conn, "t", "xyz");
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"y"});
 }
 
 TEST_F(ReadAheadTest, BytesNoFetchAsksForAreDroppedOnceOld) {
   start();
-  create_topic("t");
   Connection conn(server_->port());
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
-  EXPECT_EQ(fetch_one(conn, "t", 0, 10).second, std::vector<std::string>{"a"});
-  wait_until_held(batch_bytes_);
+  fetch_a_then_hold_b(conn);
   // The connection's watchdog (every second, real time) drops them on the server's clock.
   server_->clock().advance(FetchReadAhead::kHeldMax + 1ms);
   wait_until_held(0);
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"b"});
+}
+
+TEST_F(ServerTest, AFetchCountsTheRecordsAndBytesItSends) {
+  start();
+  create_topic("counted");
+  Connection conn(server_->port());
+  produce(conn, "counted", {"x", "y"}, 1);  // one batch of two records
+  const metrics::Labels labels = {{"topic", "counted"}, {"partition", "0"}};
+  auto& records_out = metrics::registry()
+                          .counter("wharf_partition_records_out_total",
+                                   "Records sent to consumers (whole batches).")
+                          .with(labels);
+  auto& bytes_out =
+      metrics::registry()
+          .counter("wharf_partition_bytes_out_total", "Record-batch bytes sent to consumers.")
+          .with(labels);
+  const double records_before = records_out.value(), bytes_before = bytes_out.value();
+  std::string error;
+  auto resp = round_trip<p::FetchResponse>(conn, test::fetch_request("counted", 0, 0, 0, 0),
+                                           kFetchVersion, 2, error);
+  ASSERT_TRUE(resp.has_value()) << error;
+  EXPECT_EQ(test::values_of(*resp->responses.at(0).partitions.at(0).records),
+            (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(records_out.value(), records_before + 2);
+  EXPECT_EQ(bytes_out.value(), bytes_before + test::batch_of({"x", "y"}).size());
 }
 
 TEST_F(ReadAheadTest, AZeroBudgetTurnsItOff) {
@@ -392,7 +408,7 @@ TEST_F(ReadAheadTest, AZeroBudgetTurnsItOff) {
   start(config);
   create_topic("t");
   Connection conn(server_->port());
-  for (int i = 0; i < 3; ++i) produce(conn, "t", {std::string(1, static_cast<char>('a' + i))}, i);
+  produce_each(conn, "t", "abc");
   const double used_before = used();
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(fetch_one(conn, "t", i, 10 + i).second,
