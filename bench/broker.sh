@@ -6,8 +6,9 @@
 #     run right before each 1 KiB throughput run, because this VM's disk drifts within seconds;
 #   - NATS JetStream (Debian's nats-server, file store in the same directory) published to by
 #     bench/nats_pub.c, run right after each 100 B throughput run.
-# Then bench/report.py writes docs/benchmarks.md's broker section and prints every target as
-# met or MISSED. Builds nothing.
+# The broker's admin endpoint gives its fdatasync histogram around each latency run, so the report
+# can tell a slow disk from a slow broker. Then bench/report.py writes docs/benchmarks.md's
+# broker section and prints every target as met or MISSED. Builds nothing.
 #
 # Environment (all optional):
 #   WHARF_BENCH_BIN_DIR        binaries: wharf, wharf_nats_pub  (default build/bin)
@@ -48,7 +49,7 @@ if [[ ! -x "$wharf" ]]; then
   echo "bench/broker.sh: $wharf is missing; run 'make build' first (or set WHARF_BENCH_BIN_DIR)." >&2
   exit 1
 fi
-for tool in fio python3; do
+for tool in fio python3 curl; do
   if ! command -v "$tool" >/dev/null; then
     echo "bench/broker.sh: '$tool' is not installed (Debian: apt-get install $tool)." >&2
     exit 1
@@ -128,24 +129,26 @@ fi
 } >"$results/machine.env"
 
 # --- the broker ------------------------------------------------------------------------------
-"$wharf" serve --data-dir "$data" --listen 127.0.0.1:0 --sync always >"$results/serve.log" 2>&1 &
+"$wharf" serve --data-dir "$data" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --sync always \
+  >"$results/serve.log" 2>&1 &
 serve_pid=$!
 port=""
 for _ in $(seq 300); do
   if grep -qs '^ready' "$results/serve.log"; then
     port="$(sed -n 's/^  kafka listener  [^ ]*:\([0-9]*\) .*/\1/p' "$results/serve.log")"
+    admin="$(sed -n 's|^  admin http *http://\([^/]*\)/.*|\1|p' "$results/serve.log")"
     break
   fi
   kill -0 "$serve_pid" 2>/dev/null || break
   sleep 0.1
 done
-if [[ -z "$port" ]]; then
+if [[ -z "$port" || -z "$admin" ]]; then
   echo "bench/broker.sh: wharf serve did not become ready; its output:" >&2
   cat "$results/serve.log" >&2
   exit 1
 fi
 export WHARF_BOOTSTRAP="127.0.0.1:$port"
-log "wharf serve (pid $serve_pid) on 127.0.0.1:$port, data in $data, sync policy always"
+log "wharf serve (pid $serve_pid) on 127.0.0.1:$port (admin $admin), data in $data, sync policy always"
 
 if [[ $have_nats == 1 ]]; then
   nats_port="$(free_port)"
@@ -179,6 +182,12 @@ bench() {  # output file, wharf bench arguments...: one JSON summary, status lin
   fi
   log "$(basename "${out%.json}"): $(python3 "$root/bench/report.py" bench-summary "$out")"
 }
+sync_histogram() {  # output file: the broker's fdatasync histogram now (Prometheus text)
+  curl -fsS "http://$admin/metrics" | grep '^wharf_log_sync_duration_seconds' >"$1" || {
+    echo "bench/broker.sh: could not read http://$admin/metrics" >&2
+    exit 1
+  }
+}
 run_fio() {  # job name, output file, fio options...: a new file in the bench directory
   local job="$1" out="$2"
   shift 2
@@ -211,11 +220,14 @@ run_fio fdatasync1_1k "$results/fio-fdatasync1_1k.json" --rw=write --bs=1k --fda
 # linger.ms=0: the client sends as soon as it can, so the figure is the broker's, the disk's and
 # the network's, not a wait the client adds on purpose (the target is checked on these runs).
 # The same rates again with librdkafka's default linger.ms (5) show what batching changes.
+# The broker's fdatasync histogram before and after each run shows what the disk did meanwhile.
 for linger in 0 5; do
   for rate in "${rates[@]}"; do
+    sync_histogram "$results/latency-$rate-linger$linger.syncs-before.prom"
     bench "$results/latency-$rate-linger$linger.json" produce --topic "latency-$rate-linger$linger" \
       --partitions 1 --record-size 1024 --rate "$rate" --seconds "$latency_seconds" --acks all \
       --linger-ms "$linger"
+    sync_histogram "$results/latency-$rate-linger$linger.syncs-after.prom"
   done
 done
 

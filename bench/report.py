@@ -296,6 +296,58 @@ def broker_rounds(results, name):
     return out
 
 
+def sync_histogram(path):
+    """{le: cumulative count, "count": n, "sum": seconds} from a scraped Prometheus histogram."""
+    out = {}
+    for line in open(path):
+        name, _, value = line.strip().rpartition(" ")
+        m = re.search(r'_bucket\{le="([^"]+)"\}$', name)
+        if m:
+            out[float(m.group(1))] = float(value)
+        elif name.endswith("_count"):
+            out["count"] = float(value)
+        elif name.endswith("_sum"):
+            out["sum"] = float(value)
+    return out
+
+
+def syncs_during(before_path, after_path):
+    """The broker's fdatasyncs between two scrapes: count, mean ms, how many over 10 ms, and the
+    upper bound of the slowest one's bucket in ms (None when there were none)."""
+    if not (os.path.exists(before_path) and os.path.exists(after_path)):
+        return None
+    a, b = sync_histogram(before_path), sync_histogram(after_path)
+    count = b.get("count", 0) - a.get("count", 0)
+    if count <= 0:
+        return {"count": 0, "mean_ms": 0.0, "over_10ms": 0, "slowest_ms": None}
+    bounds = sorted(k for k in b if isinstance(k, float))
+    delta = {le: b[le] - a.get(le, 0) for le in bounds}
+    slowest = next((le for le in bounds if delta[le] >= count), float("inf"))
+    return {"count": int(count), "mean_ms": (b["sum"] - a["sum"]) / count * 1e3,
+            "over_10ms": int(count - delta.get(0.01, 0)), "slowest_ms": slowest * 1e3}
+
+
+def sync_cells(syncs):
+    """The four sync columns of a latency row."""
+    if syncs is None:
+        return "– | – | – | –"
+    slowest = syncs["slowest_ms"]
+    slowest_text = "–" if slowest is None else (
+        "> 10,000" if slowest == float("inf") else f"≤ {slowest:g}")
+    return (f"{syncs['count']:,} | {syncs['mean_ms']:.2f} | {syncs['over_10ms']:,} | "
+            f"{slowest_text}")
+
+
+def disk_note(syncs):
+    """For a verdict: what the disk did during the run."""
+    if not syncs or not syncs["count"]:
+        return ""
+    slowest = syncs["slowest_ms"]
+    slowest_text = "over 10 s" if slowest == float("inf") else f"≤ {slowest:g} ms"
+    return (f" (broker fdatasyncs in that run: {syncs['count']:,}, {syncs['over_10ms']:,} over "
+            f"10 ms, the slowest {slowest_text})")
+
+
 def build_broker(results):
     env = load_env(os.path.join(results, "machine.env"))
     fio = {}
@@ -310,6 +362,8 @@ def build_broker(results):
     for path in glob.glob(os.path.join(results, "latency-*-linger*.json")):
         row = json.load(open(path))
         row["linger"] = int(re.search(r"-linger(\d+)\.json$", path).group(1))
+        stem = path[: -len(".json")]
+        row["syncs"] = syncs_during(stem + ".syncs-before.prom", stem + ".syncs-after.prom")
         latency.append(row)
     latency.sort(key=lambda r: (r["linger"], r["rate_offered"]))
     fio_1k = None
@@ -435,11 +489,16 @@ def build_broker(results):
                "the same rates with librdkafka's default of 5 ms follow. *sent* below *offered* "
                "means the client's queue was full; *delivered* below *sent* means the broker "
                "fell behind and the backlog drained after the run's end. Percentiles from a "
-               "log-bucket histogram (within 0.8%).")
+               "log-bucket histogram (within 0.8%). *syncs* are the broker's own `fdatasync`s "
+               "during the run (`wharf_log_sync_duration_seconds` read from its admin endpoint "
+               "before and after): how many, their mean, how many took over 10 ms, and the "
+               "bucket bound of the slowest. A p99 near the slowest sync is the disk's, not the "
+               "broker's.")
     out.append("")
     out.append("| offered records/s | linger.ms | sent records/s | delivered records/s | MB/s | "
-               "errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | target | result |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+               "errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | syncs | mean sync ms | "
+               "syncs > 10 ms | slowest sync ms | target | result |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     low_rate = min((r["rate_offered"] for r in latency if r["linger"] == 0), default=None)
     for r in latency:
         target_text, result = "–", "–"
@@ -456,7 +515,8 @@ def build_broker(results):
                            f"p99 ≤ {BROKER_P99_MS:g} ms",
                            f"produce p99 at {rate:,.0f} records/s of 1 KiB (one connection, "
                            f"linger.ms=0): {r['latency_ms_p99']:.3f} ms, delivered "
-                           f"{r['records_per_s']:,.0f}/s, target ≤ {BROKER_P99_MS:g} ms"))
+                           f"{r['records_per_s']:,.0f}/s, target ≤ {BROKER_P99_MS:g} ms"
+                           f"{disk_note(r['syncs'])}"))
         if checks:
             target_text = ", ".join(text for _, text, _ in checks)
             met = all(m for m, _, _ in checks)
@@ -467,8 +527,8 @@ def build_broker(results):
                    f"{r['records_per_s']:,.0f} | {r['mb_per_s']:.1f} | {r['errors']} | "
                    f"{r['latency_ms_p50']:.3f} | "
                    f"{r['latency_ms_p90']:.3f} | {r['latency_ms_p99']:.3f} | "
-                   f"{r['latency_ms_p999']:.3f} | {r['latency_ms_max']:.3f} | {target_text} | "
-                   f"{result} |")
+                   f"{r['latency_ms_p999']:.3f} | {r['latency_ms_max']:.3f} | "
+                   f"{sync_cells(r['syncs'])} | {target_text} | {result} |")
     out.append("")
 
     # Consume.
