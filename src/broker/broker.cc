@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/text.h"
+#include "storage/limits.h"
 
 namespace wharf::broker {
 namespace {
@@ -26,6 +28,9 @@ Result<std::int64_t> to_int(const std::string& key, const std::string& value) {
 // (HttpServer::kConnectionsMax = 256), the listeners, snapshot and metadata writes, directory
 // syncs, and the partitions of a few new topics.
 constexpr std::uint64_t kDescriptorsReserve = 256 + 256;
+
+// The longest cluster.id meta.properties may give: it is sent in every Metadata response.
+constexpr std::size_t kClusterIdBytesMax = 255;
 
 // Raises the soft limit on open files to the hard limit (a broker holds three descriptors per
 // segment and one per connection; distributions default the soft limit to 1024).
@@ -84,12 +89,26 @@ Result<std::string> load_or_create_cluster_id(io::FileSystem& fs, const std::str
   const std::string path = io::join_path(data_dir, "meta.properties");
   WHARF_ASSIGN_OR_RETURN(bool exists, fs.exists(path));
   if (exists) {
-    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path));
+    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path, storage::kMetadataFileBytesMax));
     std::string text(as_chars(raw));
     auto at = text.find("cluster.id=");
-    if (at == std::string::npos) return fail(ErrorCode::kCorruption, "{} has no cluster.id", path);
+    if (at == std::string::npos) {
+      return fail(ErrorCode::kCorruption, "{} has no cluster.id", excerpt(path));
+    }
     auto end = text.find('\n', at);
-    return text.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
+    std::string id =
+        text.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
+    if (!id.empty() && id.back() == '\r') id.pop_back();  // a file edited on Windows
+    // Every Metadata and DescribeCluster response carries the id, so it must be a string any
+    // client can take: Kafka's are 22 base64url characters.
+    const bool printable =
+        std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c <= '~'; });
+    if (id.empty() || id.size() > kClusterIdBytesMax || !printable) {
+      return fail(ErrorCode::kCorruption,
+                  "{}: cluster.id '{}' is not 1 to {} printable ASCII characters without spaces",
+                  excerpt(path), excerpt(id), kClusterIdBytesMax);
+    }
+    return id;
   }
   const std::string id = new_cluster_id();
   const std::string text =

@@ -107,5 +107,41 @@ TEST(BrokerSettingsTest, ALongOrInvalidKeyOrValueIsQuotedShortInItsError) {
   }
 }
 
+// meta.properties is read from disk and its cluster.id goes into every Metadata response, so the
+// file's size and the id's bytes are checked before the broker serves anything.
+TEST(BrokerTest, RefusesToStartOnAMetaPropertiesItCannotTrust) {
+  const std::string meta = "/broker-data/meta.properties";
+  const std::string huge_id(300, 'a');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"cluster.id=\n", "cluster.id '' is not"},
+      {"cluster.id=" + huge_id + "\n", "is not 1 to 255 printable"},
+      {"cluster.id=abc\x01\xff def\n", "abc\\x01\\xff def"},
+      {"cluster.id=" + std::string(2 << 20, 'x'), "more than the 1048576"},
+  };
+  for (const auto& [contents, expected] : cases) {
+    io::MemoryFileSystem fs;
+    ManualClock clock;
+    ASSERT_TRUE(io::create_dirs_durable(fs, "/broker-data"));
+    ASSERT_TRUE(io::write_file_atomic(fs, meta, as_bytes(contents)));
+    auto broker = Broker::start(test_config(), fs, clock);
+    ASSERT_FALSE(broker.has_value()) << contents.substr(0, 40);
+    const std::string message = broker.error().to_string();
+    EXPECT_NE(message.find(expected), std::string::npos) << message.substr(0, 300);
+    EXPECT_LT(message.size(), 600u) << "the id is quoted short";
+  }
+}
+
+TEST(BrokerTest, TakesAClusterIdWrittenWithWindowsLineEnds) {
+  io::MemoryFileSystem fs;
+  ManualClock clock;
+  ASSERT_TRUE(io::create_dirs_durable(fs, "/broker-data"));
+  ASSERT_TRUE(io::write_file_atomic(fs, "/broker-data/meta.properties",
+                                    as_bytes("version=1\r\ncluster.id=Abc-123_xyz\r\n")));
+  auto broker = Broker::start(test_config(), fs, clock);
+  ASSERT_TRUE(broker.has_value()) << broker.error().to_string();
+  EXPECT_EQ((*broker)->cluster_id(), "Abc-123_xyz");
+  EXPECT_TRUE((*broker)->stop().has_value());
+}
+
 }  // namespace
 }  // namespace wharf::broker

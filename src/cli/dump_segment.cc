@@ -106,7 +106,7 @@ void register_dump_segment(CLI::App& app, int& exit_code) {
           std::printf("relative offset %u position %u\n", e.relative_offset, e.position);
       }
     } else if (path.ends_with(".snapshot")) {
-      auto bytes = io::read_file(fs, path);
+      auto bytes = io::read_file(fs, path, storage::ProducerStateTable::kSnapshotBytesMax);
       auto snap = bytes
                       ? storage::ProducerStateTable::decode_snapshot(*bytes)
                       : Result<std::pair<Offset, storage::ProducerStateTable>>(fail(bytes.error()));

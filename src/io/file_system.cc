@@ -11,9 +11,13 @@ Status read_exact(File& file, FilePosition position, MutableByteView dst) {
   return ok();
 }
 
-Result<Bytes> read_file(FileSystem& fs, const std::string& path) {
+Result<Bytes> read_file(FileSystem& fs, const std::string& path, std::size_t bytes_max) {
   WHARF_ASSIGN_OR_RETURN(auto file, fs.open(path, OpenMode::kReadOnly));
   WHARF_ASSIGN_OR_RETURN(std::uint64_t size, file->size());
+  if (size > bytes_max) {
+    return fail(ErrorCode::kCorruption, "{} is {} bytes, more than the {} a file of its kind holds",
+                path, size, bytes_max);
+  }
   Bytes contents(size);
   WHARF_RETURN_IF_ERROR(read_exact(*file, FilePosition(0), contents));
   return contents;

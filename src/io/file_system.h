@@ -76,8 +76,11 @@ class FileSystem {
 // Reads exactly dst.size() bytes at `position`, or fails with kCorruption naming the file.
 [[nodiscard]] Status read_exact(File& file, FilePosition position, MutableByteView dst);
 
-// Reads a whole file into memory (small files only: metadata, checkpoints).
-[[nodiscard]] Result<Bytes> read_file(FileSystem& fs, const std::string& path);
+// Reads a whole file into memory (small files only: metadata, checkpoints). A file larger than
+// `bytes_max` fails with kCorruption before anything is allocated: what a disk holds is not
+// trusted to be the size its writer meant.
+[[nodiscard]] Result<Bytes> read_file(FileSystem& fs, const std::string& path,
+                                      std::size_t bytes_max);
 
 // Writes `contents` to `path` atomically and durably: write `path.tmp`, sync it, rename over
 // `path`, sync the directory. After a crash `path` holds either the old or the new contents.

@@ -300,9 +300,22 @@ TYPED_TEST(FileSystemConformance, WriteFileAtomicReplacesContentsAndLeavesNoTemp
   EXPECT_EQ(read_text(this->fs(), p), "3");
   EXPECT_EQ(this->fs().list_dir(this->env_.root()).value(), std::vector<std::string>{"meta"});
 
-  auto missing = read_file(this->fs(), this->path("nope"));
+  auto missing = read_file(this->fs(), this->path("nope"), 100);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(FileSystemConformance, ReadFileRefusesAFileLargerThanItsKindHolds) {
+  auto p = this->path("meta");
+  ASSERT_TRUE(write_text(this->fs(), p, std::string(101, 'x')));
+  auto read = read_file(this->fs(), p, 100);
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code(), ErrorCode::kCorruption);
+  EXPECT_NE(read.error().message().find("is 101 bytes, more than the 100"), std::string::npos)
+      << read.error().message();
+  auto exact = read_file(this->fs(), p, 101);
+  ASSERT_TRUE(exact) << exact.error().to_string();
+  EXPECT_EQ(exact->size(), 101u);
 }
 
 TYPED_TEST(FileSystemConformance, ConcurrentReadersSeeTheSameBytes) {

@@ -20,7 +20,7 @@ namespace wharf::io {
 
 // The contents of `path`, or "<error: ...>" if it cannot be read.
 inline std::string read_text(FileSystem& fs, const std::string& path) {
-  auto contents = read_file(fs, path);
+  auto contents = read_file(fs, path, std::size_t{64} << 20);
   if (!contents) return "<error: " + contents.error().to_string() + ">";
   return std::string(as_chars(*contents));
 }

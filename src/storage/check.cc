@@ -171,7 +171,7 @@ Status check_partition_dir(io::FileSystem& fs, const std::string& dir, CheckRepo
     const std::string path = io::join_path(dir, n);
     auto base = parse_base(n);
     if (base && n.ends_with(".snapshot")) {
-      auto bytes = io::read_file(fs, path);
+      auto bytes = io::read_file(fs, path, ProducerStateTable::kSnapshotBytesMax);
       if (!bytes) {
         report.problems.push_back({path, 0, bytes.error().message()});
         continue;
@@ -209,7 +209,7 @@ Result<CheckReport> check_data_dir(io::FileSystem& fs, const std::string& data_d
     const std::string dir = io::join_path(root, name);
     const std::string meta = io::join_path(dir, "topic.json");
     std::int32_t partitions = 0;
-    auto raw = io::read_file(fs, meta);
+    auto raw = io::read_file(fs, meta, kMetadataFileBytesMax);
     if (!raw) {
       report.problems.push_back({meta, 0, raw.error().message()});
       continue;

@@ -46,7 +46,7 @@ TEST_F(CheckTest, CleanDataDirectoryHasNoProblems) {
 
 TEST_F(CheckTest, ReportsABadCrcWithFileAndPosition) {
   const std::string log = "/data/topics/t/1/00000000000000000000.log";
-  auto first = parse_header(*io::read_file(mem_, log));
+  auto first = parse_header(*io::read_file(mem_, log, kBatchBytesHardMax));
   flip(log, first->total_bytes() + 100);
   auto r = check_data_dir(mem_, "/data");
   ASSERT_TRUE(r.has_value());

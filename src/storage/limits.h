@@ -31,6 +31,11 @@ inline constexpr std::int64_t kSegmentOffsetsMax = 0x7fff'ffff;
 // to bound memory (one chunk per partition being recovered).
 inline constexpr std::size_t kScanChunkBytes = 8 * 1024 * 1024;
 
+// Metadata files (topic.json, the clean-shutdown marker, the log-start file, the broker's
+// meta.properties and producer_ids) are a few hundred bytes; a larger one is damage and is
+// refused before it is read into memory.
+inline constexpr std::size_t kMetadataFileBytesMax = 1024 * 1024;
+
 // Partitions per topic and topics per node: a bound on files and memory, not a design limit.
 inline constexpr std::int32_t kPartitionsPerTopicMax = 10'000;
 inline constexpr std::size_t kTopicNameBytesMax = 249;  // Kafka's limit

@@ -122,7 +122,7 @@ Status LogManager::load() {
       WHARF_RETURN_IF_ERROR(fs_.remove(io::join_path(dir, std::string(kCreatingMarker))));
       WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
     }
-    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs_, meta_path));
+    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs_, meta_path, kMetadataFileBytesMax));
     auto topic = std::make_shared<Topic>();
     try {
       auto j = nlohmann::json::parse(as_chars(raw));

@@ -159,7 +159,7 @@ Status Partition::recover() {
   std::optional<CleanMarker> marker;
   if (has_marker) {
     const std::string path = io::join_path(dir_, std::string(kCleanShutdownFile));
-    auto bytes = io::read_file(fs_, path);
+    auto bytes = io::read_file(fs_, path, kMetadataFileBytesMax);
     if (bytes) marker = decode_marker(*bytes);
     if (!marker) WHARF_LOG_WARN("{}: clean-shutdown marker is unreadable; recovering fully", dir_);
     // From here on a crash must trigger a full recovery: the marker goes before any write.
@@ -232,7 +232,7 @@ Status Partition::recover() {
   durable_end_ = log_end_;
   if (has_log_start) {
     const std::string path = io::join_path(dir_, std::string(kLogStartFile));
-    WHARF_ASSIGN_OR_RETURN(Bytes bytes, io::read_file(fs_, path));
+    WHARF_ASSIGN_OR_RETURN(Bytes bytes, io::read_file(fs_, path, kMetadataFileBytesMax));
     auto floor = decode_log_start(bytes);
     if (!floor) {
       // Written atomically with a CRC, so this is damage: records below it are served again
@@ -255,7 +255,7 @@ Status Partition::recover_producer_state(const std::vector<Offset>& snapshots) {
       WHARF_RETURN_IF_ERROR(fs_.remove(path));
       continue;
     }
-    auto bytes = io::read_file(fs_, path);
+    auto bytes = io::read_file(fs_, path, ProducerStateTable::kSnapshotBytesMax);
     if (!bytes) {
       WHARF_LOG_WARN("{}: ignoring unreadable producer snapshot: {}", dir_,
                      bytes.error().to_string());

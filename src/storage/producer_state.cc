@@ -12,6 +12,10 @@ constexpr std::uint32_t kSnapshotMagic = 0x57505331;  // "WPS1"
 constexpr std::size_t kSnapshotHeaderBytes = 4 + 4 + 8 + 4;
 constexpr std::size_t kEntryFixedBytes = 8 + 2 + 8 + 1;
 constexpr std::size_t kBatchBytes = 4 + 4 + 8 + 8;
+static_assert(ProducerStateTable::kSnapshotBytesMax ==
+              kSnapshotHeaderBytes +
+                  kProducersPerPartitionMax *
+                      (kEntryFixedBytes + kProducerBatchesRetained * kBatchBytes));
 
 std::int32_t next_sequence(std::int32_t last) {
   return last == std::numeric_limits<std::int32_t>::max() ? 0 : last + 1;

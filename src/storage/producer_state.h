@@ -16,6 +16,7 @@
 
 #include "base/ids.h"
 #include "base/result.h"
+#include "storage/limits.h"
 #include "storage/record_batch.h"
 
 namespace wharf::storage {
@@ -42,6 +43,11 @@ using SequenceCheck = std::variant<SequenceAccepted, SequenceDuplicate>;
 
 class ProducerStateTable {
  public:
+  // The largest snapshot encode_snapshot() can write: kProducersPerPartitionMax producers, each
+  // with kProducerBatchesRetained batches. A larger file is damage, refused before it is read.
+  static constexpr std::size_t kSnapshotBytesMax =
+      20 + kProducersPerPartitionMax * (19 + kProducerBatchesRetained * 24);
+
   // Kafka's checkSequence rules (kafka-protocol.md §2.3): a duplicate of any retained batch is
   // reported with its original offsets; an older epoch is kInvalidProducerEpoch; a new epoch
   // must start at sequence 0; otherwise the first sequence must follow the last one; a producer

@@ -1,6 +1,7 @@
 #include "kafka/server/producer_ids.h"
 
 #include "base/crc32c.h"
+#include "storage/limits.h"
 
 namespace wharf::kafka {
 namespace {
@@ -13,7 +14,7 @@ Result<std::unique_ptr<ProducerIdAllocator>> ProducerIdAllocator::open(io::FileS
   std::int64_t start = 0;
   WHARF_ASSIGN_OR_RETURN(bool exists, fs.exists(path));
   if (exists) {
-    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path));
+    WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path, storage::kMetadataFileBytesMax));
     if (raw.size() != 16 || load_be<std::uint32_t>(raw, 0) != kMagic ||
         load_be<std::uint32_t>(raw, 4) != crc32c::value(ByteView(raw).subspan(8))) {
       return fail(ErrorCode::kCorruption,
