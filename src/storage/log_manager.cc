@@ -371,6 +371,19 @@ Result<std::shared_ptr<Partition>> LogManager::partition(const std::string& topi
   return parts[static_cast<std::size_t>(partition.value())];
 }
 
+std::optional<std::shared_ptr<Partition>> LogManager::try_partition(const std::string& topic,
+                                                                    PartitionId partition) const {
+  std::shared_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return std::nullopt;
+  const auto& parts = it->second->partitions;
+  if (partition.value() < 0 || static_cast<std::size_t>(partition.value()) >= parts.size()) {
+    return std::nullopt;
+  }
+  return parts[static_cast<std::size_t>(partition.value())];
+}
+
 void LogManager::run_interval_syncs() {
   std::vector<std::shared_ptr<Partition>> due;
   const auto now = clock_.steady_now();

@@ -77,6 +77,10 @@ class LogManager {
   // kNotFound for an unknown topic or partition.
   [[nodiscard]] Result<std::shared_ptr<Partition>> partition(const std::string& topic,
                                                              PartitionId partition) const;
+  // The same without waiting: nullopt if a topic is being created or deleted right now, or if
+  // there is no such partition. For a thread that must not block (the network thread).
+  std::optional<std::shared_ptr<Partition>> try_partition(const std::string& topic,
+                                                          PartitionId partition) const;
 
   // One pass of the background work (also used by tests with background = false).
   void run_interval_syncs();

@@ -102,8 +102,13 @@ TEST_F(LogManagerTest, DeleteIsDurableAndTheNameCanBeReused) {
   auto m = open();
   ASSERT_TRUE(m->create_topic("gone", 2).has_value());
   ASSERT_TRUE((*m->partition("gone", PartitionId(0)))->append(test::simple_batch("x")).has_value());
+  const auto old = m->try_partition("gone", PartitionId(1));
+  ASSERT_TRUE(old.has_value()) << "nothing else holds the manager";
+  EXPECT_EQ(*old, *m->partition("gone", PartitionId(1)));
+  EXPECT_FALSE(m->try_partition("gone", PartitionId(2)).has_value());
   ASSERT_TRUE(m->delete_topic("gone").has_value());
   EXPECT_FALSE(m->topic("gone").has_value());
+  EXPECT_FALSE(m->try_partition("gone", PartitionId(0)).has_value());
   m.reset();
   mem_.crash();
   m = open();

@@ -730,6 +730,13 @@ std::size_t Partition::segment_count() const {
   std::lock_guard lock(mu_);
   return segments_.size();
 }
+std::optional<Partition::ReaderView> Partition::try_reader_view() const {
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  return ReaderView{fenced_.has_value(), high_watermark_locked(), log_start_locked(),
+                    config_.recompression().target};
+}
+
 bool Partition::fenced() const {
   std::lock_guard lock(mu_);
   return fenced_.has_value();

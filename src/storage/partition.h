@@ -135,6 +135,16 @@ class Partition : public std::enable_shared_from_this<Partition> {
 
   Offset log_start_offset() const;
   Offset high_watermark() const;
+  // What a reader checks before serving records, read in one go: nullopt, without waiting, if
+  // another thread holds the partition (a write, a segment roll's sync). For a thread that must
+  // not block (the network thread); others use the accessors above.
+  struct ReaderView {
+    bool fenced = false;
+    Offset high_watermark;
+    Offset log_start_offset;
+    std::optional<Compression> recompression_target;  // compression.type's codec, if it names one
+  };
+  std::optional<ReaderView> try_reader_view() const;
   Offset log_end_offset() const;
   std::uint64_t size_bytes() const;
   std::size_t segment_count() const;

@@ -112,6 +112,20 @@ TEST_F(PartitionTest, ConcurrentAppendsShareSyncs) {
   EXPECT_EQ(again->log_end_offset(), Offset(kThreads * kPerThread));
 }
 
+TEST_F(PartitionTest, TheReaderViewShowsWhatTheAccessorsShow) {
+  auto p = open();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(put(*p, test::simple_batch("v")).has_value());
+  ASSERT_TRUE(p->advance_log_start(Offset(2)).has_value());
+  auto view = p->try_reader_view();
+  ASSERT_TRUE(view.has_value()) << "nothing else holds the partition";
+  EXPECT_FALSE(view->fenced);
+  EXPECT_EQ(view->high_watermark, Offset(4));
+  EXPECT_EQ(view->log_start_offset, Offset(2));
+  EXPECT_EQ(view->recompression_target, std::nullopt) << "compression.type=producer";
+  p->set_config(*TopicConfig::from_map({{"compression.type", "zstd"}}));
+  EXPECT_EQ(p->try_reader_view()->recompression_target, Compression::kZstd);
+}
+
 TEST_F(PartitionTest, FailedSyncFencesThePartitionAndIsNeverRetried) {
   auto p = open();
   ASSERT_TRUE(put(*p, test::simple_batch("durable")).has_value());
@@ -121,6 +135,8 @@ TEST_F(PartitionTest, FailedSyncFencesThePartitionAndIsNeverRetried) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kFenced);
   EXPECT_TRUE(p->fenced());
+  ASSERT_TRUE(p->try_reader_view().has_value());
+  EXPECT_TRUE(p->try_reader_view()->fenced);
   auto again = put(*p, test::simple_batch("refused"));
   EXPECT_EQ(again.error().code(), ErrorCode::kFenced);
   EXPECT_EQ(fault_.syncs(), syncs_before + 1) << "no sync after the failed one";

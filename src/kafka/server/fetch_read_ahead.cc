@@ -42,6 +42,16 @@ metrics::Counter& read_ahead_dropped() {
   return c;
 }
 
+metrics::Counter& fetch_answered_from_read_ahead() {
+  static metrics::Counter& c =
+      metrics::registry()
+          .counter("wharf_fetch_answered_from_read_ahead_total",
+                   "Fetch requests answered on the network thread from the records their "
+                   "connection read ahead, without a storage-thread hop.")
+          .with({});
+  return c;
+}
+
 bool ReadAheadBudget::reserve(std::size_t n) {
   std::size_t used = used_.load();
   do {
@@ -142,6 +152,11 @@ std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, O
   part_.reset();
   state_ = State::kEmpty;
   return records;
+}
+
+bool FetchReadAhead::holds(const storage::Partition& part, Offset from, std::size_t max_bytes) {
+  std::lock_guard lock(mu_);
+  return state_ == State::kHeld && part_.get() == &part && from_ == from && max_bytes_ == max_bytes;
 }
 
 void FetchReadAhead::expire() {

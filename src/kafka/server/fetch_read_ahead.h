@@ -59,6 +59,9 @@ class ReadAheadBudget {
 metrics::Gauge& read_ahead_held_bytes();
 metrics::Counter& read_ahead_used();
 metrics::Counter& read_ahead_dropped();
+// Fetches answered on the network thread from a finished read ahead, without a storage-thread
+// hop (handle_fetch.cc: one partition, nothing that would wait).
+metrics::Counter& fetch_answered_from_read_ahead();
 
 class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
  public:
@@ -90,6 +93,10 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   // caller has checked `from` against the log start.
   std::optional<ByteBuffer> take(const storage::Partition& part, Offset from, std::size_t max_bytes,
                                  Offset high_watermark);
+
+  // True if the read ahead of exactly that read has finished, so that take() returns without
+  // waiting (it may still return none: the read failed, found nothing, or is too old).
+  bool holds(const storage::Partition& part, Offset from, std::size_t max_bytes);
 
   // Drops held records older than kHeldMax. Called periodically (the connection's watchdog).
   void expire();

@@ -87,10 +87,15 @@ TEST_F(FetchReadAheadTest, ADifferentReadGetsNothingAndLeavesTheReadAheadForItsO
   fill(*other, 4);
   auto ra = held(p, Offset(1), 500);
   const Offset hw = p->high_watermark();
+  EXPECT_TRUE(ra->holds(*p, Offset(1), 500));
+  EXPECT_FALSE(ra->holds(*p, Offset(2), 500));
+  EXPECT_FALSE(ra->holds(*p, Offset(1), 499));
+  EXPECT_FALSE(ra->holds(*other, Offset(1), 500));
   EXPECT_FALSE(ra->take(*p, Offset(2), 500, hw).has_value()) << "another offset";
   EXPECT_FALSE(ra->take(*p, Offset(1), 499, hw).has_value()) << "another limit";
   EXPECT_FALSE(ra->take(*other, Offset(1), 500, hw).has_value()) << "another partition";
   EXPECT_EQ(bytes_of(ra->take(*p, Offset(1), 500, hw)), read_now(*p, Offset(1), 500));
+  EXPECT_FALSE(ra->holds(*p, Offset(1), 500)) << "taken";
 }
 
 TEST_F(FetchReadAheadTest, AnotherPartitionObjectForTheSameDirectoryGetsNothing) {
@@ -131,6 +136,7 @@ TEST_F(FetchReadAheadTest, AQueuedReadIsCancelledByItsTakeAndThenReadsNothing) {
   fill(*p, 3);
   auto ra = read_ahead(runner_.runner());
   ra->start(p, Offset(1), 500);
+  EXPECT_FALSE(ra->holds(*p, Offset(1), 500)) << "queued, not read";
   EXPECT_FALSE(ra->take(*p, Offset(1), 500, p->high_watermark()).has_value())
       << "the caller reads now rather than wait for the queue";
   EXPECT_EQ(budget_->used(), 0u);
@@ -151,6 +157,7 @@ TEST_F(FetchReadAheadTest, ATakeWaitsForTheMatchingReadThatIsRunning) {
   gate_.close();
   ra->start(p, Offset(1), 500);
   ASSERT_TRUE(gate_.wait_for_reader(10s)) << "the read ahead is running, held at the gate";
+  EXPECT_FALSE(ra->holds(*p, Offset(1), 500)) << "running: a take would wait";
   auto taken = std::async(std::launch::async,
                           [&] { return ra->take(*p, Offset(1), 500, p->high_watermark()); });
   EXPECT_EQ(taken.wait_for(50ms), std::future_status::timeout) << "it waits for the read";

@@ -53,6 +53,53 @@ void start_read_ahead(FetchReadAhead& read_ahead,
   }
 }
 
+// Keeps `records` read from `part` in `r`, with one walk over their batch headers for the
+// record count and the offset after the last batch. Reads serve whole, CRC-checked batches, so
+// the walk covers every byte; if it ever did not, only the records_out metric would be short,
+// and a read ahead would start where no Fetch asks.
+void keep_records(FetchPartitionResult& r, ByteBuffer records,
+                  std::shared_ptr<storage::Partition> part) {
+  r.records = std::move(records);
+  r.part = std::move(part);
+  (void)storage::for_each_batch(r.records, [&r](ByteView batch) {
+    r.record_count += static_cast<std::uint64_t>(
+        load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
+    r.next_offset = Offset(load_be<std::int64_t>(batch, storage::batch_layout::kBaseOffset)) +
+                    (load_be<std::int32_t>(batch, storage::batch_layout::kLastOffsetDelta) + 1);
+  });
+}
+
+// The network thread's shortcut for a consumer reading one partition in order: when its
+// connection holds the finished read this Fetch asks for, the Fetch is answered here, without
+// the hop to a storage thread and back. Whatever would wait (a lock that a write, a segment
+// roll or a topic's creation holds; a read ahead not finished) and whatever must be answered
+// with an error returns nullopt, and the Fetch reads on a storage thread as before. What it
+// serves is what read_all would: the same checks, in the same order.
+std::optional<std::vector<FetchPartitionResult>> read_held(HandlerContext& hc, const FetchTarget& t,
+                                                           std::size_t max_bytes, std::int16_t v,
+                                                           FetchReadAhead& read_ahead) {
+  auto part = hc.log.try_partition(*t.topic, PartitionId(t.partition));
+  if (!part) return std::nullopt;
+  const auto view = (*part)->try_reader_view();
+  if (!view || view->fenced || Offset(t.offset) < view->log_start_offset) return std::nullopt;
+  if (v < kFetchVersionForZstd && view->recompression_target == storage::Compression::kZstd) {
+    return std::nullopt;
+  }
+  const std::size_t limit = std::min<std::size_t>(
+      max_bytes, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
+  if (!read_ahead.holds(**part, Offset(t.offset), limit)) return std::nullopt;
+  auto records = read_ahead.take(**part, Offset(t.offset), limit, view->high_watermark);
+  if (!records) return std::nullopt;
+  std::vector<FetchPartitionResult> out(1);
+  FetchPartitionResult& r = out[0];
+  r.high_watermark = view->high_watermark.value();
+  r.log_start_offset = view->log_start_offset.value();
+  r.limit = limit;
+  keep_records(r, std::move(*records), std::move(*part));
+  fetch_answered_from_read_ahead().inc();
+  return out;
+}
+
 }  // namespace
 
 asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestContext& ctx,
@@ -137,17 +184,7 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
       if (!first_data && read->records.size() > limit) continue;
       budget -= std::min(budget, read->records.size());
       first_data = false;
-      r.records = std::move(read->records);
-      r.part = std::move(*part);
-      // One walk over the batch headers, here on the storage thread. Partition::read serves
-      // whole, CRC-checked batches, so it covers every byte; if it ever did not, only the
-      // records_out metric would be short, and a read ahead would start where no Fetch asks.
-      (void)storage::for_each_batch(r.records, [&r](ByteView batch) {
-        r.record_count += static_cast<std::uint64_t>(
-            load_be<std::int32_t>(batch, storage::batch_layout::kRecordCount));
-        r.next_offset = Offset(load_be<std::int64_t>(batch, storage::batch_layout::kBaseOffset)) +
-                        (load_be<std::int32_t>(batch, storage::batch_layout::kLastOffsetDelta) + 1);
-      });
+      keep_records(r, std::move(read->records), std::move(*part));
     }
     return out;
   };
@@ -155,7 +192,15 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   std::vector<FetchPartitionResult> results;
   bool waited_out = false;  // the timer ran to the deadline: one last read, then answer
   for (;;) {
-    results = co_await hc.blocking(read_all);
+    std::optional<std::vector<FetchPartitionResult>> held;
+    if (read_ahead != nullptr && !from_replica && targets.size() == 1) {
+      held = read_held(hc, targets[0], max_bytes, v, *read_ahead);
+    }
+    if (held) {
+      results = std::move(*held);
+    } else {
+      results = co_await hc.blocking(read_all);
+    }
     std::size_t total = 0;
     bool any_error = false;
     for (const auto& r : results) {

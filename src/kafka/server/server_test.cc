@@ -314,6 +314,8 @@ class ReadAheadTest : public ServerTest {
     ASSERT_EQ(held_.value(), want) << "the read ahead never held " << bytes << " bytes";
   }
   double used() const { return read_ahead_used().value(); }
+  // Fetches answered on the network thread, without the hop to a storage thread.
+  double answered_here() const { return fetch_answered_from_read_ahead().value(); }
   // One produce, so one batch, per character of `values`, to partition 0 of `topic`.
   void produce_each(Connection& conn, const std::string& topic, const std::string& values) {
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -338,11 +340,14 @@ TEST_F(ReadAheadTest, AConsumerReadingInOrderGetsEachBatchOnceFromTheReadAhead) 
   Connection conn(server_->port());
   fetch_a_then_hold_b(conn);
   const double used_before = used();
+  const double here_before = answered_here();
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"b"});
   EXPECT_EQ(used(), used_before + 1) << "offset 1 came from the read ahead";
+  EXPECT_EQ(answered_here(), here_before + 1) << "a finished read ahead needs no storage hop";
   wait_until_held(batch_bytes_);
   EXPECT_EQ(fetch_one(conn, "t", 2, 12).second, std::vector<std::string>{"c"});
   EXPECT_EQ(used(), used_before + 2);
+  EXPECT_EQ(answered_here(), here_before + 2);
   // Nothing follows offset 2: nothing is read ahead, and nothing is left held.
   EXPECT_EQ(held_.value(), held_before_);
 }
@@ -354,7 +359,9 @@ TEST_F(ReadAheadTest, RecordsDeletedMeanwhileAreNotServedFromTheReadAhead) {
   auto part = server_->log().partition("t", PartitionId(0));
   ASSERT_TRUE(part.has_value());
   ASSERT_TRUE((*part)->advance_log_start(Offset(2)).has_value());  // DeleteRecords up to 2
+  const double here_before = answered_here();
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).first, p::code(p::KafkaError::kOffsetOutOfRange));
+  EXPECT_EQ(answered_here(), here_before) << "below the log start: the storage path answers";
 }
 
 TEST_F(ReadAheadTest, ATopicDeletedAndCreatedAgainServesItsNewRecords) {
@@ -364,7 +371,9 @@ TEST_F(ReadAheadTest, ATopicDeletedAndCreatedAgainServesItsNewRecords) {
   ASSERT_TRUE(server_->log().delete_topic("t").has_value());
   create_topic("t");
   produce_each(conn, "t", "xyz");
+  const double here_before = answered_here();
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).second, std::vector<std::string>{"y"});
+  EXPECT_EQ(answered_here(), here_before) << "the held read is of the old topic's partition";
 }
 
 TEST_F(ReadAheadTest, BytesNoFetchAsksForAreDroppedOnceOld) {
