@@ -90,15 +90,21 @@ Result<std::string> load_or_create_cluster_id(io::FileSystem& fs, const std::str
   WHARF_ASSIGN_OR_RETURN(bool exists, fs.exists(path));
   if (exists) {
     WHARF_ASSIGN_OR_RETURN(Bytes raw, io::read_file(fs, path, storage::kMetadataFileBytesMax));
-    std::string text(as_chars(raw));
-    auto at = text.find("cluster.id=");
+    const std::string text(as_chars(raw));
+    // The line that starts with the key (not a comment, not another key ending in it).
+    constexpr std::string_view kKey = "cluster.id=";
+    std::size_t at = text.starts_with(kKey) ? 0 : text.find("\n" + std::string(kKey));
     if (at == std::string::npos) {
       return fail(ErrorCode::kCorruption, "{} has no cluster.id", excerpt(path));
     }
-    auto end = text.find('\n', at);
-    std::string id =
-        text.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
-    if (!id.empty() && id.back() == '\r') id.pop_back();  // a file edited on Windows
+    if (at > 0) at += 1;
+    const auto end = text.find('\n', at);
+    std::string id = text.substr(
+        at + kKey.size(), end == std::string::npos ? std::string::npos : end - at - kKey.size());
+    // Trailing spaces, tabs and a Windows line end are not part of the id.
+    while (!id.empty() && (id.back() == ' ' || id.back() == '\t' || id.back() == '\r')) {
+      id.pop_back();
+    }
     // Every Metadata and DescribeCluster response carries the id, so it must be a string any
     // client can take: Kafka's are 22 base64url characters.
     const bool printable =

@@ -131,12 +131,13 @@ TEST(BrokerTest, RefusesToStartOnAMetaPropertiesItCannotTrust) {
   }
 }
 
-TEST(BrokerTest, TakesAClusterIdWrittenWithWindowsLineEnds) {
+TEST(BrokerTest, TakesTheClusterIdLineIgnoringCommentsAndTrailingBlanks) {
   io::MemoryFileSystem fs;
   ManualClock clock;
   ASSERT_TRUE(io::create_dirs_durable(fs, "/broker-data"));
   ASSERT_TRUE(io::write_file_atomic(fs, "/broker-data/meta.properties",
-                                    as_bytes("version=1\r\ncluster.id=Abc-123_xyz\r\n")));
+                                    as_bytes("#cluster.id=old\r\nversion=1\r\n"
+                                             "cluster.id=Abc-123_xyz \t\r\n")));
   auto broker = Broker::start(test_config(), fs, clock);
   ASSERT_TRUE(broker.has_value()) << broker.error().to_string();
   EXPECT_EQ((*broker)->cluster_id(), "Abc-123_xyz");

@@ -91,7 +91,8 @@ void register_dump_segment(CLI::App& app, int& exit_code) {
       const bool time = path.ends_with(".timeindex");
       storage::OffsetIndex oi;
       storage::TimeIndex ti;
-      auto loaded = time ? ti.load(**file) : oi.load(**file);
+      auto loaded = time ? ti.load(**file, storage::index_entries_max())
+                         : oi.load(**file, storage::index_entries_max());
       if (!loaded) {
         std::fprintf(stderr, "wharf dump-segment: %s\n", loaded.error().to_string().c_str());
         exit_code = 1;

@@ -88,7 +88,7 @@ void check_offset_index(io::FileSystem& fs, const std::string& path, const Segme
     return;
   }
   OffsetIndex index;
-  if (auto s = index.load(**file); !s) {
+  if (auto s = index.load(**file, index_entries_max()); !s) {
     report.problems.push_back({path, 0, s.error().message()});
     return;
   }
@@ -113,7 +113,7 @@ void check_time_index(io::FileSystem& fs, const std::string& path, const Segment
     return;
   }
   TimeIndex index;
-  if (auto s = index.load(**file); !s) {
+  if (auto s = index.load(**file, index_entries_max()); !s) {
     report.problems.push_back({path, 0, s.error().message()});
     return;
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "storage/record_batch.h"
+
 namespace wharf::storage {
 namespace {
 
@@ -58,13 +60,22 @@ Status SparseIndex<Entry>::flush(io::File& file) {
   return ok();
 }
 
+std::size_t index_entries_max(std::uint64_t log_bytes) {
+  return static_cast<std::size_t>(log_bytes / batch_layout::kHeaderBytes + 1);
+}
+
 template <typename Entry>
-Status SparseIndex<Entry>::load(io::File& file) {
+Status SparseIndex<Entry>::load(io::File& file, std::size_t entries_max) {
   constexpr std::size_t kBytes = entry_bytes(static_cast<const Entry*>(nullptr));
   WHARF_ASSIGN_OR_RETURN(std::uint64_t size, file.size());
   if (size % kBytes != 0) {
     return fail(ErrorCode::kCorruption, "{}: size {} is not a multiple of {}", file.path(), size,
                 kBytes);
+  }
+  if (size / kBytes > entries_max) {
+    return fail(ErrorCode::kCorruption,
+                "{}: {} entries, more than the {} its log can have (one per batch)", file.path(),
+                size / kBytes, entries_max);
   }
   Bytes raw(size);
   WHARF_RETURN_IF_ERROR(io::read_exact(file, FilePosition(0), raw));

@@ -16,6 +16,7 @@
 #include "base/ids.h"
 #include "base/result.h"
 #include "io/file_system.h"
+#include "storage/limits.h"
 
 namespace wharf::storage {
 
@@ -31,6 +32,10 @@ struct TimeIndexEntry {
 
 inline constexpr std::size_t kOffsetIndexEntryBytes = 8;
 inline constexpr std::size_t kTimeIndexEntryBytes = 12;
+
+// The most entries an index of a log of `log_bytes` can hold: one per batch, and a batch is at
+// least its header. Without a log at hand, the largest segment's.
+std::size_t index_entries_max(std::uint64_t log_bytes = kSegmentBytesMax);
 
 template <typename Entry>
 class SparseIndex {
@@ -48,7 +53,10 @@ class SparseIndex {
   // Appends the entries not yet in `file` (or rewrites it after clear/truncate).
   [[nodiscard]] Status flush(io::File& file);
   // Loads entries from `file`; fails (kCorruption) on a partial entry or non-increasing order.
-  [[nodiscard]] Status load(io::File& file);
+  // A file of more than `entries_max` entries is kCorruption, refused before it is read: a
+  // segment indexes each batch at most once, so its log's size bounds its index's
+  // (index_entries_max).
+  [[nodiscard]] Status load(io::File& file, std::size_t entries_max);
 
  private:
   std::vector<Entry> entries_;

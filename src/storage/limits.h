@@ -33,7 +33,8 @@ inline constexpr std::size_t kScanChunkBytes = 8 * 1024 * 1024;
 
 // Metadata files (topic.json, the clean-shutdown marker, the log-start file, the broker's
 // meta.properties and producer_ids) are a few hundred bytes; a larger one is damage and is
-// refused before it is read into memory.
+// refused before it is read into memory. Topic configs that would make topic.json larger are
+// refused when created or altered (INVALID_CONFIG), so the broker never writes one.
 inline constexpr std::size_t kMetadataFileBytesMax = 1024 * 1024;
 
 // Partitions per topic and topics per node: a bound on files and memory, not a design limit.

@@ -199,12 +199,24 @@ Status LogManager::write_marker(const std::string& dir, std::string_view marker)
   return fs_.sync_dir(dir);
 }
 
-Status LogManager::write_topic_meta(const TopicInfo& info) {
+Result<std::string> LogManager::topic_meta_text(const TopicInfo& info) {
   nlohmann::json j = {{"name", info.name},
                       {"id", topic_id_string(info.id)},
                       {"partitions", info.partitions},
                       {"configs", info.overrides}};
-  const std::string text = j.dump(2) + "\n";
+  std::string text = j.dump(2) + "\n";
+  // Config values have no length limit of their own (a throttled-replicas list, a padded
+  // number): a topic.json the next start would refuse to read is never written.
+  if (text.size() > kMetadataFileBytesMax) {
+    return fail(ErrorCode::kInvalidArgument,
+                "the configs of topic '{}' take {} bytes, more than the {} its metadata may hold",
+                excerpt(info.name), text.size(), kMetadataFileBytesMax);
+  }
+  return text;
+}
+
+Status LogManager::write_topic_meta(const TopicInfo& info) {
+  WHARF_ASSIGN_OR_RETURN(const std::string text, topic_meta_text(info));
   return io::write_file_atomic(
       fs_, io::join_path(topic_dir(info.name), std::string(kTopicMetaFile)), as_bytes(text));
 }
@@ -229,6 +241,7 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   topic->info.partitions = partitions;
   topic->info.overrides = overrides;
   WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(overrides, options_.defaults));
+  WHARF_RETURN_IF_ERROR(topic_meta_text(topic->info));  // refused before anything is created
   const std::string dir = topic_dir(name);
   WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, dir));
   WHARF_RETURN_IF_ERROR(write_marker(dir, kCreatingMarker));

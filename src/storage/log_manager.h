@@ -77,8 +77,9 @@ class LogManager {
   // kNotFound for an unknown topic or partition.
   [[nodiscard]] Result<std::shared_ptr<Partition>> partition(const std::string& topic,
                                                              PartitionId partition) const;
-  // The same without waiting: nullopt if a topic is being created or deleted right now, or if
-  // there is no such partition. For a thread that must not block (the network thread).
+  // The same without waiting: nullopt if another thread holds the topic map for a change (a
+  // topic's creation, deletion, new partitions or configs, close), or if there is no such
+  // partition. For a thread that must not block (the network thread).
   std::optional<std::shared_ptr<Partition>> try_partition(const std::string& topic,
                                                           PartitionId partition) const;
 
@@ -92,6 +93,10 @@ class LogManager {
   [[nodiscard]] Status close();
 
   const LogManagerOptions& options() const { return options_; }
+
+  // topic.json's text for `info`, or kInvalidArgument if it would exceed kMetadataFileBytesMax
+  // (create_topic and alter_config refuse such configs; AlterConfigs' validate_only asks here).
+  static Result<std::string> topic_meta_text(const TopicInfo& info);
 
  private:
   struct Topic {

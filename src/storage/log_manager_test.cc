@@ -4,6 +4,7 @@
 
 #include "io/fault_file_system.h"
 #include "io/memory_file_system.h"
+#include "storage/limits.h"
 #include "tests/support/storage_fixtures.h"
 
 namespace wharf::storage {
@@ -64,6 +65,34 @@ TEST_F(LogManagerTest, CreateRefusesBadNamesCountsConfigsAndDuplicates) {
   ASSERT_TRUE(m->create_topic("t", 1).has_value());
   EXPECT_EQ(m->create_topic("t", 1).error().code(), ErrorCode::kAlreadyExists);
   EXPECT_EQ(m->add_partitions("t", 1).error().code(), ErrorCode::kInvalidArgument);
+}
+
+// No config value has a length limit of its own (a throttled-replicas list can be any length), so
+// topic.json's size is checked before it is written: the next start reads at most
+// kMetadataFileBytesMax of it, and would refuse to open the broker otherwise.
+TEST_F(LogManagerTest, ConfigsThatWouldOutgrowTopicJsonAreRefusedAndChangeNothing) {
+  std::string list;
+  while (list.size() <= kMetadataFileBytesMax) list += "0:0,";
+  list.pop_back();
+  const std::map<std::string, std::string> huge = {
+      {"follower.replication.throttled.replicas", list}};
+  ASSERT_TRUE(TopicConfig::from_map(huge, {}).has_value()) << "the value itself is valid";
+  auto m = open();
+  auto created = m->create_topic("big", 1, huge);
+  ASSERT_FALSE(created.has_value());
+  EXPECT_EQ(created.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(created.error().message().find("more than the 1048576"), std::string::npos)
+      << created.error().message().substr(0, 200);
+  EXPECT_FALSE(mem_.exists("/data/topics/big").value()) << "refused before anything was created";
+
+  ASSERT_TRUE(m->create_topic("t", 1, {{"retention.ms", "1000"}}).has_value());
+  auto altered = m->alter_config("t", huge);
+  ASSERT_FALSE(altered.has_value());
+  EXPECT_EQ(altered.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(m->topic("t")->overrides.at("retention.ms"), "1000") << "the old configs stand";
+  m.reset();
+  m = open();  // and the broker still starts on what was written
+  EXPECT_EQ(m->topic("t")->overrides.at("retention.ms"), "1000");
 }
 
 TEST_F(LogManagerTest, TheCleanerCompactsOnlyCompactedTopicsAndDeleteStillWorks) {

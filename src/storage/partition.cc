@@ -232,8 +232,8 @@ Status Partition::recover() {
   durable_end_ = log_end_;
   if (has_log_start) {
     const std::string path = io::join_path(dir_, std::string(kLogStartFile));
-    WHARF_ASSIGN_OR_RETURN(Bytes bytes, io::read_file(fs_, path, kMetadataFileBytesMax));
-    auto floor = decode_log_start(bytes);
+    auto bytes = io::read_file(fs_, path, kMetadataFileBytesMax);
+    auto floor = bytes ? decode_log_start(*bytes) : std::nullopt;
     if (!floor) {
       // Written atomically with a CRC, so this is damage: records below it are served again
       // rather than the partition refused (nothing is lost by ignoring it).
@@ -730,11 +730,20 @@ std::size_t Partition::segment_count() const {
   std::lock_guard lock(mu_);
   return segments_.size();
 }
+Partition::ReaderView Partition::reader_view_locked() const {
+  return ReaderView{fenced_.has_value(), high_watermark_locked(), log_start_locked(),
+                    config_.recompression().target};
+}
+
+Partition::ReaderView Partition::reader_view() const {
+  std::lock_guard lock(mu_);
+  return reader_view_locked();
+}
+
 std::optional<Partition::ReaderView> Partition::try_reader_view() const {
   std::unique_lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return std::nullopt;
-  return ReaderView{fenced_.has_value(), high_watermark_locked(), log_start_locked(),
-                    config_.recompression().target};
+  return reader_view_locked();
 }
 
 bool Partition::fenced() const {

@@ -135,15 +135,16 @@ class Partition : public std::enable_shared_from_this<Partition> {
 
   Offset log_start_offset() const;
   Offset high_watermark() const;
-  // What a reader checks before serving records, read in one go: nullopt, without waiting, if
-  // another thread holds the partition (a write, a segment roll's sync). For a thread that must
-  // not block (the network thread); others use the accessors above.
+  // What a reader checks before serving records, read in one go. try_reader_view() gives
+  // nullopt, without waiting, if another thread holds the partition (a write, a segment roll's
+  // sync): for a thread that must not block (the network thread).
   struct ReaderView {
     bool fenced = false;
     Offset high_watermark;
     Offset log_start_offset;
     std::optional<Compression> recompression_target;  // compression.type's codec, if it names one
   };
+  ReaderView reader_view() const;
   std::optional<ReaderView> try_reader_view() const;
   Offset log_end_offset() const;
   std::uint64_t size_bytes() const;
@@ -239,6 +240,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void release_all_locked(const Status& status);
   void fence_locked(const Error& error);
   Offset high_watermark_locked() const;
+  ReaderView reader_view_locked() const;
   // The first segment's base offset, or the DeleteRecords floor if that is higher.
   Offset log_start_locked() const;
   [[nodiscard]] Status write_log_start_locked(Offset offset);

@@ -122,6 +122,9 @@ TEST_F(PartitionTest, TheReaderViewShowsWhatTheAccessorsShow) {
   EXPECT_EQ(view->high_watermark, Offset(4));
   EXPECT_EQ(view->log_start_offset, Offset(2));
   EXPECT_EQ(view->recompression_target, std::nullopt) << "compression.type=producer";
+  const auto blocking = p->reader_view();
+  EXPECT_EQ(blocking.high_watermark, view->high_watermark);
+  EXPECT_EQ(blocking.log_start_offset, view->log_start_offset);
   p->set_config(*TopicConfig::from_map({{"compression.type", "zstd"}}));
   EXPECT_EQ(p->try_reader_view()->recompression_target, Compression::kZstd);
 }

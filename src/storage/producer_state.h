@@ -43,8 +43,8 @@ using SequenceCheck = std::variant<SequenceAccepted, SequenceDuplicate>;
 
 class ProducerStateTable {
  public:
-  // The largest snapshot encode_snapshot() can write: kProducersPerPartitionMax producers, each
-  // with kProducerBatchesRetained batches. A larger file is damage, refused before it is read.
+  // The largest snapshot decode_snapshot() accepts: kProducersPerPartitionMax producers, each
+  // with kProducerBatchesRetained batches. A larger file is refused before it is read.
   static constexpr std::size_t kSnapshotBytesMax =
       20 + kProducersPerPartitionMax * (19 + kProducerBatchesRetained * 24);
 

@@ -276,6 +276,26 @@ TEST_F(RecoveryTest, MissingOrGarbledIndexesAreRebuiltFromTheLog) {
   }
 }
 
+TEST_F(RecoveryTest, AnIndexLargerThanItsLogCanHoldIsRefusedBeforeItIsRead) {
+  // A segment indexes each batch at most once, and a batch is at least its 61-byte header.
+  EXPECT_EQ(index_entries_max(61 * 10), 11u);
+  auto f = mem_.open("/too-long.index", io::OpenMode::kTruncate);
+  ASSERT_TRUE(f.has_value());
+  Bytes entries;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    append_be<std::uint32_t>(entries, i);
+    append_be<std::uint32_t>(entries, i * 100);
+  }
+  ASSERT_TRUE((*f)->append(entries).has_value());
+  OffsetIndex index;
+  auto refused = index.load(**f, 2);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kCorruption);
+  EXPECT_TRUE(index.entries().empty()) << "nothing was loaded";
+  ASSERT_TRUE(index.load(**f, 3).has_value());
+  EXPECT_EQ(index.entries().size(), 3u);
+}
+
 TEST_F(RecoveryTest, ProducerStateSurvivesCrashRollAndCleanShutdown) {
   const auto config = *TopicConfig::from_map({{"segment.bytes", "4096"}});
   BatchOptions o{ProducerId(42), ProducerEpoch(3), 0};

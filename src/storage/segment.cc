@@ -142,8 +142,8 @@ Status Segment::load_trusted(std::int64_t now_ms) {
     }
     return flush_indexes();
   };
-  auto loaded = index_.load(*index_file_);
-  if (loaded) loaded = time_index_.load(*time_index_file_);
+  auto loaded = index_.load(*index_file_, index_entries_max(size_));
+  if (loaded) loaded = time_index_.load(*time_index_file_, index_entries_max(size_));
   if (!loaded) return rebuild(loaded.error().message());
   if (size_ > 0 && index_.entries().empty()) return rebuild("index is empty");
   if (size_ == 0) {

@@ -106,6 +106,7 @@ void FetchReadAhead::run() {
     part = part_;
   }
   auto read = part->read(from_, max_bytes_);  // from_ and max_bytes_ change only in kEmpty
+  ByteBuffer unheld;  // bytes the budget cannot hold, freed after the lock is released
   std::lock_guard lock(mu_);
   records_ = read ? std::move(read->records) : ByteBuffer();
   // Hold what was read, not what was reserved: less, or more when a first batch is larger than
@@ -116,6 +117,7 @@ void FetchReadAhead::run() {
   } else if (budget_->reserve(records_.size() - reserved_)) {
     reserved_ = records_.size();
   } else {
+    unheld = std::move(records_);
     records_ = ByteBuffer();
     budget_->release(std::exchange(reserved_, 0));
   }
@@ -124,17 +126,34 @@ void FetchReadAhead::run() {
   done_.notify_all();
 }
 
+bool FetchReadAhead::matches_locked(const storage::Partition& part, Offset from,
+                                    std::size_t max_bytes) const {
+  return part_.get() == &part && from_ == from && max_bytes_ == max_bytes;
+}
+
 std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, Offset from,
                                                std::size_t max_bytes, Offset high_watermark) {
   std::unique_lock lock(mu_);
   if (state_ == State::kEmpty) return std::nullopt;
   // Another partition of the same Fetch may be the one read ahead: left for it.
-  if (part_.get() != &part || from_ != from || max_bytes_ != max_bytes) return std::nullopt;
+  if (!matches_locked(part, from, max_bytes)) return std::nullopt;
   if (state_ == State::kQueued) {
     drop_locked();  // not started: the caller reads now, sooner than the queue would
     return std::nullopt;
   }
   if (state_ == State::kRunning) done_.wait(lock, [this] { return state_ == State::kHeld; });
+  return serve_locked(high_watermark);
+}
+
+std::optional<ByteBuffer> FetchReadAhead::take_finished(const storage::Partition& part, Offset from,
+                                                        std::size_t max_bytes,
+                                                        Offset high_watermark) {
+  std::lock_guard lock(mu_);
+  if (state_ != State::kHeld || !matches_locked(part, from, max_bytes)) return std::nullopt;
+  return serve_locked(high_watermark);
+}
+
+std::optional<ByteBuffer> FetchReadAhead::serve_locked(Offset high_watermark) {
   if (records_.empty() || clock_.steady_now() - held_since_ > kHeldMax) {
     drop_locked();
     return std::nullopt;
@@ -152,11 +171,6 @@ std::optional<ByteBuffer> FetchReadAhead::take(const storage::Partition& part, O
   part_.reset();
   state_ = State::kEmpty;
   return records;
-}
-
-bool FetchReadAhead::holds(const storage::Partition& part, Offset from, std::size_t max_bytes) {
-  std::lock_guard lock(mu_);
-  return state_ == State::kHeld && part_.get() == &part && from_ == from && max_bytes_ == max_bytes;
 }
 
 void FetchReadAhead::expire() {

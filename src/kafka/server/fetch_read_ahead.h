@@ -94,9 +94,11 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   std::optional<ByteBuffer> take(const storage::Partition& part, Offset from, std::size_t max_bytes,
                                  Offset high_watermark);
 
-  // True if the read ahead of exactly that read has finished, so that take() returns without
-  // waiting (it may still return none: the read failed, found nothing, or is too old).
-  bool holds(const storage::Partition& part, Offset from, std::size_t max_bytes);
+  // take() for a thread that must not wait (the network thread): none, and nothing changed,
+  // unless the read ahead of exactly that read has finished; a queued or running one is left as
+  // it is. Otherwise as take().
+  std::optional<ByteBuffer> take_finished(const storage::Partition& part, Offset from,
+                                          std::size_t max_bytes, Offset high_watermark);
 
   // Drops held records older than kHeldMax. Called periodically (the connection's watchdog).
   void expire();
@@ -105,6 +107,9 @@ class FetchReadAhead : public std::enable_shared_from_this<FetchReadAhead> {
   enum class State { kEmpty, kQueued, kRunning, kHeld };
   void run();
   void drop_locked();  // kHeld or kQueued: back to kEmpty, bytes given back
+  bool matches_locked(const storage::Partition& part, Offset from, std::size_t max_bytes) const;
+  // kHeld: the held records cut at `high_watermark`, or none (failed, empty, too old).
+  std::optional<ByteBuffer> serve_locked(Offset high_watermark);
 
   const std::shared_ptr<ReadAheadBudget> budget_;
   const storage::TaskRunner post_;

@@ -355,9 +355,14 @@ std::pair<std::int16_t, std::optional<std::string>> alter_topic(storage::LogMana
   if (auto err = edit(overrides)) return {code(KafkaError::kInvalidRequest), *err};
   auto parsed = storage::TopicConfig::from_map(overrides, log.options().defaults);
   if (!parsed) return {code(KafkaError::kInvalidConfig), parsed.error().message()};
+  storage::TopicInfo altered = *info;
+  altered.overrides = overrides;
+  if (auto text = storage::LogManager::topic_meta_text(altered); !text) {
+    return {code(KafkaError::kInvalidConfig), text.error().message()};
+  }
   if (validate_only) return {0, std::nullopt};
   auto status = log.alter_config(name, overrides);
-  if (!status) return {code(to_kafka_error(status.error())), status.error().message()};
+  if (!status) return {code(create_error(status.error())), status.error().message()};
   WHARF_LOG_INFO("altered configs of topic {}", name);
   return {0, std::nullopt};
 }

@@ -53,6 +53,30 @@ void start_read_ahead(FetchReadAhead& read_ahead,
   }
 }
 
+// Why a partition is answered with an error instead of records, if it is.
+std::optional<KafkaError> refusal(const storage::Partition::ReaderView& view, std::int16_t v) {
+  if (view.fenced) {
+    // A failed sync fenced it until the broker reopens it (docs/decisions/0001): Kafka answers a
+    // partition on an offline log directory this way. It cannot grow, so a parked fetch must
+    // not wait on it (its watch fires at once). Fetch v5 and older do not know the code; Kafka
+    // sends them NOT_LEADER_OR_FOLLOWER, so they refresh and retry.
+    return v <= 5 ? KafkaError::kNotLeaderOrFollower : KafkaError::kKafkaStorageError;
+  }
+  if (v < kFetchVersionForZstd && view.recompression_target == storage::Compression::kZstd) {
+    // A topic whose compression.type is zstd is refused to Fetch v9 and older (clients from
+    // before KIP-110), as Kafka refuses it. Like Kafka, Wharf does not look inside the batches:
+    // a zstd batch a producer wrote to a `producer` topic is served as stored.
+    return KafkaError::kUnsupportedCompressionType;
+  }
+  return std::nullopt;
+}
+
+// The bytes asked of a partition's read: its own limit within what is left of the Fetch's.
+std::size_t partition_limit(std::size_t budget, const FetchTarget& t) {
+  return std::min<std::size_t>(
+      budget, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
+}
+
 // Keeps `records` read from `part` in `r`, with one walk over their batch headers for the
 // record count and the offset after the last batch. Reads serve whole, CRC-checked batches, so
 // the walk covers every byte; if it ever did not, only the records_out metric would be short,
@@ -74,21 +98,16 @@ void keep_records(FetchPartitionResult& r, ByteBuffer records,
 // the hop to a storage thread and back. Whatever would wait (a lock that a write, a segment
 // roll or a topic's creation holds; a read ahead not finished) and whatever must be answered
 // with an error returns nullopt, and the Fetch reads on a storage thread as before. What it
-// serves is what read_all would: the same checks, in the same order.
+// serves is what read_all would: the same view of the partition, refusal() and limit.
 std::optional<std::vector<FetchPartitionResult>> read_held(HandlerContext& hc, const FetchTarget& t,
                                                            std::size_t max_bytes, std::int16_t v,
                                                            FetchReadAhead& read_ahead) {
   auto part = hc.log.try_partition(*t.topic, PartitionId(t.partition));
   if (!part) return std::nullopt;
   const auto view = (*part)->try_reader_view();
-  if (!view || view->fenced || Offset(t.offset) < view->log_start_offset) return std::nullopt;
-  if (v < kFetchVersionForZstd && view->recompression_target == storage::Compression::kZstd) {
-    return std::nullopt;
-  }
-  const std::size_t limit = std::min<std::size_t>(
-      max_bytes, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
-  if (!read_ahead.holds(**part, Offset(t.offset), limit)) return std::nullopt;
-  auto records = read_ahead.take(**part, Offset(t.offset), limit, view->high_watermark);
+  if (!view || refusal(*view, v) || Offset(t.offset) < view->log_start_offset) return std::nullopt;
+  const std::size_t limit = partition_limit(max_bytes, t);
+  auto records = read_ahead.take_finished(**part, Offset(t.offset), limit, view->high_watermark);
   if (!records) return std::nullopt;
   std::vector<FetchPartitionResult> out(1);
   FetchPartitionResult& r = out[0];
@@ -141,27 +160,15 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
         r.error = KafkaError::kUnknownTopicOrPartition;
         continue;
       }
-      if ((*part)->fenced()) {
-        // A failed sync fenced it until the broker reopens it (docs/decisions/0001): Kafka
-        // answers a partition on an offline log directory this way. It cannot grow, so a
-        // parked fetch must not wait on it (its watch fires at once). Fetch v5 and older do not
-        // know the code; Kafka sends them NOT_LEADER_OR_FOLLOWER, so they refresh and retry.
-        r.error = v <= 5 ? KafkaError::kNotLeaderOrFollower : KafkaError::kKafkaStorageError;
+      const auto view = (*part)->reader_view();
+      if (auto refused = refusal(view, v)) {
+        r.error = *refused;
         continue;
       }
-      if (v < kFetchVersionForZstd &&
-          (*part)->config().recompression().target == storage::Compression::kZstd) {
-        // A topic whose compression.type is zstd is refused to Fetch v9 and older (clients from
-        // before KIP-110), as Kafka refuses it. Like Kafka, Wharf does not look inside the
-        // batches: a zstd batch a producer wrote to a `producer` topic is served as stored.
-        r.error = KafkaError::kUnsupportedCompressionType;
-        continue;
-      }
-      r.high_watermark = (*part)->high_watermark().value();
-      r.log_start_offset = (*part)->log_start_offset().value();
+      r.high_watermark = view.high_watermark.value();
+      r.log_start_offset = view.log_start_offset.value();
       if (budget == 0 && !first_data) continue;
-      const std::size_t limit = std::min<std::size_t>(
-          budget, static_cast<std::size_t>(std::max<std::int32_t>(t.partition_max_bytes, 1)));
+      const std::size_t limit = partition_limit(budget, t);
       r.limit = limit;
       // What the connection's read-ahead holds for exactly this read, if anything (below the log
       // start, the read answers OFFSET_OUT_OF_RANGE instead).
@@ -256,6 +263,11 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   }
 
   if (read_ahead != nullptr && !hc.stopping) start_read_ahead(*read_ahead, results);
+  // A topic deleted meanwhile can leave this Fetch the last owner of a partition, whose end
+  // closes its segment files (and so frees them): that happens on a storage thread.
+  for (auto& r : results) {
+    if (r.part && r.part.use_count() == 1) hc.post_to_storage([part = std::move(r.part)] {});
+  }
 
   p::FetchResponse resp;
   resp.session_id = 0;  // no fetch sessions (KIP-227): clients fall back to full fetches

@@ -290,14 +290,13 @@ class ReadAheadTest : public ServerTest {
  protected:
   // One Fetch of partition 0 from `offset`, at most one batch (a limit of 1 byte: KIP-74 serves
   // the first batch whole). Its error code and values.
-  std::pair<std::int16_t, std::vector<std::string>> fetch_one(Connection& conn,
-                                                              const std::string& topic,
-                                                              std::int64_t offset,
-                                                              std::int32_t correlation_id) {
+  std::pair<std::int16_t, std::vector<std::string>> fetch_one(
+      Connection& conn, const std::string& topic, std::int64_t offset, std::int32_t correlation_id,
+      std::int16_t version = kFetchVersion) {
     auto req = test::fetch_request(topic, 0, offset, 0, 0);
     req.topics[0].partitions[0].partition_max_bytes = 1;
     std::string error;
-    auto resp = round_trip<p::FetchResponse>(conn, req, kFetchVersion, correlation_id, error);
+    auto resp = round_trip<p::FetchResponse>(conn, req, version, correlation_id, error);
     EXPECT_TRUE(resp.has_value()) << error;
     if (!resp) return {-1, {}};
     const auto& pd = resp->responses.at(0).partitions.at(0);
@@ -362,6 +361,18 @@ TEST_F(ReadAheadTest, RecordsDeletedMeanwhileAreNotServedFromTheReadAhead) {
   const double here_before = answered_here();
   EXPECT_EQ(fetch_one(conn, "t", 1, 11).first, p::code(p::KafkaError::kOffsetOutOfRange));
   EXPECT_EQ(answered_here(), here_before) << "below the log start: the storage path answers";
+}
+
+TEST_F(ReadAheadTest, AZstdTopicIsRefusedToAnOldFetchEvenWithTheRecordsReadAhead) {
+  start();
+  Connection conn(server_->port());
+  fetch_a_then_hold_b(conn);
+  ASSERT_TRUE(server_->log().alter_config("t", {{"compression.type", "zstd"}}).has_value());
+  const double here_before = answered_here();
+  const auto [error, values] = fetch_one(conn, "t", 1, 11, 9);  // Fetch v9: before KIP-110
+  EXPECT_EQ(error, p::code(p::KafkaError::kUnsupportedCompressionType));
+  EXPECT_TRUE(values.empty());
+  EXPECT_EQ(answered_here(), here_before) << "the storage path answers the refusal";
 }
 
 TEST_F(ReadAheadTest, ATopicDeletedAndCreatedAgainServesItsNewRecords) {
