@@ -217,8 +217,12 @@ Result<std::string> LogManager::topic_meta_text(const TopicInfo& info) {
 
 Status LogManager::write_topic_meta(const TopicInfo& info) {
   WHARF_ASSIGN_OR_RETURN(const std::string text, topic_meta_text(info));
-  return io::write_file_atomic(
-      fs_, io::join_path(topic_dir(info.name), std::string(kTopicMetaFile)), as_bytes(text));
+  return write_topic_meta_text(info.name, text);
+}
+
+Status LogManager::write_topic_meta_text(const std::string& name, const std::string& text) {
+  return io::write_file_atomic(fs_, io::join_path(topic_dir(name), std::string(kTopicMetaFile)),
+                               as_bytes(text));
 }
 
 Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t partitions,
@@ -241,7 +245,8 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   topic->info.partitions = partitions;
   topic->info.overrides = overrides;
   WHARF_ASSIGN_OR_RETURN(topic->info.config, TopicConfig::from_map(overrides, options_.defaults));
-  WHARF_RETURN_IF_ERROR(topic_meta_text(topic->info));  // refused before anything is created
+  // Refused before anything is created; written below, as the commit point.
+  WHARF_ASSIGN_OR_RETURN(const std::string meta, topic_meta_text(topic->info));
   const std::string dir = topic_dir(name);
   WHARF_RETURN_IF_ERROR(io::create_dirs_durable(fs_, dir));
   WHARF_RETURN_IF_ERROR(write_marker(dir, kCreatingMarker));
@@ -252,7 +257,7 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   }
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
   // The commit point: topic.json appears atomically, then the topics directory is synced.
-  WHARF_RETURN_IF_ERROR(write_topic_meta(topic->info));
+  WHARF_RETURN_IF_ERROR(write_topic_meta_text(name, meta));
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(io::parent_dir(dir)));
   // Committed; a marker left behind by a crash here is removed at the next start.
   // Its removal is synced: a marker that came back after a crash would make a later loss of
@@ -373,6 +378,20 @@ std::vector<TopicInfo> LogManager::topics() const {
 Result<std::shared_ptr<Partition>> LogManager::partition(const std::string& topic,
                                                          PartitionId partition) const {
   std::shared_lock lock(mu_);
+  return partition_locked(topic, partition);
+}
+
+std::optional<std::shared_ptr<Partition>> LogManager::try_partition(const std::string& topic,
+                                                                    PartitionId partition) const {
+  std::shared_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  auto found = partition_locked(topic, partition);
+  if (!found) return std::nullopt;
+  return std::move(*found);
+}
+
+Result<std::shared_ptr<Partition>> LogManager::partition_locked(const std::string& topic,
+                                                                PartitionId partition) const {
   auto it = topics_.find(topic);
   // Names are quoted cut short (excerpt): a client can look up a 32 KiB name per partition.
   if (it == topics_.end())
@@ -380,19 +399,6 @@ Result<std::shared_ptr<Partition>> LogManager::partition(const std::string& topi
   const auto& parts = it->second->partitions;
   if (partition.value() < 0 || static_cast<std::size_t>(partition.value()) >= parts.size()) {
     return fail(ErrorCode::kNotFound, "topic '{}' has no partition {}", excerpt(topic), partition);
-  }
-  return parts[static_cast<std::size_t>(partition.value())];
-}
-
-std::optional<std::shared_ptr<Partition>> LogManager::try_partition(const std::string& topic,
-                                                                    PartitionId partition) const {
-  std::shared_lock lock(mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return std::nullopt;
-  auto it = topics_.find(topic);
-  if (it == topics_.end()) return std::nullopt;
-  const auto& parts = it->second->partitions;
-  if (partition.value() < 0 || static_cast<std::size_t>(partition.value()) >= parts.size()) {
-    return std::nullopt;
   }
   return parts[static_cast<std::size_t>(partition.value())];
 }

@@ -106,6 +106,10 @@ class LogManager {
   LogManager(io::FileSystem& fs, LogManagerOptions options, const Clock& clock);
   [[nodiscard]] Status load();
   [[nodiscard]] Status write_topic_meta(const TopicInfo& info);
+  [[nodiscard]] Status write_topic_meta_text(const std::string& name, const std::string& text);
+  // The partition, or kNotFound. REQUIRES: mu_ held (shared).
+  Result<std::shared_ptr<Partition>> partition_locked(const std::string& topic,
+                                                      PartitionId partition) const;
   // Writes topic.json for a directory that lost it (see load); refuses if it cannot tell the
   // partition count.
   [[nodiscard]] Status rebuild_topic_meta(const std::string& name,
