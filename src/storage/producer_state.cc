@@ -1,6 +1,8 @@
 #include "storage/producer_state.h"
 
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "base/crc32c.h"
 #include "storage/limits.h"
@@ -57,6 +59,9 @@ Result<SequenceCheck> ProducerStateTable::check(const BatchHeader& b) const {
 
 void ProducerStateTable::update(const BatchHeader& b) {
   if (!b.has_producer_id()) return;
+  if (producers_.size() >= kProducersPerPartitionMax && !producers_.contains(b.producer_id)) {
+    evict_least_recent();
+  }
   ProducerEntry& e = producers_[b.producer_id];
   if (b.producer_epoch != e.epoch) {
     e.batches.clear();
@@ -65,6 +70,30 @@ void ProducerStateTable::update(const BatchHeader& b) {
   e.batches.push_back({b.base_sequence, b.last_sequence(), b.base_offset, b.last_offset()});
   while (e.batches.size() > kProducerBatchesRetained) e.batches.pop_front();
   e.last_timestamp_ms = std::max(e.last_timestamp_ms, b.max_timestamp);
+}
+
+void ProducerStateTable::evict_least_recent() {
+  // A tenth at a time, so a stream of new producer ids costs a scan per 10,000 of them.
+  const std::size_t k = std::max<std::size_t>(1, producers_.size() / 10);
+  std::vector<std::int64_t> times;
+  times.reserve(producers_.size());
+  for (const auto& [id, e] : producers_) times.push_back(e.last_timestamp_ms);
+  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(k - 1), times.end());
+  const std::int64_t cutoff = times[k - 1];
+  // Those strictly older than the k-th oldest time, then ties with it until k are gone.
+  std::size_t gone = 0;
+  for (bool ties : {false, true}) {
+    for (auto it = producers_.begin(); it != producers_.end() && gone < k;) {
+      const std::int64_t t = it->second.last_timestamp_ms;
+      if (t < cutoff || (ties && t == cutoff)) {
+        it = producers_.erase(it);
+        ++gone;
+      } else {
+        ++it;
+      }
+    }
+  }
+  evicted_ += gone;
 }
 
 void ProducerStateTable::expire(std::int64_t cutoff_ms) {

@@ -54,13 +54,18 @@ class ProducerStateTable {
   // with no state accepts any sequence. Batches without a producer id are always accepted.
   [[nodiscard]] Result<SequenceCheck> check(const BatchHeader& batch) const;
 
-  // Records an appended batch. REQUIRES: check() accepted it and it was written.
+  // Records an appended batch. REQUIRES: check() accepted it and it was written. A producer
+  // new to a table that already holds kProducersPerPartitionMax first makes it forget the tenth
+  // least recently active (by last_timestamp_ms), so memory and snapshots stay bounded whatever
+  // producer ids clients write; a forgotten producer is one with no state (check()).
   void update(const BatchHeader& batch);
 
   // Forgets producers idle since before `cutoff_ms` (producer.id.expiration.ms).
   void expire(std::int64_t cutoff_ms);
 
   std::size_t size() const { return producers_.size(); }
+  // Producers forgotten because the table was full, since it was made.
+  std::uint64_t evicted() const { return evicted_; }
   const ProducerEntry* find(ProducerId id) const;
   const std::unordered_map<ProducerId, ProducerEntry>& producers() const { return producers_; }
 
@@ -70,7 +75,9 @@ class ProducerStateTable {
       ByteView bytes);
 
  private:
+  void evict_least_recent();
   std::unordered_map<ProducerId, ProducerEntry> producers_;
+  std::uint64_t evicted_ = 0;
 };
 
 }  // namespace wharf::storage

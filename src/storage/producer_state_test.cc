@@ -107,3 +107,55 @@ TEST(ProducerState, ExpiryForgetsIdleProducers) {
 
 }  // namespace
 }  // namespace wharf::storage
+
+namespace wharf::storage {
+namespace {
+
+// Producer ids are whatever clients write in their batches: the table stays within
+// kProducersPerPartitionMax (and its snapshot within what a restart reads back) by forgetting the
+// least recently active tenth when a new producer would pass it.
+TEST(ProducerState, ANewProducerBeyondTheBoundForgetsTheLeastRecentlyActiveTenth) {
+  ProducerStateTable t;
+  const auto n = static_cast<std::int64_t>(kProducersPerPartitionMax);
+  // Producer i last wrote at time 1000 + i (its batch's offset).
+  for (std::int64_t i = 0; i < n; ++i) t.update(batch(i, 0, 0, 1, i));
+  EXPECT_EQ(t.size(), kProducersPerPartitionMax);
+  EXPECT_EQ(t.evicted(), 0u);
+  // Producer 0 writes again: the most recently active now.
+  t.update(batch(0, 0, 1, 1, n));
+  EXPECT_EQ(t.size(), kProducersPerPartitionMax) << "a known producer adds nothing";
+
+  t.update(batch(n, 0, 0, 1, n + 1));  // one more
+  EXPECT_EQ(t.evicted(), kProducersPerPartitionMax / 10);
+  EXPECT_EQ(t.size(), kProducersPerPartitionMax - kProducersPerPartitionMax / 10 + 1);
+  EXPECT_NE(t.find(ProducerId(0)), nullptr) << "recently active: kept";
+  EXPECT_EQ(t.find(ProducerId(1)), nullptr) << "the least recently active are forgotten";
+  EXPECT_EQ(t.find(ProducerId(n / 10)), nullptr);
+  EXPECT_NE(t.find(ProducerId(n / 10 + 1)), nullptr);
+  EXPECT_NE(t.find(ProducerId(n)), nullptr) << "the new producer is recorded";
+  // A forgotten producer is one with no state: any sequence is accepted.
+  EXPECT_TRUE(accepted(t.check(batch(1, 0, 7, 1, n + 2))));
+
+  // What is left fits the snapshot bound, and reads back.
+  Bytes snapshot = t.encode_snapshot(Offset(n + 2));
+  EXPECT_LE(snapshot.size(), ProducerStateTable::kSnapshotBytesMax);
+  auto decoded = ProducerStateTable::decode_snapshot(snapshot);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().to_string();
+  EXPECT_EQ(decoded->second.size(), t.size());
+}
+
+TEST(ProducerState, EvictionWithEqualTimesForgetsExactlyATenth) {
+  ProducerStateTable t;
+  const auto n = static_cast<std::int64_t>(kProducersPerPartitionMax);
+  for (std::int64_t i = 0; i < n; ++i) {
+    BatchHeader h = batch(i, 0, 0, 1, i);
+    h.max_timestamp = 5;  // a client may write any time
+    t.update(h);
+  }
+  t.update(batch(n, 0, 0, 1, n));
+  EXPECT_EQ(t.evicted(), kProducersPerPartitionMax / 10);
+  EXPECT_EQ(t.size(), kProducersPerPartitionMax - kProducersPerPartitionMax / 10 + 1);
+}
+
+}  // namespace
+}  // namespace wharf::storage
