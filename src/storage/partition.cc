@@ -510,20 +510,59 @@ Result<AppendResult> Partition::append_async(MutableByteView batch, const TaskRu
   std::unique_lock lock(mu_, std::defer_lock);
   Offset target;
   WHARF_ASSIGN_OR_RETURN(AppendResult result, write(batch, lock, target));
+  await_durable_locked(lock, target, run, std::move(durable));
+  return result;
+}
+
+std::optional<Result<AppendResult>> Partition::try_append_async(MutableByteView batch,
+                                                                const TaskRunner& run,
+                                                                DurableCallback& durable) {
+  // Without a runner and a shared owner the sync would run on this thread.
+  if (!run || weak_from_this().expired()) return std::nullopt;
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock() || closed_ || fenced_) return std::nullopt;
+  const std::size_t batch_bytes_max = config_.max_message_bytes;
+  const Recompression recompression = config_.recompression();
+  lock.unlock();
+  // A compressed batch is decompressed to be validated: more work than its size says.
+  auto sent = parse_header(batch);
+  if (!sent || sent->compression() != Compression::kNone) return std::nullopt;
+  // Validation outside the lock, as append() does.
+  auto validated = validate_batch_records(batch, ValidationLimits{batch_bytes_max});
+  if (!validated) return Result<AppendResult>(fail(validated.error()));
+  if (needs_recompression(validated->header, recompression)) return std::nullopt;
+  if (!lock.try_lock() || closed_ || fenced_) return std::nullopt;
+  if (rolls_locked(batch.size(), validated->header.record_count, clock_.now_ms())) {
+    return std::nullopt;
+  }
+  Offset target;
+  auto result = write_locked(batch, validated->header, *validated, target);
+  if (result) await_durable_locked(lock, target, run, std::move(durable));
+  return result;
+}
+
+void Partition::await_durable_locked(std::unique_lock<std::mutex>& lock, Offset target,
+                                     const TaskRunner& run, DurableCallback durable) {
   if (config_.sync.kind != SyncPolicy::Kind::kAlways || durable_end_ >= target) {
     durable(ok());
-    return result;
+    return;
   }
   durable_waiters_.push_back({target, std::move(durable)});
   if (run && !weak_from_this().expired()) {
     sync_runner_ = run;
-    if (schedule_sync_locked()) return result;
+    if (schedule_sync_locked()) return;
   }
   // No runner (or it refused the task), or no shared owner to keep this partition alive for a
   // task: sync here. The waiter gets the outcome (a failed sync fences and fails it); the write
   // itself succeeded.
   (void)wait_durable(lock, target);
-  return result;
+}
+
+bool Partition::rolls_locked(std::size_t bytes, std::int32_t records, std::int64_t now_ms) const {
+  const Segment& active = *segments_.back();
+  return !active.empty() && (active.size_bytes() + bytes > config_.segment_bytes ||
+                             now_ms - active.created_ms() >= config_.segment_ms ||
+                             (log_end_ - active.base_offset()) + records > kSegmentOffsetsMax);
 }
 
 Result<AppendResult> Partition::write(MutableByteView batch, std::unique_lock<std::mutex>& lock,
@@ -560,10 +599,7 @@ Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader 
 
   std::shared_ptr<Segment> active = segments_.back();
   const std::int64_t now = clock_.now_ms();
-  if (!active->empty() &&
-      (active->size_bytes() + batch.size() > config_.segment_bytes ||
-       now - active->created_ms() >= config_.segment_ms ||
-       (log_end_ - active->base_offset()) + h.record_count > kSegmentOffsetsMax)) {
+  if (rolls_locked(batch.size(), h.record_count, now)) {
     WHARF_RETURN_IF_ERROR(roll_locked());
     active = segments_.back();
   }

@@ -108,6 +108,16 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // pipelined batches keep their order.
   [[nodiscard]] Result<AppendResult> append_async(MutableByteView batch, const TaskRunner& run,
                                                   DurableCallback durable);
+  // As append_async(), for a thread that must not block (the network thread): never waits for
+  // the lock, a sync or a new segment. Returns nullopt, having written nothing and left
+  // `durable` as it was, when the lock is held, the partition is closed or fenced, the batch is
+  // compressed or needs recompressing, the append would roll a segment, or there is no shared
+  // owner and
+  // `run` to sync on; the caller then uses append_async() on a thread that may block. A batch
+  // that fails validation is refused here as there.
+  [[nodiscard]] std::optional<Result<AppendResult>> try_append_async(MutableByteView batch,
+                                                                     const TaskRunner& run,
+                                                                     DurableCallback& durable);
 
   // Blocks until the high watermark is above `offset` (the record at `offset` is readable), the
   // timeout passes, or the partition is closed, fenced or retired. Returns the high watermark
@@ -219,6 +229,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // offset the batch is durable at (for a duplicate, its original's end).
   [[nodiscard]] Result<AppendResult> write_locked(MutableByteView batch, BatchHeader h,
                                                   const ValidatedBatch& validated, Offset& target);
+  // Whether appending `bytes` holding `records` records at `now_ms` starts a new segment.
+  bool rolls_locked(std::size_t bytes, std::int32_t records, std::int64_t now_ms) const;
+  // After a batch is written up to `target`: `durable` is called now if nothing is left to
+  // wait for, else queued for a sync on `run` (or synced on this thread when there is none).
+  void await_durable_locked(std::unique_lock<std::mutex>& lock, Offset target,
+                            const TaskRunner& run, DurableCallback durable);
   // Validation and recompression, outside the lock (see append()).
   struct Prepared;
   [[nodiscard]] Result<Prepared> prepare(MutableByteView batch);

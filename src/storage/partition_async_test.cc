@@ -6,6 +6,7 @@
 #include "io/fault_file_system.h"
 #include "io/memory_file_system.h"
 #include "storage/partition.h"
+#include "tests/support/compressed_batch.h"
 #include "tests/support/manual_runner.h"
 #include "tests/support/storage_fixtures.h"
 
@@ -130,6 +131,81 @@ TEST_F(PartitionAsyncTest, WithoutAnOwnerOrUnderOtherPoliciesTheCallbackRunsBefo
   EXPECT_TRUE(o.called && o.status.has_value());
   EXPECT_TRUE(runner_.tasks.empty());
   EXPECT_EQ(none->high_watermark(), Offset(1));
+}
+
+// try_append_async (the network thread's produce) writes as append_async does, or writes nothing
+// and leaves the callback to the caller's append_async when it would have to wait or sync.
+TEST_F(PartitionAsyncTest, TryAppendWritesAsAppendAsyncDoesOrLeavesTheBatchUntouched) {
+  auto p = open(*TopicConfig::from_map({{"segment.bytes", "4096"}}));
+  ASSERT_NE(p, nullptr);
+  Outcome first;
+  DurableCallback cb = [&first](Status s) {
+    first.called = true;
+    first.status = std::move(s);
+  };
+  Bytes a = test::simple_batch(std::string(3000, 'a'));
+  auto r = p->try_append_async(MutableByteView(a), runner_.runner(), cb);
+  ASSERT_TRUE(r.has_value()) << "the lock is free and the empty segment does not roll";
+  ASSERT_TRUE(r->has_value()) << r->error().to_string();
+  EXPECT_EQ((*r)->base_offset, Offset(0));
+  EXPECT_FALSE(first.called) << "not durable before a sync";
+  EXPECT_EQ(runner_.run_all(), 1) << "the sync runs on the runner, not on this thread";
+  EXPECT_TRUE(first.called && first.status.has_value());
+  EXPECT_EQ(p->high_watermark(), Offset(1));
+
+  // A second 3000-byte batch would start a new segment (a sync and new files): left alone.
+  Bytes b = test::simple_batch(std::string(3000, 'b'));
+  Outcome second;
+  DurableCallback cb2 = [&second](Status s) {
+    second.called = true;
+    second.status = std::move(s);
+  };
+  EXPECT_FALSE(p->try_append_async(MutableByteView(b), runner_.runner(), cb2).has_value());
+  EXPECT_TRUE(static_cast<bool>(cb2)) << "the callback is still the caller's";
+  EXPECT_EQ(p->log_end_offset(), Offset(1)) << "nothing written";
+  ASSERT_TRUE(p->append_async(MutableByteView(b), runner_.runner(), std::move(cb2)).has_value());
+  runner_.run_all();
+  EXPECT_TRUE(second.called && second.status.has_value());
+  EXPECT_EQ(p->high_watermark(), Offset(2));
+
+  // A damaged batch is refused here as append_async refuses it.
+  Bytes bad = test::simple_batch("c");
+  bad.back() ^= std::byte{1};
+  DurableCallback unused = [](Status) { ADD_FAILURE() << "a refused batch has no callback"; };
+  auto refused = p->try_append_async(MutableByteView(bad), runner_.runner(), unused);
+  ASSERT_TRUE(refused.has_value());
+  ASSERT_FALSE(refused->has_value());
+  EXPECT_EQ(refused->error().code(), ErrorCode::kCorruptMessage);
+  EXPECT_EQ(p->log_end_offset(), Offset(2));
+
+  // A compressed batch is decompressed to be validated: more work than its size says.
+  Bytes z = test::compress_batch(test::simple_batch("z"), Compression::kZstd);
+  EXPECT_FALSE(p->try_append_async(MutableByteView(z), runner_.runner(), unused).has_value());
+  // No runner: the sync would have to run on this thread.
+  Bytes c = test::simple_batch("c");
+  EXPECT_FALSE(p->try_append_async(MutableByteView(c), TaskRunner{}, unused).has_value());
+  // A batch the topic's compression.type recompresses: left to a thread that may block.
+  p->set_config(*TopicConfig::from_map({{"segment.bytes", "4096"}, {"compression.type", "zstd"}}));
+  EXPECT_FALSE(p->try_append_async(MutableByteView(c), runner_.runner(), unused).has_value());
+  EXPECT_EQ(p->log_end_offset(), Offset(2));
+}
+
+TEST_F(PartitionAsyncTest, TryAppendLeavesAFencedOrUnownedPartitionToTheBlockingPath) {
+  auto owned = Partition::open(fault_, "/data/u/0", {}, clock_);
+  ASSERT_TRUE(owned.has_value());
+  DurableCallback unused = [](Status) { ADD_FAILURE() << "nothing is written"; };
+  Bytes x = test::simple_batch("x");
+  EXPECT_FALSE((*owned)->try_append_async(MutableByteView(x), runner_.runner(), unused).has_value())
+      << "no shared owner to keep it alive for a sync task";
+
+  auto p = open();
+  Outcome o;
+  ASSERT_TRUE(put_async(*p, test::simple_batch("a"), o).has_value());
+  fault_.fail_nth_sync(1);
+  runner_.run_all();
+  ASSERT_TRUE(p->fenced());
+  EXPECT_FALSE(p->try_append_async(MutableByteView(x), runner_.runner(), unused).has_value())
+      << "append_async gives the fenced error";
 }
 
 TEST_F(PartitionAsyncTest, CloseSyncsWhatIsPendingAndCompletesItsWaiters) {

@@ -109,66 +109,104 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
       s.bytes = records->size();
       ++deferred->outstanding;
     }
-    // The batches are written on a storage thread, after this connection's earlier produces
-    // (its strand) and without this handler waiting: the connection reads its next request
-    // meanwhile (pipelining), and its writes join the sync already running. Each appended slot
-    // completes exactly once, on the network thread, when durable or failed.
-    auto write_all = [&hc, state, deferred] {
-      for (std::size_t i = 0; i < state->slots.size(); ++i) {
-        Slot& s = state->slots[i];
-        if (!s.appended) continue;
-        // The partition keeps this until the batch is durable: it holds no reference to the
-        // server, only its posts (gone once the server stopped; the inner lambda then never
-        // runs, so its `hc` is only used while the network thread is).
-        auto complete = [posts = hc.posts, &hc, state, deferred, i](Status durable) {
-          posts->to_network([&hc, state, deferred, i, durable = std::move(durable)] {
-            Slot& slot = state->slots[i];
-            if (!durable) {
-              slot.durable_error = code(to_kafka_error(durable.error()));
-              hc.append_errors.failed(state->topic(slot), slot.out.index, durable.error());
-            } else {
-              auto& t = hc.traffic(state->topic(slot), slot.out.index);
-              t.bytes_in->inc(slot.bytes);
-              t.records_in->inc(slot.records);
-            }
-            deferred->complete_one();
-          });
-        };
-        const std::string& topic = state->topic(s);
-        auto part = hc.log.partition(topic, PartitionId(s.out.index));
-        if (!part) {
-          s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
-          s.appended = false;
-          hc.post_to_network([deferred] { deferred->complete_one(); });
-          continue;
-        }
-        auto r =
-            (*part)->append_async(MutableByteView(*s.data->records), hc.storage_runner(), complete);
-        if (!r) {
-          s.out.error_code = code(to_kafka_error(r.error()));
-          if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
-              r.error().code() != ErrorCode::kInvalidProducerEpoch) {
-            hc.append_errors.failed(topic, s.out.index, r.error());
+    // Each appended slot completes exactly once, on the network thread, when durable or failed.
+    // The partition keeps `complete` until the batch is durable: it holds no reference to the
+    // server, only its posts (gone once the server stopped; the inner lambda then never runs, so
+    // its `hc` is only used while the network thread is).
+    auto completion = [&hc, state, deferred](std::size_t i) -> storage::DurableCallback {
+      return [posts = hc.posts, &hc, state, deferred, i](Status durable) {
+        posts->to_network([&hc, state, deferred, i, durable = std::move(durable)] {
+          Slot& slot = state->slots[i];
+          if (!durable) {
+            slot.durable_error = code(to_kafka_error(durable.error()));
+            hc.append_errors.failed(state->topic(slot), slot.out.index, durable.error());
+          } else {
+            auto& t = hc.traffic(state->topic(slot), slot.out.index);
+            t.bytes_in->inc(slot.bytes);
+            t.records_in->inc(slot.records);
           }
-          s.appended = false;
-          hc.post_to_network([deferred] { deferred->complete_one(); });
-          continue;
-        }
-        hc.append_errors.succeeded();
-        s.out.error_code = 0;
-        s.out.base_offset = r->base_offset.value();
-        s.out.log_append_time_ms = r->log_append_time_ms;
-        s.out.log_start_offset = r->log_start_offset.value();
-      }
-      // The slots' answers are final and the batches no longer needed: free them.
-      state->request.topic_data.clear();
-      hc.post_to_network([deferred] { deferred->complete_one(); });
+          deferred->complete_one();
+        });
+      };
     };
-    ++deferred->outstanding;  // for write_all itself: `slots` is its until it is done
-    if (ctx.writes != nullptr) {
-      asio::post(*ctx.writes, std::move(write_all));
+    // What the append said, into the slot's answer (on whichever thread wrote it).
+    auto answer = [&hc, state, deferred](std::size_t i, const Result<storage::AppendResult>& r) {
+      Slot& s = state->slots[i];
+      if (!r) {
+        s.out.error_code = code(to_kafka_error(r.error()));
+        if (r.error().code() != ErrorCode::kOutOfOrderSequence &&
+            r.error().code() != ErrorCode::kInvalidProducerEpoch) {
+          hc.append_errors.failed(state->topic(s), s.out.index, r.error());
+        }
+        s.appended = false;
+        hc.post_to_network([deferred] { deferred->complete_one(); });
+        return;
+      }
+      hc.append_errors.succeeded();
+      s.out.error_code = 0;
+      s.out.base_offset = r->base_offset.value();
+      s.out.log_append_time_ms = r->log_append_time_ms;
+      s.out.log_start_offset = r->log_start_offset.value();
+    };
+    // A small request on a connection with no write queued is written here, on the network
+    // thread, when each partition's lock is free and no segment rolls: no hand-off to a storage
+    // thread and back (see try_append_async). Any slot that cannot be is written on the storage
+    // strand with the slots after it, so the connection's writes keep request order.
+    std::size_t first_queued = 0;
+    std::size_t request_bytes = 0;
+    for (const auto& s : slots) request_bytes += s.appended ? s.bytes : 0;
+    ConnectionWrites* writes = ctx.writes;
+    if (writes != nullptr && *writes->queued == 0 && request_bytes <= kProduceInlineBytesMax) {
+      for (; first_queued < slots.size(); ++first_queued) {
+        Slot& s = slots[first_queued];
+        if (!s.appended) continue;
+        auto part = hc.log.try_partition(state->topic(s), PartitionId(s.out.index));
+        if (!part) break;  // busy, or missing: the strand answers UNKNOWN_TOPIC_OR_PARTITION
+        auto complete = completion(first_queued);
+        auto r = (*part)->try_append_async(MutableByteView(*s.data->records), hc.storage_runner(),
+                                           complete);
+        // The last owner of a deleted topic's partition closes its files on a storage thread.
+        if (part->use_count() == 1) hc.post_to_storage([p = std::move(*part)] {});
+        if (!r) break;
+        produce_written_inline().inc();
+        answer(first_queued, *r);
+      }
+    }
+    if (first_queued == slots.size()) {
+      state->request.topic_data.clear();  // every answer is final: the batches are not needed
     } else {
-      hc.post_to_storage(std::move(write_all));
+      // The rest are written on a storage thread, after this connection's earlier produces (its
+      // strand) and without this handler waiting: the connection reads its next request
+      // meanwhile (pipelining), and its writes join the sync already running.
+      std::shared_ptr<std::size_t> queued = writes != nullptr ? writes->queued : nullptr;
+      auto write_all = [&hc, state, deferred, completion, answer, first_queued, queued] {
+        for (std::size_t i = first_queued; i < state->slots.size(); ++i) {
+          Slot& s = state->slots[i];
+          if (!s.appended) continue;
+          auto part = hc.log.partition(state->topic(s), PartitionId(s.out.index));
+          if (!part) {
+            s.out.error_code = code(KafkaError::kUnknownTopicOrPartition);
+            s.appended = false;
+            hc.post_to_network([deferred] { deferred->complete_one(); });
+            continue;
+          }
+          answer(i, (*part)->append_async(MutableByteView(*s.data->records), hc.storage_runner(),
+                                          completion(i)));
+        }
+        // The slots' answers are final and the batches no longer needed: free them.
+        state->request.topic_data.clear();
+        hc.post_to_network([deferred, queued] {
+          if (queued) --*queued;
+          deferred->complete_one();
+        });
+      };
+      ++deferred->outstanding;  // for write_all itself: `slots` is its until it is done
+      if (writes != nullptr) {
+        ++*writes->queued;
+        asio::post(writes->strand, std::move(write_all));
+      } else {
+        hc.post_to_storage(std::move(write_all));
+      }
     }
   }
 

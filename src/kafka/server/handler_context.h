@@ -95,10 +95,37 @@ inline HandlerResult DeferredResult::take_result() {
 // Runs one connection's produce writes on the storage pool one after another, in request order.
 using WriteStrand = asio::strand<asio::thread_pool::executor_type>;
 
+// One connection's produce writes. A produce is written on the network thread only while none of
+// the connection's writes is queued on the strand, so they stay in request order.
+struct ConnectionWrites {
+  explicit ConnectionWrites(WriteStrand s) : strand(std::move(s)) {}
+  WriteStrand strand;
+  // Writes posted to `strand` and not finished; network thread only. Shared with each write's
+  // completion, which may run after the connection is gone.
+  std::shared_ptr<std::size_t> queued = std::make_shared<std::size_t>(0);
+};
+
+// A produce request whose batches total at most this many bytes may be written on the network
+// thread (handle_produce.cc): small enough that validating and copying it into the page cache
+// (tens of microseconds) does not hold up the thread's other connections. Larger ones, and any
+// that would wait for a lock or start a segment, are written on a storage thread.
+inline constexpr std::size_t kProduceInlineBytesMax = 64 * 1024;
+
+// wharf_produce_batches_written_inline_total (docs/metrics.md).
+inline metrics::Counter& produce_written_inline() {
+  static metrics::Counter& c =
+      metrics::registry()
+          .counter("wharf_produce_batches_written_inline_total",
+                   "Produced batches written on the network thread, without a storage-thread "
+                   "hop.")
+          .with({});
+  return c;
+}
+
 struct RequestContext {
   protocol::RequestHeader header;
   std::string client_host;               // "/ip" as Kafka shows it in DescribeGroups
-  WriteStrand* writes = nullptr;         // the connection's; none: writes go to the pool directly
+  ConnectionWrites* writes = nullptr;    // the connection's; none: writes go to the pool directly
   FetchReadAhead* read_ahead = nullptr;  // the connection's; none: Fetch reads when asked
   std::int16_t version() const { return header.request_api_version; }
 };

@@ -119,6 +119,64 @@ TEST_F(PipeliningTest, LaterProducesAreWrittenWhileTheFirstSyncIsHeldAndAnswered
   }
 }
 
+// A small produce on a connection with nothing queued is written on the network thread. One that
+// must start a segment goes to the storage strand, and the connection's later produces follow it
+// there until it is done, so offsets and responses keep request order.
+TEST_F(PipeliningTest, SmallProducesAreWrittenOnTheNetworkThreadAndFollowAQueuedWriteInOrder) {
+  ASSERT_TRUE(log_->create_topic("r", 1, {{"segment.bytes", "4096"}}).has_value());
+  auto frame_for = [](const std::string& topic, std::string value, std::int32_t correlation_id) {
+    p::ProduceRequest request;
+    request.transactional_id = std::nullopt;
+    request.acks = -1;
+    request.timeout_ms = 30'000;
+    request.topic_data.push_back({topic, {{0, test::simple_batch(value)}}});
+    return test::raw::request_frame(request, 7, correlation_id);
+  };
+  auto expect_answer = [](Connection& conn, std::int32_t correlation_id, std::int64_t offset) {
+    auto frame = conn.read_frame();
+    ASSERT_TRUE(frame.has_value()) << conn.error();
+    std::string error;
+    auto resp = test::raw::parse_response<p::ProduceResponse>(*frame, 7, 7, correlation_id, error);
+    ASSERT_TRUE(resp.has_value()) << error;
+    const auto& part = resp->responses.at(0).partition_responses.at(0);
+    EXPECT_EQ(part.error_code, 0) << "response " << correlation_id;
+    EXPECT_EQ(part.base_offset, offset) << "response " << correlation_id;
+  };
+  Connection conn(server_->bound_port(), 0, std::chrono::seconds(60));
+  ASSERT_TRUE(conn.connected()) << conn.error();
+  const auto inline_before = produce_written_inline().value();
+  ASSERT_TRUE(conn.send(frame_for("r", "r0", 1)));
+  expect_answer(conn, 1, 0);
+  EXPECT_EQ(produce_written_inline().value(), inline_before + 1) << "written on the network thread";
+
+  // The next batch does not fit the 4 KiB segment: its write rolls, and the roll's sync is held.
+  fault_.hold_syncs();
+  ASSERT_TRUE(conn.send(frame_for("r", std::string(5000, 'x'), 2)));
+  ASSERT_TRUE(eventually([&] { return fault_.syncs_waiting() == 1; }));
+  ASSERT_TRUE(conn.send(frame_for("r", "r2", 3)));
+  ASSERT_TRUE(conn.send(frame_for("r", "r3", 4)));
+  // (The partition's lock is held by the roll, so the test does not ask it for its log end.)
+  EXPECT_TRUE(conn.open_and_silent_for(std::chrono::milliseconds(50)));
+  EXPECT_EQ(produce_written_inline().value(), inline_before + 1)
+      << "the later produces wait behind the queued write";
+  fault_.release_syncs();
+  expect_answer(conn, 2, 1);
+  expect_answer(conn, 3, 2);
+  expect_answer(conn, 4, 3);
+  EXPECT_EQ(produce_written_inline().value(), inline_before + 1)
+      << "each of those started a segment or followed one that did";
+
+  // Nothing is queued any more: the next small produce is written on the network thread again.
+  ASSERT_TRUE(conn.send(frame_for("t", "t0", 5)));
+  expect_answer(conn, 5, 0);
+  EXPECT_EQ(produce_written_inline().value(), inline_before + 2);
+
+  // One over the inline bound goes to a storage thread.
+  ASSERT_TRUE(conn.send(frame_for("t", std::string(kProduceInlineBytesMax, 'y'), 6)));
+  expect_answer(conn, 6, 1);
+  EXPECT_EQ(produce_written_inline().value(), inline_before + 2);
+}
+
 TEST_F(PipeliningTest, AFailedSyncFailsEveryWaitingProduceAndAFetchOfTheFencedPartition) {
   Connection conn(server_->bound_port(), 0, std::chrono::seconds(60));
   ASSERT_TRUE(conn.connected()) << conn.error();

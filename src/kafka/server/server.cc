@@ -28,7 +28,7 @@ struct KafkaServer::Impl::Connection {
   Connection(tcp::socket s, std::chrono::steady_clock::time_point now, WriteStrand w)
       : socket(std::move(s)), writes(std::move(w)), last_activity(now), frame_started(now) {}
   tcp::socket socket;
-  WriteStrand writes;  // this connection's produce writes, in request order
+  ConnectionWrites writes;  // this connection's produce writes, in request order
   // The next Fetch's read, started early (none when fetch_read_ahead_bytes_max is 0).
   std::shared_ptr<FetchReadAhead> read_ahead;
   std::string peer;
