@@ -605,7 +605,9 @@ Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader 
   }
 
   patch_base_offset(batch, log_end_);
+  patch_partition_leader_epoch(batch, kStoredLeaderEpoch);
   h.base_offset = log_end_;
+  h.partition_leader_epoch = kStoredLeaderEpoch;
   if (config_.log_append_time) {
     apply_log_append_time(batch, now);
     h.max_timestamp = now;

@@ -28,6 +28,7 @@ class PartitionTest : public ::testing::Test {
 };
 
 TEST_F(PartitionTest, AppendAssignsConsecutiveOffsetsAndReadReturnsTheSameBytes) {
+  // (The bytes read back also pass check_batch_crc in read(): the epoch is outside the CRC.)
   auto p = open();
   std::vector<Bytes> written;
   Offset expected(0);
@@ -38,7 +39,10 @@ TEST_F(PartitionTest, AppendAssignsConsecutiveOffsetsAndReadReturnsTheSameBytes)
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
     EXPECT_EQ(r->base_offset, expected);
     EXPECT_EQ(r->last_offset, expected + h->last_offset_delta);
+    EXPECT_EQ(h->partition_leader_epoch, -1) << "as producers send it";
     patch_base_offset(b, expected);
+    // Stored in leader epoch 0, as Kafka writes its leader's epoch over the producer's.
+    patch_partition_leader_epoch(b, kStoredLeaderEpoch);
     written.push_back(b);
     expected = r->last_offset + 1;
   }
@@ -508,9 +512,10 @@ TEST_F(PartitionTest, CompressionTypeStoresEachBatchWithTheTopicsCodecAndTheSame
     EXPECT_EQ(headers[i].base_sequence, static_cast<std::int32_t>(i) * 4);
     EXPECT_EQ(headers[i].max_timestamp, 1'700'000'000'000 + static_cast<std::int64_t>(i) * 10 + 3);
     EXPECT_EQ(stored_records(stored), stored_records(sent[i]));
-    if (cases[i].first == expected[i]) {  // kept: the bytes sent, but for the base offset
+    if (cases[i].first == expected[i]) {  // kept: the bytes sent, but for offset and epoch
       Bytes same = sent[i];
       patch_base_offset(same, headers[i].base_offset);
+      patch_partition_leader_epoch(same, kStoredLeaderEpoch);
       EXPECT_EQ(Bytes(stored.begin(), stored.end()), same);
     }
   }

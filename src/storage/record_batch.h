@@ -164,6 +164,10 @@ std::uint32_t compute_crc(ByteView batch);
 // Patch fields the CRC does not cover.
 void patch_base_offset(MutableByteView batch, Offset base_offset);
 void patch_partition_leader_epoch(MutableByteView batch, std::int32_t epoch);
+// The partition leader epoch every appended batch is stored with, whatever the producer sent
+// (usually -1), as Kafka writes its leader's epoch there. One node never changes leader, so it is
+// 0: the epoch Metadata, Fetch and OffsetForLeaderEpoch report.
+inline constexpr std::int32_t kStoredLeaderEpoch = 0;
 // Sets max_timestamp and recomputes the CRC (which covers it); leaves the bytes alone if the
 // field already holds that value.
 void set_max_timestamp(MutableByteView batch, std::int64_t max_timestamp);

@@ -75,6 +75,7 @@ Result<std::map<int, ProducerProgress>> verify(storage::Partition& p, std::uint6
       ProducerProgress& pp = progress[t];
       Bytes want = expected_batch(seed, t, pp.batches, pp.next_seq);
       storage::patch_base_offset(want, at);
+      storage::patch_partition_leader_epoch(want, storage::kStoredLeaderEpoch);  // as Kafka
       ByteView got = ByteView(r.records).subspan(pos, h.total_bytes());
       if (want.size() != got.size() || !std::equal(want.begin(), want.end(), got.begin())) {
         return fail(ErrorCode::kCorruption,

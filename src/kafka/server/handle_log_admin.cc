@@ -12,6 +12,7 @@
 #include "kafka/protocol/generated/describe_producers.h"
 #include "kafka/protocol/generated/offset_for_leader_epoch.h"
 #include "kafka/server/handler_util.h"
+#include "storage/record_batch.h"
 
 namespace wharf::kafka {
 namespace p = protocol;
@@ -33,7 +34,7 @@ constexpr std::int8_t kEndpointTypeBrokers = 1;
 constexpr std::int8_t kEndpointTypeControllers = 2;
 
 // One node, one leader, forever (kafka-protocol.md P10): every record is in leader epoch 0.
-constexpr std::int32_t kLeaderEpoch = 0;
+constexpr std::int32_t kLeaderEpoch = storage::kStoredLeaderEpoch;
 
 }  // namespace
 
