@@ -1,5 +1,6 @@
 #include "kafka/server/fetch_read_ahead.h"
 
+#include "base/log.h"
 #include "storage/record_batch.h"
 
 namespace wharf::kafka {
@@ -105,10 +106,18 @@ void FetchReadAhead::run() {
     state_ = State::kRunning;
     part = part_;
   }
-  auto read = part->read(from_, max_bytes_);  // from_ and max_bytes_ change only in kEmpty
+  ByteBuffer got;  // nothing when the read fails: the Fetch then reads for itself
+  try {
+    auto read = part->read(from_, max_bytes_);  // from_ and max_bytes_ change only in kEmpty
+    if (read) got = std::move(read->records);
+  } catch (const std::exception& e) {
+    // Only an allocation can throw here. The read still ends held (empty), so a take() waiting
+    // for it returns instead of waiting for ever.
+    WHARF_LOG_WARN("reading ahead for a Fetch: {}", e.what());
+  }
   ByteBuffer unheld;  // bytes the budget cannot hold, freed after the lock is released
   std::lock_guard lock(mu_);
-  records_ = read ? std::move(read->records) : ByteBuffer();
+  records_ = std::move(got);
   // Hold what was read, not what was reserved: less, or more when a first batch is larger than
   // the limit (KIP-74), if the budget has room for it.
   if (records_.size() <= reserved_) {
