@@ -108,9 +108,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // pipelined batches keep their order.
   [[nodiscard]] Result<AppendResult> append_async(MutableByteView batch, const TaskRunner& run,
                                                   DurableCallback durable);
-  // As append_async(), for a thread that must not block (the network thread): never waits for
-  // the lock, a sync or a new segment. Returns nullopt, having written nothing and left
-  // `durable` as it was, when the lock is held, the partition is closed or fenced, the batch is
+  // As append_async(), for a thread that must not block (the network thread), and only under
+  // sync.policy none or interval: never waits for the lock, a sync or a new segment. Returns
+  // nullopt, having written nothing and left `durable` as it was, when the policy is always, the
+  // lock is held, the partition is closed or fenced, the batch is
   // compressed or needs recompressing, the append would roll a segment, or there is no shared
   // owner and
   // `run` to sync on; the caller then uses append_async() on a thread that may block. A batch

@@ -119,11 +119,14 @@ TEST_F(PipeliningTest, LaterProducesAreWrittenWhileTheFirstSyncIsHeldAndAnswered
   }
 }
 
-// A small produce on a connection with nothing queued is written on the network thread. One that
-// must start a segment goes to the storage strand, and the connection's later produces follow it
-// there until it is done, so offsets and responses keep request order.
+// Under sync.policy none or interval, a small produce on a connection with nothing queued is
+// written on the network thread. One that must start a segment goes to the storage strand, and
+// the connection's later produces follow it there until it is done, so offsets and responses
+// keep request order. Under `always` every produce takes the strand.
 TEST_F(PipeliningTest, SmallProducesAreWrittenOnTheNetworkThreadAndFollowAQueuedWriteInOrder) {
-  ASSERT_TRUE(log_->create_topic("r", 1, {{"segment.bytes", "4096"}}).has_value());
+  ASSERT_TRUE(
+      log_->create_topic("r", 1, {{"segment.bytes", "4096"}, {"sync.policy", "none"}}).has_value());
+  ASSERT_TRUE(log_->create_topic("n", 1, {{"sync.policy", "interval:60000"}}).has_value());
   auto frame_for = [](const std::string& topic, std::string value, std::int32_t correlation_id) {
     p::ProduceRequest request;
     request.transactional_id = std::nullopt;
@@ -167,13 +170,15 @@ TEST_F(PipeliningTest, SmallProducesAreWrittenOnTheNetworkThreadAndFollowAQueued
       << "each of those started a segment or followed one that did";
 
   // Nothing is queued any more: the next small produce is written on the network thread again.
-  ASSERT_TRUE(conn.send(frame_for("t", "t0", 5)));
+  ASSERT_TRUE(conn.send(frame_for("n", "n0", 5)));
   expect_answer(conn, 5, 0);
   EXPECT_EQ(produce_written_inline().value(), inline_before + 2);
 
-  // One over the inline bound goes to a storage thread.
-  ASSERT_TRUE(conn.send(frame_for("t", std::string(kProduceInlineBytesMax, 'y'), 6)));
+  // One over the inline bound goes to a storage thread, as does one to an `always` topic.
+  ASSERT_TRUE(conn.send(frame_for("n", std::string(kProduceInlineBytesMax, 'y'), 6)));
   expect_answer(conn, 6, 1);
+  ASSERT_TRUE(conn.send(frame_for("t", "t0", 7)));
+  expect_answer(conn, 7, 0);
   EXPECT_EQ(produce_written_inline().value(), inline_before + 2);
 }
 
