@@ -21,7 +21,7 @@
 #   WHARF_BENCH_LATENCY_SECONDS length of each fixed-rate latency run (default 10)
 #   WHARF_BENCH_RATES          offered rates, records/s of 1 KiB  (default "1000 10000 50000")
 #
-# Runtime on this 2-core VM: about 2.5 minutes with the defaults. The broker and nats-server are
+# Runtime on this 2-core VM: about 4 minutes with the defaults. The broker and nats-server are
 # stopped and their data removed at the end, also on failure or Ctrl-C.
 set -euo pipefail
 
@@ -228,6 +228,23 @@ for linger in 0 5; do
       --partitions 1 --record-size 1024 --rate "$rate" --seconds "$latency_seconds" --acks all \
       --linger-ms "$linger"
     sync_histogram "$results/latency-$rate-linger$linger.syncs-after.prom"
+  done
+done
+
+# --- what p99 is made of: the broker without the disk, the disk without the broker ----------
+# The linger.ms=0 runs again on topics with sync.policy=none (acks=all is then answered once the
+# batch is written): the broker's and the client's own share of the latency. Then
+# bench/sync_probe.py on the same disk: an ideal group commit (a writer at the same rate, a
+# thread syncing in a loop) with no broker at all, once with the CPUs idle and once with one CPU
+# kept busy, as the broker and its client keep them during the runs above.
+for rate in "${rates[@]}"; do
+  "$wharf" topic create "nosync-$rate" --partitions 1 --config sync.policy=none >/dev/null
+  bench "$results/nosync-latency-$rate.json" produce --topic "nosync-$rate" --partitions 1 \
+    --record-size 1024 --rate "$rate" --seconds "$latency_seconds" --acks all --linger-ms 0
+  for busy in 0 1; do
+    python3 "$root/bench/sync_probe.py" --dir "$dir" --rate "$rate" \
+      --seconds "$latency_seconds" --busy "$busy" >"$results/sync-probe-$rate-busy$busy.json"
+    log "sync probe at $rate/s, $busy busy: $(cat "$results/sync-probe-$rate-busy$busy.json")"
   done
 done
 

@@ -531,6 +531,49 @@ def build_broker(results):
                    f"{sync_cells(r['syncs'])} | {target_text} | {result} |")
     out.append("")
 
+    # The parts of p99: the broker without syncs, the disk without the broker.
+    nosync = {}
+    for path in glob.glob(os.path.join(results, "nosync-latency-*.json")):
+        row = json.load(open(path))
+        nosync[row["rate_offered"]] = row
+    probes = {}
+    for path in glob.glob(os.path.join(results, "sync-probe-*-busy*.json")):
+        row = json.load(open(path))
+        probes[(row["rate_offered"], row["busy"])] = row
+    if nosync or probes:
+        out.append("### What produce p99 is made of (linger.ms=0)")
+        out.append("")
+        out.append("The linger.ms=0 rows above beside the same runs on a topic with "
+                   "`sync.policy=none` (acks=all answered once the batch is written: the broker's "
+                   "and the client's own share), and beside `bench/sync_probe.py` on the same "
+                   "disk: an ideal group commit with no broker (one thread writes 1 KiB records "
+                   "at the rate, another calls `fdatasync` in a loop; a record's latency runs "
+                   "from its scheduled time to the end of the sync that covered it), with the "
+                   "CPUs idle and with one CPU kept busy by a spinning process. Cells are p50 / "
+                   "p99 in ms; for the probe, then its syncs over 10 ms and the slowest sync.")
+        out.append("")
+        out.append("| offered records/s | broker, `always` | broker, `none` | disk alone, idle "
+                   "CPUs | disk alone, one CPU busy |")
+        out.append("|---:|---:|---:|---:|---:|")
+        always = {r["rate_offered"]: r for r in latency if r["linger"] == 0}
+
+        def pair(row):
+            if row is None:
+                return "–"
+            return f"{row['latency_ms_p50']:.2f} / {row['latency_ms_p99']:.2f}"
+
+        def probe_cell(row):
+            if row is None:
+                return "–"
+            return (f"{pair(row)} ({row['syncs_over_10ms']:,} of {row['syncs']:,} syncs over "
+                    f"10 ms, slowest {row['sync_ms_max']:.0f})")
+
+        for rate in sorted(set(nosync) | {r for r, _ in probes}):
+            out.append(f"| {rate:,.0f} | {pair(always.get(rate))} | {pair(nosync.get(rate))} | "
+                       f"{probe_cell(probes.get((rate, 0)))} | "
+                       f"{probe_cell(probes.get((rate, 1)))} |")
+        out.append("")
+
     # Consume.
     out.append("### Consume from the page cache")
     out.append("")
