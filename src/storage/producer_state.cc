@@ -59,9 +59,7 @@ Result<SequenceCheck> ProducerStateTable::check(const BatchHeader& b) const {
 
 void ProducerStateTable::update(const BatchHeader& b) {
   if (!b.has_producer_id()) return;
-  if (producers_.size() >= kProducersPerPartitionMax && !producers_.contains(b.producer_id)) {
-    evict_least_recent();
-  }
+  if (would_evict(b)) evict_least_recent();
   ProducerEntry& e = producers_[b.producer_id];
   if (b.producer_epoch != e.epoch) {
     e.batches.clear();
@@ -72,28 +70,25 @@ void ProducerStateTable::update(const BatchHeader& b) {
   e.last_timestamp_ms = std::max(e.last_timestamp_ms, b.max_timestamp);
 }
 
+bool ProducerStateTable::would_evict(const BatchHeader& b) const {
+  return b.has_producer_id() && producers_.size() >= kProducersPerPartitionMax &&
+         !producers_.contains(b.producer_id);
+}
+
 void ProducerStateTable::evict_least_recent() {
-  // A tenth at a time, so a stream of new producer ids costs a scan per 10,000 of them.
+  // A tenth at a time, so a stream of new producer ids costs a scan per 10,000 of them. Ordered by
+  // each producer's last offset: set by the broker, never equal for two producers, and the same
+  // after a restart (a batch's timestamp is the client's to choose).
   const std::size_t k = std::max<std::size_t>(1, producers_.size() / 10);
-  std::vector<std::int64_t> times;
-  times.reserve(producers_.size());
-  for (const auto& [id, e] : producers_) times.push_back(e.last_timestamp_ms);
-  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(k - 1), times.end());
-  const std::int64_t cutoff = times[k - 1];
-  // Those strictly older than the k-th oldest time, then ties with it until k are gone.
-  std::size_t gone = 0;
-  for (bool ties : {false, true}) {
-    for (auto it = producers_.begin(); it != producers_.end() && gone < k;) {
-      const std::int64_t t = it->second.last_timestamp_ms;
-      if (t < cutoff || (ties && t == cutoff)) {
-        it = producers_.erase(it);
-        ++gone;
-      } else {
-        ++it;
-      }
-    }
-  }
-  evicted_ += gone;
+  auto last_offset = [](const ProducerEntry& e) {
+    return e.batches.empty() ? std::int64_t{-1} : e.batches.back().last_offset.value();
+  };
+  std::vector<std::pair<std::int64_t, ProducerId>> order;
+  order.reserve(producers_.size());
+  for (const auto& [id, e] : producers_) order.emplace_back(last_offset(e), id);
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k - 1), order.end());
+  for (std::size_t i = 0; i < k; ++i) producers_.erase(order[i].second);
+  evicted_ += k;
 }
 
 void ProducerStateTable::expire(std::int64_t cutoff_ms) {

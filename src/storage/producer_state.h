@@ -56,9 +56,11 @@ class ProducerStateTable {
 
   // Records an appended batch. REQUIRES: check() accepted it and it was written. A producer
   // new to a table that already holds kProducersPerPartitionMax first makes it forget the tenth
-  // least recently active (by last_timestamp_ms), so memory and snapshots stay bounded whatever
+  // whose last batches are oldest in the log, so memory and snapshots stay bounded whatever
   // producer ids clients write; a forgotten producer is one with no state (check()).
   void update(const BatchHeader& batch);
+  // Whether update(batch) would first forget producers (a scan of the whole table).
+  bool would_evict(const BatchHeader& batch) const;
 
   // Forgets producers idle since before `cutoff_ms` (producer.id.expiration.ms).
   void expire(std::int64_t cutoff_ms);

@@ -113,7 +113,7 @@ namespace {
 
 // Producer ids are whatever clients write in their batches: the table stays within
 // kProducersPerPartitionMax (and its snapshot within what a restart reads back) by forgetting the
-// least recently active tenth when a new producer would pass it.
+// tenth whose last batches are oldest in the log when a new producer would pass it.
 TEST(ProducerState, ANewProducerBeyondTheBoundForgetsTheLeastRecentlyActiveTenth) {
   ProducerStateTable t;
   const auto n = static_cast<std::int64_t>(kProducersPerPartitionMax);
@@ -144,17 +144,22 @@ TEST(ProducerState, ANewProducerBeyondTheBoundForgetsTheLeastRecentlyActiveTenth
   EXPECT_EQ(decoded->second.size(), t.size());
 }
 
-TEST(ProducerState, EvictionWithEqualTimesForgetsExactlyATenth) {
+TEST(ProducerState, EvictionFollowsTheLogNotTheTimestampsClientsWrite) {
   ProducerStateTable t;
   const auto n = static_cast<std::int64_t>(kProducersPerPartitionMax);
   for (std::int64_t i = 0; i < n; ++i) {
     BatchHeader h = batch(i, 0, 0, 1, i);
-    h.max_timestamp = 5;  // a client may write any time
+    h.max_timestamp = i < n / 2 ? 4'000'000'000'000 : 5;  // far future, then far past
     t.update(h);
   }
+  EXPECT_FALSE(t.would_evict(batch(7, 0, 1, 1, n))) << "a known producer";
+  EXPECT_TRUE(t.would_evict(batch(n, 0, 0, 1, n)));
+  EXPECT_FALSE(t.would_evict(batch(-1, 0, 0, 1, n))) << "no producer id";
   t.update(batch(n, 0, 0, 1, n));
   EXPECT_EQ(t.evicted(), kProducersPerPartitionMax / 10);
   EXPECT_EQ(t.size(), kProducersPerPartitionMax - kProducersPerPartitionMax / 10 + 1);
+  EXPECT_EQ(t.find(ProducerId(0)), nullptr) << "the oldest in the log, whatever its timestamp";
+  EXPECT_NE(t.find(ProducerId(n - 1)), nullptr);
 }
 
 }  // namespace
