@@ -519,28 +519,38 @@ std::optional<Result<AppendResult>> Partition::try_append_async(MutableByteView 
                                                                 DurableCallback& durable) {
   // Without a runner and a shared owner the sync would run on this thread.
   if (!run || weak_from_this().expired()) return std::nullopt;
-  std::unique_lock lock(mu_, std::try_to_lock);
-  if (!lock.owns_lock() || closed_ || fenced_) return std::nullopt;
-  // Under `always` the answer waits for a sync anyway, and a write on a thread that also reads
-  // requests can be held up by that sync's journal commit: measured slower at 50,000 records/s
-  // (decision 0009, Added later).
-  if (config_.sync.kind == SyncPolicy::Kind::kAlways) return std::nullopt;
-  const std::size_t batch_bytes_max = config_.max_message_bytes;
-  const Recompression recompression = config_.recompression();
+  std::unique_lock lock(mu_, std::defer_lock);
+  // What this thread may do, read under the lock, and read again after validation (outside the
+  // lock): AlterConfigs may change the topic meanwhile.
+  auto may_write_here = [&]() -> std::optional<std::size_t> {
+    if (closed_ || fenced_) return std::nullopt;
+    // Under `always` the answer waits for a sync anyway, and a write on a thread that also reads
+    // requests can be held up by that sync's journal commit: measured slower at 50,000 records/s
+    // (decision 0009, Added later). Under `interval`, likewise while its sync runs.
+    if (config_.sync.kind == SyncPolicy::Kind::kAlways || sync_in_flight_) return std::nullopt;
+    return config_.max_message_bytes;
+  };
+  if (!lock.try_lock()) return std::nullopt;
+  const auto batch_bytes_max = may_write_here();
+  if (!batch_bytes_max) return std::nullopt;
   lock.unlock();
   // A compressed batch is decompressed to be validated: more work than its size says.
   auto sent = parse_header(batch);
   if (!sent || sent->compression() != Compression::kNone) return std::nullopt;
   // Validation outside the lock, as append() does.
-  auto validated = validate_batch_records(batch, ValidationLimits{batch_bytes_max});
+  auto validated = validate_batch_records(batch, ValidationLimits{*batch_bytes_max});
   if (!validated) return Result<AppendResult>(fail(validated.error()));
-  if (needs_recompression(validated->header, recompression)) return std::nullopt;
-  if (!lock.try_lock() || closed_ || fenced_) return std::nullopt;
-  if (rolls_locked(batch.size(), validated->header.record_count, clock_.now_ms())) {
+  if (!lock.try_lock() || may_write_here() != batch_bytes_max) return std::nullopt;
+  // Neither a recompression, nor a segment to start (a sync and new files), nor a full producer
+  // table to sweep: each is work for a thread that may block.
+  const std::int64_t now = clock_.now_ms();
+  if (needs_recompression(validated->header, config_.recompression()) ||
+      rolls_locked(batch.size(), validated->header.record_count, now) ||
+      producers_.would_evict(validated->header)) {
     return std::nullopt;
   }
   Offset target;
-  auto result = write_locked(batch, validated->header, *validated, target);
+  auto result = write_locked(batch, validated->header, *validated, target, now);
   if (result) await_durable_locked(lock, target, run, std::move(durable));
   return result;
 }
@@ -574,11 +584,12 @@ Result<AppendResult> Partition::write(MutableByteView batch, std::unique_lock<st
   WHARF_ASSIGN_OR_RETURN(Prepared prepared, prepare(batch));
   if (!prepared.recompressed.empty()) batch = MutableByteView(prepared.recompressed);
   lock.lock();
-  return write_locked(batch, prepared.header, prepared.validated, target);
+  return write_locked(batch, prepared.header, prepared.validated, target, clock_.now_ms());
 }
 
 Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader h,
-                                             const ValidatedBatch& validated, Offset& target) {
+                                             const ValidatedBatch& validated, Offset& target,
+                                             std::int64_t now) {
   if (closed_) return fail(ErrorCode::kShuttingDown, "partition {} is closed", dir_);
   if (fenced_) return fail(*fenced_);
   if (h.is_control()) {
@@ -602,7 +613,6 @@ Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader 
   }
 
   std::shared_ptr<Segment> active = segments_.back();
-  const std::int64_t now = clock_.now_ms();
   if (rolls_locked(batch.size(), h.record_count, now)) {
     WHARF_RETURN_IF_ERROR(roll_locked());
     active = segments_.back();

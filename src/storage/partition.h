@@ -110,12 +110,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
                                                   DurableCallback durable);
   // As append_async(), for a thread that must not block (the network thread), and only under
   // sync.policy none or interval: never waits for the lock, a sync or a new segment. Returns
-  // nullopt, having written nothing and left `durable` as it was, when the policy is always, the
-  // lock is held, the partition is closed or fenced, the batch is
-  // compressed or needs recompressing, the append would roll a segment, or there is no shared
-  // owner and
-  // `run` to sync on; the caller then uses append_async() on a thread that may block. A batch
-  // that fails validation is refused here as there.
+  // nullopt, having written nothing and left `durable` as it was, when the policy is always (or
+  // interval with its sync running), the lock is held, the partition is closed or fenced, the
+  // batch is compressed or needs recompressing, the append would roll a segment or make the
+  // producer table forget producers, or there is no shared owner and `run` to sync on; the caller
+  // then uses append_async() on a thread that may block. A batch that fails validation is
+  // refused here as there.
   [[nodiscard]] std::optional<Result<AppendResult>> try_append_async(MutableByteView batch,
                                                                      const TaskRunner& run,
                                                                      DurableCallback& durable);
@@ -226,10 +226,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
   [[nodiscard]] Status recover_producer_state(const std::vector<Offset>& snapshots);
   [[nodiscard]] Status roll_locked();
   [[nodiscard]] Status write_snapshot_locked();
-  // The part of append() under the lock: checks, roll, offsets, the write. Sets `target` to the
-  // offset the batch is durable at (for a duplicate, its original's end).
+  // The part of append() under the lock: checks, roll, offsets, the write, at time `now` (the
+  // clock read once, so a caller that checked rolls_locked() at `now` sees no roll). Sets
+  // `target` to the offset the batch is durable at (for a duplicate, its original's end).
   [[nodiscard]] Result<AppendResult> write_locked(MutableByteView batch, BatchHeader h,
-                                                  const ValidatedBatch& validated, Offset& target);
+                                                  const ValidatedBatch& validated, Offset& target,
+                                                  std::int64_t now);
   // Whether appending `bytes` holding `records` records at `now_ms` starts a new segment.
   bool rolls_locked(std::size_t bytes, std::int32_t records, std::int64_t now_ms) const;
   // After a batch is written up to `target`: `durable` is called now if nothing is left to

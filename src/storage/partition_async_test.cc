@@ -177,6 +177,7 @@ TEST_F(PartitionAsyncTest, TryAppendWritesAsAppendAsyncDoesOrLeavesTheBatchUntou
   ASSERT_TRUE(refused.has_value());
   ASSERT_FALSE(refused->has_value());
   EXPECT_EQ(refused->error().code(), ErrorCode::kCorruptMessage);
+  EXPECT_TRUE(static_cast<bool>(unused)) << "a refused batch leaves the callback to the caller";
   EXPECT_EQ(p->log_end_offset(), Offset(2));
 
   // A compressed batch is decompressed to be validated: more work than its size says.
@@ -223,6 +224,49 @@ TEST_F(PartitionAsyncTest, TryAppendLeavesAFencedOrUnownedPartitionToTheBlocking
   ASSERT_TRUE(p->fenced());
   EXPECT_FALSE(p->try_append_async(MutableByteView(x), runner_.runner(), unused).has_value())
       << "append_async gives the fenced error";
+}
+
+TEST_F(PartitionAsyncTest, TryAppendLeavesATimedRollARunningIntervalSyncAndAClosedPartitionAlone) {
+  auto p =
+      open(*TopicConfig::from_map({{"sync.policy", "interval:60000"}, {"segment.ms", "1000"}}));
+  ASSERT_NE(p, nullptr);
+  // A fresh callback per write: a successful try_append_async takes the one it is given.
+  auto written = [] { return DurableCallback([](Status s) { EXPECT_TRUE(s.has_value()); }); };
+  DurableCallback unused = [](Status) { ADD_FAILURE() << "nothing is written"; };
+  Bytes a = test::simple_batch("a");
+  DurableCallback w1 = written();
+  auto first = p->try_append_async(MutableByteView(a), runner_.runner(), w1);
+  ASSERT_TRUE(first.has_value() && first->has_value());
+
+  // The segment is now as old as segment.ms: the next append starts a new one.
+  clock_.advance(std::chrono::milliseconds(1000));
+  Bytes b = test::simple_batch("b");
+  EXPECT_FALSE(p->try_append_async(MutableByteView(b), runner_.runner(), unused).has_value());
+  EXPECT_TRUE(static_cast<bool>(unused)) << "the callback is still the caller's";
+  EXPECT_EQ(p->log_end_offset(), Offset(1));
+  ASSERT_TRUE(p->append_async(MutableByteView(b), runner_.runner(), written()).has_value());
+
+  // While the interval's sync runs (held here), a write could wait on its journal commit.
+  fault_.hold_syncs();
+  std::thread syncer([&] { EXPECT_TRUE(p->sync().has_value()); });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (fault_.syncs_waiting() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(fault_.syncs_waiting(), 1u);
+  Bytes c = test::simple_batch("c");
+  EXPECT_FALSE(p->try_append_async(MutableByteView(c), runner_.runner(), unused).has_value());
+  fault_.release_syncs();
+  syncer.join();
+  DurableCallback w3 = written();
+  auto third = p->try_append_async(MutableByteView(c), runner_.runner(), w3);
+  ASSERT_TRUE(third.has_value() && third->has_value()) << "written once the sync is done";
+  EXPECT_EQ((*third)->base_offset, Offset(2));
+
+  ASSERT_TRUE(p->close().has_value());
+  Bytes d = test::simple_batch("d");
+  EXPECT_FALSE(p->try_append_async(MutableByteView(d), runner_.runner(), unused).has_value())
+      << "closed: append_async gives the error";
 }
 
 TEST_F(PartitionAsyncTest, CloseSyncsWhatIsPendingAndCompletesItsWaiters) {

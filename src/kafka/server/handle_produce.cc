@@ -154,9 +154,14 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
     // strand with the slots after it, so the connection's writes keep request order.
     std::size_t first_queued = 0;
     std::size_t request_bytes = 0;
-    for (const auto& s : slots) request_bytes += s.appended ? s.bytes : 0;
+    std::size_t request_batches = 0;
+    for (const auto& s : slots) {
+      request_bytes += s.appended ? s.bytes : 0;
+      request_batches += s.appended ? 1 : 0;
+    }
     ConnectionWrites* writes = ctx.writes;
-    if (writes != nullptr && *writes->queued == 0 && request_bytes <= kProduceInlineBytesMax) {
+    if (writes != nullptr && *writes->queued == 0 && request_bytes <= kProduceInlineBytesMax &&
+        request_batches <= kProduceInlineBatchesMax) {
       for (; first_queued < slots.size(); ++first_queued) {
         Slot& s = slots[first_queued];
         if (!s.appended) continue;
@@ -168,7 +173,7 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
         // The last owner of a deleted topic's partition closes its files on a storage thread.
         if (part->use_count() == 1) hc.post_to_storage([p = std::move(*part)] {});
         if (!r) break;
-        produce_written_inline().inc();
+        if (r->has_value()) produce_written_inline().inc();
         answer(first_queued, *r);
       }
     }

@@ -110,6 +110,8 @@ struct ConnectionWrites {
 // (tens of microseconds) does not hold up the thread's other connections. Larger ones, and any
 // that would wait for a lock or start a segment, are written on a storage thread.
 inline constexpr std::size_t kProduceInlineBytesMax = 64 * 1024;
+// And at most this many batches (partitions), each a lookup, a validation and a write.
+inline constexpr std::size_t kProduceInlineBatchesMax = 16;
 
 // wharf_produce_batches_written_inline_total (docs/metrics.md).
 inline metrics::Counter& produce_written_inline() {
