@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <type_traits>
+#include <variant>
 
 #include "base/crc32c.h"
 #include "base/varint.h"
@@ -86,10 +89,82 @@ std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
 }
 
-// Walks `count` uncompressed records in `body`, calling on_record for each. Every length is
-// checked against the bytes left before it is used. With kBuild false nothing is copied: the
-// append path only needs the framing checked (copying keys and values cost ~12% of a 100-byte
-// record append, docs/benchmarks.md).
+// One record's bytes, read front to back. Every read is bounded by what is left.
+class RecordReader {
+ public:
+  explicit RecordReader(ByteView bytes, std::size_t pos = 0) : bytes_(bytes), pos_(pos) {}
+
+  std::size_t pos() const { return pos_; }
+  std::size_t left() const { return bytes_.size() - pos_; }
+
+  // A zigzag varint (at most 5 bytes) or varlong (at most 10); false if malformed or truncated.
+  // Most of a record's varints take one or two bytes (deltas, lengths below 8 KiB): those are
+  // decoded here, inlined into the walk (which runs five of these per record, so a call each
+  // showed in profiles); longer ones by base/varint.h.
+  template <typename T>
+  [[gnu::always_inline]] bool next(T& out) {
+    static_assert(std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>);
+    if (left() >= 1) {  // a record's last varint (its header count) is its last byte
+      const auto b0 = static_cast<std::uint8_t>(bytes_[pos_]);
+      if (b0 < 0x80) {
+        out = zigzag<T>(b0);
+        pos_ += 1;
+        return true;
+      }
+    }
+    if (left() >= 2) {
+      const auto b0 = static_cast<std::uint8_t>(bytes_[pos_]);
+      const auto b1 = static_cast<std::uint8_t>(bytes_[pos_ + 1]);
+      if (b1 < 0x80) {
+        out = zigzag<T>((b0 & 0x7Fu) | (static_cast<std::uint32_t>(b1) << 7));
+        pos_ += 2;
+        return true;
+      }
+    }
+    return next_long(out);
+  }
+
+  // A length-prefixed field: its length (-1 for null) and where its bytes start. False when the
+  // length is malformed or runs past the end.
+  [[gnu::always_inline]] bool next_field(std::int32_t& length, std::size_t& start) {
+    if (!next(length)) return false;
+    if (length < -1 || (length >= 0 && static_cast<std::size_t>(length) > left())) return false;
+    start = pos_;
+    if (length > 0) pos_ += static_cast<std::size_t>(length);
+    return true;
+  }
+
+  void skip(std::size_t n) { pos_ += n; }
+
+ private:
+  template <typename T>
+  static T zigzag(std::uint32_t u) {
+    return static_cast<T>(u >> 1) ^ -static_cast<T>(u & 1);
+  }
+
+  template <typename T>
+  [[gnu::noinline]] bool next_long(T& out) {
+    auto d = [&] {
+      if constexpr (sizeof(T) == 4)
+        return varint::decode_varint(bytes_.subspan(pos_));
+      else
+        return varint::decode_varlong(bytes_.subspan(pos_));
+    }();
+    if (!d) return false;
+    out = d->value;
+    pos_ += d->size;
+    return true;
+  }
+
+  ByteView bytes_;
+  std::size_t pos_;
+};
+
+// Walks `count` uncompressed records in `body`. Every length is checked against the bytes left
+// before it is used. With kBuild, on_record(Record&&) gets each record with its key, value and
+// headers copied; without, on_record(timestamp_delta, key_null) gets only what validation needs,
+// and nothing is built or copied: the append path only checks the framing (docs/benchmarks.md
+// has what building cost there).
 //
 // Offset deltas: a produced batch has 0..count-1 (`sparse_last_delta` < 0). A stored batch that
 // compaction rewrote keeps its records' original deltas, so they only increase and stay at or
@@ -97,102 +172,92 @@ std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
 template <bool kBuild, typename OnRecord>
 Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record,
                     std::int32_t sparse_last_delta = -1) {
-  std::size_t pos = 0;
+  RecordReader batch(body);
   std::int32_t previous_delta = -1;
-  std::optional<Bytes> null_probe;  // marks "only tell me whether the field is null"
-  bool probe_null = false;
-  auto read_varint = [&](const char* what) -> Result<std::int32_t> {
-    auto d = varint::decode_varint(body.subspan(pos));
-    if (!d)
-      return fail(ErrorCode::kCorruptMessage, "record {}: malformed varint at byte {}", what, pos);
-    pos += d->size;
-    return d->value;
-  };
   for (std::int32_t i = 0; i < count; ++i) {
-    WHARF_ASSIGN_OR_RETURN(std::int32_t length, read_varint("length"));
-    if (length < 0 || static_cast<std::size_t>(length) > body.size() - pos) {
+    std::int32_t length = 0;
+    if (!batch.next(length)) {
+      return fail(ErrorCode::kCorruptMessage, "record length: malformed varint at byte {}",
+                  batch.pos());
+    }
+    if (length < 0 || static_cast<std::size_t>(length) > batch.left()) {
       return fail(ErrorCode::kCorruptMessage, "record {} length {} exceeds the {} bytes left", i,
-                  length, body.size() - pos);
+                  length, batch.left());
     }
-    const std::size_t end = pos + static_cast<std::size_t>(length);
-    ByteView rec = body.subspan(pos, static_cast<std::size_t>(length));
-    std::size_t rpos = 1;  // attributes byte
-    if (rec.empty()) return fail(ErrorCode::kCorruptMessage, "record {} is empty", i);
-    auto ts = varint::decode_varlong(rec.subspan(rpos));
-    if (!ts) return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
-    rpos += ts->size;
-    auto od = varint::decode_varint(rec.subspan(rpos));
-    if (!od) return fail(ErrorCode::kCorruptMessage, "record {}: bad offset delta", i);
-    rpos += od->size;
-    if (sparse_last_delta < 0 && od->value != i) {
+    if (length == 0) return fail(ErrorCode::kCorruptMessage, "record {} is empty", i);
+    const ByteView bytes = body.subspan(batch.pos(), static_cast<std::size_t>(length));
+    batch.skip(static_cast<std::size_t>(length));
+    RecordReader rec(bytes, 1);  // after the attributes byte
+    std::int64_t timestamp_delta = 0;
+    if (!rec.next(timestamp_delta)) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
+    }
+    std::int32_t offset_delta = 0;
+    if (!rec.next(offset_delta)) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad offset delta", i);
+    }
+    if (sparse_last_delta < 0 && offset_delta != i) {
       return fail(ErrorCode::kInvalidRecord, "record {} has offset delta {}, expected {}", i,
-                  od->value, i);
+                  offset_delta, i);
     }
-    if (sparse_last_delta >= 0 && (od->value <= previous_delta || od->value > sparse_last_delta)) {
+    if (sparse_last_delta >= 0 &&
+        (offset_delta <= previous_delta || offset_delta > sparse_last_delta)) {
       return fail(ErrorCode::kCorruptMessage,
                   "record {} has offset delta {}, not between {} and the last delta {}", i,
-                  od->value, previous_delta, sparse_last_delta);
+                  offset_delta, previous_delta, sparse_last_delta);
     }
-    previous_delta = od->value;
-    auto field = [&](std::optional<Bytes>* out) -> Status {
-      auto len = varint::decode_varint(rec.subspan(rpos));
-      if (!len) return fail(ErrorCode::kCorruptMessage, "record {}: bad field length", i);
-      rpos += len->size;
-      if (len->value < -1 ||
-          (len->value >= 0 && static_cast<std::size_t>(len->value) > rec.size() - rpos)) {
-        return fail(ErrorCode::kCorruptMessage, "record {}: field length {} out of bounds", i,
-                    len->value);
-      }
-      if (len->value >= 0) {
-        if (kBuild && out) *out = Bytes(rec.begin() + rpos, rec.begin() + rpos + len->value);
-        rpos += static_cast<std::size_t>(len->value);
-      } else if (kBuild && out) {
-        out->reset();
-      } else if (!kBuild && out == &null_probe) {
-        probe_null = true;
-      }
-      return ok();
-    };
-    // Deltas are cheap to pass on (validation computes the batch's max timestamp from them);
-    // keys, values and headers are copied only with kBuild.
-    Record record;
-    record.timestamp_ms = ts->value;
-    record.offset = Offset(od->value);
-    probe_null = false;
-    WHARF_RETURN_IF_ERROR(field(kBuild ? &record.key : &null_probe));
-    const bool key_null = kBuild ? !record.key.has_value() : probe_null;
-    WHARF_RETURN_IF_ERROR(field(kBuild ? &record.value : nullptr));
-    auto header_count = varint::decode_varint(rec.subspan(rpos));
-    if (!header_count || header_count->value < 0) {
+    previous_delta = offset_delta;
+    std::int32_t key_length = 0, value_length = 0, header_count = 0;
+    std::size_t key_start = 0, value_start = 0;
+    if (!rec.next_field(key_length, key_start) || !rec.next_field(value_length, value_start)) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad key or value length", i);
+    }
+    if (!rec.next(header_count) || header_count < 0) {
       return fail(ErrorCode::kCorruptMessage, "record {}: bad header count", i);
     }
-    rpos += header_count->size;
     // Each header needs at least two bytes, so a count above that is a lie; check before looping.
-    if (static_cast<std::size_t>(header_count->value) > (rec.size() - rpos) / 2) {
+    if (static_cast<std::size_t>(header_count) > rec.left() / 2) {
       return fail(ErrorCode::kCorruptMessage, "record {}: header count {} exceeds its bytes", i,
-                  header_count->value);
+                  header_count);
     }
-    for (std::int32_t h = 0; h < header_count->value; ++h) {
-      std::optional<Bytes> name, value;
-      probe_null = false;
-      WHARF_RETURN_IF_ERROR(field(kBuild ? &name : &null_probe));
-      if (kBuild ? !name : probe_null) {
-        return fail(ErrorCode::kCorruptMessage, "record {}: null header key", i);
+    [[maybe_unused]] auto field = [&](std::int32_t field_length, std::size_t start) {
+      return field_length < 0
+                 ? std::optional<Bytes>()
+                 : Bytes(bytes.begin() + static_cast<std::ptrdiff_t>(start),
+                         bytes.begin() + static_cast<std::ptrdiff_t>(start) + field_length);
+    };
+    std::conditional_t<kBuild, Record, std::monostate> record;
+    for (std::int32_t h = 0; h < header_count; ++h) {
+      std::int32_t name_length = 0, header_value_length = 0;
+      std::size_t name_start = 0, header_value_start = 0;
+      if (!rec.next_field(name_length, name_start) ||
+          !rec.next_field(header_value_length, header_value_start)) {
+        return fail(ErrorCode::kCorruptMessage, "record {}: bad header length", i);
       }
-      WHARF_RETURN_IF_ERROR(field(kBuild ? &value : nullptr));
-      if constexpr (kBuild)
-        record.headers.emplace_back(std::string(as_chars(*name)), std::move(value));
+      if (name_length < 0) return fail(ErrorCode::kCorruptMessage, "record {}: null header key", i);
+      if constexpr (kBuild) {
+        record.headers.emplace_back(
+            std::string(as_chars(bytes.subspan(name_start, static_cast<std::size_t>(name_length)))),
+            field(header_value_length, header_value_start));
+      }
     }
-    if (rpos != rec.size()) {
+    if (rec.left() != 0) {
       return fail(ErrorCode::kCorruptMessage, "record {}: {} stray bytes after its headers", i,
-                  rec.size() - rpos);
+                  rec.left());
     }
-    on_record(std::move(record), key_null);
-    pos = end;
+    if constexpr (kBuild) {
+      record.timestamp_ms = timestamp_delta;
+      record.offset = Offset(offset_delta);
+      record.key = field(key_length, key_start);
+      record.value = field(value_length, value_start);
+      on_record(std::move(record));
+    } else {
+      on_record(timestamp_delta, key_length < 0);
+    }
   }
-  if (pos != body.size()) {
-    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records",
-                body.size() - pos, count);
+  if (batch.left() != 0) {
+    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records", batch.left(),
+                count);
   }
   return ok();
 }
@@ -227,10 +292,10 @@ Result<ValidatedBatch> validate_batch_records(ByteView bytes, const ValidationLi
                 h.base_sequence);
   }
   ValidatedBatch v{h, std::numeric_limits<std::int64_t>::min()};
-  auto on_record = [&](Record&& r, bool key_null) {
+  auto on_record = [&](std::int64_t timestamp_delta, bool key_null) {
     if (key_null) ++v.null_key_records;
     v.records_max_timestamp =
-        std::max(v.records_max_timestamp, wrapping_add(h.base_timestamp, r.timestamp_ms));
+        std::max(v.records_max_timestamp, wrapping_add(h.base_timestamp, timestamp_delta));
   };
   if (h.compression() == Compression::kNone) {
     WHARF_RETURN_IF_ERROR(
@@ -350,7 +415,7 @@ Result<std::vector<Record>> read_records(ByteView batch) {
   out.reserve(static_cast<std::size_t>(h.record_count));
   WHARF_RETURN_IF_ERROR(walk_records<true>(
       batch.subspan(bl::kHeaderBytes), h.record_count,
-      [&](Record&& r, bool) {
+      [&](Record&& r) {
         r.timestamp_ms = wrapping_add(h.base_timestamp, r.timestamp_ms);
         r.offset = Offset(wrapping_add(h.base_offset.value(), r.offset.value()));
         out.push_back(std::move(r));
