@@ -2,13 +2,16 @@
 """Turns one bench/run.sh run into docs/benchmarks.md's generated section (python3 stdlib only).
 
   report.py reference CASE                  the fio job CASE is compared with (run.sh uses it)
+  report.py write-size JSONL                the bytes per append of a bench case (run.sh's fio bs)
   report.py fio-summary FIO_JSON            one line about one fio run (run.sh's status lines)
   report.py report RESULTS_DIR DOC          rewrite DOC between the markers; print the verdicts
   report.py bench-summary JSON              one line about one `wharf bench` or nats_pub run
   report.py broker RESULTS_DIR DOC          the same for the broker (bench/broker.sh's results)
 
 RESULTS_DIR holds machine.env, cases.txt (the bench's --list) and, for every round i and case, `r<i>--<slug>.jsonl` (the
-bench's JSON lines) with `r<i>--<slug>--fio-<job>.json` (its fio reference, run just before).
+bench's JSON lines) with `r<i>--<slug>--fio-<job>.json` (its fio reference, run just before);
+`sync.policy=none` cases also have `r<i>--<slug>.same-size.json`: fio writing the case's own
+bytes per append, run just after.
 A ratio is taken within such a pair; figures are medians over the rounds, with the spread beside
 them. Targets are checked against the median ratio and a miss is printed plainly; the exit status
 stays 0 because a missed target is a result to report, not a failure of the run.
@@ -93,6 +96,7 @@ def load(results):
         env[key] = value
     fio_runs = {}  # job -> [figures] over every case and round
     runs = {}      # case -> [(row, paired fio figures)]
+    same_size = {}  # case -> [(row, its reference's figures, fio at the case's write size)]
     order = []
     for path in sorted(glob.glob(os.path.join(results, "r*--*.jsonl"))):
         stem = path[: -len(".jsonl")]
@@ -103,18 +107,61 @@ def load(results):
         fio = fio_figures(fio_paths[0])
         fio["job"] = job
         fio_runs.setdefault(job, []).append(fio)
+        same_path = stem + ".same-size.json"
+        same = fio_figures(same_path) if os.path.exists(same_path) else None
         for line in open(path):
             row = json.loads(line)
             if row["case"] not in runs:
                 order.append(row["case"])
             runs.setdefault(row["case"], []).append((row, fio))
+            if same is not None:
+                same_size.setdefault(row["case"], []).append((row, fio, same))
     # The bench's own order (run.sh saves its --list), then anything not in it.
     listed = [line.strip() for line in open(os.path.join(results, "cases.txt")) if line.strip()]
     order = [c for c in listed if c in runs] + [c for c in order if c not in listed]
-    return env, fio_runs, runs, order
+    return env, fio_runs, runs, order, same_size
 
 
-def build(env, fio_runs, runs, order):
+def write_size(path):
+    """Bytes per append of the (one) case in a bench JSON-lines file."""
+    sizes = {round(row["bytes"] / row["appends"]) for row in map(json.loads, open(path))
+             if row.get("bench") == "append" and row.get("appends")}
+    if len(sizes) != 1:
+        raise SystemExit(f"report.py: {path}: expected one append case, found sizes {sizes}")
+    return sizes.pop()
+
+
+def build_same_size(same_size, order):
+    """The `none` cases beside fio writing the same bytes per append (no target: an explanation)."""
+    out = []
+    out.append("### `none` beside fio writing the same sizes")
+    out.append("")
+    out.append("Each batch is one `pwrite` of its own size, where `buffered_64k` writes 64 KiB at "
+               "64 KiB boundaries. Right after each `none` case fio writes with `--bs` set to the "
+               "case's bytes per append (same options otherwise). The target above stays against "
+               "`buffered_64k`; this table splits the gap into the page cache's share (fio at the "
+               "same size against `buffered_64k`) and the engine's (the case against fio at the "
+               "same size). Medians over the rounds, spreads min–max.")
+    out.append("")
+    out.append("| case | bytes per append | fio at that size, MB/s | spread | ÷ `buffered_64k` | "
+               "case ÷ fio at that size | spread |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for case in order:
+        triples = same_size.get(case)
+        if not triples:
+            continue
+        size = round(triples[0][0]["bytes"] / triples[0][0]["appends"])
+        bws = [same["bw"] for _, _, same in triples]
+        kernel = [same["bw"] / ref["bw"] for _, ref, same in triples]
+        engine = [row["mb_per_s"] / same["bw"] for row, _, same in triples]
+        out.append(f"| `{case}` | {size:,} | {statistics.median(bws):.0f} | {spread(bws)} | "
+                   f"{statistics.median(kernel):.2f}× | {statistics.median(engine):.2f}× | "
+                   f"{spread(engine, '{:.2f}')} |")
+    out.append("")
+    return out
+
+
+def build(env, fio_runs, runs, order, same_size):
     out = []
     verdicts = []
     out.append(f"Generated by `bench/run.sh` on {env['date']}: {env['repeats']} rounds over every "
@@ -204,6 +251,8 @@ def build(env, fio_runs, runs, order):
                    f"`{ref}` | {ratio:.2f}× | {spread(ratios, '{:.2f}')} | {target_text} | "
                    f"{result} |")
     out.append("")
+    if same_size:
+        out.extend(build_same_size(same_size, order))
     missed = [text for met, text in verdicts if not met]
     out.append(f"**Targets: {len(verdicts) - len(missed)} of {len(verdicts)} met.**" +
                (" Missed: " + "; ".join(missed) + ". The section *Where the time goes* below "
@@ -608,6 +657,9 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "reference":
         print(reference_for(argv[2]))
         return 0
+    if len(argv) == 3 and argv[1] == "write-size":
+        print(write_size(argv[2]))
+        return 0
     if len(argv) == 3 and argv[1] == "fio-summary":
         f = fio_figures(argv[2])
         sync = f" (mean fdatasync {f['sync_ms']:.2f} ms)" if f["sync_ms"] is not None else ""
@@ -630,8 +682,8 @@ def main(argv):
             print(f"bench broker: all {len(verdicts)} targets met.")
         return 0
     if len(argv) == 4 and argv[1] == "report":
-        env, fio_runs, runs, order = load(argv[2])
-        section, verdicts = build(env, fio_runs, runs, order)
+        env, fio_runs, runs, order, same_size = load(argv[2])
+        section, verdicts = build(env, fio_runs, runs, order, same_size)
         write_doc(argv[3], section)
         print(f"bench: wrote {argv[3]}")
         for met, text in verdicts:
