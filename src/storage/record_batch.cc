@@ -94,6 +94,7 @@ class RecordReader {
  public:
   explicit RecordReader(ByteView bytes, std::size_t pos = 0) : bytes_(bytes), pos_(pos) {}
 
+  ByteView bytes() const { return bytes_; }
   std::size_t pos() const { return pos_; }
   std::size_t left() const { return bytes_.size() - pos_; }
 
@@ -426,53 +427,45 @@ Result<std::vector<Record>> read_records(ByteView batch) {
 
 Status for_each_record_view(ByteView records, std::int32_t count, std::int32_t last_offset_delta,
                             const std::function<void(const RecordView&)>& fn) {
-  std::size_t pos = 0;
+  RecordReader batch(records);
   std::int32_t previous_delta = -1;
   for (std::int32_t i = 0; i < count; ++i) {
-    const std::size_t start = pos;
-    auto length = varint::decode_varint(records.subspan(pos));
-    if (!length || length->value < 1 ||
-        static_cast<std::size_t>(length->value) > records.size() - pos - length->size) {
-      return fail(ErrorCode::kCorruptMessage, "record {}: bad length at byte {}", i, pos);
+    const std::size_t start = batch.pos();
+    std::int32_t length = 0;
+    if (!batch.next(length) || length < 1 || static_cast<std::size_t>(length) > batch.left()) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad length at byte {}", i, start);
     }
-    pos += length->size;
-    const ByteView rec = records.subspan(pos, static_cast<std::size_t>(length->value));
-    pos += rec.size();
-    std::size_t rpos = 1;  // attributes
-    auto ts = varint::decode_varlong(rec.subspan(rpos));
-    if (!ts) return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
-    rpos += ts->size;
-    auto od = varint::decode_varint(rec.subspan(rpos));
-    if (!od || od->value <= previous_delta || od->value > last_offset_delta) {
+    const std::size_t record_start = batch.pos();
+    batch.skip(static_cast<std::size_t>(length));
+    RecordReader rec(records.subspan(record_start, static_cast<std::size_t>(length)), 1);
+    RecordView view;
+    view.bytes = records.subspan(start, batch.pos() - start);
+    if (!rec.next(view.timestamp_delta)) {
+      return fail(ErrorCode::kCorruptMessage, "record {}: bad timestamp delta", i);
+    }
+    if (!rec.next(view.offset_delta) || view.offset_delta <= previous_delta ||
+        view.offset_delta > last_offset_delta) {
       return fail(ErrorCode::kCorruptMessage, "record {}: offset delta out of order", i);
     }
-    previous_delta = od->value;
-    rpos += od->size;
-    RecordView view;
-    view.bytes = records.subspan(start, pos - start);
-    view.offset_delta = od->value;
-    view.timestamp_delta = ts->value;
-    auto key_length = varint::decode_varint(rec.subspan(rpos));
-    if (!key_length || key_length->value < -1 ||
-        (key_length->value > 0 &&
-         static_cast<std::size_t>(key_length->value) > rec.size() - rpos - key_length->size)) {
+    previous_delta = view.offset_delta;
+    std::int32_t key_length = 0;
+    std::size_t key_start = 0;
+    if (!rec.next_field(key_length, key_start)) {
       return fail(ErrorCode::kCorruptMessage, "record {}: bad key length", i);
     }
-    rpos += key_length->size;
-    if (key_length->value >= 0) {
-      view.key = rec.subspan(rpos, static_cast<std::size_t>(key_length->value));
-      rpos += static_cast<std::size_t>(key_length->value);
+    if (key_length >= 0) {
+      view.key = rec.bytes().subspan(key_start, static_cast<std::size_t>(key_length));
     }
-    auto value_length = varint::decode_varint(rec.subspan(rpos));
-    if (!value_length || value_length->value < -1) {
+    std::int32_t value_length = 0;
+    if (!rec.next(value_length) || value_length < -1) {
       return fail(ErrorCode::kCorruptMessage, "record {}: bad value length", i);
     }
-    view.null_value = value_length->value == -1;
+    view.null_value = value_length == -1;
     fn(view);
   }
-  if (pos != records.size()) {
-    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records",
-                records.size() - pos, count);
+  if (batch.left() != 0) {
+    return fail(ErrorCode::kCorruptMessage, "{} bytes after the last of {} records", batch.left(),
+                count);
   }
   return ok();
 }
