@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "base/log.h"
 #include "base/text.h"
@@ -243,8 +244,18 @@ Status apply_setting(BrokerConfig& c, const std::string& key, const std::string&
 }
 
 Status apply_config_file(BrokerConfig& config, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail(ErrorCode::kNotFound, "cannot read config file {}", excerpt(path));
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return fail(ErrorCode::kNotFound, "cannot read config file {}", excerpt(path));
+  // Read at most one byte past the bound, so a pipe or device is bounded too (no size to stat).
+  std::string text(kConfigFileBytesMax + 1, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (file.bad()) return fail(ErrorCode::kNotFound, "cannot read config file {}", excerpt(path));
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > kConfigFileBytesMax) {
+    return fail(ErrorCode::kInvalidArgument, "config file {} is larger than {} bytes",
+                excerpt(path), kConfigFileBytesMax);
+  }
+  std::istringstream in(text);
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {

@@ -41,7 +41,12 @@ struct BrokerConfig {
 // log.cleaner.dedupe.buffer.size, log.cleaner.backoff.ms.
 [[nodiscard]] Status apply_setting(BrokerConfig& config, const std::string& key,
                                    const std::string& value);
-// Reads a properties file (key=value lines, '#' comments) and applies each setting.
+// A config file holds a few dozen short lines; anything larger (a wrong path such as /dev/zero,
+// a log file) is refused before it can fill memory.
+inline constexpr std::size_t kConfigFileBytesMax = 1 << 20;
+// Reads a properties file (key=value lines, '#' comments) and applies each setting. Errors:
+// kNotFound if it cannot be opened, kInvalidArgument for a file over kConfigFileBytesMax or a
+// bad line (named by its number).
 [[nodiscard]] Status apply_config_file(BrokerConfig& config, const std::string& path);
 
 class Broker {

@@ -3,6 +3,11 @@
 // on the same files that serves the same records.
 #include "broker/broker.h"
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "io/memory_file_system.h"
@@ -105,6 +110,48 @@ TEST(BrokerSettingsTest, ALongOrInvalidKeyOrValueIsQuotedShortInItsError) {
     EXPECT_LT(s.error().message().size(), 400u) << s.error().message().substr(0, 200);
     EXPECT_EQ(s.error().message().find('\xff'), std::string::npos) << "raw bytes are escaped";
   }
+}
+
+// A config file is read whole, bounded: a wrong path (a device, a log file) is refused before it
+// can fill memory, and a bad line is named by its number.
+TEST(BrokerSettingsTest, AConfigFileIsReadBoundedAndItsBadLinesAreNamed) {
+  std::string dir = (std::filesystem::temp_directory_path() / "wharf-config-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << text;
+    return dir + "/" + name;
+  };
+  BrokerConfig c;
+  auto good = apply_config_file(
+      c, write("good.properties", "# a comment\n\n  num.partitions = 7\r\nlisten=127.0.0.1:0"));
+  ASSERT_TRUE(good.has_value()) << good.error().to_string();
+  EXPECT_EQ(c.server.default_partitions, 7);
+
+  auto bad_line = apply_config_file(c, write("bad.properties", "num.partitions=3\nnonsense\n"));
+  ASSERT_FALSE(bad_line.has_value());
+  EXPECT_NE(bad_line.error().message().find("bad.properties:2"), std::string::npos)
+      << bad_line.error().message();
+
+  // Exactly the bound is read; one byte more is refused, in a file and from a device alike.
+  std::string at_bound(kConfigFileBytesMax, '\n');
+  at_bound.replace(0, 17, "num.partitions=5\n");
+  auto ok = apply_config_file(c, write("at-bound.properties", at_bound));
+  ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
+  EXPECT_EQ(c.server.default_partitions, 5);
+  for (const std::string& path :
+       {write("over.properties", at_bound + "\n"), std::string("/dev/zero")}) {
+    auto over = apply_config_file(c, path);
+    ASSERT_FALSE(over.has_value()) << path;
+    EXPECT_EQ(over.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(over.error().message().find("larger than 1048576 bytes"), std::string::npos)
+        << over.error().message();
+  }
+  EXPECT_EQ(c.server.default_partitions, 5) << "a refused file changes nothing";
+
+  auto missing = apply_config_file(c, dir + "/missing.properties");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  std::filesystem::remove_all(dir);
 }
 
 // meta.properties is read from disk and its cluster.id goes into every Metadata response, so the
