@@ -21,6 +21,16 @@ metrics::Histogram& sync_latency() {
   return h;
 }
 
+metrics::Counter& producer_state_evictions() {
+  static auto& c = metrics::registry()
+                       .counter("wharf_producer_state_evicted_total",
+                                "Producers a partition forgot because it held "
+                                "kProducersPerPartitionMax (100,000) already; their next batches "
+                                "are checked as a new producer's.")
+                       .with({});
+  return c;
+}
+
 constexpr std::string_view kCleanShutdownFile = "clean_shutdown";
 constexpr std::uint32_t kCleanMagic = 0x57435331;  // "WCS1"
 constexpr std::size_t kCleanBytes = 4 + 4 + 8 + 8 + 8;
@@ -636,7 +646,17 @@ Result<AppendResult> Partition::write_locked(MutableByteView batch, BatchHeader 
   // whatever part of this one reached the file; recovery would cut it as a torn tail.
   WHARF_RETURN_IF_ERROR(active->append(batch, h));
   log_end_ = h.next_offset();
+  const std::uint64_t evicted_before = producers_.evicted();
   producers_.update(h);
+  if (producers_.evicted() != evicted_before) {
+    // One sweep per 10,000 new producer ids past the bound, so this line is rare.
+    const std::uint64_t forgotten = producers_.evicted() - evicted_before;
+    producer_state_evictions().inc(forgotten);
+    WHARF_LOG_WARN(
+        "{}: more than {} producers: forgot the {} whose last batches are oldest; they may "
+        "resend any sequence (as after producer.id.expiration.ms)",
+        dir_, kProducersPerPartitionMax, forgotten);
+  }
   result.base_offset = h.base_offset;
   result.last_offset = h.last_offset();
   result.log_start_offset = log_start_locked();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/metrics.h"
 #include "io/fault_file_system.h"
 #include "io/memory_file_system.h"
 #include "storage/compression.h"
@@ -384,6 +385,37 @@ TEST_F(PartitionTest, IdempotentRetryReturnsOriginalOffsetsAndGapsAreRefused) {
   EXPECT_EQ(p->log_end_offset(), Offset(2)) << "a refused batch is not written";
   o.base_sequence = 1;
   EXPECT_EQ(put(*p, test::simple_batch("next", 1, o))->base_offset, Offset(2));
+}
+
+// The metric's value in the process-wide registry (0 before its first use).
+double metric_value(const std::string& name) {
+  const std::string text = metrics::registry().render_prometheus();
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// Past kProducersPerPartitionMax a partition forgets the tenth of its producers whose last
+// batches are oldest (producer_state_test.cc has the order): operators see it counted.
+TEST_F(PartitionTest, ForgottenProducersAreCountedAndCheckedAsNewOnes) {
+  auto p = open(*TopicConfig::from_map({{"sync.policy", "none"}}));
+  const double before = metric_value("wharf_producer_state_evicted_total");
+  const auto n = static_cast<std::int64_t>(kProducersPerPartitionMax);
+  for (std::int64_t id = 1; id <= n; ++id) {
+    ASSERT_TRUE(put(*p, test::simple_batch("p", 1, {ProducerId(id), ProducerEpoch(0), 0})));
+  }
+  EXPECT_EQ(metric_value("wharf_producer_state_evicted_total"), before);
+  // Producer 1 retries its batch: known, so a duplicate.
+  auto retry = put(*p, test::simple_batch("p", 1, {ProducerId(1), ProducerEpoch(0), 0}));
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_TRUE(retry->duplicate);
+  ASSERT_TRUE(put(*p, test::simple_batch("p", 1, {ProducerId(n + 1), ProducerEpoch(0), 0})));
+  EXPECT_EQ(metric_value("wharf_producer_state_evicted_total"),
+            before + static_cast<double>(kProducersPerPartitionMax / 10));
+  // Producer 2 was among the oldest: forgotten, its retry is written again as a new producer's.
+  auto forgotten = put(*p, test::simple_batch("p", 1, {ProducerId(2), ProducerEpoch(0), 0}));
+  ASSERT_TRUE(forgotten.has_value());
+  EXPECT_FALSE(forgotten->duplicate);
+  EXPECT_EQ(forgotten->base_offset, Offset(n + 1));
 }
 
 TEST_F(PartitionTest, LogAppendTimeIsStampedAndReturned) {
