@@ -66,6 +66,48 @@ Status validate_topic_name(std::string_view name) {
   return ok();
 }
 
+bool PartitionReaper::take(Partition* p) {
+  std::lock_guard lock(mu_);
+  if (!running_) return false;
+  taken_.push_back(p);
+  return true;
+}
+
+void PartitionReaper::reap() {
+  std::vector<Partition*> taken;
+  {
+    std::lock_guard lock(mu_);
+    taken.swap(taken_);
+  }
+  for (Partition* p : taken) delete p;
+  std::lock_guard lock(mu_);
+  reaped_ += taken.size();
+}
+
+void PartitionReaper::start() {
+  std::lock_guard lock(mu_);
+  running_ = true;
+}
+
+void PartitionReaper::stop() {
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+  }
+  reap();
+}
+
+std::uint64_t PartitionReaper::reaped() const {
+  std::lock_guard lock(mu_);
+  return reaped_;
+}
+
+std::shared_ptr<Partition> LogManager::adopt(std::unique_ptr<Partition> partition) const {
+  return std::shared_ptr<Partition>(partition.release(), [reaper = reaper_](Partition* p) {
+    if (!reaper->take(p)) delete p;
+  });
+}
+
 LogManager::LogManager(io::FileSystem& fs, LogManagerOptions options, const Clock& clock)
     : fs_(fs), options_(std::move(options)), clock_(clock) {}
 
@@ -86,6 +128,7 @@ Result<std::unique_ptr<LogManager>> LogManager::open(io::FileSystem& fs, LogMana
       m->options_.cleaner, clock,
       [stop = m->cleaner_stop_.get_token()] { return stop.stop_requested(); });
   if (m->options_.background) {
+    m->reaper_->start();
     m->background_ = std::jthread([p = m.get()](std::stop_token st) { p->background_loop(st); });
     m->cleaner_thread_ = std::jthread(
         [p = m.get()](std::stop_token) { p->cleaner_loop(p->cleaner_stop_.get_token()); });
@@ -143,7 +186,7 @@ Status LogManager::load() {
     for (std::int32_t p = 0; p < topic->info.partitions; ++p) {
       WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
                                                         topic->info.config, clock_));
-      topic->partitions.push_back(std::move(part));
+      topic->partitions.push_back(adopt(std::move(part)));
     }
     topics_.emplace(name, std::move(topic));
   }
@@ -253,7 +296,7 @@ Result<TopicInfo> LogManager::create_topic(const std::string& name, std::int32_t
   for (std::int32_t p = 0; p < partitions; ++p) {
     WHARF_ASSIGN_OR_RETURN(auto part, Partition::open(fs_, io::join_path(dir, std::to_string(p)),
                                                       topic->info.config, clock_));
-    topic->partitions.push_back(std::move(part));
+    topic->partitions.push_back(adopt(std::move(part)));
   }
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(dir));
   // The commit point: topic.json appears atomically, then the topics directory is synced.
@@ -328,7 +371,7 @@ Status LogManager::add_partitions(const std::string& name, std::int32_t total) {
     WHARF_ASSIGN_OR_RETURN(auto part,
                            Partition::open(fs_, io::join_path(topic_dir(name), std::to_string(p)),
                                            topic->info.config, clock_));
-    added.push_back(std::move(part));
+    added.push_back(adopt(std::move(part)));
   }
   WHARF_RETURN_IF_ERROR(fs_.sync_dir(topic_dir(name)));
   TopicInfo info = topic->info;
@@ -483,6 +526,7 @@ void LogManager::background_loop(std::stop_token stop) {
   std::condition_variable_any cv;
   auto next_retention = clock_.steady_now() + options_.retention_check_interval;
   while (!stop.stop_requested()) {
+    reaper_->reap();
     run_interval_syncs();
     if (clock_.steady_now() >= next_retention) {
       run_retention();
@@ -505,6 +549,7 @@ Status LogManager::close() {
     background_.request_stop();
     background_.join();
   }
+  reaper_->stop();
   Status first = ok();
   std::shared_lock lock(mu_);
   for (const auto& [_, t] : topics_) {

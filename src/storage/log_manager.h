@@ -5,7 +5,8 @@
 // and <data_dir>/topics/<name>/<partition>/ (the partition's segments); docs/formats/ has it.
 //
 // Threads: all methods are thread-safe. One background thread (started by open(), stopped by
-// close()) syncs partitions whose policy is interval:<ms> and applies retention; a second one
+// close()) syncs partitions whose policy is interval:<ms>, applies retention and destroys the
+// partitions their last owner let go (PartitionReaper); a second one
 // runs the log cleaner (log_cleaner.h) on compacted topics every `cleaner_backoff`.
 // Durability: create, delete, add-partitions and alter-config return only once the change is
 // durable (atomic rename of topic.json plus directory syncs); a crash mid-way leaves either the
@@ -54,6 +55,31 @@ struct LogManagerOptions {
   bool background = true;  // tests drive interval syncs and retention by hand
 };
 
+// Where partitions end. LogManager hands out shared_ptrs whose last owner may be any thread,
+// a network thread included, and destroying a deleted topic's partition closes its last file
+// descriptors, when the kernel drops the files' cached pages (long for big segments). So the
+// shared_ptrs' deleter gives the partition to the reaper, and the background thread destroys it
+// at its next tick. Before the background thread starts (or without one) and after close(), the
+// last owner destroys it itself, as an ordinary shared_ptr would.
+class PartitionReaper {
+ public:
+  // Takes `p` to destroy later; false (and `p` untouched) when not running.
+  bool take(Partition* p);
+  // Destroys what was taken. Called by the background thread.
+  void reap();
+  void start();
+  // Stops taking and destroys what is left.
+  void stop();
+  // Partitions destroyed by reap() so far.
+  std::uint64_t reaped() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Partition*> taken_;
+  bool running_ = false;
+  std::uint64_t reaped_ = 0;
+};
+
 // Kafka's topic-name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);
 
@@ -92,6 +118,9 @@ class LogManager {
   // Clean shutdown of every partition. Idempotent.
   [[nodiscard]] Status close();
 
+  // Partitions the background thread has destroyed for their last owner (PartitionReaper).
+  std::uint64_t partitions_reaped() const { return reaper_->reaped(); }
+
   const LogManagerOptions& options() const { return options_; }
 
   // topic.json's text for `info`, or kInvalidArgument if it would exceed kMetadataFileBytesMax
@@ -119,10 +148,14 @@ class LogManager {
   // Creates an empty marker file in `dir` durably.
   [[nodiscard]] Status write_marker(const std::string& dir, std::string_view marker);
   std::string topic_dir(const std::string& name) const;
+  // A newly opened partition as the shared_ptr handed out, with the reaper as its deleter.
+  std::shared_ptr<Partition> adopt(std::unique_ptr<Partition> partition) const;
   void background_loop(std::stop_token stop);
   void cleaner_loop(std::stop_token stop);
 
   io::FileSystem& fs_;
+  // Shared with every partition's deleter: a partition may outlive the manager.
+  std::shared_ptr<PartitionReaper> reaper_ = std::make_shared<PartitionReaper>();
   LogManagerOptions options_;
   const Clock& clock_;
   mutable std::shared_mutex mu_;

@@ -1,5 +1,8 @@
 #include "storage/log_manager.h"
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "io/fault_file_system.h"
@@ -145,6 +148,49 @@ TEST_F(LogManagerTest, DeleteIsDurableAndTheNameCanBeReused) {
   auto again = m->create_topic("gone", 1);
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ((*m->partition("gone", PartitionId(0)))->log_end_offset(), Offset(0));
+}
+
+// A deleted topic's partition whose last owner is some other thread (a network thread, in the
+// broker) is destroyed by the background thread, not by that owner; without a background thread,
+// and after close, the last owner destroys it as usual.
+TEST_F(LogManagerTest, TheBackgroundThreadDestroysPartitionsTheirLastOwnerLetsGo) {
+  LogManagerOptions o;
+  o.data_dir = "/data";
+  auto opened = LogManager::open(fault_, o, clock_);
+  ASSERT_TRUE(opened.has_value()) << opened.error().to_string();
+  auto& m = *opened;
+  ASSERT_TRUE(m->create_topic("gone", 2).has_value());
+  auto held = m->partition("gone", PartitionId(1));
+  ASSERT_TRUE(held.has_value());
+  ASSERT_TRUE(m->delete_topic("gone").has_value());
+  // Partition 0's last owner was delete_topic itself: it is reaped too.
+  std::weak_ptr<Partition> watch = *held;
+  held->reset();  // the last owner lets go on this thread
+  EXPECT_TRUE(watch.expired());
+  // Not a timing assertion: the reaper runs at the background thread's next 5 ms tick; the
+  // deadline only keeps a broken reaper from hanging the test.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (m->partitions_reaped() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(m->partitions_reaped(), 2u);
+
+  ASSERT_TRUE(m->create_topic("late", 1).has_value());
+  auto late = m->partition("late", PartitionId(0));
+  ASSERT_TRUE(late.has_value());
+  ASSERT_TRUE(m->delete_topic("late").has_value());
+  ASSERT_TRUE(m->close().has_value());
+  std::weak_ptr<Partition> late_watch = *late;
+  late->reset();  // after close: destroyed here, by its last owner
+  EXPECT_TRUE(late_watch.expired());
+  EXPECT_EQ(m->partitions_reaped(), 2u);
+
+  auto without = open();  // background = false
+  ASSERT_TRUE(without->create_topic("other", 1).has_value());
+  auto other = without->partition("other", PartitionId(0));
+  ASSERT_TRUE(without->delete_topic("other").has_value());
+  other->reset();
+  EXPECT_EQ(without->partitions_reaped(), 0u) << "no background thread: destroyed by its owner";
 }
 
 TEST_F(LogManagerTest, MissingTopicJsonKeepsTheDataAndRebuildsTheMetadata) {

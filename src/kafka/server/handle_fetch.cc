@@ -263,11 +263,8 @@ asio::awaitable<HandlerResult> handle_fetch(HandlerContext& hc, const RequestCon
   }
 
   if (read_ahead != nullptr && !hc.stopping) start_read_ahead(*read_ahead, results);
-  // A topic deleted meanwhile can leave this Fetch the last owner of a partition, whose end
-  // closes its segment files (and so frees them): that happens on a storage thread.
-  for (auto& r : results) {
-    if (r.part && r.part.use_count() == 1) hc.post_to_storage([part = std::move(r.part)] {});
-  }
+  // A topic deleted meanwhile can leave this Fetch the last owner of a partition: the log
+  // manager's reaper destroys it on its background thread (storage::PartitionReaper).
 
   p::FetchResponse resp;
   resp.session_id = 0;  // no fetch sessions (KIP-227): clients fall back to full fetches

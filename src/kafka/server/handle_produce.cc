@@ -170,8 +170,8 @@ asio::awaitable<HandlerResult> handle_produce(HandlerContext& hc, const RequestC
         auto complete = completion(first_queued);
         auto r = (*part)->try_append_async(MutableByteView(*s.data->records), hc.storage_runner(),
                                            complete);
-        // The last owner of a deleted topic's partition closes its files on a storage thread.
-        if (part->use_count() == 1) hc.post_to_storage([p = std::move(*part)] {});
+        // If a topic deletion left this the last owner, the log manager's reaper destroys the
+        // partition on its background thread (storage::PartitionReaper), not this one.
         if (!r) break;
         if (r->has_value()) produce_written_inline().inc();
         answer(first_queued, *r);
