@@ -69,8 +69,13 @@ void register_outbox_relay(CLI::App& app, int& exit_code) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    Result<std::unique_ptr<sql::Database>> db =
-        sqlite_path.empty() ? sql::open_postgres(postgres_url) : sql::open_sqlite(sqlite_path);
+    // The outbox lives in the application's database: a missing file is a wrong path, not a
+    // new store (a relay on a fresh empty file would wait for ever for events no one writes).
+    sql::SqliteOptions sqlite_options;
+    sqlite_options.create_if_missing = false;
+    Result<std::unique_ptr<sql::Database>> db = sqlite_path.empty()
+                                                    ? sql::open_postgres(postgres_url)
+                                                    : sql::open_sqlite(sqlite_path, sqlite_options);
     if (!db) return void(exit_code = fail_with(db.error()));
     KafkaOptions ko;
     ko.bootstrap = bootstrap_flag.empty() ? bootstrap() : bootstrap_flag;

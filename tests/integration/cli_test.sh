@@ -131,6 +131,10 @@ check_fails "topic create --config without = fails" "--config: expected key=valu
   "$W" topic create bad --config retention.ms
 check_fails "an unknown -X property fails" '-X no.such.property=1: No such configuration property' \
   "$W" topic list -X no.such.property=1
+missing_db="$(dirname "$ERRFILE")/wharf-cli-missing-$$.db"
+check_fails "outbox-relay on a missing SQLite file fails instead of creating it" \
+  "unable to open database file" "$W" outbox-relay --sqlite "$missing_db"
+check "the missing SQLite file was not created" 0 "$([ -e "$missing_db" ] && echo 1 || echo 0)"
 
 echo "== topic create / list"
 run "$W" topic create orders --partitions 6 --config retention.ms=86400000
