@@ -591,6 +591,51 @@ TEST_F(AdminApisTest, BrokerLogLevelChangesAtRunTimeAndOtherBrokerConfigsAreRead
   EXPECT_EQ(out.find("client 'after-debug'"), std::string::npos) << out;
 }
 
+// No topic config value has a length limit of its own (a throttled-replicas list can be any
+// length), so a set of topic configs that would make topic.json larger than a restart reads
+// (kMetadataFileBytesMax) is refused with INVALID_CONFIG and changes nothing. Only
+// IncrementalAlterConfigs can carry one: its v1 is flexible (varint string lengths), while
+// AlterConfigs (v0-1) and CreateTopics (v0-4) cap each value at an int16 length, 32 KiB.
+TEST_F(AdminApisTest, TopicConfigsThatWouldOutgrowTopicJsonAreInvalidConfig) {
+  constexpr std::int8_t kTopic = 2;
+  constexpr std::int16_t kInvalidConfig = 40;
+  std::string list;
+  while (list.size() <= (1u << 20)) list += "0:0,";
+  list.pop_back();
+  const std::string key = "follower.replication.throttled.replicas";
+  create_topic("big", 1, {{"retention.ms", "1000"}});
+
+  for (bool validate_only : {true, false}) {
+    SCOPED_TRACE(validate_only ? "validate only" : "altering");
+    p::IncrementalAlterConfigsRequest incremental;
+    incremental.validate_only = validate_only;
+    incremental.resources.push_back({kTopic, "big", {{key, 0, list}}});  // SET
+    auto changed = call<p::IncrementalAlterConfigsResponse>(incremental, 1);
+    ASSERT_TRUE(changed.has_value());
+    ASSERT_EQ(changed->responses.size(), 1u);
+    EXPECT_EQ(changed->responses[0].error_code, kInvalidConfig);
+    EXPECT_NE(changed->responses[0].error_message.value_or("").find("1048576"), std::string::npos)
+        << changed->responses[0].error_message.value_or("").substr(0, 200);
+  }
+
+  // The old configs stand, and the broker starts again on what it wrote.
+  auto configs_of_big = [&] {
+    p::DescribeConfigsRequest req;
+    req.resources.push_back({kTopic, "big", std::nullopt});
+    auto resp = call<p::DescribeConfigsResponse>(req, 3);
+    std::map<std::string, std::string> out;
+    if (resp && resp->results.size() == 1 && resp->results[0].error_code == 0) {
+      for (const auto& c : resp->results[0].configs) out[c.name] = c.value.value_or("<null>");
+    }
+    return out;
+  };
+  EXPECT_EQ(configs_of_big()["retention.ms"], "1000");
+  EXPECT_NE(configs_of_big()[key].size(), list.size());
+  ASSERT_EQ(broker_->stop(), 0) << broker_->last_output();
+  ASSERT_TRUE(broker_->start()) << broker_->last_output();
+  EXPECT_EQ(configs_of_big()["retention.ms"], "1000");
+}
+
 // A client that waits exactly a member's session timeout and then deletes the group finds it
 // empty: the session ends at its deadline, not at the next periodic tick (raw frames, so the
 // test knows when the member's last heartbeat can have been: before its SyncGroup answer).
