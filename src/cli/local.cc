@@ -2,16 +2,20 @@
 // and list topics, produce lines from stdin, consume records. Useful for the demo, for
 // inspecting a data directory and for scripting; the broker commands speak Kafka instead.
 // Appends return only once durable under the topic's sync policy, like an acks=all produce.
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "base/murmur2.h"
 #include "cli/commands.h"
+#include "cli/line_reader.h"
 #include "io/posix_file_system.h"
 #include "storage/log_manager.h"
 
@@ -124,8 +128,23 @@ void register_local(CLI::App& app, int& exit_code) {
       pending_bytes[p] = 0;
       return ok();
     };
-    std::string line;
-    while (std::getline(std::cin, line)) {
+    LineReader lines(STDIN_FILENO);  // at most kInputLineBytesMax per line in memory
+    std::optional<Error> input;      // why reading stopped early
+    while (true) {
+      errno = 0;
+      const LineReader::Next next = lines.next();
+      if (next == LineReader::Next::kEnd) break;
+      if (next == LineReader::Next::kError) {
+        input = make_error(ErrorCode::kIoError, "reading stdin: {}", std::strerror(errno));
+        break;  // what was read is still appended below
+      }
+      if (next == LineReader::Next::kTooLong) {
+        input = make_error(ErrorCode::kMessageTooLarge,
+                           "line {} is longer than {} bytes; the lines before it were appended",
+                           lines.number(), kInputLineBytesMax);
+        break;
+      }
+      const std::string_view line = lines.line();
       storage::Record rec;
       rec.timestamp_ms = SystemClock::instance().now_ms();
       std::size_t p;
@@ -157,6 +176,7 @@ void register_local(CLI::App& app, int& exit_code) {
     std::printf("produced %lld records to %s in %.2f s\n", static_cast<long long>(acked),
                 topic.c_str(), secs);
     if (auto s = (*log)->close(); !s) exit_code = fail_with(s.error());
+    if (input) exit_code = fail_with(*input);
   });
 
   static int partition = 0;

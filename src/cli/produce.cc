@@ -21,6 +21,7 @@
 #include "cli/client_args.h"
 #include "cli/commands.h"
 #include "cli/kafka_client.h"
+#include "cli/line_reader.h"
 
 namespace wharf::cli {
 namespace {
@@ -145,24 +146,26 @@ int run_produce(const ProduceArgs& a) {
   std::int64_t refused = 0;  // not even queued (e.g. larger than message.max.bytes)
   std::map<std::string, std::int64_t> refusals;
   const auto started = std::chrono::steady_clock::now();
-  struct LineBuffer {
-    char* data = nullptr;
-    size_t capacity = 0;
-    ~LineBuffer() { std::free(data); }
-  } buffer;  // one line at a time; getline grows it to the longest line seen
+  LineReader lines(fileno(in));  // at most kInputLineBytesMax per line in memory
+  std::int64_t too_long = 0, first_too_long = 0;
   while (!g_stop.load()) {
     errno = 0;
-    const ssize_t n = getline(&buffer.data, &buffer.capacity, in);
-    if (n < 0) {
-      if (errno != 0 && errno != EINTR) {
+    const LineReader::Next next = lines.next();
+    if (next == LineReader::Next::kEnd) break;
+    if (next == LineReader::Next::kError) {
+      if (errno != EINTR) {
         std::fprintf(stderr, "wharf produce: reading input: %s\n", std::strerror(errno));
         refused += 1;  // make the exit code say the input was not fully read
       }
       break;
     }
-    char* line = buffer.data;
-    std::size_t len = static_cast<std::size_t>(n);
-    if (len > 0 && line[len - 1] == '\n') --len;
+    if (next == LineReader::Next::kTooLong) {
+      ++refused;
+      if (too_long++ == 0) first_too_long = lines.number();
+      continue;
+    }
+    const char* line = lines.line().data();
+    const std::size_t len = lines.line().size();
     const char* key = nullptr;
     std::size_t key_len = 0;
     const char* value = line;
@@ -200,6 +203,10 @@ int run_produce(const ProduceArgs& a) {
       break;
     }
     rd_kafka_poll(rk, 0);
+  }
+  if (too_long > 0) {
+    refusals[fmt::format("line longer than {} bytes, skipped (the first: line {})",
+                         kInputLineBytesMax, first_too_long)] = too_long;
   }
   const bool interrupted = g_stop.load();
   // Wait for every queued record's delivery report. A second signal gives up on the rest.

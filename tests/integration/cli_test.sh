@@ -376,6 +376,16 @@ input_file=$(mktemp /tmp/wharf-cli-input.XXXXXX)
 printf 'f1\nf2\n' >"$input_file"
 run "$W" produce small --file "$input_file" -z zstd --acks 1
 check_contains "produce --file with zstd and acks=1" "2 record(s) delivered to small" "$ERR"
+# A line longer than any record can be (64 MiB, the broker's largest batch) is skipped without
+# being held whole, reported, and the lines around it are delivered.
+{ echo before; head -c $((64 * 1024 * 1024 + 1)) /dev/zero | tr '\0' x; echo; echo after; } \
+  >"$input_file"
+run "$W" produce small --file "$input_file"
+check "a line over 64 MiB makes produce exit 1" 1 "$RC"
+check_contains "the summary names it" \
+  "1 record(s) refused by the client: line longer than 67108864 bytes, skipped (the first: line 2)" \
+  "$ERR"
+check_contains "the lines around it are delivered" "2 record(s) delivered to small" "$ERR"
 rm -f "$input_file"
 run_in "auto" "$W" produce autocreated
 check "produce to a missing topic lets the cluster auto-create it" 0 "$RC"
