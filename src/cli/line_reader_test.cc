@@ -58,8 +58,7 @@ TEST(LineReaderTest, ALineOverTheBoundIsDroppedWholeAndTheNextOnesAreRead) {
   EXPECT_EQ(read_all("0123456789X", 10), V{"<too long>"});
   // Longer than one read of the descriptor (64 KiB) on either side of the bound.
   const std::string big(200'000, 'b');
-  EXPECT_EQ(read_all(big + "\nx\n" + big + "\n", 150'000),
-            (V{"<too long>", "x", "<too long>"}));
+  EXPECT_EQ(read_all(big + "\nx\n" + big + "\n", 150'000), (V{"<too long>", "x", "<too long>"}));
   EXPECT_EQ(read_all(big + "\n" + big, 200'000), (V{big, big}));
 }
 
