@@ -1,4 +1,5 @@
 // Pipelined appends (append_async) and waiting readers (wait_for, watch).
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -202,6 +203,37 @@ TEST_F(PartitionAsyncTest, TryAppendWritesAsAppendAsyncDoesOrLeavesTheBatchUntou
   ASSERT_TRUE(written.has_value() && written->has_value()) << "the same batch, written now";
   EXPECT_EQ((*written)->base_offset, Offset(2));
   EXPECT_TRUE(third.called);
+}
+
+// The network thread's two entry points only try the partition's lock. A watcher's callback runs
+// with that lock held (watch's contract), so from another thread inside it both must give up,
+// and with the lock free both go ahead.
+TEST_F(PartitionAsyncTest, TryAppendAndTryReaderViewGiveUpWhileTheLockIsHeld) {
+  auto p = open(*TopicConfig::from_map({{"sync.policy", "none"}}));
+  ASSERT_NE(p, nullptr);
+  std::optional<bool> append_gave_up, view_gave_up;
+  DurableCallback unused = [](Status) { ADD_FAILURE() << "nothing is written"; };
+  Bytes x = test::simple_batch("x");
+  p->watch(Offset(0), [&] {
+    std::thread other([&] {
+      append_gave_up = !p->try_append_async(MutableByteView(x), runner_.runner(), unused);
+      view_gave_up = !p->try_reader_view().has_value();
+    });
+    other.join();
+  });
+  ASSERT_TRUE(p->append(test::simple_batch("a")).has_value());  // wakes the watcher, lock held
+  EXPECT_EQ(append_gave_up, std::optional<bool>(true));
+  EXPECT_EQ(view_gave_up, std::optional<bool>(true));
+  EXPECT_TRUE(static_cast<bool>(unused)) << "the callback is still the caller's";
+  EXPECT_EQ(p->log_end_offset(), Offset(1)) << "only the blocking append wrote";
+
+  DurableCallback written = [](Status s) { EXPECT_TRUE(s.has_value()); };
+  auto r = p->try_append_async(MutableByteView(x), runner_.runner(), written);
+  ASSERT_TRUE(r.has_value() && r->has_value()) << "the lock is free again";
+  EXPECT_EQ((*r)->base_offset, Offset(1));
+  auto view = p->try_reader_view();
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->high_watermark, Offset(2));
 }
 
 TEST_F(PartitionAsyncTest, TryAppendLeavesAFencedOrUnownedPartitionToTheBlockingPath) {
