@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "base/check.h"
 #include "storage/record_batch.h"
@@ -26,8 +27,17 @@ void ReadGate::open() {
   cv_.notify_all();
 }
 
+void ReadGate::throw_next(int n) {
+  std::lock_guard lock(mu_);
+  throws_ = n;
+}
+
 void ReadGate::pass() {
   std::unique_lock lock(mu_);
+  if (throws_ > 0) {
+    --throws_;
+    throw std::bad_alloc();
+  }
   if (!closed_) return;
   ++waiting_;
   cv_.notify_all();

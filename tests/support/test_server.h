@@ -43,12 +43,16 @@ class ReadGate {
   void pass();
   // True once a reader waits at the closed gate; false if none did within `bound`.
   bool wait_for_reader(std::chrono::milliseconds bound);
+  // The next `n` readers throw std::bad_alloc instead of reading (the one exception a read can
+  // raise: an allocation failing).
+  void throw_next(int n);
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool closed_ = false;
   int waiting_ = 0;
+  int throws_ = 0;
 };
 
 // A FileSystem that forwards to another and makes every read of a `.log` file pass `gate`.

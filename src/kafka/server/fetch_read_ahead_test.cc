@@ -134,6 +134,23 @@ TEST_F(FetchReadAheadTest, RecordsAreCutAtTheHighWatermarkTheFetchSees) {
   EXPECT_EQ(budget_->used(), 0u);
 }
 
+// A read that throws (only an allocation can) still ends, held and empty: a take() gets nothing
+// instead of waiting for ever, the budget is given back, and the next read ahead works.
+TEST_F(FetchReadAheadTest, AReadThatThrowsEndsEmptyAndGivesTheBudgetBack) {
+  auto p = open("/data/t/0");
+  fill(*p, 3);
+  auto ra = read_ahead(runner_.runner());
+  gate_.throw_next(1);
+  ra->start(p, Offset(0), 500);
+  EXPECT_EQ(runner_.run_all(), 1) << "the read ran and threw inside the task";
+  EXPECT_FALSE(ra->take(*p, Offset(0), 500, p->high_watermark()).has_value());
+  EXPECT_EQ(budget_->used(), 0u);
+  ra->start(p, Offset(0), 500);
+  EXPECT_EQ(runner_.run_all(), 1);
+  EXPECT_EQ(bytes_of(ra->take(*p, Offset(0), 500, p->high_watermark())),
+            read_now(*p, Offset(0), 500));
+}
+
 TEST_F(FetchReadAheadTest, AQueuedReadIsCancelledByItsTakeAndThenReadsNothing) {
   auto p = open("/data/t/0");
   fill(*p, 3);
