@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "admin/http_server.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
 
 namespace wharf::admin {

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "io/memory_file_system.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
 
 namespace wharf::broker {

@@ -41,7 +41,7 @@
 #include "kafka/protocol/generated/sync_group.h"
 #include "storage/record_batch.h"
 #include "tests/integration/broker_process.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace wharf::test {
 namespace {

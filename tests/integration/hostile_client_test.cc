@@ -28,8 +28,8 @@
 #include "kafka/protocol/generated/test_samples.h"
 #include "storage/record_batch.h"
 #include "tests/integration/broker_process.h"
-#include "tests/integration/raw_client.h"
 #include "tests/support/compressed_batch.h"
+#include "tests/support/raw_client.h"
 
 namespace wharf::test {
 namespace {

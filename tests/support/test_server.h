@@ -1,6 +1,6 @@
 // Test support: a KafkaServer in this process, on 127.0.0.1 (a free port), over an in-memory
 // file system and a ManualClock that the test steps. Unit tests of the server, the admin API
-// and the broker use it with the blocking raw client of tests/integration/raw_client.h, so that
+// and the broker use it with the blocking raw client of tests/support/raw_client.h, so that
 // idle timeouts, long-poll deadlines and shutdown drain can be tested without the broker binary.
 //
 // The file system can hold reads of `.log` files at a gate (ReadGate): a Fetch then stays in

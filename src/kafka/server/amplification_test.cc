@@ -14,7 +14,7 @@
 #include "kafka/protocol/generated/fetch.h"
 #include "kafka/protocol/generated/offset_commit.h"
 #include "kafka/protocol/generated/produce.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
 
 namespace {

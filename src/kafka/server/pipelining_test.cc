@@ -17,7 +17,7 @@
 #include "kafka/server/producer_ids.h"
 #include "kafka/server/server.h"
 #include "storage/log_manager.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/storage_fixtures.h"
 #include "tests/support/test_server.h"
 

@@ -14,8 +14,8 @@
 #include "kafka/protocol/generated/api_versions.h"
 #include "kafka/server/fetch_read_ahead.h"
 #include "kafka/server/handler_context.h"
-#include "tests/integration/raw_client.h"
 #include "tests/support/compressed_batch.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
 
 namespace wharf::kafka {
