@@ -8,7 +8,8 @@ from its scheduled time to the end of the sync that covered it, which is what a 
 linger.ms=0 and acks=all waits for under `sync.policy=always` when the broker itself costs
 nothing. --busy N keeps N more processes spinning meanwhile, to show what the same disk does
 when the CPUs are busy (a broker and its client at 10,000 records/s keep both of this VM's CPUs
-about 80% busy).
+about 80% busy). --syncers N runs N syncing threads at once, to see whether overlapping syncs of
+one file would shorten the wait (on this VM they do not).
 
 Prints one JSON object: the rate kept, latency percentiles (ms), and the fdatasyncs' count, mean,
 number over 10 ms and slowest. bench/broker.sh runs it beside its latency runs; it also runs
@@ -41,9 +42,13 @@ def main():
     ap.add_argument("--rate", type=int, required=True, help="records per second (1 KiB each)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the run (default 10)")
     ap.add_argument("--busy", type=int, default=0, help="spinning processes meanwhile (default 0)")
+    ap.add_argument("--syncers", type=int, default=1,
+                    help="threads calling fdatasync in a loop (default 1); a record is covered "
+                         "by the first sync to start after it was written")
     args = ap.parse_args()
-    if args.rate <= 0 or args.seconds <= 0 or args.busy < 0 or args.busy > 64:
-        ap.error("--rate and --seconds must be positive, --busy 0..64")
+    if (args.rate <= 0 or args.seconds <= 0 or args.busy < 0 or args.busy > 64
+            or args.syncers < 1 or args.syncers > 16):
+        ap.error("--rate and --seconds must be positive, --busy 0..64, --syncers 1..16")
 
     path = os.path.join(args.dir, f"sync-probe-{os.getpid()}.dat")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -70,9 +75,10 @@ def main():
                 return
 
     try:
-        th = threading.Thread(target=syncer)
+        threads = [threading.Thread(target=syncer) for _ in range(args.syncers)]
         start = time.perf_counter()
-        th.start()
+        for th in threads:
+            th.start()
         i = 0
         while True:
             when = start + i / args.rate
@@ -85,7 +91,8 @@ def main():
             due.append(when)
             i += 1
         done.set()
-        th.join()
+        for th in threads:
+            th.join()
     finally:
         stop_spin.set()
         for p in spinners:
@@ -95,7 +102,7 @@ def main():
 
     latencies = []
     first = 0
-    for n, end in covered:
+    for n, end in sorted(covered, key=lambda c: c[1]):  # each record: the first sync to end
         latencies.extend(end - due[j] for j in range(first, n))
         first = max(first, n)
     latencies.sort()
@@ -104,6 +111,7 @@ def main():
     out = {
         "rate_offered": args.rate,
         "busy": args.busy,
+        "syncers": args.syncers,
         "records": len(due),
         "latency_ms_p50": percentile(latencies, 0.50) * ms,
         "latency_ms_p99": percentile(latencies, 0.99) * ms,
