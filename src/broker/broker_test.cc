@@ -139,7 +139,7 @@ TEST(BrokerSettingsTest, AConfigFileIsReadBoundedAndItsBadLinesAreNamed) {
   ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
   EXPECT_EQ(c.server.default_partitions, 5);
   for (const std::string& path :
-       {write("over.properties", at_bound + "\n"), std::string("/dev/zero")}) {
+       {write("over.properties", "num.partitions=9\n" + at_bound), std::string("/dev/zero")}) {
     auto over = apply_config_file(c, path);
     ASSERT_FALSE(over.has_value()) << path;
     EXPECT_EQ(over.error().code(), ErrorCode::kInvalidArgument);

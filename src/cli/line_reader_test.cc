@@ -1,8 +1,11 @@
 #include "cli/line_reader.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -15,13 +18,14 @@ namespace {
 
 // The lines a reader returns for `input` written into a pipe, as "line" or "<too long>".
 std::vector<std::string> read_all(const std::string& input, std::size_t max_bytes) {
+  ::signal(SIGPIPE, SIG_IGN);  // a reader that stops early must fail the test, not kill it
   int fds[2];
   EXPECT_EQ(::pipe(fds), 0);
   std::thread writer([&] {
     std::size_t done = 0;
     while (done < input.size()) {
       const ssize_t n = ::write(fds[1], input.data() + done, input.size() - done);
-      if (n <= 0) break;
+      if (n <= 0) break;  // EPIPE once the reader's end is closed
       done += static_cast<std::size_t>(n);
     }
     ::close(fds[1]);
@@ -37,8 +41,8 @@ std::vector<std::string> read_all(const std::string& input, std::size_t max_byte
     EXPECT_EQ(reader.number(), ++number);
     out.push_back(next == LineReader::Next::kLine ? std::string(reader.line()) : "<too long>");
   }
+  ::close(fds[0]);  // before join: a writer still blocked on a full pipe gets EPIPE
   writer.join();
-  ::close(fds[0]);
   return out;
 }
 
@@ -60,6 +64,22 @@ TEST(LineReaderTest, ALineOverTheBoundIsDroppedWholeAndTheNextOnesAreRead) {
   const std::string big(200'000, 'b');
   EXPECT_EQ(read_all(big + "\nx\n" + big + "\n", 150'000), (V{"<too long>", "x", "<too long>"}));
   EXPECT_EQ(read_all(big + "\n" + big, 200'000), (V{big, big}));
+}
+
+// A line that never ends (/dev/zero) is reported once it passes the bound, not read for ever;
+// skipping its rest stops when the stop flag is set.
+TEST(LineReaderTest, AnEndlessLineIsReportedAtTheBoundAndItsSkipStopsOnTheFlag) {
+  const int fd = ::open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::atomic<bool> stop{false};
+  LineReader reader(fd, 1000, &stop);
+  EXPECT_EQ(reader.next(), LineReader::Next::kTooLong);
+  EXPECT_EQ(reader.number(), 1);
+  EXPECT_TRUE(reader.line().empty());
+  stop = true;
+  EXPECT_EQ(reader.next(), LineReader::Next::kError);
+  EXPECT_EQ(errno, EINTR);
+  ::close(fd);
 }
 
 }  // namespace

@@ -146,7 +146,8 @@ int run_produce(const ProduceArgs& a) {
   std::int64_t refused = 0;  // not even queued (e.g. larger than message.max.bytes)
   std::map<std::string, std::int64_t> refusals;
   const auto started = std::chrono::steady_clock::now();
-  LineReader lines(fileno(in));  // at most kInputLineBytesMax per line in memory
+  // At most kInputLineBytesMax per line in memory; a signal stops it even inside a long line.
+  LineReader lines(fileno(in), kInputLineBytesMax, &g_stop);
   std::int64_t too_long = 0, first_too_long = 0;
   while (!g_stop.load()) {
     errno = 0;

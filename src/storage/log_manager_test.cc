@@ -1,11 +1,13 @@
 #include "storage/log_manager.h"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "io/fault_file_system.h"
+#include "io/forwarding_file_system.h"
 #include "io/memory_file_system.h"
 #include "storage/limits.h"
 #include "tests/support/storage_fixtures.h"
@@ -150,13 +152,40 @@ TEST_F(LogManagerTest, DeleteIsDurableAndTheNameCanBeReused) {
   EXPECT_EQ((*m->partition("gone", PartitionId(0)))->log_end_offset(), Offset(0));
 }
 
+// Counts the files open through it: a partition holds its segments' files until it is
+// destroyed, so the count says whether a partition is gone (not just queued).
+class CountingFileSystem final : public io::ForwardingFileSystem {
+ public:
+  using io::ForwardingFileSystem::ForwardingFileSystem;
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    WHARF_ASSIGN_OR_RETURN(auto file, io::ForwardingFileSystem::open(path, mode));
+    return std::unique_ptr<io::File>(new Counted(std::move(file), open_));
+  }
+  int open_files() const { return open_.load(); }
+
+ private:
+  class Counted final : public io::ForwardingFile {
+   public:
+    Counted(std::unique_ptr<io::File> inner, std::atomic<int>& count)
+        : io::ForwardingFile(std::move(inner)), count_(count) {
+      ++count_;
+    }
+    ~Counted() override { --count_; }
+
+   private:
+    std::atomic<int>& count_;
+  };
+  std::atomic<int> open_{0};
+};
+
 // A deleted topic's partition whose last owner is some other thread (a network thread, in the
 // broker) is destroyed by the background thread, not by that owner; without a background thread,
 // and after close, the last owner destroys it as usual.
 TEST_F(LogManagerTest, TheBackgroundThreadDestroysPartitionsTheirLastOwnerLetsGo) {
+  CountingFileSystem counting{mem_};
   LogManagerOptions o;
   o.data_dir = "/data";
-  auto opened = LogManager::open(fault_, o, clock_);
+  auto opened = LogManager::open(counting, o, clock_);
   ASSERT_TRUE(opened.has_value()) << opened.error().to_string();
   auto& m = *opened;
   ASSERT_TRUE(m->create_topic("gone", 2).has_value());
@@ -164,9 +193,7 @@ TEST_F(LogManagerTest, TheBackgroundThreadDestroysPartitionsTheirLastOwnerLetsGo
   ASSERT_TRUE(held.has_value());
   ASSERT_TRUE(m->delete_topic("gone").has_value());
   // Partition 0's last owner was delete_topic itself: it is reaped too.
-  std::weak_ptr<Partition> watch = *held;
   held->reset();  // the last owner lets go on this thread
-  EXPECT_TRUE(watch.expired());
   // Not a timing assertion: the reaper runs at the background thread's next 5 ms tick; the
   // deadline only keeps a broken reaper from hanging the test.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -174,23 +201,29 @@ TEST_F(LogManagerTest, TheBackgroundThreadDestroysPartitionsTheirLastOwnerLetsGo
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(m->partitions_reaped(), 2u);
+  EXPECT_EQ(counting.open_files(), 0) << "both partitions were destroyed, their files closed";
 
   ASSERT_TRUE(m->create_topic("late", 1).has_value());
   auto late = m->partition("late", PartitionId(0));
   ASSERT_TRUE(late.has_value());
   ASSERT_TRUE(m->delete_topic("late").has_value());
   ASSERT_TRUE(m->close().has_value());
-  std::weak_ptr<Partition> late_watch = *late;
+  EXPECT_GT(counting.open_files(), 0) << "the test still holds the partition";
   late->reset();  // after close: destroyed here, by its last owner
-  EXPECT_TRUE(late_watch.expired());
+  EXPECT_EQ(counting.open_files(), 0) << "destroyed at once, not queued";
   EXPECT_EQ(m->partitions_reaped(), 2u);
+  m.reset();
 
-  auto without = open();  // background = false
-  ASSERT_TRUE(without->create_topic("other", 1).has_value());
-  auto other = without->partition("other", PartitionId(0));
-  ASSERT_TRUE(without->delete_topic("other").has_value());
+  o.background = false;
+  auto without = LogManager::open(counting, o, clock_);
+  ASSERT_TRUE(without.has_value());
+  ASSERT_TRUE((*without)->create_topic("other", 1).has_value());
+  auto other = (*without)->partition("other", PartitionId(0));
+  ASSERT_TRUE((*without)->delete_topic("other").has_value());
+  EXPECT_GT(counting.open_files(), 0);
   other->reset();
-  EXPECT_EQ(without->partitions_reaped(), 0u) << "no background thread: destroyed by its owner";
+  EXPECT_EQ(counting.open_files(), 0) << "no background thread: destroyed by its owner at once";
+  EXPECT_EQ((*without)->partitions_reaped(), 0u);
 }
 
 TEST_F(LogManagerTest, MissingTopicJsonKeepsTheDataAndRebuildsTheMetadata) {
