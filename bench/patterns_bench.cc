@@ -4,6 +4,7 @@
 //                        [--data-dir DIR] [--sync always|none|interval:MS]
 //                        [--events N] [--size BYTES] [--rate EVENTS_PER_S] [--partitions N]
 //                        [--batch N] [--json]
+//   wharf_patterns_bench --transport ... --new-topics N
 //
 // Without --rate: one thread publishes N events in batches of --batch (default 1,000; publish()
 // returns once acknowledged) while a Router (one consumer group, concurrency 2) handles them with a
@@ -12,6 +13,11 @@
 // one batch; latency counts from each event's scheduled time (no coordinated omission). Each
 // payload carries its send time, so publish->handler latency is measured per event. A status
 // line per second goes to stderr; the summary to stdout (one JSON object with --json).
+//
+// With --new-topics N: N topics are made first (ensure_topic), then one event is published to
+// each in turn and each publish() is timed: the first publish to a topic the producer has not
+// used yet, which a librdkafka producer can hold for its once-a-second topic scan
+// (kafka/client/client.h, TopicHandles). Prints the median and the largest.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -45,6 +51,7 @@ struct Args {
   double rate = 0;
   int partitions = 12;
   std::int64_t batch = 1000;
+  int new_topics = 0;
   bool json = false;
 };
 
@@ -77,10 +84,40 @@ bool parse(int argc, char** argv, Args& a) {
       a.partitions = std::stoi(v);
     else if (k == "--batch")
       a.batch = std::stoll(v);
+    else if (k == "--new-topics")
+      a.new_topics = std::stoi(v);
     else
       return false;
   }
-  return a.events > 0 && a.size >= 16 && a.batch > 0;
+  return a.events > 0 && a.size >= 16 && a.batch > 0 && a.new_topics >= 0 && a.new_topics <= 1000;
+}
+
+// --new-topics: the time of each first publish to a topic made just before.
+bool first_publishes(wharf::Bus& bus, const Args& a) {
+  const std::string prefix = "bench-new-" + std::to_string(now_ns()) + "-";
+  for (int i = 0; i < a.new_topics; ++i) {
+    if (auto s = bus->ensure_topic(prefix + std::to_string(i), a.partitions); !s) {
+      std::fprintf(stderr, "ensure_topic: %s\n", s.error().to_string().c_str());
+      return false;
+    }
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < a.new_topics; ++i) {
+    wharf::Message m;
+    m.type = "bench.Event";
+    m.payload.assign(a.size, 'x');
+    const auto t0 = Clock::now();
+    if (auto s = bus.publish(prefix + std::to_string(i), std::move(m)); !s) {
+      std::fprintf(stderr, "publish: %s\n", s.error().to_string().c_str());
+      return false;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("first publish to each of %d new topics (%s): median %.1f ms, largest %.1f ms\n",
+              a.new_topics, a.transport.c_str(), ms[ms.size() / 2], ms.back());
+  (void)bus->close();
+  return true;
 }
 
 }  // namespace
@@ -92,8 +129,9 @@ int main(int argc, char** argv) {
         stderr,
         "usage: %s --transport memory|embedded|kafka [--bootstrap HOST:PORT] [--data-dir DIR]\n"
         "          [--sync always|none|interval:MS] [--events N] [--size BYTES>=16] [--rate N/s]\n"
-        "          [--partitions N] [--batch N] [--json]\n",
-        argv[0]);
+        "          [--partitions N] [--batch N] [--json]\n"
+        "       %s --transport ... --new-topics N (1..1000)\n",
+        argv[0], argv[0]);
     return 2;
   }
   wharf::Result<wharf::Bus> bus =
@@ -121,6 +159,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", bus.error().to_string().c_str());
     return 1;
   }
+  if (a.new_topics > 0) return first_publishes(*bus, a) ? 0 : 1;
   const std::string topic = "bench-" + std::to_string(now_ns());
   if (auto s = (*bus)->ensure_topic(topic, a.partitions); !s) {
     std::fprintf(stderr, "ensure_topic: %s\n", s.error().to_string().c_str());

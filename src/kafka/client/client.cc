@@ -8,6 +8,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "base/text.h"
+
 namespace wharf::kafka::client {
 
 struct ClientCallbacks {
@@ -245,6 +247,27 @@ Result<Watermarks> watermarks(rd_kafka_t* rk, int timeout_ms, const std::string&
     return fail(kafka_error(err, fmt::format("watermarks of {}[{}]", topic, partition)));
   }
   return Watermarks{Offset(low), Offset(high)};
+}
+
+Result<rd_kafka_topic_t*> TopicHandles::get(const std::string& topic) {
+  std::lock_guard lock(mu_);
+  if (auto it = handles_.find(topic); it != handles_.end()) return it->second;
+  if (topic.find('\0') != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument, "topic name '{}' contains a NUL byte", excerpt(topic));
+  }
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+  if (rkt == nullptr) {
+    return fail(ErrorCode::kInvalidArgument, "topic '{}': {}", excerpt(topic),
+                rd_kafka_err2str(rd_kafka_last_error()));
+  }
+  handles_.emplace(topic, rkt);
+  return rkt;
+}
+
+void TopicHandles::clear() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, rkt] : handles_) rd_kafka_topic_destroy(rkt);
+  handles_.clear();
 }
 
 Status create_topic(rd_kafka_t* rk, int timeout_ms, const std::string& name, int partitions,

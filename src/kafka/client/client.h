@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,7 @@
 
 struct rd_kafka_s;
 struct rd_kafka_conf_s;
+struct rd_kafka_topic_s;
 
 namespace wharf::kafka::client {
 
@@ -169,6 +171,31 @@ enum class PartitionErrors {
     rd_kafka_s* rk, int timeout_ms, const std::string& group,
     const std::vector<TopicPartition>& partitions,
     PartitionErrors partition_errors = PartitionErrors::kSkip);
+
+// A producer's topic handles, one per topic name, made on first use and kept until this object
+// goes. Produce through them (RD_KAFKA_V_RKT) rather than by name: rd_kafka_producev with
+// RD_KAFKA_V_TOPIC creates an unknown topic without asking for its leader, so the first message
+// to each topic waits for librdkafka's once-a-second topic scan (librdkafka before 2.10.1, #5032;
+// Debian 12 has 2.0.2). rd_kafka_topic_new asks at once. Thread-safe. Destroy it before the
+// handle `rk` (rd_kafka_destroy waits for the topics' last references).
+class TopicHandles {
+ public:
+  explicit TopicHandles(rd_kafka_s* rk) : rk_(rk) {}
+  ~TopicHandles() { clear(); }
+  TopicHandles(const TopicHandles&) = delete;
+  TopicHandles& operator=(const TopicHandles&) = delete;
+
+  // The handle for `topic`. kInvalidArgument for a name with a NUL byte (librdkafka would cut
+  // it there and use another topic) or one librdkafka refuses (longer than 512 bytes).
+  [[nodiscard]] Result<rd_kafka_topic_s*> get(const std::string& topic);
+  // Gives every handle back.
+  void clear();
+
+ private:
+  rd_kafka_s* rk_;
+  std::mutex mu_;
+  std::map<std::string, rd_kafka_topic_s*, std::less<>> handles_;
+};
 
 enum class ClientKind {
   kAdmin,     // producer-type handle that never asks the broker to auto-create topics

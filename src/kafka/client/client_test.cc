@@ -5,6 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <librdkafka/rdkafka.h>
 
 #include <gtest/gtest.h>
@@ -111,6 +115,96 @@ TEST(ClientTest, ABrokerThatDoesNotAnswerFailsWithinTheTimeoutAndSaysWhy) {
   EXPECT_EQ(client.error().message().rfind("cannot reach " + options.bootstrap + " within 1 s", 0),
             0u)
       << client.error().message();
+}
+
+// A producer handle that never connects (bootstrap on a port nothing listens on): making topic
+// handles needs no broker.
+rd_kafka_t* offline_producer() {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[256];
+  EXPECT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", "127.0.0.1:1", errstr, sizeof errstr),
+            RD_KAFKA_CONF_OK);
+  EXPECT_EQ(rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr), RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  EXPECT_NE(rk, nullptr) << errstr;
+  return rk;
+}
+
+TEST(TopicHandlesTest, OneHandlePerTopicNameKeptUntilCleared) {
+  rd_kafka_t* rk = offline_producer();
+  ASSERT_NE(rk, nullptr);
+  {
+    TopicHandles topics(rk);
+    auto a = topics.get("orders");
+    auto again = topics.get("orders");
+    auto b = topics.get("payments");
+    ASSERT_TRUE(a && again && b);
+    EXPECT_EQ(*a, *again);
+    EXPECT_NE(*a, *b);
+    EXPECT_STREQ(rd_kafka_topic_name(*a), "orders");
+    EXPECT_STREQ(rd_kafka_topic_name(*b), "payments");
+    topics.clear();
+    auto fresh = topics.get("orders");
+    ASSERT_TRUE(fresh);
+    EXPECT_STREQ(rd_kafka_topic_name(*fresh), "orders");
+  }  // the destructor gives back what is left, before the handle goes
+  rd_kafka_destroy(rk);
+}
+
+TEST(TopicHandlesTest, ThreadsAskingForTheSameTopicsGetTheSameHandles) {
+  rd_kafka_t* rk = offline_producer();
+  ASSERT_NE(rk, nullptr);
+  {
+    TopicHandles topics(rk);
+    constexpr int kThreads = 4, kTopics = 50;
+    std::vector<std::vector<rd_kafka_topic_t*>> seen(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kTopics; ++i) {
+          auto h = topics.get("topic-" + std::to_string((i * 7 + t) % kTopics));
+          seen[t].push_back(h ? *h : nullptr);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (int i = 0; i < kTopics; ++i) {
+      auto h = topics.get("topic-" + std::to_string(i));
+      ASSERT_TRUE(h);
+      for (int t = 0; t < kThreads; ++t) {
+        // Thread t asked for topic i at step j where (j * 7 + t) % kTopics == i.
+        for (int j = 0; j < kTopics; ++j) {
+          if ((j * 7 + t) % kTopics == i) {
+            EXPECT_EQ(seen[t][j], *h) << "topic " << i;
+          }
+        }
+      }
+    }
+  }
+  rd_kafka_destroy(rk);
+}
+
+TEST(TopicHandlesTest, NamesLibrdkafkaWouldCutOrRefuseAreRefusedByName) {
+  rd_kafka_t* rk = offline_producer();
+  ASSERT_NE(rk, nullptr);
+  {
+    TopicHandles topics(rk);
+    // A NUL byte: librdkafka takes a C string and would use "orders" instead.
+    const std::string with_nul("orders\0evil", 11);
+    auto nul = topics.get(with_nul);
+    ASSERT_FALSE(nul);
+    EXPECT_EQ(nul.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(nul.error().message().find("orders\\x00evil"), std::string::npos)
+        << nul.error().message();
+    // Longer than librdkafka's 512 bytes; the message quotes only the start of it.
+    auto huge = topics.get(std::string(100'000, 'x'));
+    ASSERT_FALSE(huge);
+    EXPECT_EQ(huge.error().code(), ErrorCode::kInvalidArgument) << huge.error().message();
+    EXPECT_LT(huge.error().message().size(), 512u) << huge.error().message();
+    // Neither left a handle behind: a good name still works.
+    EXPECT_TRUE(topics.get("orders"));
+  }
+  rd_kafka_destroy(rk);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 //
 // Producer: one idempotent handle (acks=all, enable.idempotence=true) shared by every publish()
 // call, Java-compatible murmur2 partitioning, and a poller thread that serves delivery reports;
-// publish() waits until every message of its call is acknowledged. Consumers: one handle per
+// publish() waits until every message of its call is acknowledged. Messages go through one topic
+// handle per topic (kafka::client::TopicHandles), never by name, so that a topic's first message
+// is not held for librdkafka's once-a-second topic scan. Consumers: one handle per
 // Subscription, cooperative-sticky assignment, no auto-commit and no auto offset store: the
 // router commits explicit offsets, synchronously, only after handling. Rebalance callbacks run
 // inside poll() on the polling thread; revocations reach the listener before the partitions
@@ -317,6 +319,7 @@ class KafkaTransport final : public Transport {
       rd_kafka_conf_destroy(conf);
       return fail(ErrorCode::kInvalidArgument, "kafka producer: {}", errstr);
     }
+    t->topics_ = std::make_unique<kc::TopicHandles>(t->rk_);
     t->poller_ = std::thread([raw = t.get()] {
       while (!raw->stopping_.load()) rd_kafka_poll(raw->rk_, 50);
     });
@@ -328,6 +331,10 @@ class KafkaTransport final : public Transport {
   Status publish(const std::string& topic, std::vector<Message> messages) override {
     if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
     if (messages.empty()) return ok();
+    // By handle, not by name: the first message to a topic is then not held for librdkafka's
+    // one-second topic scan (kafka/client/client.h, TopicHandles).
+    auto rkt = topics_->get(topic);
+    if (!rkt) return fail(rkt.error().code(), "publish: {}", rkt.error().message());
     auto batch = std::make_shared<PublishBatch>();
     batch->remaining = messages.size();
     std::size_t produced = 0;
@@ -345,7 +352,7 @@ class KafkaTransport final : public Transport {
       const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
       while (true) {
         err = rd_kafka_producev(
-            rk_, RD_KAFKA_V_TOPIC(topic.c_str()),
+            rk_, RD_KAFKA_V_RKT(*rkt),
             RD_KAFKA_V_KEY(m.key.empty() ? nullptr : m.key.data(), m.key.size()),
             RD_KAFKA_V_VALUE(m.payload.data(), m.payload.size()), RD_KAFKA_V_HEADERS(hdrs),
             RD_KAFKA_V_TIMESTAMP(m.timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -460,6 +467,7 @@ class KafkaTransport final : public Transport {
     }
     stopping_ = true;
     if (poller_.joinable()) poller_.join();
+    if (topics_) topics_->clear();
     if (rk_) rd_kafka_destroy(rk_);
     rk_ = nullptr;
     return result;
@@ -495,6 +503,7 @@ class KafkaTransport final : public Transport {
   KafkaOptions options_;
   std::string name_;
   rd_kafka_t* rk_ = nullptr;
+  std::unique_ptr<kc::TopicHandles> topics_;  // given back before rk_ is destroyed
   std::thread poller_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};

@@ -115,5 +115,41 @@ TEST(KafkaTransportOnAThreeBrokerCluster, NothingIsLostWhileLeadersMoveAndABroke
   ASSERT_TRUE((*bus)->close());
 }
 
+// publish() goes through one librdkafka topic handle per topic (kafka/client TopicHandles): each
+// of several topics gets its message, and a name librdkafka would cut at a NUL byte is refused
+// instead of publishing to the topic before the NUL.
+TEST(KafkaTransportOnAThreeBrokerCluster, PublishesToManyTopicsAndRefusesANameWithANul) {
+  MockCluster cluster(3);
+  KafkaOptions options;
+  options.bootstrap = cluster.bootstraps();
+  options.timeout = 30s;
+  auto bus = Bus::open(options);
+  ASSERT_TRUE(bus) << bus.error().to_string();
+  for (int i = 0; i < 5; ++i) {
+    const std::string topic = "topic-" + std::to_string(i);
+    ASSERT_EQ(rd_kafka_mock_topic_create(cluster.get(), topic.c_str(), 2, 3),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    Message m;
+    m.key = "k";
+    m.payload = topic;
+    ASSERT_TRUE(bus->publish(topic, m)) << topic;
+    auto ends = (*bus)->end_offsets(topic);
+    ASSERT_TRUE(ends) << ends.error().to_string();
+    std::int64_t total = 0;
+    for (const auto& [tp, end] : *ends) total += end;
+    EXPECT_EQ(total, 1) << topic;
+  }
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster.get(), "orders", 1, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
+  Message m;
+  m.payload = "x";
+  auto refused = bus->publish(std::string("orders\0evil", 11), m);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument) << refused.error().to_string();
+  auto ends = (*bus)->end_offsets("orders");
+  ASSERT_TRUE(ends) << ends.error().to_string();
+  EXPECT_EQ(ends->begin()->second, 0) << "nothing reached 'orders'";
+  EXPECT_TRUE((*bus)->close());
+}
+
 }  // namespace
 }  // namespace wharf
