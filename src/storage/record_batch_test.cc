@@ -1,5 +1,6 @@
 #include "storage/record_batch.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <gtest/gtest.h>
@@ -203,6 +204,100 @@ TEST(RecordBatch, AnyRecordByteChangedIsJudgedTheSameByBothWalks) {
   // Both outcomes happen: key and value bytes may be anything, lengths may not.
   EXPECT_GT(accepted, 0);
   EXPECT_GT(refused, 0);
+}
+
+// Validation walks records twice over when they are bad: a fast walk (one with reads that may
+// run a few bytes past a record that lies, within the bytes after it, and one bounded by every
+// field) decides, and walk_records<false> says why. Here every byte of records of every shape
+// (null, empty and two-byte keys and values, headers with null values, varints of one to four
+// bytes) is set to values that end, continue or overflow a varint, with the CRC made right, and
+// the last record takes every size from 7 to 22 bytes so that the fast walk's reads meet the end
+// of the buffer at every distance (under ASan a read past it fails the test). Validation and the
+// building walk (read_records, whose checks are written apart) must agree on every batch, and
+// the walks' disagreement message must never appear.
+TEST(RecordBatch, EveryWalkJudgesEveryChangedByteAlikeAtEveryDistanceFromTheEnd) {
+  int accepted = 0, refused = 0;
+  for (std::size_t last_value = 0; last_value <= 15; ++last_value) {
+    std::vector<Record> in(5);
+    in[0].key = Bytes(70, std::byte{'k'});
+    in[0].value = Bytes(200, std::byte{'v'});
+    in[0].headers.push_back({"h", Bytes(3, std::byte{1})});
+    in[0].headers.push_back({"n", std::nullopt});
+    in[1].value = to_bytes("x");
+    in[1].timestamp_ms = 1 << 22;          // a four-byte delta: only the bounded walk takes it
+    in[2].value = to_bytes("0123456789");  // null key
+    in[2].timestamp_ms = 1 << 15;          // a three-byte delta
+    // The fast walk's last record: what it reads past a lie lands in the last record, or past
+    // the buffer if the slack were too small.
+    in[3].key = Bytes{};
+    in[3].value = Bytes{};
+    in[3].headers.push_back({std::string(70, 'h'), Bytes{}});
+    in[4].value = Bytes(last_value, std::byte{'z'});
+    const Bytes good = build_batch(in);
+    ASSERT_TRUE(validate_batch(good, {})) << last_value;
+    for (std::size_t pos = bl::kHeaderBytes; pos < good.size(); ++pos) {
+      for (std::uint8_t value : {0x00, 0x01, 0x02, 0x7E, 0x7F, 0x80, 0x81, 0xFE, 0xFF}) {
+        Bytes b = good;  // a copy: its buffer ends where the batch does
+        b[pos] = std::byte{value};
+        store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+        auto v = validate_batch_records(b, {});
+        auto r = read_records(b);
+        ASSERT_EQ(v.has_value(), r.has_value())
+            << "byte " << pos << " = " << int(value) << ", last value " << last_value << ": "
+            << (v ? r.error().to_string() : v.error().to_string());
+        if (v) {
+          ++accepted;
+          ASSERT_EQ(r->size(), in.size());
+          std::int64_t max_timestamp = std::numeric_limits<std::int64_t>::min();
+          std::int32_t null_keys = 0;
+          for (const Record& record : *r) {
+            max_timestamp = std::max(max_timestamp, record.timestamp_ms);
+            null_keys += !record.key.has_value();
+          }
+          EXPECT_EQ(v->records_max_timestamp, max_timestamp) << "byte " << pos;
+          EXPECT_EQ(v->null_key_records, null_keys) << "byte " << pos;
+        } else {
+          ++refused;
+          EXPECT_EQ(v.error().message().find(kWalksDisagree), std::string::npos)
+              << "byte " << pos << " = " << int(value);
+        }
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
+}
+
+// A record that says it is one byte long, followed by what the fast walk reads next, every
+// varint three bytes long: the timestamp delta, the offset delta and the key length are read
+// before any position is checked, the most it reads past a record (9 bytes). With every number
+// of bytes after the record, the batch's buffer ending there, the walk must refuse it without
+// reading past the buffer: under ASan a read past it fails the test (it does with a slack of 8).
+TEST(RecordBatch, TheFastWalkReadsNoFurtherPastALyingRecordThanItsSlack) {
+  const std::vector<std::uint8_t> after = {
+      0x80, 0x80, 0x00,  // timestamp delta 0
+      0x80, 0x80, 0x00,  // offset delta 0
+      0x81, 0x80, 0x00,  // key length -1
+      0x81, 0x80, 0x00,  // value length -1
+      0x80, 0x80, 0x00,  // header count 0
+  };
+  for (std::size_t n = 0; n <= after.size() + 8; ++n) {
+    Bytes b = build_batch({Record{}});
+    b.resize(bl::kHeaderBytes);
+    b.push_back(std::byte{0x02});  // record length 1
+    b.push_back(std::byte{0x00});  // attributes
+    for (std::size_t i = 0; i < n; ++i) {
+      b.push_back(std::byte{i < after.size() ? after[i] : std::uint8_t{0}});
+    }
+    store_be<std::int32_t>(b, bl::kLength,
+                           static_cast<std::int32_t>(b.size() - bl::kLogOverheadBytes));
+    store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
+    const Bytes exact = b;  // a copy: its buffer ends where the batch does
+    auto v = validate_batch(exact, {});
+    ASSERT_FALSE(v) << n;
+    EXPECT_EQ(v.error().code(), ErrorCode::kCorruptMessage) << n;
+    EXPECT_EQ(v.error().message().find(kWalksDisagree), std::string::npos) << n;
+  }
 }
 
 TEST(RecordBatch, LogAppendTimeSetsAttributeAndTimestampAndKeepsCrcValid) {

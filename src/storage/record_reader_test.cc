@@ -51,6 +51,49 @@ TEST(RecordReaderTest, EveryOneAndTwoByteInputDecodesAsBaseVarintDoes) {
   }
 }
 
+// The fast walk's unbounded decoder of up to three bytes against base/varint.h, for every
+// three-byte input: where varint.h reads at most three bytes the two agree on value and size;
+// where it needs more, decode_short refuses and consumes nothing.
+TEST(RecordReaderTest, EveryThreeByteInputDecodesShortAsBaseVarintDoes) {
+  std::uint64_t agreed = 0, refused = 0;
+  for (int b0 = 0; b0 < 256; ++b0) {
+    for (int b1 = 0; b1 < 256; ++b1) {
+      for (int b2 = 0; b2 < 256; ++b2) {
+        const std::byte raw[4] = {std::byte(b0), std::byte(b1), std::byte(b2), std::byte{0x01}};
+        const ByteView bytes(raw, 4);
+        const auto d32 = varint::decode_varint(bytes);
+        const auto d64 = varint::decode_varlong(bytes);
+        const std::byte* p32 = raw;
+        const std::byte* p64 = raw;
+        std::int32_t v32 = 0;
+        std::int64_t v64 = 0;
+        const bool ok32 = record_varint::decode_short(p32, v32);
+        const bool ok64 = record_varint::decode_short(p64, v64);
+        if (d32 && d32->size <= 3) {
+          ASSERT_TRUE(ok32) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(v32, d32->value) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(static_cast<std::size_t>(p32 - raw), d32->size);
+          ++agreed;
+        } else {
+          ASSERT_FALSE(ok32) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(p32, raw);
+          ++refused;
+        }
+        if (d64 && d64->size <= 3) {
+          ASSERT_TRUE(ok64) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(v64, d64->value) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(static_cast<std::size_t>(p64 - raw), d64->size);
+        } else {
+          ASSERT_FALSE(ok64) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(p64, raw);
+        }
+      }
+    }
+  }
+  EXPECT_GT(agreed, 0u);
+  EXPECT_GT(refused, 0u);
+}
+
 TEST(RecordReaderTest, FieldsAreBoundedByTheBytesLeft) {
   // Lengths (zigzag): 3 is 0x06, -1 (null) is 0x01, -2 is 0x03, 8191 is 0xFE 0x7F.
   const std::vector<std::uint8_t> raw = {0x06, 'a', 'b', 'c', 0x01, 0x03, 0xFE, 0x7F};
