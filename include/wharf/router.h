@@ -157,6 +157,7 @@ struct RouterStats {
   std::size_t in_flight = 0;
   std::size_t in_flight_max_seen = 0;
   std::size_t paused_partitions = 0;
+  std::size_t assigned_partitions = 0;  // owned now: assigned, or delivering, and not revoked
 };
 
 class Router {

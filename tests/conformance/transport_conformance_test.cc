@@ -232,10 +232,20 @@ TEST_P(TransportConformance, ConsumersOfOneGroupShareThePartitions) {
         bus(), RouterOptions{.group = "shared", .commit_interval = 50ms}, "shared",
         seen.handler(100us)));
   }
-  // Publish while the group forms, then again once it has formed: everything arrives at least
-  // once, and with the group stable every member gets a share of the second round.
+  // Publish while the group forms, then again once it has formed (each member owns some of the
+  // six partitions and together all): everything arrives at least once, and with the group
+  // stable every member gets a share of the second round.
   publish_seq(bus(), "shared", 1500, 60);
   EXPECT_TRUE(wait_for([&] { return seen.distinct() >= 1500; })) << seen.distinct();
+  EXPECT_TRUE(wait_for([&] {
+    std::size_t total = 0;
+    for (auto& r : routers) {
+      const std::size_t owned = r->router().stats().assigned_partitions;
+      if (owned == 0) return false;
+      total += owned;
+    }
+    return total == 6;
+  })) << "the group did not settle with every member owning partitions";
   std::uint64_t before[3];
   for (int i = 0; i < 3; ++i) before[i] = routers[i]->router().stats().handled;
   publish_seq(bus(), "shared", 300, 60, 1500);

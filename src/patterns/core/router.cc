@@ -543,6 +543,7 @@ RouterStats Router::stats() const {
   std::lock_guard lock(impl_->mu);
   RouterStats s = impl_->stats;
   s.in_flight = impl_->in_flight;
+  for (const auto& [tp, ps] : impl_->partitions) s.assigned_partitions += ps.revoking ? 0 : 1;
   return s;
 }
 
