@@ -211,10 +211,11 @@ TEST(RecordBatch, AnyRecordByteChangedIsJudgedTheSameByBothWalks) {
 // field) decides, and walk_records<false> says why. Here every byte of records of every shape
 // (null, empty and two-byte keys and values, headers with null values, varints of one to four
 // bytes) is set to values that end, continue or overflow a varint, with the CRC made right, and
-// the last record takes every size from 7 to 22 bytes so that the fast walk's reads meet the end
-// of the buffer at every distance (under ASan a read past it fails the test). Validation and the
-// building walk (read_records, whose checks are written apart) must agree on every batch, and
-// the walks' disagreement message must never appear.
+// the last record takes every size from 7 to 22 bytes, so that the record before it is taken by
+// the fast walk or, within the slack of the end, by the bounded one. Validation and the building
+// walk (read_records, whose checks are written apart) must agree on every batch, and the walks'
+// disagreement message must never appear. (How far past a lying record the fast walk reads is
+// the next test's.)
 TEST(RecordBatch, EveryWalkJudgesEveryChangedByteAlikeAtEveryDistanceFromTheEnd) {
   int accepted = 0, refused = 0;
   for (std::size_t last_value = 0; last_value <= 15; ++last_value) {

@@ -74,9 +74,10 @@ template <typename T>
   return true;
 }
 
-// A varint of at most three bytes at `q` (below 2^21: the offset deltas and lengths of any
-// batch up to 1 MiB), with no bound: the caller has made three bytes at `q` readable. False, with
-// nothing consumed, for a longer one. For the validating walk's fast path (record_batch.cc).
+// A varint of at most three bytes at `q` (after zigzag, -2^20 to 2^20 - 1: the offset deltas
+// and lengths of any batch below 1 MiB), with no bound: the caller has made three bytes at `q`
+// readable. False, with nothing consumed, for a longer one. For the validating walk's fast path
+// (record_batch.cc).
 template <typename T>
 [[gnu::always_inline]] inline bool decode_short(const std::byte*& q, T& out) {
   static_assert(std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>);

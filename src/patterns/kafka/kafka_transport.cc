@@ -8,13 +8,16 @@
 // Subscription, cooperative-sticky assignment, no auto-commit and no auto offset store: the
 // router commits explicit offsets, synchronously, only after handling. Rebalance callbacks run
 // inside poll() on the polling thread; revocations reach the listener before the partitions
-// are given up.
+// are given up, and take back what that poll had collected of them. close() waits for the calls
+// in progress before it destroys the producer.
 #include "patterns/kafka/kafka_transport.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -121,6 +124,14 @@ class KafkaSubscription final : public Subscription {
                                     std::chrono::milliseconds timeout) override {
     if (closed_) return fail(ErrorCode::kShuttingDown, "subscription closed");
     std::vector<Message> out;
+    // A revocation served by a later rd_kafka_consumer_poll of this loop takes back what was
+    // already collected of those partitions (rebalance_cb): handed on, they would be handled by
+    // a member that no longer owns them, and their offsets committed over the new owner's.
+    collecting_ = &out;
+    struct Done {
+      std::vector<Message>** slot;
+      ~Done() { *slot = nullptr; }
+    } done{&collecting_};
     if (stash_ && max_messages > 0) {
       out.push_back(std::move(*stash_));
       stash_.reset();
@@ -275,6 +286,7 @@ class KafkaSubscription final : public Subscription {
       }
       if (self->options_.listener.on_assigned) self->options_.listener.on_assigned(parts);
     } else {
+      self->forget_collected(parts);
       // Revoked (or lost): let the owner finish and commit first, then give them up.
       if (self->options_.listener.on_revoked) self->options_.listener.on_revoked(parts);
       if (cooperative) {
@@ -286,8 +298,19 @@ class KafkaSubscription final : public Subscription {
     }
   }
 
+  // Drops the messages of `revoked` partitions that a poll has taken but not yet handed on.
+  void forget_collected(const std::vector<TopicPartition>& revoked) {
+    auto of_revoked = [&](const Message& m) {
+      return std::find(revoked.begin(), revoked.end(), TopicPartition{m.topic, m.partition}) !=
+             revoked.end();
+    };
+    if (stash_ && of_revoked(*stash_)) stash_.reset();
+    if (collecting_) std::erase_if(*collecting_, of_revoked);
+  }
+
   SubscribeOptions options_;
   rd_kafka_t* rk_ = nullptr;
+  std::vector<Message>* collecting_ = nullptr;  // poll()'s output while it runs (its thread)
   std::optional<Message> stash_;  // one message taken by a poll for nothing (max_messages 0)
   bool closed_ = false;
 };
@@ -329,6 +352,7 @@ class KafkaTransport final : public Transport {
   ~KafkaTransport() override { (void)close(); }
 
   Status publish(const std::string& topic, std::vector<Message> messages) override {
+    std::shared_lock use(use_mu_);  // close() waits for this call to end
     if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
     if (messages.empty()) return ok();
     // By handle, not by name: the first message to a topic is then not held for librdkafka's
@@ -394,6 +418,8 @@ class KafkaTransport final : public Transport {
   }
 
   Status ensure_topic(const std::string& topic, std::int32_t partitions) override {
+    std::shared_lock use(use_mu_);
+    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
     Status created =
         kc::create_topic(rk_, timeout_ms(), topic, partitions, /*replication_factor=*/-1, {});
     if (created || created.error().code() == ErrorCode::kAlreadyExists) return ok();
@@ -401,19 +427,15 @@ class KafkaTransport final : public Transport {
   }
 
   Result<std::int32_t> partition_count(const std::string& topic) override {
-    // All topics' metadata: asking for one topic by name would make a broker with topic
-    // auto-creation (Wharf's default, Kafka's too) create it.
-    WHARF_ASSIGN_OR_RETURN(const auto md,
-                           kc::metadata(rk_, timeout_ms(), fmt::format("metadata of {}", topic)));
-    const kc::TopicMetadata* t = md.find(topic);
-    if (t == nullptr || !t->error.empty()) {
-      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
-    }
-    return static_cast<std::int32_t>(t->partitions.size());
+    std::shared_lock use(use_mu_);
+    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    return partitions_of(topic);
   }
 
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
-    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
+    std::shared_lock use(use_mu_);
+    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partitions_of(topic));
     std::map<TopicPartition, std::int64_t> out;
     for (std::int32_t p = 0; p < partitions; ++p) {
       WHARF_ASSIGN_OR_RETURN(const kc::Watermarks w,
@@ -425,7 +447,9 @@ class KafkaTransport final : public Transport {
 
   Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
       const std::string& group, const std::string& topic) override {
-    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partition_count(topic));
+    std::shared_lock use(use_mu_);
+    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partitions_of(topic));
     // The admin API on the transport's own handle (OffsetFetch through the group coordinator):
     // no consumer handle, with its threads and connections, per call.
     std::vector<kc::TopicPartition> list;
@@ -458,6 +482,8 @@ class KafkaTransport final : public Transport {
 
   Status close() override {
     if (closed_.exchange(true)) return ok();
+    // Calls already past their closed_ check end first: none uses the handle once it is gone.
+    std::unique_lock use(use_mu_);
     Status result = ok();
     if (rk_) {
       if (rd_kafka_resp_err_t err = rd_kafka_flush(rk_, static_cast<int>(options_.timeout.count()));
@@ -481,6 +507,20 @@ class KafkaTransport final : public Transport {
       : options_(std::move(options)), name_(name) {}
 
   int timeout_ms() const { return static_cast<int>(options_.timeout.count()); }
+
+  // partition_count without taking use_mu_ (its callers hold it: a shared_mutex taken twice
+  // on one thread can wait forever behind a close()).
+  Result<std::int32_t> partitions_of(const std::string& topic) {
+    // All topics' metadata: asking for one topic by name would make a broker with topic
+    // auto-creation (Wharf's default, Kafka's too) create it.
+    WHARF_ASSIGN_OR_RETURN(const auto md,
+                           kc::metadata(rk_, timeout_ms(), fmt::format("metadata of {}", topic)));
+    const kc::TopicMetadata* t = md.find(topic);
+    if (t == nullptr || !t->error.empty()) {
+      return fail(ErrorCode::kNotFound, "topic '{}' does not exist", topic);
+    }
+    return static_cast<std::int32_t>(t->partitions.size());
+  }
 
   // A consumer handle in `group` that never subscribes: for reading and storing the group's
   // offsets from outside it. The caller closes and destroys it.
@@ -507,6 +547,7 @@ class KafkaTransport final : public Transport {
   std::thread poller_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
+  std::shared_mutex use_mu_;  // shared by the calls that use rk_, exclusive in close()
 };
 
 }  // namespace
