@@ -90,12 +90,6 @@ std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
 }
 
-// What the validating walk reports of a batch's records.
-struct Scanned {
-  std::int64_t max_timestamp = std::numeric_limits<std::int64_t>::min();
-  std::int32_t null_key_records = 0;
-};
-
 // Bytes a record must leave after its end for scan_fast, which checks positions against the
 // record's end only where a length moves them. Of a record that lies about its length, the reads
 // end at most 9 bytes past its end: the timestamp delta, the offset delta and the key length (at
@@ -126,10 +120,12 @@ constexpr std::ptrdiff_t kFastSlack = 16;
   return true;
 }
 
-// The common record, checked with as few instructions as possible: every varint of at most
-// three bytes, and kFastSlack bytes after it. True when record `i` at `p` is such a record
-// and well-formed (then `p` moves past it); false for anything else, good or bad, which
-// scan_careful then judges.
+// The validating walk's fast path: the common record, checked with as few instructions as
+// possible, on raw pointers and with no error text (the walk is most of the engine's own CPU
+// time on an append of small records, docs/benchmarks.md): every varint of at most three bytes,
+// and kFastSlack bytes after it. True when record `i` at `p` is such a record and well-formed
+// (then `p` moves past it); false for anything else, good or bad, and walk_records<false> then
+// judges it and every record after it.
 [[gnu::always_inline]] inline bool scan_fast(const std::byte*& p, const std::byte* end,
                                              std::int32_t i, std::int64_t base_timestamp,
                                              std::int64_t& max_timestamp, std::int32_t& null_keys) {
@@ -163,74 +159,6 @@ constexpr std::ptrdiff_t kFastSlack = 16;
   return true;
 }
 
-// Any record, every read bounded by `end`: the checks of walk_records<false> for record `i` at
-// `p`. False at a fault.
-bool scan_careful(const std::byte*& p, const std::byte* end, std::int32_t i,
-                  std::int64_t base_timestamp, std::int64_t& max_timestamp,
-                  std::int32_t& null_keys) {
-  using record_varint::decode;
-  std::int32_t length = 0;
-  if (!decode(p, end, length) || length <= 0 || length > end - p) return false;
-  const std::byte* const record_end = p + length;
-  const std::byte* q = p + 1;  // after the attributes byte
-  std::int64_t timestamp_delta = 0;
-  std::int32_t offset_delta = 0, key_length = 0, value_length = 0, header_count = 0;
-  if (!decode(q, record_end, timestamp_delta) || !decode(q, record_end, offset_delta) ||
-      offset_delta != i) {
-    return false;
-  }
-  if (!decode(q, record_end, key_length) || key_length < -1 || key_length > record_end - q) {
-    return false;
-  }
-  q += std::max(key_length, 0);
-  if (!decode(q, record_end, value_length) || value_length < -1 || value_length > record_end - q) {
-    return false;
-  }
-  q += std::max(value_length, 0);
-  if (!decode(q, record_end, header_count) || header_count < 0 ||
-      header_count > (record_end - q) / 2) {
-    return false;
-  }
-  for (std::int32_t h = 0; h < header_count; ++h) {
-    std::int32_t name_length = 0, header_value_length = 0;
-    if (!decode(q, record_end, name_length) || name_length < 0 || name_length > record_end - q) {
-      return false;  // a null header key is refused too
-    }
-    q += name_length;
-    if (!decode(q, record_end, header_value_length) || header_value_length < -1 ||
-        header_value_length > record_end - q) {
-      return false;
-    }
-    q += std::max(header_value_length, 0);
-  }
-  if (q != record_end) return false;
-  null_keys += key_length < 0;
-  max_timestamp = std::max(max_timestamp, wrapping_add(base_timestamp, timestamp_delta));
-  p = record_end;
-  return true;
-}
-
-// The validating walk's fast path: exactly the checks of walk_records<false> (produced batches,
-// offset deltas 0..count-1), on raw pointers and with no error text, and the common record by
-// scan_fast; the walk is most of the engine's own CPU time on an append of small records
-// (docs/benchmarks.md). False at the first fault, and the caller runs walk_records<false> to say
-// what it is.
-[[gnu::hot]] bool scan_records(ByteView body, std::int32_t count, std::int64_t base_timestamp,
-                               Scanned& out) {
-  const std::byte* p = body.data();
-  const std::byte* const end = p + body.size();
-  std::int64_t max_timestamp = std::numeric_limits<std::int64_t>::min();
-  std::int32_t null_keys = 0;
-  for (std::int32_t i = 0; i < count; ++i) {
-    if (scan_fast(p, end, i, base_timestamp, max_timestamp, null_keys)) continue;
-    if (!scan_careful(p, end, i, base_timestamp, max_timestamp, null_keys)) return false;
-  }
-  if (p != end) return false;
-  out.max_timestamp = max_timestamp;
-  out.null_key_records = null_keys;
-  return true;
-}
-
 // Walks `count` uncompressed records in `body`. Every length is checked against the bytes left
 // before it is used. With kBuild, on_record(Record&&) gets each record with its key, value and
 // headers copied; without, on_record(timestamp_delta, key_null) gets only what validation needs,
@@ -240,12 +168,16 @@ bool scan_careful(const std::byte*& p, const std::byte* end, std::int32_t i,
 // Offset deltas: a produced batch has 0..count-1 (`sparse_last_delta` < 0). A stored batch that
 // compaction rewrote keeps its records' original deltas, so they only increase and stay at or
 // below the batch's last offset delta (pass it as `sparse_last_delta`).
+//
+// `first` and `start`: the walk begins at record `first`, at byte `start` of `body` (validation
+// hands on where its fast path stopped).
 template <bool kBuild, typename OnRecord>
 Status walk_records(ByteView body, std::int32_t count, OnRecord&& on_record,
-                    std::int32_t sparse_last_delta = -1) {
-  RecordReader batch(body);
+                    std::int32_t sparse_last_delta = -1, std::int32_t first = 0,
+                    std::size_t start = 0) {
+  RecordReader batch(body, start);
   std::int32_t previous_delta = -1;
-  for (std::int32_t i = 0; i < count; ++i) {
+  for (std::int32_t i = first; i < count; ++i) {
     std::int32_t length = 0;
     if (!batch.next(length)) {
       return fail(ErrorCode::kCorruptMessage, "record length: malformed varint at byte {}",
@@ -363,16 +295,25 @@ Result<ValidatedBatch> validate_batch_records(ByteView bytes, const ValidationLi
                 h.base_sequence);
   }
   ValidatedBatch v{h, std::numeric_limits<std::int64_t>::min()};
-  // The fast walk, and only when it finds a fault the full one, to say what the fault is.
+  // The fast walk takes the records it can; from the first it does not, the full walk decides
+  // (and says what is wrong).
   auto walk = [&](ByteView records) -> Status {
-    Scanned scanned;
-    if (scan_records(records, h.record_count, h.base_timestamp, scanned)) {
-      v.records_max_timestamp = scanned.max_timestamp;
-      v.null_key_records = scanned.null_key_records;
-      return ok();
+    const std::byte* p = records.data();
+    const std::byte* const end = p + records.size();
+    std::int32_t i = 0;
+    while (i < h.record_count &&
+           scan_fast(p, end, i, h.base_timestamp, v.records_max_timestamp, v.null_key_records)) {
+      ++i;
     }
-    WHARF_RETURN_IF_ERROR(walk_records<false>(records, h.record_count, [](std::int64_t, bool) {}));
-    return fail(ErrorCode::kCorruptMessage, "{}", kWalksDisagree);
+    if (i == h.record_count && p == end) return ok();
+    return walk_records<false>(
+        records, h.record_count,
+        [&](std::int64_t timestamp_delta, bool key_null) {
+          v.null_key_records += key_null;
+          v.records_max_timestamp =
+              std::max(v.records_max_timestamp, wrapping_add(h.base_timestamp, timestamp_delta));
+        },
+        /*sparse_last_delta=*/-1, i, static_cast<std::size_t>(p - records.data()));
   };
   if (h.compression() == Compression::kNone) {
     WHARF_RETURN_IF_ERROR(walk(bytes.subspan(bl::kHeaderBytes)));

@@ -14,7 +14,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -156,12 +155,6 @@ struct ValidatedBatch {
 };
 [[nodiscard]] Result<ValidatedBatch> validate_batch_records(ByteView bytes,
                                                             const ValidationLimits& limits);
-
-// The records are walked twice over only when they are bad: a fast walk decides, and a second,
-// slower one says what is wrong. Were the second to accept what the first refused (a Wharf bug),
-// the batch is refused with this message; the tests and the fuzz target check it never is.
-inline constexpr std::string_view kWalksDisagree =
-    "the record walks disagree on this batch (a Wharf bug: please report it with the batch)";
 
 // CRC check only (recovery's fast path): header sane, length fits, CRC matches.
 [[nodiscard]] Result<BatchHeader> check_batch_crc(ByteView bytes);

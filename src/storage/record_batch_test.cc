@@ -206,16 +206,15 @@ TEST(RecordBatch, AnyRecordByteChangedIsJudgedTheSameByBothWalks) {
   EXPECT_GT(refused, 0);
 }
 
-// Validation walks records twice over when they are bad: a fast walk (one with reads that may
-// run a few bytes past a record that lies, within the bytes after it, and one bounded by every
-// field) decides, and walk_records<false> says why. Here every byte of records of every shape
-// (null, empty and two-byte keys and values, headers with null values, varints of one to four
-// bytes) is set to values that end, continue or overflow a varint, with the CRC made right, and
-// the last record takes every size from 7 to 22 bytes, so that the record before it is taken by
-// the fast walk or, within the slack of the end, by the bounded one. Validation and the building
-// walk (read_records, whose checks are written apart) must agree on every batch, and the walks'
-// disagreement message must never appear. (How far past a lying record the fast walk reads is
-// the next test's.)
+// Validation takes records by a fast walk (reads that may run a few bytes past a record that
+// lies, within the bytes after it) as long as it can, and from the first record it does not
+// take by walk_records<false>. Here every byte of records of every shape (null, empty and
+// two-byte keys and values, headers with null values, varints of one to four bytes) is set to
+// values that end, continue or overflow a varint, with the CRC made right, and the last record
+// takes every size from 7 to 22 bytes, so that the record before it is taken by the fast walk
+// or, within the slack of the end, by the full one. Validation and the building walk
+// (read_records) must agree on every batch, and on its largest timestamp and null keys. (How
+// far past a lying record the fast walk reads is the next test's.)
 TEST(RecordBatch, EveryWalkJudgesEveryChangedByteAlikeAtEveryDistanceFromTheEnd) {
   int accepted = 0, refused = 0;
   for (std::size_t last_value = 0; last_value <= 15; ++last_value) {
@@ -259,8 +258,9 @@ TEST(RecordBatch, EveryWalkJudgesEveryChangedByteAlikeAtEveryDistanceFromTheEnd)
           EXPECT_EQ(v->null_key_records, null_keys) << "byte " << pos;
         } else {
           ++refused;
-          EXPECT_EQ(v.error().message().find(kWalksDisagree), std::string::npos)
-              << "byte " << pos << " = " << int(value);
+          EXPECT_TRUE(v.error().code() == ErrorCode::kCorruptMessage ||
+                      v.error().code() == ErrorCode::kInvalidRecord)
+              << v.error().to_string();
         }
       }
     }
@@ -297,7 +297,6 @@ TEST(RecordBatch, TheFastWalkReadsNoFurtherPastALyingRecordThanItsSlack) {
     auto v = validate_batch(exact, {});
     ASSERT_FALSE(v) << n;
     EXPECT_EQ(v.error().code(), ErrorCode::kCorruptMessage) << n;
-    EXPECT_EQ(v.error().message().find(kWalksDisagree), std::string::npos) << n;
   }
 }
 

@@ -14,8 +14,7 @@
 // fuzzer in the first few checks. So each input runs twice: as given, and with its length field
 // and CRC patched to match, which lets the fuzzer reach the record framing. The two readers
 // must also agree: an uncompressed batch that validates must read back with exactly
-// record_count records at offsets base_offset.. in order; and validation's two walks (a fast
-// one that decides, a full one that says why) must never disagree.
+// record_count records at offsets base_offset.. in order.
 //
 // Build: see tests/fuzz/CMakeLists.txt. Seeds: tests/fuzz/corpus/record_batch/
 // (write_record_batch_seeds).
@@ -24,7 +23,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include "base/bytes.h"
@@ -164,11 +162,6 @@ void check_batch(wharf::ByteView bytes) {
   check_time_search(bytes, validated ? &*validated : nullptr);
   auto records = wharf::storage::read_records(bytes);
   check_compaction(bytes, validated ? &*validated : nullptr);
-  // Validation's fast walk decides and its full walk says why: the full walk must refuse what
-  // the fast one did.
-  WHARF_CHECK(validated || validated.error().message().find(wharf::storage::kWalksDisagree) ==
-                               std::string::npos,
-              "the walks disagree: {}", validated.error().to_string());
   if (!validated) return;
   check_recompression(bytes, *validated);
   WHARF_CHECK(validated->total_bytes() == bytes.size(),
