@@ -249,7 +249,7 @@ Result<Watermarks> watermarks(rd_kafka_t* rk, int timeout_ms, const std::string&
   return Watermarks{Offset(low), Offset(high)};
 }
 
-Result<rd_kafka_topic_t*> TopicHandles::get(const std::string& topic) {
+Result<TopicHandles::Handle> TopicHandles::get(const std::string& topic) {
   std::lock_guard lock(mu_);
   if (auto it = handles_.find(topic); it != handles_.end()) return it->second;
   if (topic.find('\0') != std::string::npos) {
@@ -260,14 +260,19 @@ Result<rd_kafka_topic_t*> TopicHandles::get(const std::string& topic) {
     return fail(ErrorCode::kInvalidArgument, "topic '{}': {}", excerpt(topic),
                 rd_kafka_err2str(rd_kafka_last_error()));
   }
-  handles_.emplace(topic, rkt);
-  return rkt;
+  Handle handle(rkt, &rd_kafka_topic_destroy);
+  if (handles_.size() < kept_max_) handles_.emplace(topic, handle);
+  return handle;
 }
 
 void TopicHandles::clear() {
   std::lock_guard lock(mu_);
-  for (auto& [name, rkt] : handles_) rd_kafka_topic_destroy(rkt);
   handles_.clear();
+}
+
+std::size_t TopicHandles::kept() const {
+  std::lock_guard lock(mu_);
+  return handles_.size();
 }
 
 Status create_topic(rd_kafka_t* rk, int timeout_ms, const std::string& name, int partitions,

@@ -176,25 +176,34 @@ enum class PartitionErrors {
 // goes. Produce through them (RD_KAFKA_V_RKT) rather than by name: rd_kafka_producev with
 // RD_KAFKA_V_TOPIC creates an unknown topic without asking for its leader, so the first message
 // to each topic waits for librdkafka's once-a-second topic scan (librdkafka before 2.10.1, #5032;
-// Debian 12 has 2.0.2). rd_kafka_topic_new asks at once. Thread-safe. Destroy it before the
-// handle `rk` (rd_kafka_destroy waits for the topics' last references).
+// Debian 12 has 2.0.2). rd_kafka_topic_new asks at once. Thread-safe. Clear it, and let go of
+// every handle it gave, before destroying `rk` (rd_kafka_destroy waits for the topics' last
+// references).
 class TopicHandles {
  public:
-  explicit TopicHandles(rd_kafka_s* rk) : rk_(rk) {}
-  ~TopicHandles() { clear(); }
+  // How many topics' handles are kept: one per name an application publishes to. Past it, a
+  // topic gets a handle for each call, given back when the caller lets go (librdkafka knows the
+  // topic by then unless it is new, so only a new topic's first message may wait the scan).
+  static constexpr std::size_t kKeptMax = 10'000;
+
+  explicit TopicHandles(rd_kafka_s* rk, std::size_t kept_max = kKeptMax)
+      : rk_(rk), kept_max_(kept_max) {}
   TopicHandles(const TopicHandles&) = delete;
   TopicHandles& operator=(const TopicHandles&) = delete;
 
+  using Handle = std::shared_ptr<rd_kafka_topic_s>;  // destroys the handle when the last goes
   // The handle for `topic`. kInvalidArgument for a name with a NUL byte (librdkafka would cut
   // it there and use another topic) or one librdkafka refuses (longer than 512 bytes).
-  [[nodiscard]] Result<rd_kafka_topic_s*> get(const std::string& topic);
-  // Gives every handle back.
+  [[nodiscard]] Result<Handle> get(const std::string& topic);
+  // Lets go of every kept handle (each is destroyed once no caller holds it either).
   void clear();
+  std::size_t kept() const;
 
  private:
   rd_kafka_s* rk_;
-  std::mutex mu_;
-  std::map<std::string, rd_kafka_topic_s*, std::less<>> handles_;
+  std::size_t kept_max_;
+  mutable std::mutex mu_;
+  std::map<std::string, Handle, std::less<>> handles_;
 };
 
 enum class ClientKind {

@@ -139,15 +139,17 @@ TEST(TopicHandlesTest, OneHandlePerTopicNameKeptUntilCleared) {
     auto again = topics.get("orders");
     auto b = topics.get("payments");
     ASSERT_TRUE(a && again && b);
-    EXPECT_EQ(*a, *again);
-    EXPECT_NE(*a, *b);
-    EXPECT_STREQ(rd_kafka_topic_name(*a), "orders");
-    EXPECT_STREQ(rd_kafka_topic_name(*b), "payments");
+    EXPECT_EQ(*a, *again);  // the same kept handle
+    EXPECT_NE(a->get(), b->get());
+    EXPECT_STREQ(rd_kafka_topic_name(a->get()), "orders");
+    EXPECT_STREQ(rd_kafka_topic_name(b->get()), "payments");
+    EXPECT_EQ(topics.kept(), 2u);
     topics.clear();
+    EXPECT_EQ(topics.kept(), 0u);
     auto fresh = topics.get("orders");
     ASSERT_TRUE(fresh);
-    EXPECT_STREQ(rd_kafka_topic_name(*fresh), "orders");
-  }  // the destructor gives back what is left, before the handle goes
+    EXPECT_STREQ(rd_kafka_topic_name(fresh->get()), "orders");
+  }  // every handle given back, before the producer goes
   rd_kafka_destroy(rk);
 }
 
@@ -163,7 +165,7 @@ TEST(TopicHandlesTest, ThreadsAskingForTheSameTopicsGetTheSameHandles) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < kTopics; ++i) {
           auto h = topics.get("topic-" + std::to_string((i * 7 + t) % kTopics));
-          seen[t].push_back(h ? *h : nullptr);
+          seen[t].push_back(h ? h->get() : nullptr);
         }
       });
     }
@@ -175,11 +177,36 @@ TEST(TopicHandlesTest, ThreadsAskingForTheSameTopicsGetTheSameHandles) {
         // Thread t asked for topic i at step j where (j * 7 + t) % kTopics == i.
         for (int j = 0; j < kTopics; ++j) {
           if ((j * 7 + t) % kTopics == i) {
-            EXPECT_EQ(seen[t][j], *h) << "topic " << i;
+            EXPECT_EQ(seen[t][j], h->get()) << "topic " << i;
           }
         }
       }
     }
+  }
+  rd_kafka_destroy(rk);
+}
+
+// Past the bound, a topic's handle is the caller's alone: the kept ones stay at the bound, and
+// the caller's works and is given back when it lets go.
+TEST(TopicHandlesTest, PastTheBoundHandlesAreNotKept) {
+  rd_kafka_t* rk = offline_producer();
+  ASSERT_NE(rk, nullptr);
+  {
+    TopicHandles topics(rk, /*kept_max=*/2);
+    auto a = topics.get("a");
+    auto b = topics.get("b");
+    auto c = topics.get("c");
+    ASSERT_TRUE(a && b && c);
+    EXPECT_EQ(topics.kept(), 2u);
+    EXPECT_STREQ(rd_kafka_topic_name(c->get()), "c");
+    EXPECT_EQ(c->use_count(), 1) << "only the caller holds it";
+    EXPECT_EQ(a->use_count(), 2) << "the caller and the kept map";
+    auto c_again = topics.get("c");
+    ASSERT_TRUE(c_again);
+    // A reference of its own each time (librdkafka counts them), to the same topic object.
+    EXPECT_EQ(c_again->use_count(), 1);
+    EXPECT_EQ(c->get(), c_again->get());
+    EXPECT_EQ(topics.kept(), 2u);
   }
   rd_kafka_destroy(rk);
 }

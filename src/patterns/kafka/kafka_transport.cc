@@ -352,8 +352,7 @@ class KafkaTransport final : public Transport {
   ~KafkaTransport() override { (void)close(); }
 
   Status publish(const std::string& topic, std::vector<Message> messages) override {
-    std::shared_lock use(use_mu_);  // close() waits for this call to end
-    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(auto use, in_use());  // close() waits for this call to end
     if (messages.empty()) return ok();
     // By handle, not by name: the first message to a topic is then not held for librdkafka's
     // one-second topic scan (kafka/client/client.h, TopicHandles).
@@ -376,7 +375,7 @@ class KafkaTransport final : public Transport {
       const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
       while (true) {
         err = rd_kafka_producev(
-            rk_, RD_KAFKA_V_RKT(*rkt),
+            rk_, RD_KAFKA_V_RKT(rkt->get()),
             RD_KAFKA_V_KEY(m.key.empty() ? nullptr : m.key.data(), m.key.size()),
             RD_KAFKA_V_VALUE(m.payload.data(), m.payload.size()), RD_KAFKA_V_HEADERS(hdrs),
             RD_KAFKA_V_TIMESTAMP(m.timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -418,8 +417,7 @@ class KafkaTransport final : public Transport {
   }
 
   Status ensure_topic(const std::string& topic, std::int32_t partitions) override {
-    std::shared_lock use(use_mu_);
-    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(auto use, in_use());
     Status created =
         kc::create_topic(rk_, timeout_ms(), topic, partitions, /*replication_factor=*/-1, {});
     if (created || created.error().code() == ErrorCode::kAlreadyExists) return ok();
@@ -427,14 +425,12 @@ class KafkaTransport final : public Transport {
   }
 
   Result<std::int32_t> partition_count(const std::string& topic) override {
-    std::shared_lock use(use_mu_);
-    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(auto use, in_use());
     return partitions_of(topic);
   }
 
   Result<std::map<TopicPartition, std::int64_t>> end_offsets(const std::string& topic) override {
-    std::shared_lock use(use_mu_);
-    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(auto use, in_use());
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partitions_of(topic));
     std::map<TopicPartition, std::int64_t> out;
     for (std::int32_t p = 0; p < partitions; ++p) {
@@ -447,8 +443,7 @@ class KafkaTransport final : public Transport {
 
   Result<std::map<TopicPartition, std::int64_t>> committed_offsets(
       const std::string& group, const std::string& topic) override {
-    std::shared_lock use(use_mu_);
-    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    WHARF_ASSIGN_OR_RETURN(auto use, in_use());
     WHARF_ASSIGN_OR_RETURN(const std::int32_t partitions, partitions_of(topic));
     // The admin API on the transport's own handle (OffsetFetch through the group coordinator):
     // no consumer handle, with its threads and connections, per call.
@@ -507,6 +502,14 @@ class KafkaTransport final : public Transport {
       : options_(std::move(options)), name_(name) {}
 
   int timeout_ms() const { return static_cast<int>(options_.timeout.count()); }
+
+  // A hold on the producer for one call, which close() waits for; kShuttingDown once close()
+  // has begun.
+  Result<std::shared_lock<std::shared_mutex>> in_use() {
+    std::shared_lock lock(use_mu_);
+    if (closed_.load()) return fail(ErrorCode::kShuttingDown, "kafka transport closed");
+    return lock;
+  }
 
   // partition_count without taking use_mu_ (its callers hold it: a shared_mutex taken twice
   // on one thread can wait forever behind a close()).
