@@ -168,44 +168,6 @@ TEST(RecordBatch, FieldsAtEveryVarintWidthValidateAndReadBack) {
   }
 }
 
-// Every byte of a batch's records set to values that end, continue or overflow a varint, with
-// the CRC made right so only the framing is judged: never a crash, and whatever validation
-// accepts the building walk reads too.
-TEST(RecordBatch, AnyRecordByteChangedIsJudgedTheSameByBothWalks) {
-  std::vector<Record> in(2);
-  in[0].key = Bytes(70, std::byte{'k'});     // two-byte length
-  in[0].value = Bytes(200, std::byte{'v'});  // two-byte length
-  in[0].headers.push_back({"h", Bytes(3, std::byte{1})});
-  in[1].value = to_bytes("x");
-  const Bytes good = build_batch(in);
-  int accepted = 0, refused = 0;
-  for (std::size_t pos = bl::kHeaderBytes; pos < good.size(); ++pos) {
-    for (std::uint8_t value : {0x00, 0x01, 0x7E, 0x7F, 0x80, 0x81, 0xFE, 0xFF}) {
-      Bytes b = good;
-      b[pos] = std::byte{value};
-      store_be<std::uint32_t>(b, bl::kCrc, compute_crc(b));
-      auto v = validate_batch(b, {});
-      auto r = read_records(b);
-      if (v) {
-        ++accepted;
-        EXPECT_TRUE(r.has_value())
-            << "byte " << pos << " = " << int(value) << ": " << r.error().to_string();
-        if (r) {
-          EXPECT_EQ(r->size(), 2u);
-        }
-      } else {
-        ++refused;
-        EXPECT_TRUE(v.error().code() == ErrorCode::kCorruptMessage ||
-                    v.error().code() == ErrorCode::kInvalidRecord)
-            << v.error().to_string();
-      }
-    }
-  }
-  // Both outcomes happen: key and value bytes may be anything, lengths may not.
-  EXPECT_GT(accepted, 0);
-  EXPECT_GT(refused, 0);
-}
-
 // Validation takes records by a fast walk (reads that may run a few bytes past a record that
 // lies, within the bytes after it) as long as it can, and from the first record it does not
 // take by walk_records<false>. Here every byte of records of every shape (null, empty and
